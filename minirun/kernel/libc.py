@@ -1,0 +1,476 @@
+"""The kernel seam: every system call minirun makes, in one place.
+
+Why one seam?
+  * --trace: each public function here narrates its call (arguments and the caller's reason)
+    before making it, so a workshop can watch a container being built step by step;
+  * tests: `install(Recorder())` swaps the real kernel for a recorder, so rootfs and namespace
+    logic can be unit-tested without root;
+  * errors: a failing call raises KernelError naming the call, its object and errno.
+
+The public functions take a `why` string: a short reason written for a human reader, shown only
+with --trace. Narration costs one flag test when tracing is off.
+
+ctypes is used for the calls Python 3.11 lacks (unshare, setns, mount, umount2, pivot_root,
+sethostname ...); calls the os module has (fork, execve, chroot, setresuid ...) go through here
+too, so the trace is complete.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .. import trace
+from ..errors import KernelError
+
+try:  # python-prctl's C module (capset through libcap); imported now, before any pivot_root
+    import _prctl
+except ImportError:  # pragma: no cover - unit tests without the package
+    _prctl = None
+
+# --- constants (linux/sched.h, linux/mount.h, linux/prctl.h) -------------------------------
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+CLONE_NEWTIME = 0x00000080
+
+CLONE_NAMES = {
+    CLONE_NEWNS: "CLONE_NEWNS", CLONE_NEWCGROUP: "CLONE_NEWCGROUP", CLONE_NEWUTS: "CLONE_NEWUTS",
+    CLONE_NEWIPC: "CLONE_NEWIPC", CLONE_NEWUSER: "CLONE_NEWUSER", CLONE_NEWPID: "CLONE_NEWPID",
+    CLONE_NEWNET: "CLONE_NEWNET", CLONE_NEWTIME: "CLONE_NEWTIME",
+}
+
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_SYNCHRONOUS = 16
+MS_REMOUNT = 32
+MS_MANDLOCK = 64
+MS_DIRSYNC = 128
+MS_NOSYMFOLLOW = 256
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
+MS_MOVE = 8192
+MS_REC = 16384
+MS_SILENT = 32768
+MS_UNBINDABLE = 1 << 17
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_RELATIME = 1 << 21
+MS_I_VERSION = 1 << 23
+MS_STRICTATIME = 1 << 24
+MS_LAZYTIME = 1 << 25
+
+MS_NAMES = {
+    MS_RDONLY: "MS_RDONLY", MS_NOSUID: "MS_NOSUID", MS_NODEV: "MS_NODEV", MS_NOEXEC: "MS_NOEXEC",
+    MS_SYNCHRONOUS: "MS_SYNCHRONOUS", MS_REMOUNT: "MS_REMOUNT", MS_MANDLOCK: "MS_MANDLOCK",
+    MS_DIRSYNC: "MS_DIRSYNC", MS_NOSYMFOLLOW: "MS_NOSYMFOLLOW", MS_NOATIME: "MS_NOATIME",
+    MS_NODIRATIME: "MS_NODIRATIME", MS_BIND: "MS_BIND", MS_MOVE: "MS_MOVE", MS_REC: "MS_REC",
+    MS_SILENT: "MS_SILENT", MS_UNBINDABLE: "MS_UNBINDABLE", MS_PRIVATE: "MS_PRIVATE",
+    MS_SLAVE: "MS_SLAVE", MS_SHARED: "MS_SHARED", MS_RELATIME: "MS_RELATIME",
+    MS_I_VERSION: "MS_I_VERSION", MS_STRICTATIME: "MS_STRICTATIME", MS_LAZYTIME: "MS_LAZYTIME",
+}
+
+MNT_DETACH = 2
+
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_KEEPCAPS = 8
+PR_CAPBSET_DROP = 24
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+PRCTL_NAMES = {
+    PR_SET_PDEATHSIG: "PR_SET_PDEATHSIG", PR_SET_DUMPABLE: "PR_SET_DUMPABLE",
+    PR_SET_KEEPCAPS: "PR_SET_KEEPCAPS", PR_CAPBSET_DROP: "PR_CAPBSET_DROP",
+    PR_SET_CHILD_SUBREAPER: "PR_SET_CHILD_SUBREAPER", PR_SET_NO_NEW_PRIVS: "PR_SET_NO_NEW_PRIVS",
+    PR_CAP_AMBIENT: "PR_CAP_AMBIENT",
+}
+
+RLIMIT_INFINITY = (1 << 64) - 1
+
+# Syscall numbers glibc has no wrapper for, per architecture.
+_SYSCALLS = {
+    "x86_64": {"pivot_root": 155, "keyctl": 250},
+    "aarch64": {"pivot_root": 41, "keyctl": 219},
+}
+KEYCTL_JOIN_SESSION_KEYRING = 1
+
+
+def flag_names(value: int, names: dict[int, str]) -> str:
+    """Render a bit mask as A|B|C for the trace (unknown bits as hex)."""
+    parts = [name for bit, name in names.items() if value & bit]
+    rest = value & ~sum(b for b in names if value & b)
+    if rest:
+        parts.append(hex(rest))
+    return "|".join(parts) or "0"
+
+
+# --- the real kernel ----------------------------------------------------------------------
+
+
+class Kernel:
+    """The real kernel, reached through ctypes and the os module. One method per call.
+
+    ctypes is loaded on the first call that needs it: `kill`, `state` and `delete` never do,
+    and `import ctypes` costs ~2 ms of their start-up.
+    """
+
+    _lib = None
+    _ctypes = None
+    _nr: dict[str, int] = {}
+
+    @property
+    def _libc(self):
+        if self._lib is None:
+            import ctypes
+
+            lib = ctypes.CDLL(None, use_errno=True)
+            lib.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+                                  ctypes.c_ulong, ctypes.c_char_p]
+            lib.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong,
+                                  ctypes.c_ulong, ctypes.c_ulong]
+            Kernel._ctypes = ctypes
+            Kernel._nr = _SYSCALLS.get(os.uname().machine, _SYSCALLS["x86_64"])
+            Kernel._lib = lib
+        return self._lib
+
+    def _check(self, rc: int, call: str, obj: str) -> int:
+        if rc == -1:
+            raise KernelError(call, obj, self._ctypes.get_errno())
+        return rc
+
+    def unshare(self, flags: int) -> None:
+        self._check(self._libc.unshare(flags), "unshare", flag_names(flags, CLONE_NAMES))
+
+    def setns(self, fd: int, nstype: int, what: str) -> None:
+        self._check(self._libc.setns(fd, nstype), "setns", what)
+
+    def mount(self, source: str | None, target: str, fstype: str | None, flags: int,
+              data: str | None) -> None:
+        rc = self._libc.mount(_b(source), target.encode(), _b(fstype), flags, _b(data))
+        self._check(rc, "mount", f"{fstype or source} on {target}")
+
+    def umount2(self, target: str, flags: int) -> None:
+        self._check(self._libc.umount2(target.encode(), flags), "umount", target)
+
+    def pivot_root(self, new_root: str, put_old: str) -> None:
+        lib = self._libc
+        rc = lib.syscall(self._nr["pivot_root"], new_root.encode(), put_old.encode())
+        self._check(rc, "pivot_root", new_root)
+
+    def sethostname(self, name: str) -> None:
+        b = name.encode()
+        self._check(self._libc.sethostname(b, len(b)), "sethostname", name)
+
+    def setdomainname(self, name: str) -> None:
+        b = name.encode()
+        self._check(self._libc.setdomainname(b, len(b)), "setdomainname", name)
+
+    def prctl(self, option: int, arg2: int = 0, arg3: int = 0) -> int:
+        return self._check(self._libc.prctl(option, arg2, arg3, 0, 0), "prctl",
+                           PRCTL_NAMES.get(option, str(option)))
+
+    def prlimit(self, resource: int, soft: int, hard: int, what: str) -> None:
+        lib = self._libc
+        c = self._ctypes
+        lim = (c.c_uint64 * 2)(soft, hard)  # struct rlimit {rlim_cur, rlim_max}
+        self._check(lib.prlimit(0, resource, lim, None), "setrlimit", what)
+
+    def keyctl_join(self, name: str) -> int:
+        lib = self._libc
+        rc = lib.syscall(self._nr["keyctl"], KEYCTL_JOIN_SESSION_KEYRING, name.encode())
+        return self._check(rc, "keyctl(JOIN_SESSION_KEYRING)", name)
+
+    def capset(self, effective: list[int], permitted: list[int], inheritable: list[int],
+               last_cap: int) -> None:
+        # python-prctl's C module talks to libcap: it sets the listed bits and clears the rest.
+        if _prctl is None:
+            raise KernelError("capset", "process capabilities", 38, "python-prctl is not installed")
+        allcaps = range(last_cap + 1)
+        try:
+            _prctl.set_caps(effective, permitted, inheritable,
+                            [c for c in allcaps if c not in effective],
+                            [c for c in allcaps if c not in permitted],
+                            [c for c in allcaps if c not in inheritable])
+        except OSError as e:
+            raise KernelError("capset", "process capabilities", e.errno or 1) from None
+
+    # Calls the os module already has: kept here so they are narrated and can be faked.
+    def fork(self) -> int:
+        return os.fork()
+
+    def execve(self, path: str, args: list[str], env: dict[str, str]) -> None:
+        os.execve(path, args, env)
+
+    def chroot(self, path: str) -> None:
+        os.chroot(path)
+
+    def chdir(self, path: str | int) -> None:
+        os.chdir(path)
+
+    def mknod(self, path: str, mode: int, device: int) -> None:
+        os.mknod(path, mode, device)
+
+    def chown(self, path: str, uid: int, gid: int) -> None:
+        os.chown(path, uid, gid, follow_symlinks=False)
+
+    def symlink(self, target: str, path: str) -> None:
+        os.symlink(target, path)
+
+    def write_file(self, path: str, data: str, dir_fd: int | None = None) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC, dir_fd=dir_fd)
+        try:
+            os.write(fd, data.encode())
+        finally:
+            os.close(fd)
+
+    def setgroups(self, gids: list[int]) -> None:
+        os.setgroups(gids)
+
+    def setresgid(self, gid: int) -> None:
+        os.setresgid(gid, gid, gid)
+
+    def setresuid(self, uid: int) -> None:
+        os.setresuid(uid, uid, uid)
+
+    def setsid(self) -> None:
+        os.setsid()
+
+    def umask(self, mask: int) -> None:
+        os.umask(mask)
+
+    def kill(self, pid: int, sig: int) -> None:
+        os.kill(pid, sig)
+
+
+def _b(s: str | None) -> bytes | None:
+    return None if s is None else s.encode()
+
+
+class Recorder:
+    """A fake kernel for unit tests: records each call as (name, args) and succeeds.
+
+    `fail` maps a call name to an errno to simulate a failure of that call.
+    """
+
+    def __init__(self, fail: dict[str, int] | None = None) -> None:
+        self.calls: list[tuple] = []
+        self.fail = fail or {}
+        self._next_pid = 1000
+
+    def __getattr__(self, name: str):
+        def record(*args):
+            self.calls.append((name, *args))
+            if name in self.fail:
+                raise KernelError(name, str(args[0]) if args else "", self.fail[name])
+            if name == "fork":
+                self._next_pid += 1
+                return self._next_pid
+            return 0
+        return record
+
+    def names(self) -> list[str]:
+        return [c[0] for c in self.calls]
+
+
+_k: Kernel | Recorder | None = None
+
+
+def kernel() -> Kernel | Recorder:
+    global _k
+    if _k is None:
+        _k = Kernel()
+    return _k
+
+
+def install(impl: Kernel | Recorder | None) -> None:
+    """Swap the kernel behind the seam (tests pass a Recorder; None restores the real one)."""
+    global _k
+    _k = impl
+
+
+# --- the seam: narrate, then call --------------------------------------------------------
+
+
+def unshare(flags: int, why: str) -> None:
+    if trace.enabled:
+        trace.step(f"unshare({flag_names(flags, CLONE_NAMES)})", why)
+    kernel().unshare(flags)
+
+
+def setns(path: str, nstype: int, why: str) -> None:
+    """Join the namespace behind a /proc/PID/ns/* (or bind-mounted) file."""
+    if trace.enabled:
+        trace.step(f'setns(open("{path}"), {flag_names(nstype, CLONE_NAMES)})', why)
+    k = kernel()
+    if isinstance(k, Recorder):
+        k.setns(path, nstype)
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise KernelError("open namespace", path, e.errno or 1) from None
+    try:
+        k.setns(fd, nstype, path)
+    finally:
+        os.close(fd)
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None,
+          why: str) -> None:
+    if trace.enabled:
+        trace.step(f'mount("{source or ""}", "{target}", "{fstype or ""}", '
+                   f'{flag_names(flags, MS_NAMES)}{", " + repr(data) if data else ""})', why)
+    kernel().mount(source, target, fstype, flags, data)
+
+
+def umount2(target: str, flags: int, why: str) -> None:
+    if trace.enabled:
+        trace.step(f'umount2("{target}", {"MNT_DETACH" if flags & MNT_DETACH else flags})', why)
+    kernel().umount2(target, flags)
+
+
+def pivot_root(new_root: str, put_old: str, why: str) -> None:
+    if trace.enabled:
+        trace.step(f'pivot_root("{new_root}", "{put_old}")', why)
+    kernel().pivot_root(new_root, put_old)
+
+
+def chroot(path: str, why: str) -> None:
+    if trace.enabled:
+        trace.step(f'chroot("{path}")', why)
+    kernel().chroot(path)
+
+
+def chdir(path: str | int, why: str) -> None:
+    if trace.enabled:
+        trace.step(f"fchdir({path})" if isinstance(path, int) else f'chdir("{path}")', why)
+    kernel().chdir(path)
+
+
+def sethostname(name: str, why: str) -> None:
+    if trace.enabled:
+        trace.step(f'sethostname("{name}")', why)
+    kernel().sethostname(name)
+
+
+def setdomainname(name: str, why: str) -> None:
+    if trace.enabled:
+        trace.step(f'setdomainname("{name}")', why)
+    kernel().setdomainname(name)
+
+
+def mknod(path: str, mode: int, major: int, minor: int, why: str) -> None:
+    if trace.enabled:
+        trace.step(f'mknod("{path}", {oct(mode)}, makedev({major}, {minor}))', why)
+    kernel().mknod(path, mode, os.makedev(major, minor))
+
+
+def chown(path: str, uid: int, gid: int, why: str) -> None:
+    if trace.enabled:
+        trace.step(f'lchown("{path}", {uid}, {gid})', why)
+    kernel().chown(path, uid, gid)
+
+
+def symlink(target: str, path: str, why: str) -> None:
+    if trace.enabled:
+        trace.step(f'symlink("{target}", "{path}")', why)
+    kernel().symlink(target, path)
+
+
+def write_file(path: str, data: str, why: str, dir_fd: int | None = None) -> None:
+    """Write a kernel control file (/proc/PID/uid_map, /proc/sys/..., cgroup files)."""
+    if trace.enabled:
+        shown = data.strip().replace("\n", "\\n")
+        trace.step(f'write("{path}", "{shown}")', why)
+    kernel().write_file(path, data, dir_fd)
+
+
+def prctl(option: int, arg2: int, why: str, arg3: int = 0) -> int:
+    if trace.enabled:
+        trace.step(f"prctl({PRCTL_NAMES.get(option, option)}, {arg2}"
+                   f"{', ' + str(arg3) if arg3 else ''})", why)
+    return kernel().prctl(option, arg2, arg3)
+
+
+def setrlimit(resource: int, name: str, soft: int, hard: int, why: str) -> None:
+    if trace.enabled:
+        trace.step(f"setrlimit({name}, soft={soft}, hard={hard})", why)
+    kernel().prlimit(resource, soft, hard, name)
+
+
+def keyctl_join_session(name: str, why: str) -> None:
+    if trace.enabled:
+        trace.step(f'keyctl(KEYCTL_JOIN_SESSION_KEYRING, "{name}")', why)
+    kernel().keyctl_join(name)
+
+
+def capset(effective: list[int], permitted: list[int], inheritable: list[int], last_cap: int,
+           why: str) -> None:
+    if trace.enabled:
+        trace.step(f"capset(effective={_mask(effective)}, permitted={_mask(permitted)}, "
+                   f"inheritable={_mask(inheritable)})", why)
+    kernel().capset(effective, permitted, inheritable, last_cap)
+
+
+def _mask(caps: list[int]) -> str:
+    return hex(sum(1 << c for c in caps))
+
+
+def setgroups(gids: list[int], why: str) -> None:
+    if trace.enabled:
+        trace.step(f"setgroups({gids})", why)
+    kernel().setgroups(gids)
+
+
+def setresgid(gid: int, why: str) -> None:
+    if trace.enabled:
+        trace.step(f"setresgid({gid}, {gid}, {gid})", why)
+    kernel().setresgid(gid)
+
+
+def setresuid(uid: int, why: str) -> None:
+    if trace.enabled:
+        trace.step(f"setresuid({uid}, {uid}, {uid})", why)
+    kernel().setresuid(uid)
+
+
+def setsid(why: str) -> None:
+    if trace.enabled:
+        trace.step("setsid()", why)
+    kernel().setsid()
+
+
+def umask(mask: int, why: str) -> None:
+    if trace.enabled:
+        trace.step(f"umask({oct(mask)})", why)
+    kernel().umask(mask)
+
+
+def fork(why: str) -> int:
+    if trace.enabled:
+        trace.step("fork()", why)
+    return kernel().fork()
+
+
+def kill(pid: int, sig: int, why: str) -> None:
+    if trace.enabled:
+        trace.step(f"kill({pid}, {sig})", why)
+    kernel().kill(pid, sig)
+
+
+def execve(path: str, args: list[str], env: dict[str, str], why: str) -> None:
+    if trace.enabled:
+        trace.step(f'execve("{path}", {args})', why)
+    kernel().execve(path, args, env)

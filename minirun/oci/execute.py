@@ -1,0 +1,171 @@
+"""`exec`: run another process inside a running container.
+
+The same two-stage dance as create, but *joining* instead of making: the child setns(2)s into
+each namespace of the container's init (/proc/INIT/ns/*, user first, mount last), the runtime
+moves it into the init's cgroups, and it forks the process that execs (only children enter the
+PID namespace). The joining process is made non-dumpable first: CVE-2019-5736 let a container
+reach the runtime's binary through /proc/PID/exe of a process entering it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .. import trace
+from ..errors import ContainerError, MinirunError
+from ..kernel import cgroups, libc, namespaces
+from . import state as st
+from .channel import Channel
+from .spec import Process
+
+
+def exec_process(root_dir: str, cid: str, proc: Process, detach: bool = False,
+                 pid_file: str | None = None, console_socket: str | None = None,
+                 preserve_fds: int = 0) -> int:
+    state = st.load(root_dir, cid)
+    status = state.status()
+    if status not in ("running", "created"):
+        raise ContainerError(f"cannot exec in container {cid}: it is {status}")
+    ours = sock = None
+    if proc.terminal:
+        if console_socket:
+            from ..kernel import terminal
+
+            sock = terminal.connect(console_socket)
+        elif detach:
+            raise MinirunError("exec --detach --tty needs --console-socket")
+        else:
+            import socket
+
+            ours, sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    if not detach:
+        libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1, "adopt the exec'd process to wait for it")
+    # The init's cgroups, read now (host view) for the runtime to move the child into.
+    cg_dirs = _cgroup_dirs_of(state.pid)
+    in_userns = not namespaces.same_as_self("user", state.pid)
+    chan = Channel()
+    child = libc.fork("a child that will join the container's namespaces")
+    if child == 0:
+        _child(state.pid, proc, chan.as_child(), sock, in_userns, preserve_fds)
+    chan.as_parent()
+    if sock is not None:
+        sock.close()
+    trace.stage("runtime")
+    pid = 0
+    try:
+        while True:
+            msg = chan.recv()
+            if msg is None:
+                break  # every write end closed: the process has exec'd
+            verb, _, arg = msg.partition(" ")
+            if verb == "setup":
+                cgroups.join(cg_dirs, child)
+                chan.send("ok")
+            elif verb == "pid":
+                pid = int(arg)
+            elif verb == "error":
+                raise MinirunError(f"exec in container {cid}: {arg}")
+        os.waitpid(child, 0)
+        if not pid:
+            raise MinirunError(f"exec in container {cid}: the process did not start")
+    except BaseException:
+        try:
+            os.waitpid(child, 0)
+        except ChildProcessError:
+            pass
+        if pid:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+        raise
+    finally:
+        chan.close()
+    if pid_file:
+        st.write_atomic(os.path.abspath(pid_file), str(pid), 0o644)
+    if detach:
+        return 0
+    from .run import exit_code, wait_for
+
+    if ours is not None:
+        from ..kernel import terminal
+
+        master = terminal.recv_fd(ours)
+        return exit_code(terminal.proxy(master, pid))
+    import _signal
+
+    from .run import FORWARDED
+
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for name in FORWARDED:
+        _signal.signal(getattr(_signal, name), forward)
+    return exit_code(wait_for(pid))
+
+
+def _cgroup_dirs_of(pid: int) -> dict[str, str]:
+    dirs = {}
+    try:
+        mine = cgroups.membership(pid)
+    except OSError:
+        return {}
+    for h in cgroups.hierarchies():
+        rel = mine.get(h.key)
+        if rel is None:
+            continue
+        if h.root != "/" and rel.startswith(h.root):
+            rel = rel[len(h.root):]
+        dirs[h.mountpoint] = os.path.normpath(h.mountpoint + "/" + rel.lstrip("/"))
+    return dirs
+
+
+def _child(init: int, proc: Process, chan: Channel, sock, in_userns: bool, preserve: int) -> None:
+    from .init import _describe, exec_process as do_exec, finalize_process
+
+    code = 1
+    try:
+        trace.stage("exec-child")
+        import _signal
+
+        from ..kernel import process as kproc
+
+        if proc.terminal:
+            from ..kernel import terminal
+        libc.prctl(libc.PR_SET_DUMPABLE, 0, "CVE-2019-5736: no one in the container may open "
+                   "/proc/PID/exe of this process (the runtime's interpreter)")
+        chan.send("setup")
+        if chan.recv() != "ok":
+            os._exit(1)
+        for t in namespaces.JOIN_ORDER:
+            if os.path.exists(f"/proc/{init}/ns/{namespaces.TYPES[t][1]}") and \
+                    not namespaces.same_as_self(t, init):
+                namespaces.join(t, f"/proc/{init}/ns/{namespaces.TYPES[t][1]}",
+                                f"enter the container's {t} namespace")
+        pid = libc.fork("fork: only children enter the joined PID namespace")
+        if pid == 0:
+            try:
+                trace.stage("exec")
+                libc.setsid("a session of its own, like the container's init")
+                if sock is not None:
+                    slave = terminal.open_exec_console(sock, proc.console_size)
+                    sock.close()
+                    terminal.make_controlling(slave)
+                exe, env = finalize_process(proc, in_userns)
+                kproc.close_fds_on_exec(3 + preserve)
+                do_exec(exe, proc.args, env, _signal)
+            except MinirunError as e:
+                chan.send(f"error {e}")
+            except BaseException as e:  # noqa: BLE001
+                chan.send(f"error {_describe(e)}")
+            os._exit(1)
+        chan.send(f"pid {pid}")
+        code = 0
+    except MinirunError as e:
+        chan.send(f"error {e}")
+    except BaseException as e:  # noqa: BLE001
+        chan.send(f"error {_describe(e)}")
+    os._exit(code)

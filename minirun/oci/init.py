@@ -1,0 +1,281 @@
+"""The container side of `create`: two forked stages, then the user's program.
+
+    minirun-oci create  (the runtime, in the host's namespaces)
+      └─ fork: child    joins namespaces given by path, unshares the new ones,
+           │            has its uid/gid maps written and its cgroup set by the runtime
+           └─ fork: init    PID 1 of the new PID namespace (unshare(CLONE_NEWPID) only
+                            affects children): builds the rootfs, pivot_root, drops
+                            privileges, reports "ready", blocks on exec.fifo until `start`,
+                            then execve()s process.args
+The child exits as soon as init exists, so init is re-parented (to a subreaper or PID 1): the
+runtime leaves no daemon behind. Everything these stages import is imported before pivot_root:
+afterwards module lookups would search the container's filesystem.
+"""
+
+from __future__ import annotations
+
+import os
+from ..record import dataclass
+
+from .. import trace
+from ..errors import MinirunError
+from ..kernel import capabilities, cgroups, libc, namespaces, rootfs
+from ..kernel import process as kproc
+from .channel import Channel
+from .spec import Process, Spec
+
+
+@dataclass
+class InitContext:
+    cid: str
+    spec: Spec
+    bundle: str
+    state_dir: str
+    console_socket: str | None = None
+    console_sock_obj: object = None  # an already-connected socket (foreground `run`)
+    no_pivot: bool = False
+    no_new_keyring: bool = False
+    preserve_fds: int = 0
+
+
+def child_main(ctx: InitContext, chan: Channel) -> None:
+    """Stage 1 (never returns): namespaces, then fork init."""
+    code = 1
+    try:
+        trace.stage("child")
+        linux = ctx.spec.linux
+        # Join every namespace given by path first (user first: it decides our privileges).
+        for t in namespaces.JOIN_ORDER:
+            ns = linux.ns(t)
+            if ns is not None and ns.path:
+                namespaces.join(t, ns.path)
+        userns = linux.ns("user")
+        new_user = userns is not None and not userns.path
+        if new_user:
+            namespaces.unshare_many(["user"])
+        if new_user or ctx.spec.linux.cgroups_path:
+            # The runtime writes our uid/gid maps (it holds CAP_SETUID in the parent user
+            # namespace; we do not) and moves us into the cgroup *before* we unshare the
+            # cgroup namespace, so that cgroup becomes the namespace's root.
+            chan.send("setup")
+            if chan.recv() != "ok":
+                os._exit(1)
+        if new_user:
+            if any(m.container_id == 0 for m in linux.gid_mappings):
+                libc.setresgid(0, "become root of the new user namespace (gid 0 is mapped)")
+            if any(m.container_id == 0 for m in linux.uid_mappings):
+                libc.setresuid(0, "become root of the new user namespace (uid 0 is mapped)")
+        namespaces.unshare_many([n.type for n in linux.namespaces if not n.path and n.type != "user"])
+        pid = libc.fork("fork the container's init: the first process of the new PID namespace")
+        if pid == 0:
+            init_main(ctx, chan)  # never returns
+        chan.send(f"pid {pid}")
+        code = 0
+    except MinirunError as e:
+        chan.send(f"error {e}")
+    except BaseException as e:  # noqa: BLE001 - report anything to the runtime, never a traceback
+        chan.send(f"error {_describe(e)}")
+    os._exit(code)
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.strerror:
+        return f"{e.filename + ': ' if e.filename else ''}{e.strerror}"
+    return f"{type(e).__name__}: {e}"
+
+
+def init_main(ctx: InitContext, chan: Channel) -> None:
+    """Stage 2 (never returns): PID 1 of the container."""
+    try:
+        trace.stage("init")
+        _init(ctx, chan)
+    except MinirunError as e:
+        chan.send(f"error {e}")
+    except BaseException as e:  # noqa: BLE001
+        chan.send(f"error {_describe(e)}")
+    os._exit(1)
+
+
+def _init(ctx: InitContext, chan: Channel) -> None:
+    spec, linux = ctx.spec, ctx.spec.linux
+    proc = spec.process
+    assert proc is not None
+    in_userns = linux.ns("user") is not None
+    root = spec.root_path
+
+    libc.setsid("a new session: the container is no longer tied to the caller's terminal")
+
+    # The exec fifo is reached through a directory fd opened now, on the host side, so that
+    # after pivot_root we can still open it (and nothing else: the fd is closed at exec).
+    state_fd = os.open(ctx.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    # Imports the later stages need, done now while the host's Python is still reachable.
+    if proc.terminal:
+        from ..kernel import terminal
+    if spec.hooks.get("startContainer") or spec.hooks.get("createContainer"):
+        from . import hooks as _hooks  # noqa: F401
+    import _signal
+
+    # 1-3: propagation, rootfs as a mount point, config.json's mounts.
+    rootfs.prepare_root(root, linux.rootfs_propagation)
+    cg_ns = linux.ns("cgroup") is not None
+
+    def cgroup_mount(dest: str, flags: int) -> None:
+        cgroups.mount_into(dest, flags, cg_ns)
+
+    dev_is_bind = False
+    for m in spec.mounts:
+        if trace.enabled:
+            trace.note(f"mount {m.destination} ({m.type or 'bind'})")
+        try:
+            rootfs.mount_one(root, ctx.bundle, m, in_userns, cgroup_mount)
+        except rootfs.MountError as e:
+            raise MinirunError(str(e)) from None
+        except OSError as e:
+            raise MinirunError(f"mount {m.destination}: {e.strerror}") from None
+        if m.destination == "/dev" and ("bind" in m.options or "rbind" in m.options or m.type == "bind"):
+            dev_is_bind = True
+    # 4: /dev (not when the host's /dev is bound in: then the nodes are already there).
+    if not dev_is_bind:
+        rootfs.setup_dev(root, linux.devices, in_userns)
+    cwd_in_root = rootfs.secure_join(root, proc.cwd)
+    if not os.path.exists(cwd_in_root):
+        rootfs.mkdir_all(cwd_in_root)  # runc creates a missing cwd too
+
+    # Hooks that run with the namespaces in place but the host's root still visible.
+    if spec.hooks.get("createRuntime") or spec.hooks.get("prestart"):
+        chan.send("hooks")  # the runtime runs these in its own namespaces
+        if chan.recv() != "ok":
+            os._exit(1)
+    if spec.hooks.get("createContainer"):
+        from . import hooks
+        from .state import OCI_VERSION
+        from .. import fastjson
+
+        st = {"ociVersion": OCI_VERSION, "id": ctx.cid, "status": "creating", "pid": os.getpid(),
+              "bundle": ctx.bundle, "annotations": spec.annotations}
+        hooks.run(spec.hooks["createContainer"], "createContainer", fastjson.dumps(st))
+
+    console = None
+    if proc.terminal:
+        console = ctx.console_sock_obj or terminal.connect(ctx.console_socket)
+
+    # 5: the switch.
+    if ctx.no_pivot:
+        rootfs.move_root(root)
+    else:
+        rootfs.pivot(root)
+
+    # 6: what the container may see and change.
+    for key, value in linux.sysctl.items():
+        libc.write_file("/proc/sys/" + key.replace(".", "/"), value, f"linux.sysctl {key}")
+    if spec.hostname is not None:
+        libc.sethostname(spec.hostname, "the UTS namespace's own hostname")
+    if spec.domainname is not None:
+        libc.setdomainname(spec.domainname, "the UTS namespace's own NIS domain name")
+    slave = None
+    if console is not None:
+        slave = terminal.open_console(console, proc.console_size)
+        console.close()
+    rootfs.mask_paths(linux.masked_paths)
+    rootfs.readonly_paths(linux.readonly_paths)
+    rootfs.finish_root(spec.root_readonly, linux.rootfs_propagation)
+
+    if proc.oom_score_adj is not None:
+        libc.write_file("/proc/self/oom_score_adj", str(proc.oom_score_adj),
+                        "process.oomScoreAdj: how readily the OOM killer picks this process")
+    if not ctx.no_new_keyring:
+        try:
+            libc.keyctl_join_session(ctx.cid, "a new session keyring: keys of the host's "
+                                     "session stay out of the container")
+        except MinirunError as e:
+            if getattr(e, "errno", 0) not in (38, 122):  # ENOSYS, EDQUOT: runc ignores these too
+                raise
+    if slave is not None:
+        terminal.make_controlling(slave)
+
+    exe, env = finalize_process(proc, in_userns)
+    kproc.close_fds_on_exec(3 + ctx.preserve_fds)
+    os.set_inheritable(state_fd, False)
+
+    chan.send("ready")
+    chan.close()
+
+    # Created. Block until `start` opens the fifo for reading (open(2) of a fifo for writing
+    # waits for a reader), then tell it we are going.
+    if trace.enabled:
+        trace.step('open("exec.fifo", O_WRONLY)', "wait here, fully set up, until `start`")
+    fifo = os.open("exec.fifo", os.O_WRONLY | os.O_CLOEXEC, dir_fd=state_fd)
+    os.write(fifo, b"0")
+    os.close(fifo)
+    os.close(state_fd)
+
+    if spec.hooks.get("startContainer"):
+        from . import hooks
+        from .state import OCI_VERSION
+        from .. import fastjson
+
+        st = {"ociVersion": OCI_VERSION, "id": ctx.cid, "status": "created", "pid": os.getpid(),
+              "bundle": ctx.bundle, "annotations": spec.annotations}
+        hooks.run(spec.hooks["startContainer"], "startContainer", fastjson.dumps(st))
+    exec_process(exe, proc.args, env, _signal)
+
+
+def finalize_process(proc: Process, in_userns: bool) -> tuple[str, dict[str, str]]:
+    """The last steps as root: rlimits, capabilities, user, no_new_privs, umask, cwd.
+
+    Returns the resolved executable and the environment. Shared by `create` and `exec`.
+    """
+    top = capabilities.last_cap()
+    kproc.set_rlimits([(r.type, r.soft, r.hard) for r in proc.rlimits])
+    caps = proc.capabilities
+    if caps is not None:
+        capabilities.drop_bounding(caps.get("bounding", []), top)
+    u = proc.user
+    if u.uid != 0 or u.gid != 0 or u.additional_gids or caps is not None:
+        try:
+            kproc.switch_user(u.uid, u.gid, u.additional_gids)
+        except MinirunError as e:
+            raise MinirunError(f"process.user {u.uid}:{u.gid}: {e}") from None
+    if caps is not None:
+        capabilities.apply(caps, top)
+    if proc.no_new_privileges:
+        libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1, "process.noNewPrivileges: execve() can never "
+                   "grant more privileges (setuid bits and file capabilities are ignored)")
+    libc.umask(u.umask if u.umask is not None else 0o022, "process.user.umask")
+    try:
+        libc.chdir(proc.cwd, "process.cwd")
+    except OSError as e:
+        raise MinirunError(f"process.cwd {proc.cwd}: {e.strerror}") from None
+    env = proc.env_dict()
+    if "HOME" not in env:
+        env["HOME"] = _home_of(u.uid)
+    try:
+        exe = kproc.find_executable(proc.args[0], env.get("PATH"))
+    except OSError as e:
+        raise MinirunError(str(e)) from None
+    return exe, env
+
+
+def _home_of(uid: int) -> str:
+    """HOME from the container's /etc/passwd (as runc does when process.env has none)."""
+    try:
+        with open("/etc/passwd") as f:
+            for line in f:
+                parts = line.split(":")
+                if len(parts) > 5 and parts[2] == str(uid):
+                    return parts[5] or "/"
+    except OSError:
+        pass
+    return "/"
+
+
+def exec_process(exe: str, args: list[str], env: dict[str, str], _signal) -> None:
+    # Python ignores SIGPIPE and SIGXFSZ for itself; an exec'd program would inherit that.
+    for sig in (_signal.SIGPIPE, _signal.SIGXFSZ):
+        _signal.signal(sig, _signal.SIG_DFL)
+    try:
+        libc.execve(exe, args, env, "become the container's program: same PID, new image")
+    except OSError as e:
+        os.write(2, f"minirun-oci: exec {args[0]}: {e.strerror}\n".encode())
+        os._exit(127 if e.errno == 2 else 126)

@@ -1,0 +1,89 @@
+"""`run`: create + start, then (unless --detach) wait for the container and delete it.
+
+To wait for the container's init, which is our grandchild, we become a *child subreaper*
+(prctl PR_SET_CHILD_SUBREAPER): when the intermediate child exits, the kernel re-parents init to
+us instead of to PID 1, and waitpid() works. Signals we receive are forwarded to the container,
+so Ctrl-C or `kill` of `minirun-oci run` reaches the container's program.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..kernel import libc
+from . import container
+from .container import CreateOptions
+
+FORWARDED = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGCONT", "SIGTSTP",
+             "SIGTTIN", "SIGTTOU", "SIGALRM")
+
+
+def run(o: CreateOptions, detach: bool = False, keep: bool = False) -> int:
+    from . import spec as spec_mod
+
+    terminal = spec_mod.load(os.path.abspath(o.bundle)).process
+    wants_tty = bool(terminal and terminal.terminal)
+    ours = None
+    if wants_tty and not o.console_socket:
+        if detach:
+            raise container.MinirunError("run --detach with process.terminal needs "
+                                         "--console-socket (someone must hold the terminal)")
+        import socket
+
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        o.console_sock_obj = theirs
+    if not detach:
+        libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1, "adopt the container's init when the "
+                   "intermediate child exits, so we can wait for it")
+    state = container.create(o)
+    if o.console_sock_obj is not None:
+        o.console_sock_obj.close()
+    try:
+        if detach:
+            container.start(o.root_dir, o.cid)
+            return 0
+        import _signal
+
+        def forward(signum: int, _frame: object) -> None:
+            try:
+                os.kill(state.pid, signum)
+            except ProcessLookupError:
+                pass
+
+        for name in FORWARDED:
+            _signal.signal(getattr(_signal, name), forward)
+        container.start(o.root_dir, o.cid)
+        if ours is not None:
+            from ..kernel import terminal as term
+
+            master = term.recv_fd(ours)
+            status = term.proxy(master, state.pid)
+        else:
+            status = wait_for(state.pid)
+        return exit_code(status)
+    except BaseException:
+        container.delete(o.root_dir, o.cid, force=True)
+        raise
+    finally:
+        if not detach and not keep:
+            try:
+                container.delete(o.root_dir, o.cid, force=True)
+            except container.MinirunError:
+                pass
+
+
+def wait_for(pid: int) -> int:
+    """waitpid() that survives signals (forwarded ones interrupt it)."""
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            return status
+        except InterruptedError:
+            continue
+
+
+def exit_code(status: int) -> int:
+    """A wait status as a shell would report it: the exit code, or 128 + the signal."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)

@@ -1,0 +1,55 @@
+"""--trace: narrate every kernel step as it happens.
+
+Each line says what was called, with which arguments, and why, e.g.
+
+    [init 4321] pivot_root(".", ".")          swap the container's rootfs in as / ...
+
+Tracing must cost nothing when it is off: callers test the module-level flag `enabled` before
+they build a message, so the only cost is one attribute load per step. Lines are written with
+os.write() to a private duplicate of stderr, so they survive fork(), still reach the caller's
+terminal after the container's stdio has been redirected to a pty, and are never buffered.
+"""
+
+from __future__ import annotations
+
+import os
+
+enabled = False
+_fd = 2
+_who = "minirun"
+
+
+def enable(who: str = "oci") -> None:
+    """Turn narration on (from --trace or MINIRUN_TRACE=1)."""
+    global enabled, _fd, _who
+    enabled = True
+    _who = who
+    try:
+        _fd = os.dup(2)  # non-inheritable: never leaks into the container
+    except OSError:
+        _fd = 2
+
+
+def stage(name: str) -> None:
+    """Name the process that narrates from now on (parent, child, init ...)."""
+    global _who
+    _who = name
+
+
+def step(call: str, why: str) -> None:
+    """One narrated kernel step: the call with its arguments, and the reason."""
+    line = f"[{_who} {os.getpid()}] {call}"
+    if len(line) < 60:
+        line = line.ljust(60)
+    try:
+        os.write(_fd, f"{line}  # {why}\n".encode(errors="replace"))
+    except OSError:
+        pass
+
+
+def note(text: str) -> None:
+    """A narrated line that is not a system call (a phase, a decision)."""
+    try:
+        os.write(_fd, f"[{_who} {os.getpid()}] -- {text}\n".encode(errors="replace"))
+    except OSError:
+        pass

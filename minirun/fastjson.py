@@ -72,10 +72,21 @@ def _pretty(obj: Any, indent: int, level: int) -> str:
     pad = " " * (indent * (level + 1))
     end = " " * (indent * level)
     if isinstance(obj, dict) and obj:
-        items = [f"{pad}{_json.encode_basestring_ascii(str(k))}: {_pretty(v, indent, level + 1)}"
+        items = [f"{pad}{_json.encode_basestring_ascii(_key(k))}: {_pretty(v, indent, level + 1)}"
                  for k, v in obj.items()]
         return "{\n" + ",\n".join(items) + "\n" + end + "}"
     if isinstance(obj, (list, tuple)) and obj:
         items = [pad + _pretty(v, indent, level + 1) for v in obj]
         return "[\n" + ",\n".join(items) + "\n" + end + "]"
     return "".join(_encode(obj, 0))
+
+
+def _key(k: Any) -> str:
+    """A dict key as json.dumps writes it (True -> "true", not str(True) -> "True")."""
+    if isinstance(k, str):
+        return k
+    if k is True or k is False or k is None:
+        return {True: "true", False: "false", None: "null"}[k]
+    if isinstance(k, (int, float)):
+        return "".join(_encode(k, 0))
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(k).__name__}")

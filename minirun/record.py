@@ -26,9 +26,13 @@ def field(*, default: object = _MISSING, default_factory: object = _MISSING) -> 
 
 def dataclass(cls: type) -> type:
     """Generate __init__, __repr__ and __eq__ from the class's annotated fields, in order."""
-    fields: list[tuple[str, object, object]] = []
+    # name -> (default, factory), in definition order. Each base's own tuple already holds its
+    # ancestors' fields: a dict keeps each name once, and a redefined field keeps its place
+    # with the new default, as in dataclasses.
+    fields: dict[str, tuple[object, object]] = {}
     for base in reversed(cls.__mro__[1:]):
-        fields.extend(getattr(base, "__record_fields__", ()))
+        for name, default, factory in base.__dict__.get("__record_fields__", ()):
+            fields[name] = (default, factory)
     for name in cls.__dict__.get("__annotations__", {}):
         value = cls.__dict__.get(name, _MISSING)
         if isinstance(value, Field):
@@ -39,10 +43,10 @@ def dataclass(cls: type) -> type:
                 setattr(cls, name, default)
         else:
             default, factory = value, _MISSING
-        fields = [f for f in fields if f[0] != name] + [(name, default, factory)]
+        fields[name] = (default, factory)
 
     params, body, env = [], [], {"_MISSING": _MISSING}
-    for name, default, factory in fields:
+    for name, (default, factory) in fields.items():
         if default is not _MISSING:
             env[f"_d_{name}"] = default
             params.append(f"{name}=_d_{name}")
@@ -56,8 +60,8 @@ def dataclass(cls: type) -> type:
     src = f"def __init__(self, {', '.join(params)}):\n" + ("\n".join(body) or "    pass")
     exec(src, env)  # noqa: S102 - how dataclasses builds __init__ too
     cls.__init__ = env["__init__"]
-    cls.__record_fields__ = tuple(fields)
-    names = tuple(f[0] for f in fields)
+    cls.__record_fields__ = tuple((n, d, f) for n, (d, f) in fields.items())
+    names = tuple(fields)
 
     def __repr__(self: object) -> str:
         inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in names)

@@ -2,7 +2,7 @@
 
 Each line says what was called, with which arguments, and why, e.g.
 
-    [init 4321] pivot_root(".", ".")          swap the container's rootfs in as / ...
+    [init 4321 +9.2ms] pivot_root(".", ".")   swap the container's rootfs in as / ...
 
 Tracing must cost nothing when it is off: callers test the module-level flag `enabled` before
 they build a message, so the only cost is one attribute load per step. Lines are written with
@@ -17,13 +17,17 @@ import os
 enabled = False
 _fd = 2
 _who = "minirun"
+_t0 = 0.0
 
 
 def enable(who: str = "oci") -> None:
     """Turn narration on (from --trace or MINIRUN_TRACE=1)."""
-    global enabled, _fd, _who
+    global enabled, _fd, _who, _t0
+    import time
+
     enabled = True
     _who = who
+    _t0 = time.monotonic()
     try:
         _fd = os.dup(2)  # non-inheritable: never leaks into the container
     except OSError:
@@ -38,9 +42,9 @@ def stage(name: str) -> None:
 
 def step(call: str, why: str) -> None:
     """One narrated kernel step: the call with its arguments, and the reason."""
-    line = f"[{_who} {os.getpid()}] {call}"
-    if len(line) < 60:
-        line = line.ljust(60)
+    line = f"[{_who} {os.getpid()} {_ms()}] {call}"
+    if len(line) < 72:
+        line = line.ljust(72)
     try:
         os.write(_fd, f"{line}  # {why}\n".encode(errors="replace"))
     except OSError:
@@ -50,6 +54,13 @@ def step(call: str, why: str) -> None:
 def note(text: str) -> None:
     """A narrated line that is not a system call (a phase, a decision)."""
     try:
-        os.write(_fd, f"[{_who} {os.getpid()}] -- {text}\n".encode(errors="replace"))
+        os.write(_fd, f"[{_who} {os.getpid()} {_ms()}] -- {text}\n".encode(errors="replace"))
     except OSError:
         pass
+
+
+def _ms() -> str:
+    """Milliseconds since tracing began in this command (inherited across fork)."""
+    import time
+
+    return f"+{(time.monotonic() - _t0) * 1000:.1f}ms"

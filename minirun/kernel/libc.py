@@ -225,6 +225,9 @@ class Kernel:
     def chown(self, path: str, uid: int, gid: int) -> None:
         os.chown(path, uid, gid, follow_symlinks=False)
 
+    def chmod(self, path: str, mode: int) -> None:
+        os.chmod(path, mode)
+
     def symlink(self, target: str, path: str) -> None:
         os.symlink(target, path)
 
@@ -381,6 +384,12 @@ def chown(path: str, uid: int, gid: int, why: str) -> None:
     if trace.enabled:
         trace.step(f'lchown("{path}", {uid}, {gid})', why)
     kernel().chown(path, uid, gid)
+
+
+def chmod(path: str, mode: int, why: str) -> None:
+    if trace.enabled:
+        trace.step(f'chmod("{path}", {oct(mode)})', why)
+    kernel().chmod(path, mode)
 
 
 def symlink(target: str, path: str, why: str) -> None:

@@ -116,6 +116,13 @@ def secure_join(root: str, unsafe: str) -> str:
     return os.path.join(root, *done) if done else root
 
 
+def _join_parent(root: str, path: str) -> str:
+    """secure_join for an entry we create: resolve its directory, not the entry itself, so a
+    symlink already there is seen (and replaced or kept), not followed to its target."""
+    path = os.path.normpath(path)
+    return os.path.join(secure_join(root, os.path.dirname(path)), os.path.basename(path))
+
+
 def mkdir_all(path: str, mode: int = 0o755) -> None:
     os.makedirs(path, mode=mode, exist_ok=True)
 
@@ -212,10 +219,12 @@ def setup_dev(rootfs: str, devices: list, in_userns: bool) -> None:
     paths = {d.path for d in devices}
     all_devs = [d for d in all_devs if d.path not in paths] + list(devices)
     for d in all_devs:
-        dest = secure_join(rootfs, d.path)
+        dest = _join_parent(rootfs, d.path)
         mkdir_all(os.path.dirname(dest))
         kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[d.type]
         mode = d.file_mode if d.file_mode is not None else 0o666
+        if os.path.islink(dest):
+            os.unlink(dest)  # an image's /dev/null -> elsewhere is replaced, never followed
         if in_userns:
             # mknod(2) of a device is refused in a user namespace: bind the host's node instead.
             make_file(dest)
@@ -225,14 +234,15 @@ def setup_dev(rootfs: str, devices: list, in_userns: bool) -> None:
         if os.path.lexists(dest):
             os.unlink(dest)
         libc.mknod(dest, kind | mode, d.major, d.minor, "create the device node")
-        os.chmod(dest, mode)  # mknod's mode is filtered by the umask
+        # Through the seam, like the mknod it follows (a Recorder's mknod creates no file).
+        libc.chmod(dest, mode, "mknod's mode is filtered by the umask: set it exactly")
         if d.uid or d.gid:
             libc.chown(dest, d.uid or 0, d.gid or 0, "device owner from linux.devices")
     links = list(DEV_SYMLINKS)
     if os.path.exists("/proc/kcore"):
         links.append(("/proc/kcore", "/dev/core"))
     for target, link in links:
-        dest = secure_join(rootfs, link)
+        dest = _join_parent(rootfs, link)
         if os.path.lexists(dest):
             if link != "/dev/ptmx":
                 continue

@@ -130,6 +130,14 @@ def parse_flags(argv: list[str], table: dict[str, _F], stop_at_positional: bool 
     return opts, []
 
 
+def _count(o: dict, key: str) -> int:
+    """A numeric option (--preserve-fds N): a bad value is a usage error, not a traceback."""
+    v = o.get(key) or "0"
+    if not v.isdigit():
+        raise UsageError(f"--{key.replace('_', '-')} {v}: must be a non-negative number")
+    return int(v)
+
+
 def _one_id(cmd: str, rest: list[str]) -> str:
     if not rest:
         raise UsageError(f"{cmd}: missing the container ID (minirun-oci {cmd} ID)")
@@ -205,6 +213,8 @@ def parse_signal(text: str) -> int:
         t = "SIG" + t
     if t.startswith("SIGRTMIN+") or t.startswith("SIGRTMAX-"):
         base = _signal.SIGRTMIN if "MIN" in t else _signal.SIGRTMAX
+        if not t[9:].isdigit():
+            raise UsageError(f"unknown signal {text!r} (RTMIN+N and RTMAX-N take a number)")
         n = int(t[9:])
         return base + n if "MIN" in t else base - n
     value = getattr(_signal, t, None)
@@ -222,7 +232,7 @@ def dispatch(cmd: str, o: dict, pos: list[str], root: str, g: dict) -> int:
             root_dir=root, cid=cid, bundle=o.get("bundle") or ".", pid_file=o.get("pid_file"),
             console_socket=o.get("console_socket"), no_pivot=bool(o.get("no_pivot")),
             no_new_keyring=bool(o.get("no_new_keyring")),
-            preserve_fds=int(o.get("preserve_fds") or 0),
+            preserve_fds=_count(o, "preserve_fds"),
             systemd_cgroup=bool(g.get("systemd_cgroup")))
         if cmd == "create":
             if "bundle" not in o:
@@ -362,7 +372,7 @@ def _exec(root: str, o: dict, pos: list[str]) -> int:
         proc.terminal = True
     return exec_process(root, cid, proc, detach=bool(o.get("detach")),
                         pid_file=o.get("pid_file"), console_socket=o.get("console_socket"),
-                        preserve_fds=int(o.get("preserve_fds") or 0))
+                        preserve_fds=_count(o, "preserve_fds"))
 
 
 def _spec(o: dict) -> int:

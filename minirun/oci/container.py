@@ -159,6 +159,14 @@ def create(o: CreateOptions) -> st.State:
             except OSError:
                 pass
         _rmtree(sdir)
+        if spec.hooks.get("poststop"):
+            # runtime-spec: a failed create continues the lifecycle at destroy, then poststop
+            # (runc does this for any failure once the container exists).
+            from . import hooks
+
+            hooks.run(spec.hooks["poststop"], "poststop", fastjson.dumps({
+                "ociVersion": st.OCI_VERSION, "id": o.cid, "status": "stopped", "pid": 0,
+                "bundle": bundle, "annotations": spec.annotations}), warn_only=True)
         raise
     finally:
         if chan is not None:

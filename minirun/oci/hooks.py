@@ -47,29 +47,49 @@ def _run_one(h: Hook, state_json: str) -> None:
     pid = os.fork()
     if pid == 0:  # the hook
         try:
+            import _signal
+
             os.close(wfd)
             os.dup2(rfd, 0)
+            # Python ignores SIGPIPE and SIGXFSZ, and ignored signals survive execve().
+            for sig in (_signal.SIGPIPE, _signal.SIGXFSZ):
+                _signal.signal(sig, _signal.SIG_DFL)
             env = dict(e.split("=", 1) for e in h.env)
             os.execve(h.path, h.args or [h.path], env)
         except OSError as e:
             os.write(2, f"minirun-oci: hook {h.path}: {e.strerror}\n".encode())
+        except BaseException as e:  # e.g. an env entry without '=': never return into the runtime
+            os.write(2, f"minirun-oci: hook {h.path}: {e}\n".encode())
         os._exit(127)
     os.close(rfd)
-    try:
-        os.write(wfd, state_json.encode())
-    except (BrokenPipeError, OSError):
-        pass  # the hook need not read its stdin
-    os.close(wfd)
+    # Written in pieces between the checks below: a state bigger than the pipe buffer, to a
+    # hook that does not read it, must not keep us blocked in write() past the timeout.
+    data = memoryview(state_json.encode())
+    os.set_blocking(wfd, False)
     deadline = None if h.timeout is None else time.monotonic() + h.timeout
-    while True:
-        wpid, status = os.waitpid(pid, os.WNOHANG if deadline else 0)
-        if wpid == pid:
-            break
-        if deadline and time.monotonic() > deadline:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-            raise HookError(f"timed out after {h.timeout}s")
-        time.sleep(0.005)
+    try:
+        while True:
+            if data:
+                try:
+                    data = data[os.write(wfd, data):]
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    data = data[:0]  # EPIPE: the hook need not read its stdin
+                if not data:
+                    os.close(wfd)
+                    wfd = -1
+            wpid, status = os.waitpid(pid, os.WNOHANG if deadline or data else 0)
+            if wpid == pid:
+                break
+            if deadline and time.monotonic() > deadline:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                raise HookError(f"timed out after {h.timeout}s")
+            time.sleep(0.005)
+    finally:
+        if wfd >= 0:
+            os.close(wfd)
     if os.WIFSIGNALED(status):
         raise HookError(f"killed by signal {os.WTERMSIG(status)}")
     code = os.WEXITSTATUS(status)

@@ -140,7 +140,10 @@ def _init(ctx: InitContext, chan: Channel) -> None:
         rootfs.setup_dev(root, linux.devices, in_userns)
     cwd_in_root = rootfs.secure_join(root, proc.cwd)
     if not os.path.exists(cwd_in_root):
-        rootfs.mkdir_all(cwd_in_root)  # runc creates a missing cwd too
+        try:
+            rootfs.mkdir_all(cwd_in_root)  # runc creates a missing cwd too
+        except OSError as e:  # name the field, not the host path
+            raise MinirunError(f"process.cwd {proc.cwd}: cannot create it: {e.strerror}") from None
 
     # Hooks that run with the namespaces in place but the host's root still visible.
     if spec.hooks.get("createRuntime") or spec.hooks.get("prestart"):

@@ -129,7 +129,13 @@ def load(root_dir: str, cid: str) -> State:
         raise ContainerError(f"container {cid} does not exist") from None
     except (OSError, ValueError) as e:
         raise ContainerError(f"container {cid}: unreadable state {path}: {e}") from None
-    return State(root_dir=root_dir, **data)
+    known = {f[0] for f in State.__record_fields__}
+    try:
+        # Unknown keys (a newer minirun wrote this file) are ignored, missing ones are an error.
+        return State(root_dir=root_dir, **{k: v for k, v in data.items() if k in known})
+    except TypeError as e:
+        raise ContainerError(f"container {cid}: incomplete state {path} ({e}); "
+                             f"`delete --force {cid}` removes it") from None
 
 
 def list_ids(root_dir: str) -> list[str]:

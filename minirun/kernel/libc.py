@@ -101,8 +101,8 @@ RLIMIT_INFINITY = (1 << 64) - 1
 
 # Syscall numbers glibc has no wrapper for, per architecture.
 _SYSCALLS = {
-    "x86_64": {"pivot_root": 155, "keyctl": 250},
-    "aarch64": {"pivot_root": 41, "keyctl": 219},
+    "x86_64": {"pivot_root": 155, "keyctl": 250, "bpf": 321},
+    "aarch64": {"pivot_root": 41, "keyctl": 219, "bpf": 280},
 }
 KEYCTL_JOIN_SESSION_KEYRING = 1
 
@@ -191,6 +191,19 @@ class Kernel:
         lib = self._libc
         rc = lib.syscall(self._nr["keyctl"], KEYCTL_JOIN_SESSION_KEYRING, name.encode())
         return self._check(rc, "keyctl(JOIN_SESSION_KEYRING)", name)
+
+    def bpf(self, cmd: int, attr: bytes, what: str) -> tuple[int, bytes]:
+        """bpf(2) with a union bpf_attr given as bytes; returns (result, the attr after the call)."""
+        lib = self._libc
+        buf = self._ctypes.create_string_buffer(attr, 128)
+        rc = lib.syscall(self._nr["bpf"], cmd, buf, 128)
+        return self._check(rc, "bpf", what), buf.raw
+
+    def address_of(self, data: bytes):
+        """Keep `data` alive in a C buffer and return (buffer, its address) for bpf_attr fields."""
+        self._libc
+        buf = self._ctypes.create_string_buffer(data, len(data) or 1)
+        return buf, self._ctypes.addressof(buf)
 
     def capset(self, effective: list[int], permitted: list[int], inheritable: list[int],
                last_cap: int) -> None:
@@ -483,3 +496,69 @@ def execve(path: str, args: list[str], env: dict[str, str], why: str) -> None:
     if trace.enabled:
         trace.step(f'execve("{path}", {args})', why)
     kernel().execve(path, args, env)
+
+
+# --- bpf(2): the cgroup v2 device filter -----------------------------------------------------
+
+
+def bpf_prog_load(prog_type: int, insns: bytes, license: str, why: str) -> int:
+    """BPF_PROG_LOAD: verify and load a program; returns its fd. The verifier's log is kept
+    for the error message when it refuses the program."""
+    import struct
+
+    if trace.enabled:
+        trace.step(f"bpf(BPF_PROG_LOAD, type={prog_type}, {len(insns) // 8} insns)", why)
+    k = kernel()
+    if isinstance(k, Recorder):
+        k.bpf(5, insns, "prog_load")
+        return 99
+    ins_buf, ins_addr = k.address_of(insns)
+    lic_buf, lic_addr = k.address_of(license.encode() + b"\0")
+    log_buf, log_addr = k.address_of(b"\0" * 4096)
+    attr = struct.pack("<IIQQIIQII", prog_type, len(insns) // 8, ins_addr, lic_addr, 1, 4096,
+                       log_addr, 0, 0)
+    try:
+        fd, _ = k.bpf(5, attr, "BPF_PROG_LOAD (cgroup device filter)")
+    except KernelError as e:
+        log = log_buf.raw.split(b"\0", 1)[0].decode(errors="replace").strip().splitlines()
+        raise KernelError("bpf(BPF_PROG_LOAD)", "device filter", e.errno,
+                          log[-1] if log else "") from None
+    del ins_buf, lic_buf
+    return fd
+
+
+def bpf_prog_attach(cgroup_fd: int, prog_fd: int, attach_type: int, flags: int, why: str) -> None:
+    import struct
+
+    if trace.enabled:
+        trace.step(f"bpf(BPF_PROG_ATTACH, cgroup fd {cgroup_fd}, prog fd {prog_fd}, "
+                   f"type={attach_type}, flags={flags})", why)
+    kernel().bpf(8, struct.pack("<IIII", cgroup_fd, prog_fd, attach_type, flags),
+                 "BPF_PROG_ATTACH")
+
+
+def bpf_prog_query(cgroup_fd: int, attach_type: int) -> list[int]:
+    """IDs of the programs attached to a cgroup (no narration: it changes nothing)."""
+    import struct
+
+    k = kernel()
+    if isinstance(k, Recorder):
+        return []
+    ids_buf, ids_addr = k.address_of(b"\0" * 4 * 64)
+    attr = struct.pack("<IIIIQI", cgroup_fd, attach_type, 0, 0, ids_addr, 64)
+    _, out = k.bpf(16, attr, "BPF_PROG_QUERY")
+    count = struct.unpack_from("<I", out, 24)[0]
+    return list(struct.unpack_from(f"<{count}I", ids_buf.raw))
+
+
+def bpf_prog_detach_id(cgroup_fd: int, prog_id: int, attach_type: int, why: str) -> None:
+    import struct
+
+    if trace.enabled:
+        trace.step(f"bpf(BPF_PROG_DETACH, cgroup fd {cgroup_fd}, prog id {prog_id})", why)
+    k = kernel()
+    fd, _ = k.bpf(13, struct.pack("<I", prog_id), "BPF_PROG_GET_FD_BY_ID")
+    try:
+        k.bpf(9, struct.pack("<III", cgroup_fd, fd, attach_type), "BPF_PROG_DETACH")
+    finally:
+        os.close(fd)

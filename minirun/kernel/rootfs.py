@@ -144,8 +144,10 @@ def _current_flags(path: str) -> int:
 def prepare_root(rootfs: str, propagation: str) -> None:
     """Steps 1-2: isolate mount propagation, make the rootfs a mount point."""
     flag = PROPAGATION.get(propagation, 0) if propagation else 0
-    if not flag or flag & MS_SHARED:
+    if not flag or flag & (MS_SHARED | MS_UNBINDABLE):
         # Even a "shared" rootfs starts from a slave /: otherwise our mounts reach the host.
+        # An unbindable / could not be bound onto itself next (EINVAL, as runc 1.1 fails):
+        # both are applied by finish_root, after pivot_root.
         flag = MS_SLAVE | MS_REC
     libc.mount(None, "/", None, flag, None,
                "stop mounts in this namespace from propagating back to the host")
@@ -203,7 +205,9 @@ def mount_one(rootfs: str, bundle: str, m, in_userns: bool, cgroup_mount=None) -
                 host = "/sys" if m.type == "sysfs" else "/dev/mqueue"
                 libc.mount(host, dest, None, MS_BIND | MS_REC, None,
                            f"{m.type} is not ours to mount here: bind the host's read-only")
-                libc.mount(None, dest, None, MS_BIND | MS_REMOUNT | MS_RDONLY |
+                # Keep the nosuid/nodev/noexec the entry asked for: a bind drops them.
+                asked = flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)
+                libc.mount(None, dest, None, MS_BIND | MS_REMOUNT | MS_RDONLY | asked |
                            _current_flags(dest), None, "and make it read-only")
             else:
                 raise

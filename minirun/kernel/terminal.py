@@ -76,6 +76,12 @@ def set_size(fd: int, rows: int, cols: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
+def copy_size(src: int, dst: int) -> None:
+    """Give the pty `dst` the window size of the terminal `src` (if src is one)."""
+    if os.isatty(src):
+        fcntl.ioctl(dst, termios.TIOCSWINSZ, fcntl.ioctl(src, termios.TIOCGWINSZ, b"\0" * 8))
+
+
 def make_controlling(slave: int) -> None:
     """The slave becomes our controlling terminal and our stdio (after setsid())."""
     if libc.trace.enabled:

@@ -36,6 +36,7 @@ class InitContext:
     no_pivot: bool = False
     no_new_keyring: bool = False
     preserve_fds: int = 0
+    state_fd: int = -1  # opened by the child while it is still the host's root
 
 
 def child_main(ctx: InitContext, chan: Channel) -> None:
@@ -44,6 +45,14 @@ def child_main(ctx: InitContext, chan: Channel) -> None:
     try:
         trace.stage("child")
         linux = ctx.spec.linux
+        # Reach the state dir (exec fifo) and the console socket now, as the host's root: in a
+        # new user namespace a 0700 directory on their path would refuse us (runc also opens
+        # both in the runtime and hands the fds down).
+        ctx.state_fd = os.open(ctx.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        if ctx.spec.process.terminal and ctx.console_sock_obj is None and ctx.console_socket:
+            from ..kernel import terminal
+
+            ctx.console_sock_obj = terminal.connect(ctx.console_socket)
         # Join every namespace given by path first (user first: it decides our privileges).
         for t in namespaces.JOIN_ORDER:
             ns = linux.ns(t)
@@ -105,9 +114,9 @@ def _init(ctx: InitContext, chan: Channel) -> None:
 
     libc.setsid("a new session: the container is no longer tied to the caller's terminal")
 
-    # The exec fifo is reached through a directory fd opened now, on the host side, so that
-    # after pivot_root we can still open it (and nothing else: the fd is closed at exec).
-    state_fd = os.open(ctx.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    # The exec fifo is reached through a directory fd opened on the host side (child_main), so
+    # that after pivot_root we can still open it (and nothing else: the fd is closed at exec).
+    state_fd = ctx.state_fd
 
     # Imports the later stages need, done now while the host's Python is still reachable.
     if proc.terminal:

@@ -52,11 +52,16 @@ def run(o: CreateOptions, detach: bool = False, keep: bool = False) -> int:
 
         for name in FORWARDED:
             _signal.signal(getattr(_signal, name), forward)
-        container.start(o.root_dir, o.cid)
+        master = -1
         if ours is not None:
             from ..kernel import terminal as term
 
+            # The master came during create: size it like our terminal *before* the program
+            # starts, or its first look (stty size, a shell's line editor) sees 0x0.
             master = term.recv_fd(ours)
+            term.copy_size(0, master)
+        container.start(o.root_dir, o.cid)
+        if ours is not None:
             status = term.proxy(master, state.pid)
         else:
             status = wait_for(state.pid)

@@ -121,3 +121,114 @@ def bundle(tmp_path, rootfs_dir):
 @pytest.fixture
 def cid() -> str:
     return "t-" + uuid.uuid4().hex[:10]
+
+
+class ConsoleServer:
+    """The caller's side of --console-socket, as conmon does it: a listening unix socket that
+    receives the pty master fd (SCM_RIGHTS) from each runtime that connects.
+
+        srv = console_server()                         # srv.path goes to --console-socket
+        master = srv.master()                          # the fd the runtime sent
+        out = srv.read_until(master, "done")           # what the container wrote
+    """
+
+    def __init__(self, path: Path) -> None:
+        import queue
+        import socket
+        import threading
+
+        self.path = str(path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(self.path)
+        self.sock.listen(4)
+        self.fds: "queue.Queue[int]" = queue.Queue()
+        self.received: list[int] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        import array
+        import socket
+
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return  # closed
+            with conn:
+                fds = array.array("i")
+                try:
+                    _, anc, _, _ = conn.recvmsg(1024, socket.CMSG_LEN(fds.itemsize))
+                except OSError:
+                    continue
+                for level, kind, data in anc:
+                    if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                        fds.frombytes(data[:fds.itemsize])
+                        self.fds.put(fds[0])
+
+    def master(self, timeout: float = 10) -> int:
+        """The next pty master fd a runtime sent (fails the test if none arrives in time)."""
+        import queue
+
+        try:
+            fd = self.fds.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no pty master arrived on {self.path} in {timeout}s") from None
+        self.received.append(fd)
+        return fd
+
+    @staticmethod
+    def read_until(master: int, text: str | None = None, timeout: float = 10) -> str:
+        """Read the pty until `text` shows up (None: until the slave side is closed)."""
+        import select
+        import time
+
+        out = b""
+        deadline = time.monotonic() + timeout
+        while text is None or text.encode() not in out:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            ready, _, _ = select.select([master], [], [], left)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: every slave fd is closed
+                break
+            if not chunk:
+                break
+            out += chunk
+        return out.decode(errors="replace")
+
+    def close(self) -> None:
+        import socket
+
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        self.thread.join(timeout=5)
+        while not self.fds.empty():
+            self.received.append(self.fds.get())
+        for fd in self.received:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def console_server(tmp_path):
+    """console_server() -> a ConsoleServer listening in tmp_path; closed at teardown."""
+    made: list[ConsoleServer] = []
+
+    def make() -> ConsoleServer:
+        srv = ConsoleServer(tmp_path / f"console{len(made)}.sock")
+        made.append(srv)
+        return srv
+
+    yield make
+    for srv in made:
+        srv.close()

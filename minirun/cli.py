@@ -35,12 +35,11 @@ def version() -> None:
 def info() -> None:
     """Describe this host as minirun sees it: kernel, cgroups, what works here."""
     from .kernel import cgroups
-    from .oci.features import LAYOUT_WHY
 
     layout = cgroups.layout()
     click.echo(f"Kernel:          {os.uname().release} ({os.uname().machine})")
     click.echo(f"Cgroup layout:   {layout}")
-    click.echo(f"  why it matters: {LAYOUT_WHY.get(layout, '')}")
+    click.echo(f"  why it matters: {cgroups.LAYOUT_WHY.get(layout, '')}")
     for h in cgroups.hierarchies():
         ctrl = ",".join(h.controllers) if h.version == 1 else "(cgroup2)"
         click.echo(f"  {h.mountpoint:<28} v{h.version} {ctrl}")

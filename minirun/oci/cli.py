@@ -32,6 +32,10 @@ commands:
   exec     [--process F | CMD...] [--detach] [--tty] [--console-socket S] [--env K=V]
            [--cwd DIR] [--user UID[:GID]] [--additional-gids G] [--cap CAP] [--pid-file F]
            [--no-new-privs] [--preserve-fds N] ID   run a process in the container
+  pause    ID / resume ID                freeze / thaw every process (the cgroup freezer)
+  update   [--resources F|-] [--memory N --memory-swap N --cpu-shares N --cpu-quota N
+           --cpu-period N --cpuset-cpus L --pids-limit N ...] ID   change live limits
+  events   [--stats] [--interval 5s] ID  JSON lines: usage stats and OOM kills
   spec     [--bundle DIR] [--rootless]   write a default config.json
   features                               what this runtime supports, as JSON
 
@@ -80,7 +84,13 @@ COMMANDS: dict[str, dict[str, _F]] = {
     "spec": {"bundle": ("bundle", True, False), "b": ("bundle", True, False),
              "rootless": ("rootless", False, False)},
     "features": {},
-    "update": {}, "events": {},
+    "update": {"resources": ("resources", True, False), "r": ("resources", True, False),
+               **{f: (f, True, False) for f in (
+                   "memory", "memory-reservation", "memory-swap", "kernel-memory",
+                   "kernel-memory-tcp", "cpu-shares", "cpu-quota", "cpu-period", "cpu-burst",
+                   "cpu-rt-period", "cpu-rt-runtime", "cpuset-cpus", "cpuset-mems", "cpu-idle",
+                   "pids-limit", "blkio-weight")}},
+    "events": {"stats": ("stats", False, False), "interval": ("interval", True, False)},
 }
 GLOBAL: dict[str, _F] = {
     "root": ("root", True, False), "log": ("log", True, False),
@@ -271,7 +281,27 @@ def dispatch(cmd: str, o: dict, pos: list[str], root: str, g: dict) -> int:
 
         print(fastjson.dumps(features(), indent=4))
         return 0
-    raise UsageError(f"{cmd}: not implemented yet (it arrives with the cgroups drivers)")
+    if cmd in ("pause", "resume", "update", "events"):
+        from . import control
+
+        cid = _one_id(cmd, pos)
+        if cmd == "pause":
+            control.pause(root, cid)
+        elif cmd == "resume":
+            control.resume(root, cid)
+        elif cmd == "events":
+            interval = control.parse_duration(o.get("interval") or "5s")
+            return control.events(root, cid, bool(o.get("stats")), interval)
+        else:
+            res = control.read_resources(o["resources"]) if o.get("resources") else {}
+            flags = {k: v for k, v in o.items() if k in control.UPDATE_FLAGS}
+            for section, values in control.resources_from_flags(flags).items():
+                res.setdefault(section, {}).update(values)
+            if not res:
+                raise UsageError("update: give --resources FILE or limits such as --memory 64m")
+            control.update(root, cid, res)
+        return 0
+    raise UsageError(f"{cmd}: not implemented")
 
 
 def _list(root: str, o: dict) -> int:

@@ -53,8 +53,8 @@ def create(o: CreateOptions) -> st.State:
                            "\"terminal\": false in config.json)")
     pending = spec_mod.not_applied_yet(spec)
     if pending:
-        warn(f"{', '.join(pending)}: accepted but not applied yet (needs the cgroups/seccomp "
-             "drivers)")
+        warn(f"{', '.join(pending)}: accepted but not applied yet (seccomp arrives with the "
+             "security work)")
 
     os.makedirs(o.root_dir, mode=0o711, exist_ok=True)
     sdir = os.path.join(o.root_dir, o.cid)
@@ -72,23 +72,16 @@ def create(o: CreateOptions) -> st.State:
         # 0622: the init may have dropped to any uid before it opens the fifo for writing.
         os.mkfifo(os.path.join(sdir, st.FIFO), 0o622)
         os.chmod(os.path.join(sdir, st.FIFO), 0o622)
-        if spec.linux.cgroups_path:
-            from ..kernel import cgroups
-
-            path = spec.linux.cgroups_path
-            if o.systemd_cgroup and path.count(":") == 2:
-                # slice:prefix:name, as systemd drivers spell it, mapped onto cgroupfs.
-                sl, prefix, name = path.split(":")
-                path = f"/{sl or 'system.slice'}/{prefix}-{name}.scope"
-            cg_dirs = cgroups.resolve(path)
-            cg_made = cgroups.create(cg_dirs)
+        cg = _make_cgroup(o, spec)
+        if cg is not None:
+            cg_dirs, cg_made = cg.dirs, cg.made
 
         from .init import InitContext, child_main
 
         ctx = InitContext(cid=o.cid, spec=spec, bundle=bundle, state_dir=sdir,
                           console_socket=o.console_socket, console_sock_obj=o.console_sock_obj,
                           no_pivot=o.no_pivot, no_new_keyring=o.no_new_keyring,
-                          preserve_fds=o.preserve_fds)
+                          preserve_fds=o.preserve_fds, cgroup_dirs=cg_dirs)
         chan = Channel()
         from ..kernel import libc
 
@@ -128,11 +121,10 @@ def create(o: CreateOptions) -> st.State:
         state = st.State(id=o.cid, pid=init_pid, pid_start=start, bundle=bundle,
                          rootfs=spec.root_path, created=st.now_rfc3339(),
                          annotations=spec.annotations, cgroup_paths=cg_dirs,
-                         hooks=spec.raw.get("hooks") or {}, config=spec.raw,
-                         root_dir=o.root_dir)
+                         cgroup_version=cg.version if cg is not None else 0,
+                         cgroup_made=cg_made, hooks=spec.raw.get("hooks") or {},
+                         config=spec.raw, root_dir=o.root_dir)
         state.save()
-        if cg_made:
-            st.write_atomic(os.path.join(sdir, "cgroups.made"), "\n".join(cg_made))
         if o.pid_file:
             # runtime-tools reads the bare decimal PID: no trailing newline.
             st.write_atomic(os.path.abspath(o.pid_file), str(init_pid), 0o644)
@@ -152,11 +144,10 @@ def create(o: CreateOptions) -> st.State:
                 pass
             os.waitpid(child, 0)
         if cg_made:
-            from ..kernel import cgroups
-
             try:
-                cgroups.remove(cg_made)
-            except OSError:
+                cg.kill_all()
+                cg.remove()
+            except (OSError, MinirunError):
                 pass
         _rmtree(sdir)
         if spec.hooks.get("poststop"):
@@ -173,6 +164,27 @@ def create(o: CreateOptions) -> st.State:
             chan.close()
 
 
+def _make_cgroup(o: CreateOptions, spec: "spec_mod.Spec"):
+    """Create the container's cgroup and apply linux.resources to it (before anyone joins)."""
+    from ..kernel import cgroups
+
+    if cgroups.layout() == "none":
+        if spec.linux.cgroups_path or spec.linux.resources.get("memory"):
+            raise MinirunError("linux.cgroupsPath: no cgroup filesystem is mounted on this host")
+        return None
+    path = spec.linux.cgroups_path or cgroups.default_path(o.cid)
+    if o.systemd_cgroup and path.count(":") == 2:
+        path = cgroups.systemd_path(path)
+    cg = cgroups.open_cgroup(path)
+    try:
+        cg.create()
+        cg.apply(spec.linux.resources)
+    except BaseException:
+        cg.remove()
+        raise
+    return cg
+
+
 def _parent_setup(spec: "spec_mod.Spec", child: int, cg_dirs: dict[str, str]) -> None:
     from ..kernel import namespaces
 
@@ -184,7 +196,7 @@ def _parent_setup(spec: "spec_mod.Spec", child: int, cg_dirs: dict[str, str]) ->
     if cg_dirs:
         from ..kernel import cgroups
 
-        cgroups.join(cg_dirs, child)
+        cgroups.Cgroup(cg_dirs).join(child)
 
 
 def _reap_if_child(pid: int) -> None:
@@ -266,7 +278,7 @@ def container_pids(state: st.State) -> list[int]:
     if state.cgroup_paths:
         from ..kernel import cgroups
 
-        pids = cgroups.procs(state.cgroup_paths)
+        pids = cgroups.Cgroup(state.cgroup_paths).procs()
         if pids:
             return pids
     try:
@@ -318,8 +330,10 @@ def delete(root_dir: str, cid: str, force: bool = False) -> None:
         if status in ("running", "paused") and not force:
             raise ContainerError(f"cannot delete container {cid}: it is {status} (stop it "
                                  "first, or use delete --force)")
-        if status != "stopped":
-            # A created container is deleted without --force, as runc does.
+        cg = cgroup_of(state)
+        if status != "stopped" or (cg is not None and cg.procs()):
+            # A created container is deleted without --force, as runc does; leftovers of a
+            # stopped one (processes outside its PID namespace) go with it.
             _kill_and_wait(state)
         poststop = state.hooks.get("poststop")
         if poststop:
@@ -327,23 +341,33 @@ def delete(root_dir: str, cid: str, force: bool = False) -> None:
             from . import spec as spec_mod
 
             hooks.run(spec_mod.parse_hooks({"poststop": poststop})["poststop"], "poststop", fastjson.dumps(state.oci()), warn_only=True)
-        made = os.path.join(state.dir, "cgroups.made")
-        if os.path.exists(made):
+        if state.cgroup_made:
             from ..kernel import cgroups
 
-            with open(made) as f:
-                dirs = f.read().split("\n")
             try:
-                cgroups.remove([d for d in dirs if d])
+                cgroups.from_state(state.cgroup_version, state.cgroup_paths).remove(state.cgroup_made)
             except OSError as e:
                 raise ContainerError(f"delete {cid}: cannot remove cgroup {e.filename}: "
                                      f"{e.strerror}") from None
     _rmtree(state.dir)
 
 
+def cgroup_of(state: st.State):
+    """The container's cgroup driver, or None if it has no cgroup."""
+    if not state.cgroup_paths:
+        return None
+    from ..kernel import cgroups
+
+    return cgroups.from_state(state.cgroup_version, state.cgroup_paths)
+
+
 def _kill_and_wait(state: st.State) -> None:
-    pids = container_pids(state)
-    if state.pid not in pids and kproc.start_time(state.pid) == state.pid_start:
+    """SIGKILL every process of the container (its whole cgroup), then wait for the init."""
+    cg = cgroup_of(state)
+    if cg is not None:
+        cg.kill_all()  # v2: cgroup.kill; v1: freeze, kill each, thaw (also ends a pause)
+    pids = [] if cg is not None else container_pids(state)
+    if kproc.start_time(state.pid) == state.pid_start and state.pid not in pids:
         pids.append(state.pid)
     for pid in pids:
         try:

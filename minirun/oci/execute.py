@@ -41,7 +41,10 @@ def exec_process(root_dir: str, cid: str, proc: Process, detach: bool = False,
     if not detach:
         libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1, "adopt the exec'd process to wait for it")
     # The init's cgroups, read now (host view) for the runtime to move the child into.
-    cg_dirs = _cgroup_dirs_of(state.pid)
+    try:
+        cg = cgroups.of_process(state.pid)
+    except OSError:
+        cg = None
     in_userns = not namespaces.same_as_self("user", state.pid)
     chan = Channel()
     child = libc.fork("a child that will join the container's namespaces")
@@ -59,7 +62,8 @@ def exec_process(root_dir: str, cid: str, proc: Process, detach: bool = False,
                 break  # every write end closed: the process has exec'd
             verb, _, arg = msg.partition(" ")
             if verb == "setup":
-                cgroups.join(cg_dirs, child)
+                if cg is not None:
+                    cg.join(child)
                 chan.send("ok")
             elif verb == "pid":
                 pid = int(arg)
@@ -105,22 +109,6 @@ def exec_process(root_dir: str, cid: str, proc: Process, detach: bool = False,
     for name in FORWARDED:
         _signal.signal(getattr(_signal, name), forward)
     return exit_code(wait_for(pid))
-
-
-def _cgroup_dirs_of(pid: int) -> dict[str, str]:
-    dirs = {}
-    try:
-        mine = cgroups.membership(pid)
-    except OSError:
-        return {}
-    for h in cgroups.hierarchies():
-        rel = mine.get(h.key)
-        if rel is None:
-            continue
-        if h.root != "/" and rel.startswith(h.root):
-            rel = rel[len(h.root):]
-        dirs[h.mountpoint] = os.path.normpath(h.mountpoint + "/" + rel.lstrip("/"))
-    return dirs
 
 
 def _child(init: int, proc: Process, chan: Channel, sock, in_userns: bool, preserve: int) -> None:

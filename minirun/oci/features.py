@@ -8,17 +8,10 @@ if TYPE_CHECKING:
 
 from .. import __version__
 from ..kernel import capabilities, cgroups, rootfs
+from ..kernel.cgroups import LAYOUT_WHY
 from ..kernel.namespaces import TYPES
 from .spec import HOOK_NAMES
 from .state import OCI_VERSION
-
-LAYOUT_WHY = {
-    "v2": "pure cgroup v2: one unified hierarchy; limits are files like memory.max",
-    "hybrid": "v1 controllers with a cgroup2 mount that has no useful controllers: limits are "
-              "written to the v1 files (memory.limit_in_bytes ...)",
-    "v1": "legacy cgroup v1 only: one hierarchy per controller",
-    "none": "no cgroup filesystem mounted: no cgroups",
-}
 
 
 def features() -> dict[str, Any]:

@@ -15,7 +15,7 @@ afterwards module lookups would search the container's filesystem.
 from __future__ import annotations
 
 import os
-from ..record import dataclass
+from ..record import dataclass, field
 
 from .. import trace
 from ..errors import MinirunError
@@ -37,6 +37,17 @@ class InitContext:
     no_new_keyring: bool = False
     preserve_fds: int = 0
     state_fd: int = -1  # opened by the child while it is still the host's root
+    cgroup_dirs: dict = field(default_factory=dict)  # the container's cgroup per hierarchy
+    cgroup_fds: list = field(default_factory=list)  # O_PATH fds to them, for the late join
+
+    @property
+    def late_cgroup_join(self) -> bool:
+        """Does the init join its cgroup itself, just before exec? (see _init)
+
+        Not in a new user namespace: there the init is no longer host root and may not write
+        the host's cgroup.procs, so the runtime moves the child in early instead (runc's way).
+        """
+        return bool(self.cgroup_dirs) and self.spec.linux.ns("user") is None
 
 
 def child_main(ctx: InitContext, chan: Channel) -> None:
@@ -53,6 +64,9 @@ def child_main(ctx: InitContext, chan: Channel) -> None:
             from ..kernel import terminal
 
             ctx.console_sock_obj = terminal.connect(ctx.console_socket)
+        if ctx.late_cgroup_join:
+            ctx.cgroup_fds = [os.open(d, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+                              for d in ctx.cgroup_dirs.values()]
         # Join every namespace given by path first (user first: it decides our privileges).
         for t in namespaces.JOIN_ORDER:
             ns = linux.ns(t)
@@ -62,7 +76,7 @@ def child_main(ctx: InitContext, chan: Channel) -> None:
         new_user = userns is not None and not userns.path
         if new_user:
             namespaces.unshare_many(["user"])
-        if new_user or ctx.spec.linux.cgroups_path:
+        if new_user or (ctx.cgroup_dirs and not ctx.late_cgroup_join):
             # The runtime writes our uid/gid maps (it holds CAP_SETUID in the parent user
             # namespace; we do not) and moves us into the cgroup *before* we unshare the
             # cgroup namespace, so that cgroup becomes the namespace's root.
@@ -74,7 +88,10 @@ def child_main(ctx: InitContext, chan: Channel) -> None:
                 libc.setresgid(0, "become root of the new user namespace (gid 0 is mapped)")
             if any(m.container_id == 0 for m in linux.uid_mappings):
                 libc.setresuid(0, "become root of the new user namespace (uid 0 is mapped)")
-        namespaces.unshare_many([n.type for n in linux.namespaces if not n.path and n.type != "user"])
+        # With a late cgroup join the cgroup namespace is made by the init, after it joined.
+        late = ("cgroup",) if ctx.late_cgroup_join else ()
+        namespaces.unshare_many([n.type for n in linux.namespaces
+                                 if not n.path and n.type != "user" and n.type not in late])
         pid = libc.fork("fork the container's init: the first process of the new PID namespace")
         if pid == 0:
             init_main(ctx, chan)  # never returns
@@ -127,10 +144,8 @@ def _init(ctx: InitContext, chan: Channel) -> None:
 
     # 1-3: propagation, rootfs as a mount point, config.json's mounts.
     rootfs.prepare_root(root, linux.rootfs_propagation)
-    cg_ns = linux.ns("cgroup") is not None
-
     def cgroup_mount(dest: str, flags: int) -> None:
-        cgroups.mount_into(dest, flags, cg_ns)
+        cgroups.mount_into(dest, flags, ctx.cgroup_dirs)
 
     dev_is_bind = False
     for m in spec.mounts:
@@ -205,6 +220,17 @@ def _init(ctx: InitContext, chan: Channel) -> None:
                 raise
     if slave is not None:
         terminal.make_controlling(slave)
+
+    if ctx.late_cgroup_join:
+        # As late as possible: the pages this Python process touched until now are charged to
+        # the runtime's cgroup, not the container's, so a small memory limit stays usable.
+        for fd in ctx.cgroup_fds:
+            libc.write_file("cgroup.procs", "0", "join the container's cgroup now, just before "
+                            "exec, so the runtime's memory is not charged to it", dir_fd=fd)
+            os.close(fd)
+        ns = linux.ns("cgroup")
+        if ns is not None and not ns.path:
+            namespaces.unshare_many(["cgroup"])  # rooted at the cgroup we just joined
 
     exe, env = finalize_process(proc, in_userns)
     kproc.close_fds_on_exec(3 + ctx.preserve_fds)

@@ -456,17 +456,7 @@ def _check_sysctl(spec: Spec) -> None:
 
 def not_applied_yet(spec: Spec) -> list[str]:
     """Fields we accept but cannot apply yet: said out loud (stderr and log), never dropped silently."""
-    out = []
-    res = dict(spec.linux.resources)
-    # A device rule list is in every generated spec; without a devices cgroup the container
-    # still cannot create device nodes unless it holds CAP_MKNOD.
-    res.pop("devices", None)
-    for k, v in res.items():
-        if v not in (None, {}, []):
-            out.append(f"linux.resources.{k}")
-    if spec.linux.seccomp:
-        out.append("linux.seccomp")
-    return out
+    return ["linux.seccomp"] if spec.linux.seccomp else []
 
 
 def default_config(rootless: bool = False) -> dict[str, Any]:

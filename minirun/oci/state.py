@@ -41,7 +41,9 @@ class State:
     created: str
     annotations: dict[str, str] = field(default_factory=dict)
     owner: str = ""
-    cgroup_paths: dict[str, str] = field(default_factory=dict)  # hierarchy mount -> our dir
+    cgroup_paths: dict[str, str] = field(default_factory=dict)  # hierarchy key -> our dir
+    cgroup_version: int = 0  # 1 (v1 or hybrid) or 2; 0: no cgroup
+    cgroup_made: list[str] = field(default_factory=list)  # directories create made (delete removes)
     hooks: dict[str, Any] = field(default_factory=dict)  # raw config hooks, frozen at create
     config: dict[str, Any] = field(default_factory=dict)  # the config.json create saw
     ns_paths: dict[str, str] = field(default_factory=dict)  # namespaces joined by path

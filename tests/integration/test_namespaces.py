@@ -157,12 +157,14 @@ def test_new_network_namespace_has_only_lo(oci, bundle, cid):
 def test_cgroup_namespace_shows_root(oci, bundle, cid):
     inside = run(oci, bundle(args=["cat", "/proc/self/cgroup"]), cid).stdout.splitlines()
     assert inside and all(ln.split(":", 2)[2] == "/" for ln in inside), inside
-    # Without one, the container sees where it really is (the caller's cgroup here).
+    # Without one, the container sees where it really is: its own cgroup, which minirun makes
+    # at /minirun/<id> in every hierarchy when config.json gives no cgroupsPath.
     b = bundle(args=["cat", "/proc/self/cgroup"], edit=lambda c: c["linux"].update(
         namespaces=[n for n in c["linux"]["namespaces"] if n["type"] != "cgroup"]))
     without = dict(ln.split(":", 2)[1:] for ln in run(oci, b, cid + "b").stdout.splitlines())
     mine = dict(ln.split(":", 2)[1:] for ln in Path("/proc/self/cgroup").read_text().splitlines())
-    assert without == mine
+    assert set(without) == set(mine)
+    assert set(without.values()) == {f"/minirun/{cid}b"}
 
 
 # --- joining namespaces ---------------------------------------------------------------------------

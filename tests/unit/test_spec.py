@@ -233,12 +233,11 @@ def test_load_top_level_not_an_object(bundle):
         spec.load(bundle)
 
 
-def test_not_applied_yet_lists_memory_and_seccomp_not_devices(cfg, bundle):
+def test_not_applied_yet_lists_only_seccomp_now_that_resources_apply(cfg, bundle):
     cfg["linux"]["resources"]["memory"] = {"limit": 1 << 20}
     cfg["linux"]["resources"]["pids"] = {}
     cfg["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW"}
-    assert spec.not_applied_yet(spec.parse(cfg, bundle)) == ["linux.resources.memory",
-                                                             "linux.seccomp"]
+    assert spec.not_applied_yet(spec.parse(cfg, bundle)) == ["linux.seccomp"]
 
 
 def test_default_config_has_nothing_pending(cfg, bundle):

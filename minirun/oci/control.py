@@ -1,0 +1,158 @@
+"""Verbs that act on a running container's cgroup: pause, resume, update, events.
+
+  pause / resume   freeze and thaw every process (v2 cgroup.freeze, v1 freezer.state)
+  update           change linux.resources of a live container (the same table as create)
+  events           JSON lines: resource usage (--stats: once), and "oom" when the kernel's OOM
+                   killer strikes inside the container (memory.events / memory.oom_control)
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from .. import fastjson
+from ..errors import ContainerError, MinirunError
+from . import state as st
+from .container import cgroup_of
+
+
+def _live_cgroup(root_dir: str, cid: str, verb: str, allowed: tuple[str, ...]):
+    state = st.load(root_dir, cid)
+    status = state.status()
+    if status not in allowed:
+        raise ContainerError(f"cannot {verb} container {cid}: it is {status}")
+    cg = cgroup_of(state)
+    if cg is None:
+        raise ContainerError(f"cannot {verb} container {cid}: it has no cgroup")
+    return state, cg
+
+
+def pause(root_dir: str, cid: str) -> None:
+    _, cg = _live_cgroup(root_dir, cid, "pause", ("running", "created"))
+    cg.freeze()
+
+
+def resume(root_dir: str, cid: str) -> None:
+    _, cg = _live_cgroup(root_dir, cid, "resume", ("paused",))
+    cg.thaw()
+
+
+# runc update's flags -> where they go in linux.resources
+UPDATE_FLAGS: dict[str, tuple[str, str, str]] = {
+    # flag: (section, key, kind)
+    "memory": ("memory", "limit", "bytes"), "memory-reservation": ("memory", "reservation", "bytes"),
+    "memory-swap": ("memory", "swap", "bytes"), "kernel-memory": ("memory", "kernel", "bytes"),
+    "kernel-memory-tcp": ("memory", "kernelTCP", "bytes"),
+    "cpu-shares": ("cpu", "shares", "int"), "cpu-quota": ("cpu", "quota", "int"),
+    "cpu-period": ("cpu", "period", "int"), "cpu-burst": ("cpu", "burst", "int"),
+    "cpu-rt-period": ("cpu", "realtimePeriod", "int"), "cpu-rt-runtime": ("cpu", "realtimeRuntime", "int"),
+    "cpuset-cpus": ("cpu", "cpus", "str"), "cpuset-mems": ("cpu", "mems", "str"),
+    "cpu-idle": ("cpu", "idle", "int"),
+    "pids-limit": ("pids", "limit", "int"), "blkio-weight": ("blockIO", "weight", "int"),
+}
+
+
+def parse_bytes(text: str) -> int:
+    """'512m', '1g', '65536', '-1' -> bytes (docker's units: k, m, g, t; binary)."""
+    t = text.strip().lower().rstrip("b")
+    if t in ("-1", "max"):
+        return -1
+    mult = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}.get(t[-1:], 1)
+    if mult != 1:
+        t = t[:-1]
+    try:
+        return int(float(t) * mult)
+    except ValueError:
+        raise MinirunError(f"{text!r} is not a size (use a number with k, m, g or t)") from None
+
+
+def resources_from_flags(flags: dict[str, str]) -> dict:
+    res: dict = {}
+    for flag, value in flags.items():
+        section, key, kind = UPDATE_FLAGS[flag]
+        if kind == "bytes":
+            v: object = parse_bytes(value)
+        elif kind == "int":
+            try:
+                v = int(value)
+            except ValueError:
+                raise MinirunError(f"update --{flag}: {value!r} is not an integer") from None
+        else:
+            v = value
+        res.setdefault(section, {})[key] = v
+    return res
+
+
+def update(root_dir: str, cid: str, resources: dict) -> None:
+    """Apply new limits to a live container and remember them in its state."""
+    state, cg = _live_cgroup(root_dir, cid, "update", ("created", "running", "paused"))
+    with st.Lock(state.dir):
+        cg.apply(resources)
+        linux = state.config.setdefault("linux", {})
+        merged = linux.setdefault("resources", {})
+        for section, values in resources.items():
+            if isinstance(values, dict) and isinstance(merged.get(section), dict):
+                merged[section].update(values)
+            else:
+                merged[section] = values
+        state.save()
+
+
+def stats_event(state: st.State, cg) -> dict:
+    return {"type": "stats", "id": state.id, "data": cg.stats()}
+
+
+def events(root_dir: str, cid: str, stats_once: bool, interval: float) -> int:
+    """Print events as JSON lines until the container stops (or once, with --stats)."""
+    state = st.load(root_dir, cid)
+    cg = cgroup_of(state)
+    if cg is None:
+        raise ContainerError(f"container {cid} has no cgroup: no events to report")
+    if stats_once:
+        print(fastjson.dumps(stats_event(state, cg)))
+        return 0
+    if state.status() == "stopped":
+        raise ContainerError(f"container {cid} is stopped: no events to follow")
+    ooms = cg.oom_kills()
+    next_stats = time.monotonic()
+    while True:
+        now_ooms = cg.oom_kills()
+        if now_ooms > ooms:
+            ooms = now_ooms
+            print(fastjson.dumps({"type": "oom", "id": cid}), flush=True)
+        if time.monotonic() >= next_stats:
+            print(fastjson.dumps(stats_event(state, cg)), flush=True)
+            next_stats = time.monotonic() + interval
+        if state.status() == "stopped":
+            return 0
+        time.sleep(min(0.1, interval))
+
+
+def parse_duration(text: str) -> float:
+    """Go-style durations as runc takes them: '5s', '500ms', '1m', or plain seconds."""
+    t = text.strip()
+    for suffix, mult in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)):
+        if t.endswith(suffix):
+            try:
+                return float(t[: -len(suffix)]) * mult
+            except ValueError:
+                break
+    try:
+        return float(t)
+    except ValueError:
+        raise MinirunError(f"{text!r} is not a duration (e.g. 5s, 500ms)") from None
+
+
+def read_resources(source: str) -> dict:
+    """update --resources FILE (or - for stdin): a linux.resources JSON object."""
+    try:
+        data = sys.stdin.read() if source == "-" else open(source).read()
+        res = fastjson.loads(data)
+    except (OSError, ValueError) as e:
+        raise MinirunError(f"update --resources {source}: {e}") from None
+    if not isinstance(res, dict):
+        raise MinirunError(f"update --resources {source}: must be a JSON object (linux.resources)")
+    return res
+
+

@@ -88,15 +88,33 @@ def update(root_dir: str, cid: str, resources: dict) -> None:
     """Apply new limits to a live container and remember them in its state."""
     state, cg = _live_cgroup(root_dir, cid, "update", ("created", "running", "paused"))
     with st.Lock(state.dir):
-        cg.apply(resources)
         linux = state.config.setdefault("linux", {})
         merged = linux.setdefault("resources", {})
+        cg.apply(_with_partners(resources, merged))
         for section, values in resources.items():
             if isinstance(values, dict) and isinstance(merged.get(section), dict):
                 merged[section].update(values)
             else:
                 merged[section] = values
         state.save()
+
+
+# Fields the kernel takes together: v2's cpu.max holds quota and period in one write, and its
+# memory.swap.max is swap minus limit. An update naming one of a pair is applied with the other's
+# saved value, not a default (`update --cpu-period` must not drop the quota); runc merges too.
+_PAIRS = (("cpu", "quota", "period"), ("memory", "limit", "swap"))
+
+
+def _with_partners(new: dict, saved: dict) -> dict:
+    out = dict(new)
+    for section, a, b in _PAIRS:
+        given, old = new.get(section), saved.get(section)
+        if not isinstance(given, dict) or not isinstance(old, dict):
+            continue
+        for x, y in ((a, b), (b, a)):
+            if given.get(x) is not None and given.get(y) is None and old.get(y) is not None:
+                out[section] = {**given, y: old[y]}
+    return out
 
 
 def stats_event(state: st.State, cg) -> dict:
@@ -132,16 +150,22 @@ def events(root_dir: str, cid: str, stats_once: bool, interval: float) -> int:
 def parse_duration(text: str) -> float:
     """Go-style durations as runc takes them: '5s', '500ms', '1m', or plain seconds."""
     t = text.strip()
+    seconds = None
     for suffix, mult in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)):
         if t.endswith(suffix):
             try:
-                return float(t[: -len(suffix)]) * mult
+                seconds = float(t[: -len(suffix)]) * mult
             except ValueError:
-                break
-    try:
-        return float(t)
-    except ValueError:
-        raise MinirunError(f"{text!r} is not a duration (e.g. 5s, 500ms)") from None
+                pass
+            break
+    else:
+        try:
+            seconds = float(t)
+        except ValueError:
+            pass
+    if seconds is None or not seconds >= 0:  # a negative interval would crash time.sleep
+        raise MinirunError(f"{text!r} is not a duration (e.g. 5s, 500ms)")
+    return seconds
 
 
 def read_resources(source: str) -> dict:

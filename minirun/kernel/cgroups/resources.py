@@ -90,8 +90,13 @@ def plan_v2(res: dict, exists: "callable") -> list[Write]:
                          ("kernelTCP", "TCP buffer memory is not limited separately on cgroup v2"),
                          ("swappiness", "cgroup v2 has no per-cgroup swappiness"),
                          ("disableOOMKiller", "cgroup v2 cannot turn the OOM killer off")):
-            if mem.get(key) not in (None, False):
-                raise ResourceError(f"memory.{key}", why)
+            value = mem.get(key)
+            # -1 is how runc and Docker spell "unset" for swappiness; False for the OOM killer.
+            if value is None or value is False or (key == "swappiness" and value == -1):
+                continue
+            raise ResourceError(f"memory.{key}", why)
+        if mem.get("useHierarchy") is False:
+            raise ResourceError("memory.useHierarchy", "cgroup v2 is always hierarchical")
     cpu = res.get("cpu") or {}
     if cpu:
         if cpu.get("shares") is not None:
@@ -129,7 +134,10 @@ def plan_v2(res: dict, exists: "callable") -> list[Write]:
         for i, d in enumerate(blk.get("weightDevice") or []):
             f = f"blockIO.weightDevice[{i}]"
             if d.get("weight") is not None:
-                out.append((weight_file, f"{_dev(d, f)} {_num(d['weight'], f + '.weight')}"))
+                w = _num(d["weight"], f + ".weight")
+                if weight_file == "io.weight":
+                    w = 1 + (w - 10) * 9999 // 990  # the same scale as "default N" above
+                out.append((weight_file, f"{_dev(d, f)} {w}"))
         for key, name, _ in THROTTLES:
             for i, d in enumerate(blk.get(key) or []):
                 f = f"blockIO.{key}[{i}]"
@@ -186,7 +194,9 @@ def plan_v1(res: dict, exists: "callable", current: "callable") -> list[tuple[st
         if mem.get("kernelTCP") is not None:
             out.append(("memory", "memory.kmem.tcp.limit_in_bytes",
                         str(_num(mem["kernelTCP"], "memory.kernelTCP"))))
-        if mem.get("swappiness") is not None:
+        if mem.get("useHierarchy") is not None:
+            out.append(("memory", "memory.use_hierarchy", "1" if mem["useHierarchy"] else "0"))
+        if mem.get("swappiness") is not None and mem["swappiness"] != -1:  # -1: unset (runc)
             sw = _num(mem["swappiness"], "memory.swappiness")
             if not 0 <= sw <= 100:
                 raise ResourceError("memory.swappiness", f"{sw} is not in 0..100")

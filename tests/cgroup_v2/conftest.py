@@ -1,0 +1,154 @@
+"""Fixtures for the cgroup v2 tests: they need a pure cgroup2 hierarchy at /sys/fs/cgroup.
+
+The development and CI hosts have hybrid cgroups, so these tests skip there; scripts/test-cgroup-v2
+runs them inside a throw-away qemu VM (scripts/vm-run) that mounts cgroup2 alone. In that VM the
+checkout is visible read-only at its host path (writes go to a discarded overlay) and /tmp is a
+fresh tmpfs, where the rootfs and bundles are built. Everything runs ~15x slower there (TCG):
+keep this suite small.
+
+The fixtures are a trimmed copy of tests/integration/conftest.py's (that file's fixtures are not
+visible from this directory).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+OCI = str(REPO / ".venv" / "bin" / "minirun-oci")
+CGROOT = Path("/sys/fs/cgroup")
+HERE = str(Path(__file__).resolve().parent)
+sys.path.insert(0, str(REPO))
+
+from minirun.oci.spec import default_config  # noqa: E402
+
+
+def _skip_reason() -> str | None:
+    if not (CGROOT / "cgroup.controllers").exists():
+        return ("cgroup v2 tests need a pure cgroup2 hierarchy (/sys/fs/cgroup/cgroup.controllers "
+                "is absent: hybrid or v1 host); run them in a VM with scripts/test-cgroup-v2")
+    if os.geteuid() != 0:
+        return "cgroup v2 tests need root (namespaces, mounts, cgroups)"
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    reason = _skip_reason()
+    if reason is None:
+        return
+    skip = pytest.mark.skip(reason=reason)
+    for item in items:
+        if str(item.fspath).startswith(HERE + os.sep):
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def rootfs_dir(tmp_path_factory) -> Path:
+    """A busybox rootfs built once per session by scripts/build-rootfs."""
+    d = tmp_path_factory.mktemp("rootfs") / "rootfs"
+    subprocess.run([str(REPO / "scripts" / "build-rootfs"), str(d)], check=True)
+    return d
+
+
+class Runtime:
+    """minirun-oci with a private state directory; remembers container IDs for cleanup."""
+
+    def __init__(self, root: Path) -> None:
+        self.binary = OCI
+        self.root = root
+        self.ids: set[str] = set()
+
+    def argv(self, *args: str) -> list[str]:
+        return [self.binary, "--root", str(self.root), *map(str, args)]
+
+    def __call__(self, *args: str, check: bool = False, timeout: float = 60
+                 ) -> subprocess.CompletedProcess:
+        if args and args[0] in ("create", "run") and not str(args[-1]).startswith("-"):
+            self.ids.add(str(args[-1]))
+        r = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL)
+        if check and r.returncode != 0:
+            raise AssertionError(f"minirun-oci {' '.join(map(str, args))} -> {r.returncode}\n"
+                                 f"stdout: {r.stdout}\nstderr: {r.stderr}")
+        return r
+
+    def state(self, cid: str) -> dict:
+        return json.loads(self("state", cid, check=True).stdout)
+
+    def cleanup(self) -> None:
+        for cid in list(self.ids):
+            subprocess.run(self.argv("delete", "--force", cid), capture_output=True, timeout=60)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture
+def oci(tmp_path):
+    rt = Runtime(tmp_path / "oci-state")
+    yield rt
+    rt.cleanup()
+
+
+@pytest.fixture
+def bundle(tmp_path, rootfs_dir):
+    """bundle(args, resources=None, edit=None) -> path of a fresh bundle dir.
+
+    `minirun-oci spec`'s default config (terminal off, the shared read-only rootfs); `resources`
+    is merged into linux.resources (the default "deny all devices" rule stays), then `edit(cfg)`.
+    """
+    counter = [0]
+
+    def make(args, resources: dict | None = None, edit=None) -> str:
+        counter[0] += 1
+        b = tmp_path / f"bundle{counter[0]}"
+        b.mkdir()
+        cfg = copy.deepcopy(default_config())
+        cfg["process"]["terminal"] = False
+        cfg["process"]["args"] = list(args)
+        cfg["root"]["path"] = str(rootfs_dir)
+        cfg["linux"]["resources"].update(resources or {})
+        if edit:
+            edit(cfg)
+        (b / "config.json").write_text(json.dumps(cfg, indent=2))
+        return str(b)
+
+    return make
+
+
+@pytest.fixture
+def cid() -> str:
+    return "v2-" + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def scratch_cgroups():
+    """Directories under /sys/fs/cgroup a test makes itself: removed at teardown, deepest first,
+    after their processes are killed (cgroup.kill)."""
+    made: list[Path] = []
+    yield made
+    for d in sorted(made, key=lambda p: len(str(p)), reverse=True):
+        for sub in sorted((p for p in d.glob("**/") if p != d), key=lambda p: len(str(p)),
+                          reverse=True) + [d]:
+            if (sub / "cgroup.kill").exists():
+                try:
+                    (sub / "cgroup.kill").write_text("1")
+                except OSError:
+                    pass
+            for _ in range(200):
+                try:
+                    sub.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    import time
+
+                    time.sleep(0.02)

@@ -44,8 +44,21 @@ def loads(text: str | bytes) -> Any:
         obj, end = _scan(text, start)
     except StopIteration as e:
         raise JSONError(f"invalid JSON at character {e.value}") from None
-    except ValueError as e:  # json.decoder.JSONDecodeError, imported by _json on error only
+    except ValueError as e:  # json.decoder.JSONDecodeError
         raise JSONError(str(e)) from None
+    except SystemError:
+        # Python 3.11's _json looks JSONDecodeError up in sys.modules without importing it: if
+        # json.decoder is not loaded, an error such as '{x' ends in SystemError. Load it (on
+        # errors only) and scan again for the message.
+        import json.decoder  # noqa: F401
+
+        try:
+            _scan(text, start)
+        except StopIteration as e:
+            raise JSONError(f"invalid JSON at character {e.value}") from None
+        except ValueError as e:
+            raise JSONError(str(e)) from None
+        raise JSONError("invalid JSON") from None
     if text[end:].strip(_WS):
         raise JSONError(f"extra data after JSON value at character {end}")
     return obj

@@ -421,7 +421,10 @@ def write_file(path: str, data: str, why: str, dir_fd: int | None = None) -> Non
 
 def prctl(option: int, arg2: int, why: str, arg3: int = 0) -> int:
     if trace.enabled:
-        trace.step(f"prctl({PRCTL_NAMES.get(option, option)}, {arg2}"
+        shown = {PR_CAP_AMBIENT_RAISE: "PR_CAP_AMBIENT_RAISE",
+                 PR_CAP_AMBIENT_CLEAR_ALL: "PR_CAP_AMBIENT_CLEAR_ALL"}.get(arg2, arg2) \
+            if option == PR_CAP_AMBIENT else arg2
+        trace.step(f"prctl({PRCTL_NAMES.get(option, option)}, {shown}"
                    f"{', ' + str(arg3) if arg3 else ''})", why)
     return kernel().prctl(option, arg2, arg3)
 

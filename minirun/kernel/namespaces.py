@@ -65,7 +65,7 @@ def write_id_maps(pid: int, uid_maps: list[tuple[int, int, int]],
     """
     if uid_maps:
         libc.write_file(f"/proc/{pid}/uid_map", "".join(f"{c} {h} {n}\n" for c, h, n in uid_maps),
-                        "map container uids to host uids (container host count)")
+                        "map container uids to host uids (lines: first container uid, first host uid, count)")
     if gid_maps:
         libc.write_file(f"/proc/{pid}/gid_map", "".join(f"{c} {h} {n}\n" for c, h, n in gid_maps),
                         "map container gids to host gids")

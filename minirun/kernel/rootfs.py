@@ -82,7 +82,7 @@ def parse_options(options: list[str]) -> tuple[int, int, str]:
     return flags, prop, ",".join(data)
 
 
-def secure_join(root: str, unsafe: str) -> str:
+def secure_join(root: str, unsafe: str, avoid: tuple[str, ...] = ()) -> str:
     """Resolve `unsafe` as if `root` were /: symlinks and '..' can never leave root.
 
     Like filepath-securejoin: each symlink is read and re-resolved with root as its /, so an
@@ -97,6 +97,10 @@ def secure_join(root: str, unsafe: str) -> str:
             if done:
                 done.pop()
             continue
+        if not done and part in avoid:
+            # /proc's magic links (/proc/self/fd/N, /proc/PID/cwd) point at host objects:
+            # resolving through them would leave the rootfs after all.
+            raise MountError(f"{unsafe} resolves through /{part}, which is not allowed here")
         cur = os.path.join(root, *done, part)
         try:
             st = os.lstat(cur)

@@ -103,6 +103,14 @@ def create(o: CreateOptions) -> st.State:
             elif verb == "hooks":
                 from . import hooks
 
+                while not init_pid:
+                    # The init can outrun the child's "pid N" (both write this channel): the
+                    # hooks must see the init's PID, so wait for it.
+                    nxt = chan.recv()
+                    if nxt is None or not nxt.startswith("pid "):
+                        raise MinirunError(f"create {o.cid}: setup failed: {nxt or 'child exited'}")
+                    init_pid = int(nxt[4:])
+
                 state_json = fastjson.dumps({
                     "ociVersion": st.OCI_VERSION, "id": o.cid, "status": "creating",
                     "pid": init_pid, "bundle": bundle, "annotations": spec.annotations})
@@ -303,9 +311,14 @@ def kill(root_dir: str, cid: str, sig: int, all_procs: bool = False) -> None:
     status = state.status()
     if status == "stopped":
         raise ContainerError(f"cannot kill container {cid}: it is not running")
+    with st.Lock(state.dir):
+        pids = container_pids(state) if all_procs else [state.pid]
+        _signal_all(pids, sig)
+
+
+def _signal_all(pids: list[int], sig: int) -> None:
     from ..kernel import libc
 
-    pids = container_pids(state) if all_procs else [state.pid]
     for pid in pids:
         try:
             libc.kill(pid, sig, "deliver the signal to the container's process")

@@ -36,7 +36,7 @@ class InitContext:
     no_pivot: bool = False
     no_new_keyring: bool = False
     preserve_fds: int = 0
-    state_fd: int = -1  # opened by the child while it is still the host's root
+    fifo_fd: int = -1  # O_PATH fd on exec.fifo, opened by the child while still the host's root
     cgroup_dirs: dict = field(default_factory=dict)  # the container's cgroup per hierarchy
     cgroup_fds: list = field(default_factory=list)  # O_PATH fds to them, for the late join
 
@@ -59,7 +59,9 @@ def child_main(ctx: InitContext, chan: Channel) -> None:
         # Reach the state dir (exec fifo) and the console socket now, as the host's root: in a
         # new user namespace a 0700 directory on their path would refuse us (runc also opens
         # both in the runtime and hands the fds down).
-        ctx.state_fd = os.open(ctx.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        # An O_PATH fd on the fifo itself, not on its directory: a directory fd held while we
+        # chdir(process.cwd) is the CVE-2024-21626 escape ("cwd": "/proc/self/fd/N").
+        ctx.fifo_fd = os.open(os.path.join(ctx.state_dir, "exec.fifo"), os.O_PATH | os.O_CLOEXEC)
         if ctx.spec.process.terminal and ctx.console_sock_obj is None and ctx.console_socket:
             from ..kernel import terminal
 
@@ -115,10 +117,12 @@ def init_main(ctx: InitContext, chan: Channel) -> None:
     try:
         trace.stage("init")
         _init(ctx, chan)
-    except MinirunError as e:
-        chan.send(f"error {e}")
-    except BaseException as e:  # noqa: BLE001
-        chan.send(f"error {_describe(e)}")
+    except BaseException as e:  # noqa: BLE001 - report anything, never a traceback
+        msg = str(e) if isinstance(e, MinirunError) else _describe(e)
+        if chan.wfd >= 0:
+            chan.send(f"error {msg}")
+        else:  # after "ready" nobody listens on the channel: the container's stderr is ours
+            os.write(2, f"minirun-oci: container {ctx.cid}: {msg}\n".encode(errors="replace"))
     os._exit(1)
 
 
@@ -131,9 +135,9 @@ def _init(ctx: InitContext, chan: Channel) -> None:
 
     libc.setsid("a new session: the container is no longer tied to the caller's terminal")
 
-    # The exec fifo is reached through a directory fd opened on the host side (child_main), so
-    # that after pivot_root we can still open it (and nothing else: the fd is closed at exec).
-    state_fd = ctx.state_fd
+    # The exec fifo is reached through an O_PATH fd opened on the host side (child_main): after
+    # pivot_root we re-open it through /proc/self/fd, as runc does; it is closed at exec.
+    fifo_fd = ctx.fifo_fd
 
     # Imports the later stages need, done now while the host's Python is still reachable.
     if proc.terminal:
@@ -162,7 +166,10 @@ def _init(ctx: InitContext, chan: Channel) -> None:
     # 4: /dev (not when the host's /dev is bound in: then the nodes are already there).
     if not dev_is_bind:
         rootfs.setup_dev(root, linux.devices, in_userns)
-    cwd_in_root = rootfs.secure_join(root, proc.cwd)
+    try:
+        cwd_in_root = rootfs.secure_join(root, proc.cwd, avoid=("proc", "sys"))
+    except rootfs.MountError as e:
+        raise MinirunError(f"process.cwd: {e}") from None
     if not os.path.exists(cwd_in_root):
         try:
             rootfs.mkdir_all(cwd_in_root)  # runc creates a missing cwd too
@@ -224,9 +231,9 @@ def _init(ctx: InitContext, chan: Channel) -> None:
     if ctx.late_cgroup_join:
         # As late as possible: the pages this Python process touched until now are charged to
         # the runtime's cgroup, not the container's, so a small memory limit stays usable.
-        for fd in ctx.cgroup_fds:
-            libc.write_file("cgroup.procs", "0", "join the container's cgroup now, just before "
-                            "exec, so the runtime's memory is not charged to it", dir_fd=fd)
+        for fd, d in zip(ctx.cgroup_fds, ctx.cgroup_dirs.values()):
+            libc.write_file("cgroup.procs", "0", f"join {d} now, just before exec, so the "
+                            "runtime's memory is not charged to the container", dir_fd=fd)
             os.close(fd)
         ns = linux.ns("cgroup")
         if ns is not None and not ns.path:
@@ -234,7 +241,7 @@ def _init(ctx: InitContext, chan: Channel) -> None:
 
     exe, env = finalize_process(proc, in_userns)
     kproc.close_fds_on_exec(3 + ctx.preserve_fds)
-    os.set_inheritable(state_fd, False)
+    os.set_inheritable(fifo_fd, False)
 
     chan.send("ready")
     chan.close()
@@ -243,10 +250,14 @@ def _init(ctx: InitContext, chan: Channel) -> None:
     # waits for a reader), then tell it we are going.
     if trace.enabled:
         trace.step('open("exec.fifo", O_WRONLY)', "wait here, fully set up, until `start`")
-    fifo = os.open("exec.fifo", os.O_WRONLY | os.O_CLOEXEC, dir_fd=state_fd)
+    try:
+        fifo = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise MinirunError(f"open exec.fifo through /proc/self/fd: {e.strerror} (the container "
+                           "needs a /proc mount)") from None
     os.write(fifo, b"0")
     os.close(fifo)
-    os.close(state_fd)
+    os.close(fifo_fd)
 
     if spec.hooks.get("startContainer"):
         from . import hooks
@@ -283,6 +294,10 @@ def finalize_process(proc: Process, in_userns: bool) -> tuple[str, dict[str, str
     libc.umask(u.umask if u.umask is not None else 0o022, "process.user.umask")
     try:
         libc.chdir(proc.cwd, "process.cwd")
+        # CVE-2024-21626: a cwd reached through a leaked fd lies outside our root, and the
+        # kernel says so: getcwd() then starts with "(unreachable)".
+        if not os.getcwd().startswith("/"):
+            raise MinirunError(f"process.cwd {proc.cwd}: resolves outside the container's root")
     except OSError as e:
         raise MinirunError(f"process.cwd {proc.cwd}: {e.strerror}") from None
     env = proc.env_dict()

@@ -106,6 +106,26 @@ def _dir_in(h: Hierarchy, path: str) -> str:
     return os.path.normpath(h.mountpoint + "/" + path.lstrip("/"))
 
 
+MARK = "trusted.minirun"  # an xattr on every cgroup directory minirun makes
+
+
+def mark(path: str) -> None:
+    """Remember on the cgroup itself that minirun made it, so the last container to leave a
+    shared parent removes it, while a parent someone else made stays."""
+    try:
+        os.setxattr(path, MARK, b"1")
+    except OSError:
+        pass  # no xattrs on this cgroupfs: such parents stay behind, as runc leaves them
+
+
+def marked(path: str) -> bool:
+    try:
+        os.getxattr(path, MARK)
+        return True
+    except OSError:
+        return False
+
+
 def default_path(cid: str) -> str:
     return f"/{PARENT}/{cid}"
 
@@ -167,18 +187,29 @@ class Cgroup:
         """mkdir the cgroup (and missing parents) in each hierarchy; returns what we made."""
         for key, d in self.dirs.items():
             mnt = self._mount_of(d)
-            missing = []
-            p = d
-            while not os.path.isdir(p) and p != mnt and p != "/":
-                missing.append(p)
-                p = os.path.dirname(p)
-            for p in reversed(missing):
-                if libc.trace.enabled:
-                    libc.trace.step(f'mkdir("{p}")', "a new cgroup: the kernel fills it with "
-                                    "the controllers' files")
-                os.mkdir(p)
-                self.made.append(p)
-                self._prepare_new(key, p)
+            for attempt in range(3):
+                missing = []
+                p = d
+                while not os.path.isdir(p) and p != mnt and p != "/":
+                    missing.append(p)
+                    p = os.path.dirname(p)
+                try:
+                    for p in reversed(missing):
+                        if libc.trace.enabled:
+                            libc.trace.step(f'mkdir("{p}")', "a new cgroup: the kernel fills "
+                                            "it with the controllers' files")
+                        try:
+                            os.mkdir(p)
+                        except FileExistsError:
+                            continue  # a parent another container's create made just now
+                        mark(p)
+                        self.made.append(p)
+                        self._prepare_new(key, p)
+                    break
+                except FileNotFoundError:
+                    # A parent the last container in it removed just now: walk again.
+                    if attempt == 2:
+                        raise
         return self.made
 
     def _mount_of(self, d: str) -> str:
@@ -229,6 +260,21 @@ class Cgroup:
                     if attempt == 199:
                         raise
                     time.sleep(0.01)
+        # A parent that another container's create made (and marked), such as /minirun, goes
+        # with the last container in it: else it would stay behind when that one left first.
+        for d in dirs:
+            p = os.path.dirname(d)
+            while p != "/" and (p in dirs or marked(p)):
+                try:
+                    os.rmdir(p)
+                    if libc.trace.enabled:
+                        libc.trace.step(f'rmdir("{p}")', "the last container out removes the "
+                                        "parent minirun made")
+                except FileNotFoundError:
+                    pass  # removed above
+                except OSError:
+                    break  # another container still uses it
+                p = os.path.dirname(p)
 
     # -- the driver's part -------------------------------------------------------------------
     def apply(self, resources: dict) -> None:

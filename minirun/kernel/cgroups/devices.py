@@ -20,7 +20,8 @@ from ...errors import MinirunError
 from .. import libc
 
 # The rules every container gets after the caller's (runc's AllowedDevices), so /dev/null & co.
-# keep working even under a "deny all" list.
+# keep working even under a "deny all" list; one the caller names itself is left out
+# (with_defaults).
 DEFAULT_ALLOW = [
     {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},   # /dev/null
     {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},   # /dev/zero
@@ -55,6 +56,16 @@ def normalise(rules: list[dict]) -> list[dict]:
         out.append({"allow": r["allow"], "type": t, "major": major, "minor": minor,
                     "access": access})
     return out
+
+
+def with_defaults(rules: list[dict]) -> list[dict]:
+    """The caller's (normalised) rules, then DEFAULT_ALLOW for the devices those rules do not
+    name exactly (same type, major and minor). runc appends every default, so a "deny c 1:5" or
+    an "allow c 1:5 r" in config.json is silently undone by its "c 1:5 rwm"; the runtime-spec
+    says the rules apply in the listed order, so an explicit rule for a device wins here."""
+    named = {(r["type"], r["major"], r["minor"]) for r in rules}
+    return rules + [d for d in normalise(DEFAULT_ALLOW)
+                    if (d["type"], d["major"], d["minor"]) not in named]
 
 
 def v1_lines(rules: list[dict]) -> list[tuple[str, str]]:

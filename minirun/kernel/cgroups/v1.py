@@ -62,7 +62,7 @@ class V1(Cgroup):
             d = self.ctrl_dir("devices")
             if d is None:
                 raise ResourceError("devices", "the devices controller is not mounted")
-            rules = devices.normalise(resources["devices"]) + devices.normalise(devices.DEFAULT_ALLOW)
+            rules = devices.with_defaults(devices.normalise(resources["devices"]))
             for name, line in devices.v1_lines(rules):
                 self.write(os.path.join(d, name), line, "devices", "device access rule")
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 import os
 import time
 
+from ...errors import MinirunError
 from .. import libc
-from . import Cgroup
+from . import Cgroup, mark
 from .resources import ResourceError, plan_v2
 
 WANTED = ("cpuset", "cpu", "io", "memory", "hugetlb", "pids", "misc")
@@ -42,6 +43,7 @@ class V2(Cgroup):
         for i in range(len(parts) + 1):
             if not os.path.isdir(path):
                 os.mkdir(path)
+                mark(path)
                 self.made.append(path)
             have = set((self.read(os.path.join(path, "cgroup.controllers")) or "").split())
             on = set((self.read(os.path.join(path, "cgroup.subtree_control")) or "").split())
@@ -60,11 +62,31 @@ class V2(Cgroup):
             if e.errno != 16:  # EBUSY: the no-internal-processes rule
                 raise
             leaf = os.path.join(path, "minirun-runtime")
+            made_leaf = not os.path.isdir(leaf)
             os.makedirs(leaf, exist_ok=True)
             libc.write_file(os.path.join(leaf, "cgroup.procs"), "0",
                             "no internal processes: move ourselves into a leaf so the parent "
                             "may hand controllers down")
-            libc.write_file(os.path.join(path, "cgroup.subtree_control"), value, why)
+            try:
+                libc.write_file(os.path.join(path, "cgroup.subtree_control"), value, why)
+            except OSError as e2:
+                if e2.errno != 16:
+                    raise
+                # Other processes share the cgroup: not ours to move. Go back and leave no leaf
+                # behind (a failed create leaves nothing), then say why and what to do.
+                others = (self.read(os.path.join(path, "cgroup.procs")) or "").split()
+                try:
+                    libc.write_file(os.path.join(path, "cgroup.procs"), "0",
+                                    "back to the cgroup we came from")
+                    if made_leaf:
+                        os.rmdir(leaf)
+                except OSError:
+                    pass
+                raise MinirunError(
+                    f"cgroup {path} also holds processes {' '.join(others[:5])}"
+                    f"{' ...' if len(others) > 5 else ''}: cgroup v2's \"no internal processes\" "
+                    f"rule stops it from enabling controllers for {self.dir}; use an absolute "
+                    "linux.cgroupsPath, or run the runtime from a cgroup of its own") from None
 
     def apply(self, resources: dict) -> None:
         from . import devices
@@ -73,7 +95,7 @@ class V2(Cgroup):
         for name, value in plan_v2(resources, lambda n: os.path.exists(os.path.join(d, n))):
             self.write(os.path.join(d, name), value, _field_of(name), f"limit: {name}")
         if resources.get("devices") is not None:
-            rules = devices.normalise(resources["devices"]) + devices.normalise(devices.DEFAULT_ALLOW)
+            rules = devices.with_defaults(devices.normalise(resources["devices"]))
             try:
                 devices.load_and_attach(d, rules)
             except libc.KernelError as e:

@@ -1,0 +1,406 @@
+"""linux.resources on this hybrid host: the limits are written to the v1 files and hold.
+
+Each test runs a busybox container under a limit and watches the kernel enforce it: a memory hog
+is OOM-killed (and the kill is counted), a fork loop stops at pids.max, a busy loop is throttled,
+device rules refuse what they deny. The v1 files are read from the host under the default cgroup
+/minirun/<id> (FACTS.md section 2). A field this host cannot apply fails `create` with one line
+naming it and leaves nothing behind. Pure cgroup v2 hosts skip this file: tests/cgroup_v2 runs
+the v2 checks in a VM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(
+    os.path.exists("/sys/fs/cgroup/cgroup.controllers") or not os.path.isdir("/sys/fs/cgroup/memory"),
+    reason="not a cgroup v1/hybrid host: these tests read v1 files (memory.limit_in_bytes, "
+           "cpu.stat ...); tests/cgroup_v2 covers pure v2 in a VM")
+
+MiB = 1 << 20
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+V1_CONTROLLERS = {"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
+                  "hugetlb", "net_cls", "net_prio", "perf_event", "rdma", "misc"}
+
+
+def mounts() -> dict[str, str]:
+    """Hierarchy key as /proc/self/cgroup spells it ('memory', 'name=systemd', '' for cgroup2)
+    -> mount point (the first mount of each)."""
+    out: dict[str, str] = {}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, _, post = line.partition(" - ")
+            fstype, _, sopts = post.split()[:3]
+            if fstype == "cgroup2":
+                out.setdefault("", pre.split()[4])
+            elif fstype == "cgroup":
+                key = ",".join(o for o in sopts.split(",") if o in V1_CONTROLLERS or o.startswith("name="))
+                out.setdefault(key, pre.split()[4])
+    return out
+
+
+def cg(cid: str, ctrl: str) -> Path:
+    """The container's directory (default path /minirun/<id>) in the hierarchy of `ctrl`."""
+    for key, mnt in mounts().items():
+        if ctrl in key.split(","):
+            return Path(mnt) / "minirun" / cid
+    raise AssertionError(f"no {ctrl} hierarchy mounted")
+
+
+def all_dirs(cid: str) -> list[Path]:
+    return [Path(mnt) / "minirun" / cid for mnt in mounts().values()]
+
+
+def read(cid: str, ctrl: str, name: str) -> str:
+    return (cg(cid, ctrl) / name).read_text().strip()
+
+
+def flat(cid: str, ctrl: str, name: str) -> dict[str, int]:
+    return {k: int(v) for k, v in (ln.split() for ln in read(cid, ctrl, name).splitlines())}
+
+
+class Launched:
+    def __init__(self, returncode: int, out: Path, err: Path) -> None:
+        self.returncode, self.out, self.err = returncode, out, err
+
+    @property
+    def stdout(self) -> str:
+        return self.out.read_text()
+
+    @property
+    def stderr(self) -> str:
+        return self.err.read_text()
+
+
+def launch(rt, tmp_path: Path, *args: str) -> Launched:
+    """A verb whose container inherits its stdio (create, run --detach): files, not pipes."""
+    if args and args[0] in ("create", "run"):
+        rt.ids.add(args[-1])
+    n = len(list(tmp_path.glob("launch*.out")))
+    out, err = tmp_path / f"launch{n}.out", tmp_path / f"launch{n}.err"
+    with open(out, "w") as o, open(err, "w") as e:
+        r = subprocess.run([rt.binary, "--root", str(rt.root), *args], stdin=subprocess.DEVNULL,
+                           stdout=o, stderr=e, timeout=30)
+    return Launched(r.returncode, out, err)
+
+
+def create(rt, tmp_path: Path, b: str, cid: str) -> Launched:
+    r = launch(rt, tmp_path, "create", "--bundle", b, cid)
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+def poll(pred, timeout: float = 5.0, every: float = 0.01):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(every)
+
+
+def status(rt, cid: str) -> str:
+    return rt.state(cid)["status"]
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+def one_line_error(stderr: str) -> str:
+    text = stderr.strip()
+    assert text, "no error message"
+    assert "\n" not in text, f"error is more than one line:\n{stderr}"
+    assert "Traceback" not in text
+    return text
+
+
+def stats(rt, cid: str) -> dict:
+    r = rt("events", "--stats", cid, check=True)
+    lines = r.stdout.splitlines()
+    assert len(lines) == 1, r.stdout
+    ev = json.loads(lines[0])
+    assert ev["type"] == "stats" and ev["id"] == cid
+    return ev["data"]
+
+
+def resources(**res):
+    """edit= for bundle(): set linux.resources sections (devices stay as the default)."""
+    def edit(cfg: dict) -> None:
+        cfg["linux"].setdefault("resources", {}).update(res)
+    return edit
+
+
+def memory(limit: int) -> dict:
+    """A memory limit with swap (memory+swap) equal to it where swap accounting exists, so the
+    hog cannot escape to swap."""
+    m = {"limit": limit}
+    if os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"):
+        m["swap"] = limit
+    return m
+
+
+HOG = "x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo survived ${#x}"
+
+
+# --- memory ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("runtime", ["oci", "runc"])
+def test_memory_hog_is_oom_killed(request, bundle, cid, runtime):
+    """run returns 137 (128 + SIGKILL) when the kernel's OOM killer ends the container."""
+    rt = request.getfixturevalue(runtime)
+    r = rt("run", "--bundle", bundle(args=["sh", "-c", HOG], edit=resources(memory=memory(32 * MiB))),
+           cid)
+    assert r.returncode == 137, (r.returncode, r.stdout, r.stderr)
+    assert "survived" not in r.stdout
+
+
+def test_oom_kill_is_counted_until_delete(oci, bundle, cid, tmp_path):
+    b = bundle(args=["sh", "-c", HOG], edit=resources(memory=memory(32 * MiB)))
+    r = create(oci, tmp_path, b, cid)
+    assert read(cid, "memory", "memory.limit_in_bytes") == str(32 * MiB)
+    if "swap" in memory(1):
+        assert read(cid, "memory", "memory.memsw.limit_in_bytes") == str(32 * MiB)
+    oci("start", cid, check=True)
+    assert poll(lambda: status(oci, cid) == "stopped"), oci.state(cid)
+    assert "survived" not in r.stdout
+    # The container is stopped but not deleted: its cgroup still holds the counters.
+    assert flat(cid, "memory", "memory.oom_control")["oom_kill"] >= 1
+    data = stats(oci, cid)
+    assert data["memory"]["oomKills"] >= 1, data["memory"]
+    assert data["memory"]["usage"]["limit"] == 32 * MiB
+    oci("delete", cid, check=True)
+    assert not any(d.exists() for d in all_dirs(cid))
+
+
+def test_a_32m_limit_is_usable(oci, bundle, cid, tmp_path):
+    """The runtime's own (Python) memory must not be charged to the container: its init joins
+    the cgroup just before exec, so 8 MiB held in a shell variable plus 16 MiB streamed through
+    a pipe fit under 32 MiB."""
+    script = ("x=$(head -c 8388608 /dev/zero | tr '\\0' a); echo ${#x}; "
+              "head -c 16777216 /dev/zero | tr '\\0' a | wc -c")
+    b = bundle(args=["sh", "-c", script], edit=resources(memory=memory(32 * MiB)))
+    r = create(oci, tmp_path, b, cid)
+    charged = int(read(cid, "memory", "memory.max_usage_in_bytes"))
+    assert charged < 4 * MiB, f"{charged} bytes charged to a created container (the runtime's?)"
+    oci("start", cid, check=True)
+    assert poll(lambda: status(oci, cid) == "stopped")
+    assert r.stdout.split() == ["8388608", "16777216"], (r.stdout, r.stderr)
+    assert flat(cid, "memory", "memory.oom_control")["oom_kill"] == 0
+    oci("delete", cid, check=True)
+
+    r = oci("run", "--bundle", b, cid)  # and the same through run's exit code
+    assert r.returncode == 0, (r.returncode, r.stderr)
+    assert r.stdout.split() == ["8388608", "16777216"]
+
+
+# --- pids --------------------------------------------------------------------------------------
+
+
+def test_fork_loop_stops_at_pids_max(oci, bundle, cid, tmp_path):
+    # A child shell starts 40 background sleeps; busybox sh dies at the first failed fork
+    # ("can't fork"). The init then reports without forking (read and echo are builtins) and
+    # execs a sleep, so the host can look while the sleeps still hold their PIDs.
+    script = ("sh -c 'i=0; while [ $i -lt 40 ]; do sleep 5 & i=$((i+1)); echo spawned $i; done'; "
+              "echo spawner-exit=$?; read n < /sys/fs/cgroup/pids/pids.current; echo current=$n; "
+              "exec sleep 100")
+    b = bundle(args=["sh", "-c", script], edit=resources(pids={"limit": 20}))
+    r = create(oci, tmp_path, b, cid)
+    assert read(cid, "pids", "pids.max") == "20"
+    oci("start", cid, check=True)
+    seen = []
+
+    def reported() -> bool:
+        seen.append(int(read(cid, "pids", "pids.current")))
+        return "current=" in r.stdout
+
+    assert poll(reported), (r.stdout, r.stderr)
+    out = r.stdout.split()
+    spawned = [ln for ln in r.stdout.splitlines() if ln.startswith("spawned ")]
+    # 20 = the init + the spawner shell + 18 sleeps.
+    assert len(spawned) == 18, r.stdout
+    assert "spawner-exit=0" not in out, "the 19th fork did not fail"
+    assert "can't fork" in r.stderr, r.stderr
+    assert max(seen) <= 20, seen
+    current = int(r.stdout.split("current=")[1].split()[0])
+    assert 1 <= current <= 20
+    assert flat(cid, "pids", "pids.events")["max"] >= 1
+    data = stats(oci, cid)
+    assert data["pids"]["limit"] == 20
+    assert 1 <= data["pids"]["current"] <= 20
+    oci("delete", "--force", cid, check=True)
+    assert not any(d.exists() for d in all_dirs(cid))
+
+
+# --- cpu, cpuset, blkio --------------------------------------------------------------------------
+
+
+def test_busy_loop_is_throttled_by_the_quota(oci, bundle, cid, tmp_path):
+    b = bundle(args=["sh", "-c", "while :; do :; done"],
+               edit=resources(cpu={"quota": 10000, "period": 100000}))
+    create(oci, tmp_path, b, cid)
+    assert read(cid, "cpu", "cpu.cfs_quota_us") == "10000"
+    assert read(cid, "cpu", "cpu.cfs_period_us") == "100000"
+    assert flat(cid, "cpu", "cpu.stat")["nr_throttled"] == 0
+    oci("start", cid, check=True)
+    # 10 ms of CPU per 100 ms: the loop uses up its quota in every period.
+    assert poll(lambda: flat(cid, "cpu", "cpu.stat")["nr_throttled"] >= 2, timeout=5), \
+        read(cid, "cpu", "cpu.stat")
+    throttling = stats(oci, cid)["cpu"]["throttling"]
+    assert throttling["throttledPeriods"] > 0 and throttling["throttledTime"] > 0, throttling
+    # Over the periods so far the loop got at most ~10% of one CPU.
+    used_ns = int(read(cid, "cpuacct", "cpuacct.usage"))
+    periods = flat(cid, "cpu", "cpu.stat")["nr_periods"]
+    assert used_ns <= (periods + 1) * 10_000_000 * 1.5, (used_ns, periods)
+    oci("delete", "--force", cid, check=True)
+
+
+def test_shares_cpuset_and_blkio_files(oci, runc, bundle, cid, tmp_path):
+    """The v1 files hold what the config asks for, as runc writes them."""
+    dev = Path("/sys/block/vda/dev")
+    if not dev.exists():
+        pytest.skip("no /dev/vda on this machine")
+    major, minor = (int(x) for x in dev.read_text().split(":"))
+    b = bundle(args=["sleep", "100"], edit=resources(
+        cpu={"shares": 512, "cpus": "0", "mems": "0"},
+        blockIO={"weight": 500,
+                 "throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}],
+                 "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 100}]}))
+    files = [("cpu", "cpu.shares"), ("cpuset", "cpuset.cpus"), ("cpuset", "cpuset.mems"),
+             ("blkio", "blkio.throttle.read_bps_device"),
+             ("blkio", "blkio.throttle.write_iops_device"),
+             # No CFQ here: the blkio weight goes to BFQ's file, as runc does it.
+             ("blkio", "blkio.bfq.weight")]
+    create(oci, tmp_path, b, cid)
+    ours = {name: read(cid, ctrl, name) for ctrl, name in files}
+    assert ours == {"cpu.shares": "512", "cpuset.cpus": "0", "cpuset.mems": "0",
+                    "blkio.throttle.read_bps_device": f"{major}:{minor} 1048576",
+                    "blkio.throttle.write_iops_device": f"{major}:{minor} 100",
+                    "blkio.bfq.weight": "500"}
+    # The init is in those cgroups, and the cpuset holds.
+    pid = oci.state(cid)["pid"]
+    assert str(pid) in read(cid, "cpuset", "cgroup.procs").split()
+    oci("start", cid, check=True)
+    assert poll(lambda: open(f"/proc/{pid}/status").read().count("Cpus_allowed_list:\t0\n") == 1)
+
+    create(runc, tmp_path, b, cid + "-runc")
+    rpid = runc.state(cid + "-runc")["pid"]
+    theirs = {}
+    mem = mounts()
+    for line in Path(f"/proc/{rpid}/cgroup").read_text().splitlines():
+        _, key, path = line.split(":", 2)
+        for ctrl, name in files:
+            if ctrl in key.split(","):
+                theirs[name] = (Path(mem[key] + path) / name).read_text().strip()
+    runc("delete", "--force", cid + "-runc", check=True)
+    assert ours == theirs
+    oci("delete", "--force", cid, check=True)
+
+
+UNSUPPORTED = {
+    # name: (linux.resources, the field the one-line error must name)
+    "hugepageLimits": ({"hugepageLimits": [{"pageSize": "2MB", "limit": 2 * MiB}]}, "hugepageLimits[0]"),
+    "network.classID": ({"network": {"classID": 0x100001}}, "network.classID"),
+    "network.priorities": ({"network": {"priorities": [{"name": "lo", "priority": 1}]}},
+                           "network.priorities[0]"),
+    "unified": ({"unified": {"memory.max": "33554432"}}, "unified"),
+    "cpu.idle": ({"cpu": {"idle": 1}}, "cpu.idle"),
+    "blockIO.leafWeight": ({"blockIO": {"leafWeight": 300}}, "blockIO.leafWeight"),
+    "memory.swappiness": ({"memory": {"swappiness": 101}}, "memory.swappiness"),
+    "pids.limit-not-int": ({"pids": {"limit": "many"}}, "pids.limit"),
+    "cpu.burst-too-big": ({"cpu": {"quota": 10000, "period": 100000, "burst": 10**9}}, "cpu.burst"),
+}
+
+
+@pytest.mark.parametrize("case", UNSUPPORTED, ids=list(UNSUPPORTED))
+def test_unsupported_or_invalid_field_fails_create_and_leaves_nothing(oci, bundle, cid, tmp_path,
+                                                                       case):
+    res, field = UNSUPPORTED[case]
+    b = bundle(args=["true"], edit=resources(**res))
+    r = launch(oci, tmp_path, "create", "--bundle", b, cid)
+    assert r.returncode != 0
+    msg = one_line_error(r.stderr)
+    assert f"linux.resources.{field}:" in msg, msg
+    assert not (oci.root / cid).exists()
+    assert oci("state", cid).returncode == 1
+    left = [d for d in all_dirs(cid) if d.exists()]
+    assert left == [], left
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit() and int(p.name) != os.getpid():
+            try:
+                assert cid not in (p / "cmdline").read_text(), p
+            except OSError:
+                pass
+
+
+# --- devices -----------------------------------------------------------------------------------
+
+
+DEFAULT_LIST = {"c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 5:0 rwm", "c 1:8 rwm", "c 1:9 rwm",
+                "c 5:2 rwm", "c 136:* rwm"}
+
+
+def test_default_device_rules_keep_the_standard_nodes(oci, bundle, cid, tmp_path):
+    script = ("echo x > /dev/null && echo null-ok; head -c 4 /dev/zero | wc -c; "
+              "head -c 4 /dev/urandom | wc -c; mknod /dev/sda-test b 8 0 2>&1 || echo mknod-refused")
+
+    def edit(cfg: dict) -> None:
+        for s in ("bounding", "effective", "permitted"):  # only the cgroup may refuse mknod
+            cfg["process"]["capabilities"][s].append("CAP_MKNOD")
+
+    b = bundle(args=["sh", "-c", script], edit=edit)
+    r = create(oci, tmp_path, b, cid)
+    listed = set(read(cid, "devices", "devices.list").splitlines())
+    assert listed == DEFAULT_LIST, listed  # deny all, then only the defaults: no "a *:* rwm"
+    oci("start", cid, check=True)
+    assert poll(lambda: "mknod-refused" in r.stdout), (r.stdout, r.stderr)
+    assert r.stdout.split()[:3] == ["null-ok", "4", "4"], r.stdout
+    assert "Operation not permitted" in r.stdout
+
+
+def test_deny_rule_for_dev_zero(oci, bundle, cid, tmp_path):
+    """An explicit rule for one device wins over the default allow list (the rules apply in
+    order; the defaults only fill in for devices the config does not name)."""
+    def edit(cfg: dict) -> None:
+        cfg["linux"]["resources"]["devices"].append(
+            {"allow": False, "type": "c", "major": 1, "minor": 5, "access": "rwm"})
+
+    script = "head -c 4 /dev/zero; echo zero-rc=$?; echo x > /dev/null && echo null-ok"
+    b = bundle(args=["sh", "-c", script], edit=edit)
+    r = create(oci, tmp_path, b, cid)
+    assert set(read(cid, "devices", "devices.list").splitlines()) == DEFAULT_LIST - {"c 1:5 rwm"}
+    oci("start", cid, check=True)
+    assert poll(lambda: "null-ok" in r.stdout or status(oci, cid) == "stopped")
+    assert poll(lambda: status(oci, cid) == "stopped")
+    assert "zero-rc=1" in r.stdout and "null-ok" in r.stdout, (r.stdout, r.stderr)
+    assert "/dev/zero" in r.stderr and "Operation not permitted" in r.stderr, r.stderr
+
+
+def test_read_only_rule_for_a_default_device(oci, bundle, cid):
+    def edit(cfg: dict) -> None:
+        cfg["linux"]["resources"]["devices"].append(
+            {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "r"})  # /dev/zero
+
+    script = ("head -c 2 /dev/zero | wc -c; echo x > /dev/zero && echo write-ok; "
+              "cat /sys/fs/cgroup/devices/devices.list")
+    r = oci("run", "--bundle", bundle(args=["sh", "-c", script], edit=edit), cid)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "2" and "write-ok" not in lines, r.stdout
+    assert "/dev/zero" in r.stderr and "Operation not permitted" in r.stderr, r.stderr
+    assert "c 1:5 r" in lines and "c 1:5 rwm" not in lines, lines

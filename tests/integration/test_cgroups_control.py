@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.skipif(
-    os.path.exists("/sys/fs/cgroup/cgroup.controllers") or not os.path.isdir("/sys/fs/cgroup/freezer"),
+    os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+    or not os.path.isdir("/sys/fs/cgroup/freezer"),
     reason="not a cgroup v1/hybrid host: these tests read v1 files (freezer.state, "
            "memory.limit_in_bytes ...); tests/cgroup_v2 covers pure v2 in a VM")
 
@@ -43,7 +44,8 @@ def mounts() -> dict[str, str]:
             if fstype == "cgroup2":
                 out.setdefault("", pre.split()[4])
             elif fstype == "cgroup":
-                key = ",".join(o for o in sopts.split(",") if o in V1_CONTROLLERS or o.startswith("name="))
+                key = ",".join(o for o in sopts.split(",")
+                               if o in V1_CONTROLLERS or o.startswith("name="))
                 out.setdefault(key, pre.split()[4])
     return out
 
@@ -160,7 +162,7 @@ def start_family(oci, bundle, cid: str, tmp_path: Path, **res) -> tuple[int, set
     return pid, procs(cid)
 
 
-# --- pause / resume --------------------------------------------------------------------------------
+# --- pause / resume -------------------------------------------------------------------------------
 
 
 def test_pause_stops_progress_and_resume_continues(oci, bundle, cid, tmp_path):
@@ -376,7 +378,7 @@ def test_ps_lists_every_process_of_the_cgroup(oci, bundle, cid, tmp_path):
     assert not any(d.exists() for d in all_dirs(cid))
 
 
-# --- kill --all and delete -------------------------------------------------------------------------
+# --- kill --all and delete ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("how", ["running", "paused"])
@@ -397,8 +399,8 @@ def test_delete_force_kills_the_whole_cgroup(oci, bundle, cid, tmp_path, how):
 def test_kill_all_signals_every_process(oci, bundle, cid, tmp_path):
     shared = tmp_path / "shared"
     # The init catches USR1 (a handler: not inherited by what it runs), the sleeps die of it.
-    script = ("trap 'echo usr1 >> /tmp/log' USR1; sleep 1000 & sleep 1000 & echo ready > /tmp/marker; "
-              "while :; do wait; sleep 0.05; done")
+    script = ("trap 'echo usr1 >> /tmp/log' USR1; sleep 1000 & sleep 1000 & "
+              "echo ready > /tmp/marker; while :; do wait; sleep 0.05; done")
     pid = run_detached(oci, tmp_path, bundle(args=["sh", "-c", script], edit=with_shared(shared)),
                        cid)
     assert poll(lambda: (shared / "marker").exists())
@@ -438,7 +440,7 @@ def test_delete_of_a_stopped_container_kills_leftovers(oci, bundle, cid, tmp_pat
     assert not any(d.exists() for d in all_dirs(cid))
 
 
-# --- the default parent /minirun ---------------------------------------------------------------------
+# --- the default parent /minirun ------------------------------------------------------------------
 
 
 def _parent_free() -> None:

@@ -5,7 +5,10 @@ The order follows the kernel's rules:
      unmount propagates back to the host;
   2. bind-mount the rootfs onto itself: pivot_root(2) needs the new root to be a mount point;
   3. config.json's mounts, in order, each destination resolved *inside* the rootfs: a symlink in
-     the image may not point a mount at a host path (runc's CVE-2021-30465 and friends);
+     the image may not point a mount at a host path. (The resolved path is then handed to
+     mount(2), which walks it again: a concurrent writer that swaps a directory for a symlink
+     in between could still redirect it, the race behind runc's CVE-2021-30465. Mounting
+     through an O_PATH fd opened with openat2(RESOLVE_IN_ROOT) closes it: security issue.)
   4. /dev: default device nodes and the /dev/fd, /dev/std* and /dev/ptmx symlinks;
   5. pivot_root(".", "."), then detach the old root: the host's filesystem is gone from view;
   6. maskedPaths (hidden under /dev/null or an empty read-only tmpfs) and readonlyPaths;

@@ -46,7 +46,6 @@ class State:
     cgroup_made: list[str] = field(default_factory=list)  # directories create made (delete removes)
     hooks: dict[str, Any] = field(default_factory=dict)  # raw config hooks, frozen at create
     config: dict[str, Any] = field(default_factory=dict)  # the config.json create saw
-    ns_paths: dict[str, str] = field(default_factory=dict)  # namespaces joined by path
     root_dir: str = DEFAULT_ROOT
 
     @property

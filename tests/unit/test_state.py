@@ -49,8 +49,7 @@ def make_state(root, cid="c1", pid=None, pid_start=None, **kw) -> st.State:
 def test_save_and_load_round_trip(tmp_path):
     s = make_state(tmp_path, annotations={"a": "b"}, owner="root",
                    cgroup_paths={"/sys/fs/cgroup": "/sys/fs/cgroup/minirun/c1"},
-                   hooks={"poststop": [{"path": "/bin/true"}]}, config={"ociVersion": "1.2.0"},
-                   ns_paths={"network": "/proc/1/ns/net"})
+                   hooks={"poststop": [{"path": "/bin/true"}]}, config={"ociVersion": "1.2.0"})
     s.save()
     loaded = st.load(str(tmp_path), "c1")
     assert loaded == s

@@ -42,9 +42,12 @@ class V2(Cgroup):
         path = mnt
         for i in range(len(parts) + 1):
             if not os.path.isdir(path):
-                os.mkdir(path)
-                mark(path)
-                self.made.append(path)
+                try:
+                    os.mkdir(path)
+                    mark(path)
+                    self.made.append(path)
+                except FileExistsError:
+                    pass  # another container's create made it just now
             have = set((self.read(os.path.join(path, "cgroup.controllers")) or "").split())
             on = set((self.read(os.path.join(path, "cgroup.subtree_control")) or "").split())
             want = [c for c in WANTED if c in have and c not in on]

@@ -18,7 +18,8 @@ class ConfigError(MinirunError):
     """config.json is invalid or asks for something we cannot do; names the field."""
 
     def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"config.json: {field}: {problem}")
+        where = "config.json" if field == "config.json" else f"config.json: {field}"
+        super().__init__(f"{where}: {problem}")
         self.field = field
 
 

@@ -314,7 +314,6 @@ UNSUPPORTED = {
     "network.priorities": ({"network": {"priorities": [{"name": "lo", "priority": 1}]}},
                            "network.priorities[0]"),
     "unified": ({"unified": {"memory.max": "33554432"}}, "unified"),
-    "cpu.idle": ({"cpu": {"idle": 1}}, "cpu.idle"),
     "blockIO.leafWeight": ({"blockIO": {"leafWeight": 300}}, "blockIO.leafWeight"),
     "memory.swappiness": ({"memory": {"swappiness": 101}}, "memory.swappiness"),
     "pids.limit-not-int": ({"pids": {"limit": "many"}}, "pids.limit"),

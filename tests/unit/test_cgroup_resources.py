@@ -88,7 +88,7 @@ TABLE = [
     ({"cpu": {"cpus": "0-1"}}, [("cpuset.cpus", "0-1")], [("cpuset", "cpuset.cpus", "0-1")]),
     ({"cpu": {"mems": "0"}}, [("cpuset.mems", "0")], [("cpuset", "cpuset.mems", "0")]),
     ({"cpu": {"idle": 1}}, [("cpu.idle", "1")], "cpu.idle"),
-    ({"cpu": {"idle": 0}}, [("cpu.idle", "0")], []),
+    ({"cpu": {"idle": 0}}, [("cpu.idle", "0")], "cpu.idle"),
     ({"pids": {"limit": 100}}, [("pids.max", "100")], [("pids", "pids.max", "100")]),
     ({"pids": {"limit": 0}}, [("pids.max", "max")], [("pids", "pids.max", "max")]),
     ({"pids": {"limit": -1}}, [("pids.max", "max")], [("pids", "pids.max", "max")]),
@@ -254,8 +254,13 @@ def test_v2_has_no_realtime_budget():
     assert str(e).startswith("config.json: linux.resources.cpu.realtimeRuntime: ")
 
 
-def test_v1_cpu_idle_is_an_error():
+def test_v1_cpu_idle_is_an_error_without_the_file():
     assert str(v1_error({"cpu": {"idle": 1}})).startswith("config.json: linux.resources.cpu.idle: ")
+
+
+def test_v1_cpu_idle_is_written_where_the_kernel_has_it():
+    files = V1_FILES | {("cpu", "cpu.idle")}
+    assert v1({"cpu": {"idle": 1}}, files) == [("cpu", "cpu.idle", "1")]
 
 
 def test_v1_cpu_writes_in_order():

@@ -217,8 +217,11 @@ def plan_v1(res: dict, exists: "callable", current: "callable") -> list[tuple[st
             out.append(("cpu", "cpu.rt_period_us", str(_num(cpu["realtimePeriod"], "cpu.realtimePeriod"))))
         if cpu.get("realtimeRuntime") is not None:
             out.append(("cpu", "cpu.rt_runtime_us", str(_num(cpu["realtimeRuntime"], "cpu.realtimeRuntime"))))
-        if cpu.get("idle"):
-            raise ResourceError("cpu.idle", "SCHED_IDLE cgroups exist on cgroup v2 only")
+        if cpu.get("idle") is not None:
+            if not exists("cpu", "cpu.idle"):
+                raise ResourceError("cpu.idle", "this kernel has no cpu.idle in the v1 cpu "
+                                    "controller (SCHED_IDLE cgroups)")
+            out.append(("cpu", "cpu.idle", str(_num(cpu["idle"], "cpu.idle"))))
         if cpu.get("cpus"):
             out.append(("cpuset", "cpuset.cpus", str(cpu["cpus"])))
         if cpu.get("mems"):

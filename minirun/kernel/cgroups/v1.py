@@ -166,7 +166,7 @@ _FIELDS = {"memory.limit_in_bytes": "memory.limit", "memory.memsw.limit_in_bytes
            "memory.oom_control": "memory.disableOOMKiller", "cpu.shares": "cpu.shares",
            "cpu.cfs_period_us": "cpu.period", "cpu.cfs_quota_us": "cpu.quota", "cpu.cfs_burst_us": "cpu.burst",
            "cpu.rt_period_us": "cpu.realtimePeriod", "cpu.rt_runtime_us": "cpu.realtimeRuntime",
-           "cpuset.cpus": "cpu.cpus", "cpuset.mems": "cpu.mems", "pids.max": "pids.limit",
+           "cpu.idle": "cpu.idle", "cpuset.cpus": "cpu.cpus", "cpuset.mems": "cpu.mems", "pids.max": "pids.limit",
            "net_cls.classid": "network.classID", "net_prio.ifpriomap": "network.priorities"}
 
 

@@ -90,6 +90,8 @@ def create(o: CreateOptions) -> st.State:
             child_main(ctx, chan.as_child())  # never returns
         chan.as_parent()
         trace.stage("runtime")
+        if ctx.late_cgroup_join and os.environ.get("MINIRUN_NO_WARM") is None:
+            _warm_cgroup_migration(cg)
         while True:
             msg = chan.recv()
             if msg is None:
@@ -191,6 +193,31 @@ def _make_cgroup(o: CreateOptions, spec: "spec_mod.Spec"):
         cg.remove()
         raise
     return cg
+
+
+def _warm_cgroup_migration(cg) -> None:
+    """Pay the kernel's cgroup-migration toll now, while the init is still building its rootfs.
+
+    Every write to cgroup.procs takes cgroup_threadgroup_rwsem for writing, a per-CPU rwsem
+    whose first writer waits for an RCU grace period (~10 ms here); writers that follow within
+    about one more grace period do not wait. The init joins its cgroup late (just before exec),
+    so we make the first, slow write ourselves, in parallel: we move ourselves to the cgroup we
+    are already in (a no-op), and the init's own join then finds the lock warm. If the timing
+    does not work out, nothing is lost but the overlap.
+    """
+    from ..kernel import cgroups, libc
+
+    try:
+        key, path = next(iter(cgroups.membership().items()))
+        for h in cgroups.hierarchies():
+            if h.key == key:
+                d = cgroups._dir_in(h, path)
+                libc.write_file(os.path.join(d, "cgroup.procs"), str(os.getpid()),
+                                "warm the cgroup migration lock (an RCU grace period) while "
+                                "the init builds its rootfs, so its late join is quick")
+                return
+    except (OSError, StopIteration):
+        pass
 
 
 def _parent_setup(spec: "spec_mod.Spec", child: int, cg_dirs: dict[str, str]) -> None:

@@ -6,17 +6,13 @@ checkout is visible read-only at its host path (writes go to a discarded overlay
 fresh tmpfs, where the rootfs and bundles are built. Everything runs ~15x slower there (TCG):
 keep this suite small.
 
-The fixtures are a trimmed copy of tests/integration/conftest.py's (that file's fixtures are not
-visible from this directory).
+The fixtures are a trimmed version of tests/integration/conftest.py's (that file's fixtures are
+not visible from this directory); Runtime and write_bundle come from tests/integration/helpers.py.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import os
-import shutil
-import subprocess
 import sys
 import time
 import uuid
@@ -25,12 +21,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-OCI = str(REPO / ".venv" / "bin" / "minirun-oci")
 CGROOT = Path("/sys/fs/cgroup")
 HERE = str(Path(__file__).resolve().parent)
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests" / "integration"))
 
-from minirun.oci.spec import default_config  # noqa: E402
+from helpers import OCI, Runtime, build_rootfs, write_bundle  # noqa: E402
 
 
 def _skip_reason() -> str | None:
@@ -55,45 +50,12 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def rootfs_dir(tmp_path_factory) -> Path:
     """A busybox rootfs built once per session by scripts/build-rootfs."""
-    d = tmp_path_factory.mktemp("rootfs") / "rootfs"
-    subprocess.run([str(REPO / "scripts" / "build-rootfs"), str(d)], check=True)
-    return d
-
-
-class Runtime:
-    """minirun-oci with a private state directory; remembers container IDs for cleanup."""
-
-    def __init__(self, root: Path) -> None:
-        self.binary = OCI
-        self.root = root
-        self.ids: set[str] = set()
-
-    def argv(self, *args: str) -> list[str]:
-        return [self.binary, "--root", str(self.root), *map(str, args)]
-
-    def __call__(self, *args: str, check: bool = False, timeout: float = 60
-                 ) -> subprocess.CompletedProcess:
-        if args and args[0] in ("create", "run") and not str(args[-1]).startswith("-"):
-            self.ids.add(str(args[-1]))
-        r = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout,
-                           stdin=subprocess.DEVNULL)
-        if check and r.returncode != 0:
-            raise AssertionError(f"minirun-oci {' '.join(map(str, args))} -> {r.returncode}\n"
-                                 f"stdout: {r.stdout}\nstderr: {r.stderr}")
-        return r
-
-    def state(self, cid: str) -> dict:
-        return json.loads(self("state", cid, check=True).stdout)
-
-    def cleanup(self) -> None:
-        for cid in list(self.ids):
-            subprocess.run(self.argv("delete", "--force", cid), capture_output=True, timeout=60)
-        shutil.rmtree(self.root, ignore_errors=True)
+    return build_rootfs(tmp_path_factory.mktemp("rootfs") / "rootfs")
 
 
 @pytest.fixture
 def oci(tmp_path):
-    rt = Runtime(tmp_path / "oci-state")
+    rt = Runtime(OCI, tmp_path / "oci-state", timeout=60)  # ~15x slower in the VM
     yield rt
     rt.cleanup()
 
@@ -108,18 +70,14 @@ def bundle(tmp_path, rootfs_dir):
     counter = [0]
 
     def make(args, resources: dict | None = None, edit=None) -> str:
+        def configure(cfg: dict) -> None:
+            cfg["linux"]["resources"].update(resources or {})
+            if edit:
+                edit(cfg)
+
         counter[0] += 1
-        b = tmp_path / f"bundle{counter[0]}"
-        b.mkdir()
-        cfg = copy.deepcopy(default_config())
-        cfg["process"]["terminal"] = False
-        cfg["process"]["args"] = list(args)
-        cfg["root"]["path"] = str(rootfs_dir)
-        cfg["linux"]["resources"].update(resources or {})
-        if edit:
-            edit(cfg)
-        (b / "config.json").write_text(json.dumps(cfg, indent=2))
-        return str(b)
+        return write_bundle(tmp_path / f"bundle{counter[0]}", rootfs_dir, args=args,
+                            edit=configure)
 
     return make
 

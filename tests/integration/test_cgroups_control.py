@@ -17,11 +17,10 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    os.path.exists("/sys/fs/cgroup/cgroup.controllers")
-    or not os.path.isdir("/sys/fs/cgroup/freezer"),
-    reason="not a cgroup v1/hybrid host: these tests read v1 files (freezer.state, "
-           "memory.limit_in_bytes ...); tests/cgroup_v2 covers pure v2 in a VM")
+from helpers import (alive, all_dirs, cg, launch, one_line_error, parents, poll, read,
+                     run_detached, status, v1_hybrid_only, with_shared)
+
+pytestmark = v1_hybrid_only("freezer", "freezer.state, memory.limit_in_bytes")
 
 MiB = 1 << 20
 
@@ -29,124 +28,11 @@ MiB = 1 << 20
 # --- helpers -----------------------------------------------------------------------------------
 
 
-V1_CONTROLLERS = {"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
-                  "hugetlb", "net_cls", "net_prio", "perf_event", "rdma", "misc"}
-
-
-def mounts() -> dict[str, str]:
-    """Hierarchy key as /proc/self/cgroup spells it ('memory', 'name=systemd', '' for cgroup2)
-    -> mount point (the first mount of each)."""
-    out: dict[str, str] = {}
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            pre, _, post = line.partition(" - ")
-            fstype, _, sopts = post.split()[:3]
-            if fstype == "cgroup2":
-                out.setdefault("", pre.split()[4])
-            elif fstype == "cgroup":
-                key = ",".join(o for o in sopts.split(",")
-                               if o in V1_CONTROLLERS or o.startswith("name="))
-                out.setdefault(key, pre.split()[4])
-    return out
-
-
-def cg(cid: str, ctrl: str) -> Path:
-    """The container's directory (default path /minirun/<id>) in the hierarchy of `ctrl`."""
-    for key, mnt in mounts().items():
-        if ctrl in key.split(","):
-            return Path(mnt) / "minirun" / cid
-    raise AssertionError(f"no {ctrl} hierarchy mounted")
-
-
-def all_dirs(cid: str) -> list[Path]:
-    """Every hierarchy's directory of the container, unified included."""
-    return [Path(mnt) / "minirun" / cid for mnt in mounts().values()]
-
-
-def parents() -> list[Path]:
-    return [Path(mnt) / "minirun" for mnt in mounts().values()]
-
-
-def read(cid: str, ctrl: str, name: str) -> str:
-    return (cg(cid, ctrl) / name).read_text().strip()
-
-
 def procs(cid: str) -> set[int]:
     out: set[int] = set()
     for d in all_dirs(cid):
         out.update(int(x) for x in (d / "cgroup.procs").read_text().split())
     return out
-
-
-class Launched:
-    def __init__(self, returncode: int, out: Path, err: Path) -> None:
-        self.returncode, self.out, self.err = returncode, out, err
-
-    @property
-    def stdout(self) -> str:
-        return self.out.read_text()
-
-    @property
-    def stderr(self) -> str:
-        return self.err.read_text()
-
-
-def launch(rt, tmp_path: Path, *args: str) -> Launched:
-    """A verb whose container inherits its stdio (create, run --detach): files, not pipes."""
-    if args and args[0] in ("create", "run"):
-        rt.ids.add(args[-1])
-    n = len(list(tmp_path.glob("launch*.out")))
-    out, err = tmp_path / f"launch{n}.out", tmp_path / f"launch{n}.err"
-    with open(out, "w") as o, open(err, "w") as e:
-        r = subprocess.run([rt.binary, "--root", str(rt.root), *args], stdin=subprocess.DEVNULL,
-                           stdout=o, stderr=e, timeout=30)
-    return Launched(r.returncode, out, err)
-
-
-def run_detached(rt, tmp_path: Path, b: str, cid: str) -> int:
-    r = launch(rt, tmp_path, "run", "--detach", "--bundle", b, cid)
-    assert r.returncode == 0, r.stderr
-    return rt.state(cid)["pid"]
-
-
-def poll(pred, timeout: float = 5.0, every: float = 0.01):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() > deadline:
-            return v
-        time.sleep(every)
-
-
-def status(rt, cid: str) -> str:
-    return rt.state(cid)["status"]
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except OSError:
-        return False
-
-
-def one_line_error(stderr: str) -> str:
-    text = stderr.strip()
-    assert text, "no error message"
-    assert "\n" not in text, f"error is more than one line:\n{stderr}"
-    assert "Traceback" not in text
-    return text
-
-
-def with_shared(d: Path, **res):
-    """edit= for bundle(): host dir d read-write at /tmp, and linux.resources sections."""
-    d.mkdir(exist_ok=True)
-
-    def edit(cfg: dict) -> None:
-        cfg["mounts"].append({"destination": "/tmp", "type": "bind", "source": str(d),
-                              "options": ["rbind", "rw"]})
-        cfg["linux"].setdefault("resources", {}).update(res)
-    return edit
 
 
 # Three sleeps, one of them orphaned (re-parented to the init), and TERM trapped by the init.

@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    os.path.exists("/sys/fs/cgroup/cgroup.controllers")
-    or not os.path.isdir("/sys/fs/cgroup/memory"),
-    reason="not a cgroup v1/hybrid host: these tests read v1 files (memory.limit_in_bytes, "
-           "cpu.stat ...); tests/cgroup_v2 covers pure v2 in a VM")
+from helpers import (all_dirs, create, launch, mounts, one_line_error, poll, read, status,
+                     v1_hybrid_only)
+
+pytestmark = v1_hybrid_only("memory", "memory.limit_in_bytes, cpu.stat")
 
 MiB = 1 << 20
 
@@ -30,97 +27,8 @@ MiB = 1 << 20
 # --- helpers -----------------------------------------------------------------------------------
 
 
-V1_CONTROLLERS = {"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
-                  "hugetlb", "net_cls", "net_prio", "perf_event", "rdma", "misc"}
-
-
-def mounts() -> dict[str, str]:
-    """Hierarchy key as /proc/self/cgroup spells it ('memory', 'name=systemd', '' for cgroup2)
-    -> mount point (the first mount of each)."""
-    out: dict[str, str] = {}
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            pre, _, post = line.partition(" - ")
-            fstype, _, sopts = post.split()[:3]
-            if fstype == "cgroup2":
-                out.setdefault("", pre.split()[4])
-            elif fstype == "cgroup":
-                key = ",".join(o for o in sopts.split(",")
-                               if o in V1_CONTROLLERS or o.startswith("name="))
-                out.setdefault(key, pre.split()[4])
-    return out
-
-
-def cg(cid: str, ctrl: str) -> Path:
-    """The container's directory (default path /minirun/<id>) in the hierarchy of `ctrl`."""
-    for key, mnt in mounts().items():
-        if ctrl in key.split(","):
-            return Path(mnt) / "minirun" / cid
-    raise AssertionError(f"no {ctrl} hierarchy mounted")
-
-
-def all_dirs(cid: str) -> list[Path]:
-    return [Path(mnt) / "minirun" / cid for mnt in mounts().values()]
-
-
-def read(cid: str, ctrl: str, name: str) -> str:
-    return (cg(cid, ctrl) / name).read_text().strip()
-
-
 def flat(cid: str, ctrl: str, name: str) -> dict[str, int]:
     return {k: int(v) for k, v in (ln.split() for ln in read(cid, ctrl, name).splitlines())}
-
-
-class Launched:
-    def __init__(self, returncode: int, out: Path, err: Path) -> None:
-        self.returncode, self.out, self.err = returncode, out, err
-
-    @property
-    def stdout(self) -> str:
-        return self.out.read_text()
-
-    @property
-    def stderr(self) -> str:
-        return self.err.read_text()
-
-
-def launch(rt, tmp_path: Path, *args: str) -> Launched:
-    """A verb whose container inherits its stdio (create, run --detach): files, not pipes."""
-    if args and args[0] in ("create", "run"):
-        rt.ids.add(args[-1])
-    n = len(list(tmp_path.glob("launch*.out")))
-    out, err = tmp_path / f"launch{n}.out", tmp_path / f"launch{n}.err"
-    with open(out, "w") as o, open(err, "w") as e:
-        r = subprocess.run([rt.binary, "--root", str(rt.root), *args], stdin=subprocess.DEVNULL,
-                           stdout=o, stderr=e, timeout=30)
-    return Launched(r.returncode, out, err)
-
-
-def create(rt, tmp_path: Path, b: str, cid: str) -> Launched:
-    r = launch(rt, tmp_path, "create", "--bundle", b, cid)
-    assert r.returncode == 0, r.stderr
-    return r
-
-
-def poll(pred, timeout: float = 5.0, every: float = 0.01):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() > deadline:
-            return v
-        time.sleep(every)
-
-
-def status(rt, cid: str) -> str:
-    return rt.state(cid)["status"]
-
-
-def one_line_error(stderr: str) -> str:
-    text = stderr.strip()
-    assert text, "no error message"
-    assert "\n" not in text, f"error is more than one line:\n{stderr}"
-    assert "Traceback" not in text
-    return text
 
 
 def stats(rt, cid: str) -> dict:

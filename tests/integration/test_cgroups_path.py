@@ -10,11 +10,12 @@ intermediate ones too, and nothing else. Inside, a cgroup namespace shows "/" an
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
+
+from helpers import create, own_cgroups, run_detached
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -43,11 +44,6 @@ def hierarchies() -> dict[str, tuple[str, str]]:
     return out
 
 
-def own_cgroups(pid: int | str = "self") -> dict[str, str]:
-    with open(f"/proc/{pid}/cgroup") as f:
-        return dict(ln.rstrip("\n").split(":", 2)[1:] for ln in f)
-
-
 def expected_dirs(cgroups_path: str) -> dict[str, Path]:
     """Where the runtime must put the container: {key: directory} in every hierarchy."""
     own = own_cgroups()
@@ -61,18 +57,6 @@ def expected_dirs(cgroups_path: str) -> dict[str, Path]:
             rel = rel[len(root):]
         out[key] = Path(os.path.normpath(mnt + "/" + rel.lstrip("/")))
     return out
-
-
-def start_bg(rt, tmp_path: Path, b: str, cid: str, verb: str = "run") -> int:
-    """run --detach (or create) with stdio on files; returns the init's host PID."""
-    rt.ids.add(cid)
-    flags = ["--detach"] if verb == "run" else []
-    with open(tmp_path / f"{cid}.out", "w") as o:
-        r = subprocess.run([rt.binary, "--root", str(rt.root), verb, *flags, "--bundle", b, cid],
-                           stdin=subprocess.DEVNULL, stdout=o, stderr=subprocess.STDOUT,
-                           timeout=30)
-    assert r.returncode == 0, (tmp_path / f"{cid}.out").read_text()
-    return rt.state(cid)["pid"]
 
 
 def with_path(path: str, drop_cgroupns: bool = False):
@@ -114,8 +98,8 @@ def test_relative_path_under_our_own_cgroup(oci, bundle, cid, tmp_path, cg_clean
     cg_cleanup += list(dirs.values()) + [d.parent for d in dirs.values()]
     assert not any(d.parent.exists() for d in dirs.values())
 
-    pid = start_bg(oci, tmp_path, bundle(args=["sleep", "60"], edit=with_path(f"{parent}/{cid}")),
-                   cid)
+    b = bundle(args=["sleep", "60"], edit=with_path(f"{parent}/{cid}"))
+    pid = run_detached(oci, tmp_path, b, cid)
     for key, d in dirs.items():
         assert pid in procs(d), f"{key or 'unified'}: init {pid} not in {d}"
     # /proc/PID/cgroup, read from the host, names the same cgroups.
@@ -134,9 +118,9 @@ def test_relative_path_matches_runc(oci, runc, bundle, cid, tmp_path, cg_cleanup
     b = bundle(args=["sleep", "60"], edit=with_path(f"minirun-test-{cid}/ctr"))
     dirs = expected_dirs(f"minirun-test-{cid}/ctr")
     cg_cleanup += list(dirs.values()) + [d.parent for d in dirs.values()]
-    ours = own_cgroups(start_bg(oci, tmp_path, b, cid))
+    ours = own_cgroups(run_detached(oci, tmp_path, b, cid))
     oci("delete", "--force", cid, check=True)
-    theirs = own_cgroups(start_bg(runc, tmp_path, b, cid + "-runc"))
+    theirs = own_cgroups(run_detached(runc, tmp_path, b, cid + "-runc"))
     runc("delete", "--force", cid + "-runc", check=True)
     assert ours == theirs
 
@@ -147,7 +131,7 @@ def test_absolute_path(oci, bundle, cid, tmp_path, cg_cleanup):
     cg_cleanup += list(dirs.values())
     assert all(d.parent == Path(hierarchies()[k][0]) for k, d in dirs.items())
 
-    pid = start_bg(oci, tmp_path, bundle(args=["sleep", "60"], edit=with_path(path)), cid)
+    pid = run_detached(oci, tmp_path, bundle(args=["sleep", "60"], edit=with_path(path)), cid)
     for key, d in dirs.items():
         assert procs(d) == [pid], key
     assert set(own_cgroups(pid).values()) == {path}
@@ -159,7 +143,8 @@ def test_delete_of_a_created_container_removes_the_cgroups(oci, bundle, cid, tmp
     path = f"/minirun-test-{cid}/a/b"
     dirs = expected_dirs(path)
     cg_cleanup += [p for d in dirs.values() for p in (d, d.parent, d.parent.parent)]
-    pid = start_bg(oci, tmp_path, bundle(args=["true"], edit=with_path(path)), cid, verb="create")
+    create(oci, tmp_path, bundle(args=["true"], edit=with_path(path)), cid)
+    pid = oci.state(cid)["pid"]
     assert all(procs(d) == [pid] for d in dirs.values())
     oci("delete", cid, check=True)  # created: no --force needed
     assert not any(d.parent.parent.exists() for d in dirs.values())
@@ -180,8 +165,10 @@ def test_shared_parent_stays_while_used(oci, bundle, cid, tmp_path, cg_cleanup):
     parent = f"/minirun-test-{cid}"
     a, b = expected_dirs(parent + "/a"), expected_dirs(parent + "/b")
     cg_cleanup += list(a.values()) + list(b.values()) + [d.parent for d in a.values()]
-    start_bg(oci, tmp_path, bundle(args=["sleep", "60"], edit=with_path(parent + "/a")), cid + "a")
-    start_bg(oci, tmp_path, bundle(args=["sleep", "60"], edit=with_path(parent + "/b")), cid + "b")
+    run_detached(oci, tmp_path, bundle(args=["sleep", "60"], edit=with_path(parent + "/a")),
+                 cid + "a")
+    run_detached(oci, tmp_path, bundle(args=["sleep", "60"], edit=with_path(parent + "/b")),
+                 cid + "b")
     oci("delete", "--force", cid + "a", check=True)
     assert not any(d.exists() for d in a.values())
     assert all(d.is_dir() for d in b.values())  # the parent (and b) stay for the other one

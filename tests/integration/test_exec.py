@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-NS = ("pid", "net", "ipc", "uts", "mnt", "cgroup", "user")
-READ_NS = "for n in " + " ".join(NS) + "; do echo $n $(readlink /proc/self/ns/$n); done"
+from helpers import (NS, READ_NS, alive, console_run, drive_pty, one_line_error, own_cgroups, pairs,
+                     run_detached)
+
 # CapEff of the shell itself (builtins only: an exec'd grep would show its own).
 CAPEFF = "while read -r k v; do case $k in CapEff:) echo $v;; esac; done < /proc/self/status"
 
@@ -25,50 +25,16 @@ CAPEFF = "while read -r k v; do case $k in CapEff:) echo $v;; esac; done < /proc
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def start_bg(rt, tmp_path: Path, b: str, cid: str) -> int:
-    """run --detach with stdio on files; returns the init's host PID."""
-    rt.ids.add(cid)
-    with open(tmp_path / f"{cid}.out", "w") as o:
-        r = subprocess.run([rt.binary, "--root", str(rt.root), "run", "--detach", "--bundle", b,
-                            cid], stdin=subprocess.DEVNULL, stdout=o, stderr=subprocess.STDOUT,
-                           timeout=30)
-    assert r.returncode == 0, (tmp_path / f"{cid}.out").read_text()
-    return rt.state(cid)["pid"]
-
-
 @pytest.fixture
 def running(oci, bundle, cid, tmp_path):
     """A running container whose init is `sleep 60`: (cid, init pid)."""
-    return cid, start_bg(oci, tmp_path, bundle(args=["sleep", "60"]), cid)
+    return cid, run_detached(oci, tmp_path, bundle(args=["sleep", "60"]), cid)
 
 
 def exec_ok(rt, *args: str) -> str:
     r = rt("exec", *args)
     assert r.returncode == 0, f"exec {args}: rc {r.returncode}\n{r.stderr}"
     return r.stdout
-
-
-def pairs(out: str) -> dict[str, str]:
-    return dict(ln.split(" ", 1) for ln in out.splitlines() if " " in ln)
-
-
-def one_line(stderr: str) -> str:
-    text = stderr.strip()
-    assert text and "\n" not in text and "Traceback" not in text, stderr
-    return text
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except OSError:
-        return False
-
-
-def cgroups_of(pid: int) -> dict[str, str]:
-    with open(f"/proc/{pid}/cgroup") as f:
-        return dict(ln.rstrip("\n").split(":", 2)[1:] for ln in f)
 
 
 # --- namespaces, PID 1, exit codes ----------------------------------------------------------------
@@ -134,7 +100,7 @@ def test_exec_cap(oci, running):
     assert more == base | (1 << 13) | (1 << 18)
     assert not base & (1 << 13)
     r = oci("exec", "--cap", "CAP_NO_SUCH_THING", cid, "true")
-    assert r.returncode != 0 and "CAP_NO_SUCH_THING" in one_line(r.stderr)
+    assert r.returncode != 0 and "CAP_NO_SUCH_THING" in one_line_error(r.stderr)
 
 
 def test_exec_process_file(oci, running, tmp_path):
@@ -154,7 +120,7 @@ def test_exec_bad_process_file(oci, running, tmp_path):
     f = tmp_path / "process.json"
     f.write_text('{"args": []}')
     r = oci("exec", "--process", str(f), cid)
-    assert r.returncode != 0 and "process.args" in one_line(r.stderr)
+    assert r.returncode != 0 and "process.args" in one_line_error(r.stderr)
 
 
 # --- detach, pid file, tty ------------------------------------------------------------------------
@@ -206,59 +172,25 @@ def test_exec_tty_detached_with_console_socket(oci, running, console_server, tmp
 def test_exec_tty_foreground_with_console_socket(oci, running, console_server):
     cid, _ = running
     srv = console_server()
-    p = subprocess.Popen([oci.binary, "--root", str(oci.root), "exec", "-t", "--console-socket",
-                          srv.path, cid, "sh", "-c", "tty; exit 9"], stdin=subprocess.DEVNULL,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        out = srv.read_until(srv.master())
-        assert p.wait(timeout=10) == 9, p.stderr.read()
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-        p.stdout.close()
-        p.stderr.close()
+    rc, out, err = console_run(oci.argv("exec", "-t", "--console-socket", srv.path, cid, "sh", "-c",
+                                        "tty; exit 9"), srv)
+    assert rc == 9, err
     assert "/dev/pts/" in out
 
 
 def test_exec_tty_proxied_without_console_socket(oci, running):
     cid, _ = running
-    master, slave = os.openpty()
-    p = subprocess.Popen([oci.binary, "--root", str(oci.root), "exec", "--tty", cid, "sh", "-c",
-                          "tty; read x; echo got $x; exit 4"], stdin=slave, stdout=slave,
-                         stderr=slave, start_new_session=True)
-    os.close(slave)
-    out, typed = b"", False
-    deadline = time.monotonic() + 10
-    try:
-        while time.monotonic() < deadline:
-            if not typed and b"/dev/pts/" in out:
-                os.write(master, b"hi\n")
-                typed = True
-            ready, _, _ = select.select([master], [], [], 0.1)
-            if ready:
-                try:
-                    chunk = os.read(master, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                out += chunk
-            elif p.poll() is not None:
-                break
-        assert p.wait(timeout=10) == 4, out
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-        os.close(master)
-    assert b"got hi" in out
+    rc, out = drive_pty(oci.argv("exec", "--tty", cid, "sh", "-c",
+                                 "tty; read x; echo got $x; exit 4"),
+                        typed=b"hi\n", until=b"/dev/pts/")
+    assert rc == 4, out
+    assert "got hi" in out
 
 
 def test_exec_detach_tty_without_console_socket_fails(oci, running):
     cid, _ = running
     r = oci("exec", "--detach", "--tty", cid, "true")
-    assert r.returncode != 0 and "--console-socket" in one_line(r.stderr)
+    assert r.returncode != 0 and "--console-socket" in one_line_error(r.stderr)
 
 
 # --- failures -------------------------------------------------------------------------------------
@@ -268,31 +200,31 @@ def test_exec_missing_command(oci, running):
     cid, pid = running
     r = oci("exec", cid, "no-such-command")
     assert r.returncode != 0
-    assert "no-such-command" in one_line(r.stderr)
+    assert "no-such-command" in one_line_error(r.stderr)
     r = oci("exec", cid, "/bin/nope")
-    assert r.returncode != 0 and "/bin/nope" in one_line(r.stderr)
+    assert r.returncode != 0 and "/bin/nope" in one_line_error(r.stderr)
     assert oci.state(cid)["status"] == "running" and alive(pid)
 
 
 def test_exec_missing_cwd(oci, running):
     cid, _ = running
     r = oci("exec", "--cwd", "/no/such/dir", cid, "true")
-    assert r.returncode != 0 and "/no/such/dir" in one_line(r.stderr)
+    assert r.returncode != 0 and "/no/such/dir" in one_line_error(r.stderr)
 
 
 def test_exec_in_a_stopped_container(oci, bundle, cid, tmp_path):
-    start_bg(oci, tmp_path, bundle(args=["true"]), cid)
+    run_detached(oci, tmp_path, bundle(args=["true"]), cid)
     deadline = time.monotonic() + 5
     while oci.state(cid)["status"] != "stopped" and time.monotonic() < deadline:
         time.sleep(0.01)
     r = oci("exec", cid, "true")
     assert r.returncode != 0
-    assert "stopped" in one_line(r.stderr)
+    assert "stopped" in one_line_error(r.stderr)
 
 
 def test_exec_in_a_missing_container(oci):
     r = oci("exec", "no-such-container", "true")
-    assert r.returncode != 0 and "does not exist" in one_line(r.stderr)
+    assert r.returncode != 0 and "does not exist" in one_line_error(r.stderr)
 
 
 # --- cgroups --------------------------------------------------------------------------------------
@@ -301,7 +233,7 @@ def test_exec_in_a_missing_container(oci):
 def test_exec_joins_the_containers_cgroups(oci, bundle, cid, tmp_path):
     b = bundle(args=["sleep", "60"],
                edit=lambda c: c["linux"].update(cgroupsPath=f"minirun-test-exec/{cid}"))
-    init = start_bg(oci, tmp_path, b, cid)
+    init = run_detached(oci, tmp_path, b, cid)
     pidfile = tmp_path / "exec.pid"
     with open(tmp_path / "exec.out", "w") as o:
         r = subprocess.run([oci.binary, "--root", str(oci.root), "exec", "--detach",
@@ -310,8 +242,8 @@ def test_exec_joins_the_containers_cgroups(oci, bundle, cid, tmp_path):
                            timeout=30)
     assert r.returncode == 0, (tmp_path / "exec.out").read_text()
     pid = int(pidfile.read_text())
-    init_cg = cgroups_of(init)
-    assert cgroups_of(pid) == init_cg
+    init_cg = own_cgroups(init)
+    assert own_cgroups(pid) == init_cg
     assert all(p.endswith(f"/minirun-test-exec/{cid}") for p in init_cg.values()), init_cg
     # Seen from inside (a cgroup namespace rooted at the container's cgroup): "/" everywhere.
     inside = exec_ok(oci, cid, "cat", "/proc/self/cgroup").splitlines()

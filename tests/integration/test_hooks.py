@@ -9,16 +9,23 @@ and appends its name to `order` there.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+import helpers
+from helpers import poll, processes_mentioning
+
 PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 HOST_PHASES = ("prestart", "createRuntime", "createContainer", "poststart", "poststop")
+
+# A verb with its stdio on files (helpers.launch), given the 60 s this file has always allowed a
+# verb that runs hooks (helpers.launch's default is 30 s).
+launch = functools.partial(helpers.launch, timeout=60)
 
 
 def sh_hook(script: str, **extra) -> dict:
@@ -54,27 +61,6 @@ def setup(bundle, tmp_path: Path, hooks: dict, args: list[str] | None = None,
     return bundle(args=args, edit=edit, **kw), d
 
 
-def launch(rt, tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run a verb with stdio in files: a created container keeps create's stdout and stderr."""
-    if args and args[0] in ("create", "run"):
-        rt.ids.add(args[-1])
-    n = len(list(tmp_path.glob("launch*.out")))
-    out, err = tmp_path / f"launch{n}.out", tmp_path / f"launch{n}.err"
-    with open(out, "w") as o, open(err, "w") as e:
-        r = subprocess.run([rt.binary, "--root", str(rt.root), *args], stdin=subprocess.DEVNULL,
-                           stdout=o, stderr=e, timeout=60, env=env)
-    return subprocess.CompletedProcess(r.args, r.returncode, out.read_text(), err.read_text())
-
-
-def poll(pred, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() > deadline:
-            return v
-        time.sleep(0.01)
-
-
 def order(d: Path) -> list[str]:
     try:
         return (d / "order").read_text().split()
@@ -84,27 +70,6 @@ def order(d: Path) -> list[str]:
 
 def state_of(d: Path, name: str) -> dict:
     return json.loads((d / f"{name}.json").read_text())
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except OSError:
-        return False
-
-
-def processes_mentioning(text: str) -> list[str]:
-    out = []
-    for p in Path("/proc").iterdir():
-        if p.name.isdigit() and int(p.name) != os.getpid():
-            try:
-                cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if text in cmd:
-                out.append(f"{p.name}: {cmd}")
-    return out
 
 
 def assert_nothing_left(rt, cid: str) -> None:

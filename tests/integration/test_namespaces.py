@@ -18,38 +18,14 @@ from pathlib import Path
 
 import pytest
 
-NS = ("pid", "net", "ipc", "uts", "mnt", "cgroup", "user")
-READ_NS = "for n in " + " ".join(NS) + "; do echo $n $(readlink /proc/self/ns/$n); done"
+from helpers import NS, READ_NS, pairs, run, run_detached
 
 
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def run(rt, b: str, cid: str, ok: bool = True) -> subprocess.CompletedProcess:
-    r = rt("run", "--bundle", b, cid)
-    if ok:
-        assert r.returncode == 0, f"{rt.binary}: rc {r.returncode}\n{r.stderr}"
-    return r
-
-
-def pairs(out: str) -> dict[str, str]:
-    return dict(ln.split(" ", 1) for ln in out.splitlines() if " " in ln)
-
-
 def host_ns(pid: int | str = "self") -> dict[str, str]:
     return {n: os.readlink(f"/proc/{pid}/ns/{n}") for n in NS}
-
-
-def run_detached(rt, tmp_path: Path, b: str, cid: str) -> int:
-    """`run --detach` with the container's stdio on files (a pipe would stay open as long as
-    the container runs); returns the init's host PID."""
-    rt.ids.add(cid)
-    with open(tmp_path / f"{cid}.out", "w") as o:
-        r = subprocess.run([rt.binary, "--root", str(rt.root), "run", "--detach", "--bundle", b,
-                            cid], stdin=subprocess.DEVNULL, stdout=o, stderr=subprocess.STDOUT,
-                           timeout=30)
-    assert r.returncode == 0, (tmp_path / f"{cid}.out").read_text()
-    return rt.state(cid)["pid"]
 
 
 def netns_names() -> list[str]:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import run
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from minirun.kernel.capabilities import NAMES  # noqa: E402
 
@@ -29,13 +31,6 @@ def mask(*names: str) -> str:
 
 def status_of(out: str) -> dict[str, str]:
     return {k.rstrip(":"): v for k, _, v in (ln.partition(" ") for ln in out.splitlines())}
-
-
-def run(rt, b: str, cid: str, ok: bool = True) -> subprocess.CompletedProcess:
-    r = rt("run", "--bundle", b, cid)
-    if ok:
-        assert r.returncode == 0, f"{rt.binary}: {r.returncode}\n{r.stderr}"
-    return r
 
 
 def both(oci, runc, b: str, cid: str) -> tuple[str, str]:
@@ -280,7 +275,9 @@ def test_preserve_fds(oci, runc, bundle, cid, tmp_path):
     assert mine.stdout == "content of fd 3\n0 1 2 3 "  # fd 4 was not asked for
     theirs = _with_extra_fds(runc, tmp_path, "run", "--preserve-fds", "1", "--bundle", b,
                              cid + "-runc")
-    assert mine.stdout == theirs.stdout
+    # runc 1.1.5 now and then leaks one more fd (4) into the container (3 runs in 40 here):
+    # compare what both must agree on, fds 0-3.
+    assert theirs.stdout.startswith("content of fd 3\n0 1 2 3 ")
 
 
 def test_preserve_fds_with_create(oci, bundle, cid, tmp_path):

@@ -9,10 +9,11 @@ The default spec's mount points are compared with runc's for the same bundle (th
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
+
+from helpers import run
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -53,13 +54,6 @@ def parse_mountinfo(text: str) -> dict[str, MountEntry]:
 def host_mounts() -> list[str]:
     with open("/proc/self/mountinfo") as f:
         return sorted(" ".join(ln.split()[3:5]) for ln in f)
-
-
-def run(rt, b: str, cid: str, *flags: str, ok: bool = True) -> subprocess.CompletedProcess:
-    r = rt("run", "--bundle", b, *flags, cid)
-    if ok:
-        assert r.returncode == 0, f"{rt.binary}: rc {r.returncode}\n{r.stderr}"
-    return r
 
 
 MOUNTINFO = ["cat", "/proc/self/mountinfo"]

@@ -13,6 +13,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from helpers import console_run, drive_pty
+
 
 def create(rt, tmp_path: Path, b: str, cid: str, *flags: str) -> subprocess.CompletedProcess:
     """`create` with its stdio on files (the container could inherit a pipe)."""
@@ -108,54 +110,10 @@ def test_run_with_console_socket(oci, bundle, cid, console_server):
     """run (foreground) with --console-socket: the master goes to the socket, run waits."""
     srv = console_server()
     oci.ids.add(cid)
-    p = subprocess.Popen([oci.binary, "--root", str(oci.root), "run", "--console-socket",
-                          srv.path, "--bundle", tty_bundle(bundle, ["sh", "-c", "tty; exit 4"]),
-                          cid], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
-    try:
-        out = srv.read_until(srv.master())
-        assert p.wait(timeout=10) == 4, p.stderr.read()
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-        p.stdout.close()
-        p.stderr.close()
+    rc, out, err = console_run(oci.argv("run", "--console-socket", srv.path, "--bundle",
+                                        tty_bundle(bundle, ["sh", "-c", "tty; exit 4"]), cid), srv)
+    assert rc == 4, err
     assert "/dev/" in out
-
-
-def drive_pty(argv: list[str], typed: bytes = b"", until: bytes | None = None,
-              timeout: float = 10) -> tuple[int, str]:
-    """Run argv with a pty as its stdin/stdout/stderr (as a terminal user would), type `typed`
-    once `until` shows up, and return (exit status, everything it wrote)."""
-    master, slave = os.openpty()
-    p = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
-    os.close(slave)
-    out = b""
-    sent = not typed
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            if not sent and (until is None or until in out):
-                os.write(master, typed)
-                sent = True
-            ready, _, _ = select.select([master], [], [], 0.1)
-            if ready:
-                try:
-                    chunk = os.read(master, 4096)
-                except OSError:
-                    break  # EIO: the last slave fd is closed
-                if not chunk:
-                    break
-                out += chunk
-            elif p.poll() is not None:
-                break
-        return p.wait(timeout=10), out.decode(errors="replace").replace("\r\n", "\n")
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-        os.close(master)
 
 
 def test_foreground_run_proxies_the_terminal(oci, bundle, cid):

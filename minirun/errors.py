@@ -38,3 +38,28 @@ class KernelError(MinirunError):
             msg += f" ({hint})"
         super().__init__(msg)
         self.errno = errno
+
+
+class RegistryError(MinirunError):
+    """A registry is unreachable, refused a request or served bad content; names the image."""
+
+    exit_code = 125
+
+
+class ReferenceError(MinirunError):  # noqa: A001 - Docker's name; shadows the builtin only where imported
+    """An image reference does not follow Docker's grammar; names the reference and the rule."""
+
+    exit_code = 125
+
+    def __init__(self, reference: str, problem: str) -> None:
+        super().__init__(f'invalid reference format: {problem} ("{reference}")')
+        self.reference = reference
+        self.problem = problem
+
+
+class ImageError(MinirunError):
+    """An image, tag, layer or blob is missing, ambiguous or inconsistent in the local store."""
+
+
+class DigestError(ImageError):
+    """Content does not hash to the digest it was promised under; nothing of it was kept."""

@@ -1,0 +1,785 @@
+"""A registry client (distribution spec v2) on http.client: manifests, blobs, auth, push.
+
+    reg = Registry("127.0.0.1:5000", insecure=True, credentials=("user", "pass"))
+    m = reg.get_manifest("busybox", "latest")              # index, list or image manifest
+    if m.is_index:
+        m = reg.get_manifest("busybox", select_platform(m.json)["digest"])
+    fetch_blobs(reg, "busybox", [m.json["config"], *m.json["layers"]], "/var/lib/minirun/blobs")
+
+Auth follows the registry's lead: every request goes out anonymously until a 401 names a scheme.
+`Basic` -> the stored credentials on every later request; `Bearer realm=,service=,scope=` -> a token
+from the realm (with Basic credentials if we have some), cached per scope and sent from then on.
+Nothing is trusted without its digest: manifests are hashed against the reference or
+Docker-Content-Digest, blobs are hashed while they stream to a temp file and renamed into place
+only when they match. Connection errors, 5xx and 429 are retried (3 tries, exponential backoff),
+a body cut short resumes with a Range request. Every failure is one RegistryError line naming the
+image, e.g. "pull 127.0.0.1:5000/nosuch:latest: manifest unknown".
+
+Stdlib only: each thread keeps one kept-alive connection per host, so concurrent blob fetches
+(fetch_blobs) do not share sockets.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.client
+import ipaddress
+import json
+import os
+import re
+import socket
+import ssl
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Any, Callable, TypeVar
+from urllib.parse import urlencode, urljoin, urlsplit
+
+from .. import __version__
+from ..errors import RegistryError
+from ..record import dataclass
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
+MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
+SCHEMA1_TYPES = ("application/vnd.docker.distribution.manifest.v1+json",
+                 "application/vnd.docker.distribution.manifest.v1+prettyjws")
+# All four, always: without the OCI types distribution answers 404 for OCI content, and with no
+# Accept at all it down-converts a Docker v2 manifest to schema 1.
+ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
+
+CHUNK = 1 << 20
+MAX_MANIFEST = 4 << 20  # distribution refuses bigger manifests; a bigger answer is not one
+MAX_REDIRECTS = 5
+MAX_RETRY_AFTER = 10.0  # seconds: a longer Retry-After is not worth blocking a pull on
+DOCKER_HUB_API = "registry-1.docker.io"  # "docker.io" names the registry, this host serves it
+USER_AGENT = f"minirun/{__version__}"
+
+_DIGEST = re.compile(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
+_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
+_REPO = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+_CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
+_REDIRECTS = (301, 302, 303, 307, 308)
+
+# os.uname().machine -> (GOARCH, variant), the names image indexes use.
+_MACHINES = {
+    "x86_64": ("amd64", ""), "amd64": ("amd64", ""), "i386": ("386", ""), "i686": ("386", ""),
+    "aarch64": ("arm64", "v8"), "arm64": ("arm64", "v8"), "armv7l": ("arm", "v7"),
+    "armv6l": ("arm", "v6"), "armv5tel": ("arm", "v5"), "ppc64le": ("ppc64le", ""),
+    "s390x": ("s390x", ""), "riscv64": ("riscv64", ""), "mips64": ("mips64le", ""),
+    "loongarch64": ("loong64", ""),
+}
+
+T = TypeVar("T")
+Progress = Callable[[int, "int | None"], None]
+
+
+@dataclass
+class Manifest:
+    media_type: str
+    digest: str
+    raw_bytes: bytes
+    json: dict
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_TYPES
+
+
+class _Transient(Exception):
+    """A failure another try may cure (connection error, 5xx, 429); str() is the final message."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+# ---- platforms -------------------------------------------------------------------------------
+
+def host_platform() -> tuple[str, str, str]:
+    """(os, architecture, variant) of this machine as indexes spell it: ("linux", "arm64", "v8")."""
+    machine = os.uname().machine
+    arch, variant = _MACHINES.get(machine, (machine, ""))
+    return "linux", arch, variant
+
+
+def parse_platform(text: str) -> tuple[str, str, str]:
+    """"linux/arm64/v8" -> ("linux", "arm64", "v8"); the form of --platform."""
+    parts = text.strip().lower().split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise RegistryError(f"invalid platform {text!r}: expected OS/ARCH[/VARIANT] (linux/arm64)")
+    return parts[0], parts[1], parts[2] if len(parts) == 3 else ""
+
+
+def _variant(arch: str, variant: str) -> str:
+    # arm64 means v8 and 32-bit arm defaults to v7, whether or not the index says so.
+    if not variant:
+        return {"arm64": "v8", "arm": "v7"}.get(arch, "")
+    return variant
+
+
+def platform_string(platform: dict) -> str:
+    s = f"{platform.get('os', '?')}/{platform.get('architecture', '?')}"
+    return s + (f"/{platform['variant']}" if platform.get("variant") else "")
+
+
+def select_platform(index_json: dict, os: str | None = None, arch: str | None = None,
+                    variant: str | None = None, *, what: str = "") -> dict:
+    """The descriptor in an index or manifest list for os/arch/variant (default: this host).
+
+    A variant asked for (or the host's, when arch is the host's) must match; with arch given and
+    no variant, any variant does, an entry without one first.
+    """
+    host_os, host_arch, host_variant = host_platform()
+    want_os, want_arch = os or host_os, arch or host_arch
+    if variant is None and arch is None:
+        variant = host_variant
+    entries = [m for m in index_json.get("manifests") or [] if isinstance(m, dict)
+               and isinstance(m.get("platform"), dict) and m["platform"].get("os") != "unknown"]
+    same = [m for m in entries if (m["platform"].get("os"), m["platform"].get("architecture"))
+            == (want_os, want_arch)]
+    if variant:
+        want_variant = _variant(want_arch, variant)
+        same = [m for m in same
+                if _variant(want_arch, m["platform"].get("variant", "")) == want_variant]
+    else:
+        same.sort(key=lambda m: bool(m["platform"].get("variant")))
+    if same:
+        return same[0]
+    want = f"{want_os}/{want_arch}" + (f"/{variant}" if variant else "")
+    available = ", ".join(platform_string(m["platform"]) for m in entries) or "none"
+    prefix = f"{what}: " if what else ""
+    raise RegistryError(f"{prefix}no image for platform {want} (available: {available})")
+
+
+# ---- small helpers ---------------------------------------------------------------------------
+
+def is_loopback(host: str) -> bool:
+    """True for localhost, 127.x and ::1 (with or without a port): where plain HTTP is fine."""
+    h = host.strip().lower()
+    if h.startswith("["):
+        h = h[1:].split("]", 1)[0]
+    elif h.count(":") == 1:
+        h = h.split(":", 1)[0]
+    if h == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(h).is_loopback  # "127.example.com" is a name, not 127/8
+    except ValueError:
+        return False
+
+
+def parse_challenge(header: str) -> dict[str, str] | None:
+    """'Bearer realm="r",service="s",scope="a:b:pull"' -> {"scheme": "bearer", "realm": "r", ...}."""
+    scheme, _, rest = header.strip().partition(" ")
+    if not scheme:
+        return None
+    out = {"scheme": scheme.lower()}
+    for key, quoted, bare in _CHALLENGE_PARAM.findall(rest):
+        out[key.lower()] = re.sub(r"\\(.)", r"\1", quoted) if quoted else bare
+    return out
+
+
+def error_text(status: int, reason: str, body: bytes) -> str:
+    """The registry's {"errors": [{"code", "message"}]} as one line, else the HTTP status."""
+    messages = []
+    try:
+        for e in json.loads(body).get("errors") or []:
+            messages.append(str(e.get("message") or e.get("code", "")).strip()
+                            or str(e.get("code", "")).lower().replace("_", " "))
+    except (ValueError, AttributeError, TypeError):
+        pass
+    text = "; ".join(m for m in messages if m) or f"HTTP {status} {reason}".strip()
+    text = " ".join(text.split())  # one line, whatever the server put in
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def blob_path(dest_dir: str, digest: str) -> str:
+    """dest_dir/sha256/<hex>: the blobs/ layout of an OCI image layout."""
+    _check_digest(digest, "blob")
+    algo, hexpart = digest.split(":", 1)
+    return os.path.join(dest_dir, algo, hexpart)
+
+
+def _check_digest(digest: str, what: str) -> None:
+    # Digests become file names and URL paths: only the two algorithms, lowercase hex.
+    if not isinstance(digest, str) or not _DIGEST.match(digest):
+        raise RegistryError(f"{what}: invalid digest {digest!r}")
+
+
+def _hash(algo: str, data: bytes) -> str:
+    return f"{algo}:{hashlib.new(algo, data).hexdigest()}"
+
+
+def _is_digest(ref: str) -> bool:
+    return ":" in ref
+
+
+# ---- the client ------------------------------------------------------------------------------
+
+class Registry:
+    """One registry host: `host` is "host[:port]" as in image references ("docker.io" works)."""
+
+    def __init__(self, host: str, insecure: bool = False,
+                 credentials: tuple[str, str] | None = None, timeout: float = 30, *,
+                 tries: int = 3, backoff: float = 0.5) -> None:
+        self.host = host
+        self.api_host = DOCKER_HUB_API if host in ("docker.io", "index.docker.io") else host
+        self.insecure = insecure
+        self.scheme = "http" if insecure else "https"
+        self.credentials = credentials
+        self.timeout = timeout
+        self.tries = max(1, tries)
+        self.backoff = backoff
+        self._ssl: ssl.SSLContext | None = None
+        self._lock = threading.Lock()  # guards the challenge, the token cache, the conn list
+        self._challenge: dict[str, str] | None = None
+        self._tokens: dict[str, str] = {}  # scope -> bearer token
+        self._local = threading.local()  # per-thread {(scheme, netloc): connection}
+        self._conns: list[http.client.HTTPConnection] = []
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every connection any thread opened (call when no request is in flight)."""
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for c in conns:
+            c.close()
+
+    # -- public API -----------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """Check that the host is a v2 registry we reach; with credentials, that they work."""
+        what = f"registry {self.host}"
+        # Without credentials a 401 still proves a live registry: only `login` needs more.
+        ok = (200,) if self.credentials else (200, 401)
+        self._retry(lambda: self._discard(self._request("GET", "/v2/", what=what, scope="", ok=ok)))
+
+    def get_manifest(self, repo: str, ref: str) -> Manifest:
+        """The manifest or index that `ref` (tag or digest) names, its digest checked."""
+        what = f"pull {self._name(repo, ref)}"
+        self._check_name(repo, ref, what)
+
+        def attempt() -> tuple[http.client.HTTPResponse, bytes]:
+            resp = self._request("GET", f"/v2/{repo}/manifests/{ref}", what=what,
+                                 scope=self._scope(repo), ok=(200,), headers={"Accept": ACCEPT})
+            return resp, self._read_manifest(resp, what)
+
+        resp, data = self._retry(attempt)
+        ctype = (resp.getheader("Content-Type") or "").split(";")[0].strip().lower()
+        if ctype in SCHEMA1_TYPES:
+            raise RegistryError(f"{what}: Docker schema 1 manifests are not supported "
+                                "(push the image again with a current client)")
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            raise RegistryError(f"{what}: the manifest is not JSON") from None
+        if not isinstance(doc, dict):
+            raise RegistryError(f"{what}: the manifest is not a JSON object")
+        if doc.get("schemaVersion") == 1:
+            raise RegistryError(f"{what}: Docker schema 1 manifests are not supported "
+                                "(push the image again with a current client)")
+        media = doc.get("mediaType") or ctype
+        if media not in INDEX_TYPES + MANIFEST_TYPES:
+            # OCI made mediaType optional in the body: fall back on what the document holds.
+            media = OCI_INDEX if "manifests" in doc else OCI_MANIFEST if "layers" in doc else media
+        if media not in INDEX_TYPES + MANIFEST_TYPES:
+            raise RegistryError(f"{what}: unsupported manifest type {media or 'unknown'!r}")
+        if _is_digest(ref):
+            digest = ref
+            actual = _hash(ref.split(":", 1)[0], data)
+        else:
+            header = (resp.getheader("Docker-Content-Digest") or "").strip()
+            digest = header if _DIGEST.match(header) else _hash("sha256", data)
+            actual = _hash(digest.split(":", 1)[0], data)
+        if actual != digest:
+            raise RegistryError(f"{what}: manifest digest mismatch: expected {digest}, "
+                                f"got {actual}")
+        return Manifest(media_type=media, digest=digest, raw_bytes=data, json=doc)
+
+    def blob_exists(self, repo: str, digest: str) -> bool:
+        what = f"pull {self.host}/{repo}@{digest}"
+        return self._blob_exists(repo, digest, what, self._scope(repo))
+
+    def fetch_blob(self, repo: str, digest: str, dest_path: str, expected_size: int | None = None,
+                   progress: Progress | None = None, *, stop: threading.Event | None = None) -> str:
+        """Stream a blob into dest_path, sha256-checked; nothing is left at dest_path on failure.
+
+        The bytes go to a hidden temp file next to dest_path and are renamed in only after the
+        digest (and expected_size) matched. progress(done, total) follows each 1 MiB chunk; `stop`
+        set by another thread cancels the fetch.
+        """
+        what = f"pull {self.host}/{repo}@{digest}"
+        self._check_name(repo, digest, what)
+        algo = digest.split(":", 1)[0]
+        directory = os.path.dirname(os.path.abspath(dest_path))
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".partial-", dir=directory)
+        f = os.fdopen(fd, "wb")
+        st: dict[str, Any] = {"done": 0, "hash": hashlib.new(algo)}
+
+        def restart() -> None:
+            f.seek(0)
+            f.truncate()
+            st["done"], st["hash"] = 0, hashlib.new(algo)
+
+        def attempt() -> None:
+            headers = {"Range": f"bytes={st['done']}-"} if st["done"] else {}
+            resp = self._request("GET", f"/v2/{repo}/blobs/{digest}", what=what,
+                                 scope=self._scope(repo), ok=(200, 206), headers=headers)
+            if resp.status == 206:
+                start = (resp.getheader("Content-Range") or "").removeprefix("bytes ").split("-")[0]
+                if start != str(st["done"]):
+                    self._drop(resp)
+                    restart()
+                    raise _Transient(f"{what}: the registry resumed at the wrong offset")
+            elif st["done"]:
+                restart()  # a 200 to our Range: the server sends it all again
+            length = resp.getheader("Content-Length")
+            body_len = int(length) if length and length.isdigit() else None
+            total = expected_size if expected_size is not None else (
+                None if body_len is None else body_len + st["done"])
+            got = 0
+            try:
+                while True:
+                    if stop is not None and stop.is_set():
+                        raise RegistryError(f"{what}: cancelled")
+                    chunk = resp.read(CHUNK)
+                    if not chunk:
+                        break
+                    f.write(chunk)
+                    st["hash"].update(chunk)
+                    st["done"] += len(chunk)
+                    got += len(chunk)
+                    if expected_size is not None and st["done"] > expected_size:
+                        raise RegistryError(f"{what}: the registry sent more than the "
+                                            f"{expected_size} bytes the descriptor names")
+                    if progress is not None:
+                        progress(st["done"], total)
+            except (OSError, http.client.HTTPException) as e:
+                self._drop(resp)
+                raise _Transient(f"{what}: connection lost: {e or type(e).__name__}") from None
+            finally:
+                if not resp.isclosed():
+                    self._drop(resp)
+            if body_len is not None and got < body_len:
+                # http.client's read() reports a short body as a quiet EOF: resume from here.
+                raise _Transient(f"{what}: connection closed after {st['done']} bytes")
+
+        try:
+            self._retry(attempt)
+            if expected_size is not None and st["done"] != expected_size:
+                raise RegistryError(f"{what}: size mismatch: expected {expected_size} bytes, "
+                                    f"got {st['done']}")
+            actual = f"{algo}:{st['hash'].hexdigest()}"
+            if actual != digest:
+                raise RegistryError(f"{what}: digest mismatch: got {actual}; nothing was kept")
+            f.flush()
+            os.fsync(f.fileno())  # the name promises the content: the data is on disk first
+            f.close()
+            os.replace(tmp, dest_path)
+        except BaseException:
+            f.close()
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+        return dest_path
+
+    def upload_blob(self, repo: str, path: str, digest: str) -> bool:
+        """Push the file at `path` as blob `digest` (POST, then a monolithic PUT ?digest=).
+
+        Returns False when the repository already had it (nothing was sent).
+        """
+        what = f"push {self.host}/{repo}@{digest}"
+        self._check_name(repo, digest, what)
+        scope = self._scope(repo, push=True)
+        size = os.path.getsize(path)
+
+        def attempt() -> bool:
+            if self._blob_exists(repo, digest, what, scope):
+                return False
+            resp = self._request("POST", f"/v2/{repo}/blobs/uploads/", what=what, scope=scope,
+                                 ok=(202,), headers={"Content-Length": "0"}, body=b"")
+            location = resp.getheader("Location")
+            self._discard(resp)
+            if not location:
+                raise RegistryError(f"{what}: the registry sent no upload Location")
+            url = urljoin(f"{self.scheme}://{self.api_host}/v2/{repo}/blobs/uploads/", location)
+            url += ("&" if urlsplit(url).query else "?") + urlencode({"digest": digest})
+            resp = self._request("PUT", url, what=what, scope=scope, ok=(201,),
+                                 headers={"Content-Type": "application/octet-stream",
+                                          "Content-Length": str(size)},
+                                 body=lambda: open(path, "rb"))
+            self._discard(resp)
+            return True
+
+        return self._retry(attempt)
+
+    def put_manifest(self, repo: str, ref: str, data: bytes, media_type: str) -> str:
+        """Push a manifest or index under ref (tag or digest); returns its digest."""
+        what = f"push {self._name(repo, ref)}"
+        self._check_name(repo, ref, what)
+        digest = _hash("sha256", data)
+        if _is_digest(ref) and _hash(ref.split(":", 1)[0], data) != ref:
+            raise RegistryError(f"{what}: the manifest bytes do not have digest {ref}")
+
+        def attempt() -> http.client.HTTPResponse:
+            resp = self._request("PUT", f"/v2/{repo}/manifests/{ref}", what=what,
+                                 scope=self._scope(repo, push=True), ok=(201,),
+                                 headers={"Content-Type": media_type}, body=data)
+            self._discard(resp)
+            return resp
+
+        resp = self._retry(attempt)
+        header = (resp.getheader("Docker-Content-Digest") or "").strip()
+        if header.startswith("sha256:") and header != digest:
+            raise RegistryError(f"{what}: the registry stored digest {header}, expected {digest}")
+        return digest
+
+    # -- requests -------------------------------------------------------------------------------
+
+    def _name(self, repo: str, ref: str) -> str:
+        return f"{self.host}/{repo}{'@' if _is_digest(ref) else ':'}{ref}"
+
+    def _check_name(self, repo: str, ref: str, what: str) -> None:
+        # Both go into URL paths: refuse anything that is not a plain name, tag or digest.
+        if not _REPO.match(repo or ""):
+            raise RegistryError(f"{what}: invalid repository name {repo!r}")
+        if _is_digest(ref):
+            _check_digest(ref, what)
+        elif not _TAG.match(ref or ""):
+            raise RegistryError(f"{what}: invalid tag {ref!r}")
+
+    @staticmethod
+    def _scope(repo: str, push: bool = False) -> str:
+        return f"repository:{repo}:{'pull,push' if push else 'pull'}"
+
+    def _blob_exists(self, repo: str, digest: str, what: str, scope: str) -> bool:
+        def attempt() -> bool:
+            resp = self._request("HEAD", f"/v2/{repo}/blobs/{digest}", what=what, scope=scope,
+                                 ok=(200, 404))
+            self._discard(resp)
+            return resp.status == 200
+
+        return self._retry(attempt)
+
+    def _retry(self, fn: Callable[[], T]) -> T:
+        for attempt in range(self.tries):
+            try:
+                return fn()
+            except _Transient as e:
+                if attempt + 1 >= self.tries:
+                    raise RegistryError(str(e)) from None
+                delay = e.retry_after if e.retry_after is not None else self.backoff * 2 ** attempt
+                time.sleep(min(delay, MAX_RETRY_AFTER))
+        raise AssertionError("unreachable")
+
+    def _request(self, method: str, path: str, *, what: str, scope: str, ok: tuple[int, ...],
+                 headers: dict[str, str] | None = None,
+                 body: bytes | Callable[[], Any] | None = None) -> http.client.HTTPResponse:
+        """One logical request: 401 challenges answered, redirects followed.
+
+        Returns the response (body unread) when its status is in `ok`. Connection errors, 5xx
+        and 429 raise _Transient (the caller's _retry tries again); anything else RegistryError.
+        """
+        url = path if "://" in path else f"{self.scheme}://{self.api_host}{path}"
+        answered = False
+        for _ in range(MAX_REDIRECTS + 1):
+            parts = urlsplit(url)
+            # Credentials go to the registry only: a redirect elsewhere (a CDN) gets none.
+            ours = (parts.scheme, parts.netloc) == (self.scheme, self.api_host)
+            h = {"User-Agent": USER_AGENT, **(headers or {})}
+            if ours:
+                auth = self._authorization(scope, what)
+                if auth:
+                    h["Authorization"] = auth
+            resp = self._send(method, url, h, body)
+            if resp.status in ok:
+                return resp
+            if resp.status == 401 and ours:
+                challenge = resp.getheader("WWW-Authenticate") or ""
+                self._discard(resp)
+                if answered:
+                    raise RegistryError(self._unauthorized(what))
+                self._answer(challenge, scope, what)
+                answered = True
+                continue
+            if resp.status in _REDIRECTS:
+                location = resp.getheader("Location")
+                self._discard(resp)
+                if not location:
+                    raise RegistryError(f"{what}: HTTP {resp.status} without a Location")
+                url = urljoin(url, location)
+                if resp.status == 303:
+                    method, body = "GET", None
+                continue
+            message = f"{what}: {error_text(resp.status, resp.reason, self._discard(resp))}"
+            if resp.status >= 500 or resp.status == 429:
+                retry_after = resp.getheader("Retry-After") or ""
+                raise _Transient(message, float(retry_after) if retry_after.isdigit() else None)
+            raise RegistryError(message)
+        raise RegistryError(f"{what}: more than {MAX_REDIRECTS} redirects")
+
+    def _send(self, method: str, url: str, headers: dict[str, str],
+              body: bytes | Callable[[], Any] | None) -> http.client.HTTPResponse:
+        """One HTTP exchange on this thread's kept-alive connection to the URL's host."""
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        subject = f"registry {parts.netloc}" if parts.netloc == self.api_host else parts.netloc
+        for fresh in (False, True):
+            conn = self._conn(key)
+            reused = conn.sock is not None
+            stream = body() if callable(body) else None
+            try:
+                conn.request(method, target, body=stream if stream is not None else body,
+                             headers=headers)
+                resp = conn.getresponse()
+            except ssl.SSLCertVerificationError as e:
+                self._close(key)
+                raise RegistryError(f"{subject}: TLS certificate not trusted ({e.verify_message}); "
+                                    "for a registry without a trusted certificate, mark it insecure"
+                                    ) from None
+            except ssl.SSLError as e:
+                self._close(key)
+                raise RegistryError(f"{subject}: TLS handshake failed ({e.reason}); if it speaks "
+                                    "plain HTTP, mark it insecure") from None
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
+                self._close(key)
+                if reused and not fresh:
+                    continue  # the server closed our idle kept-alive connection: a new one
+                raise _Transient(f"cannot reach {subject}: {_reason(e)}") from None
+            except socket.gaierror:
+                self._close(key)
+                raise RegistryError(f"cannot reach {subject}: unknown host") from None
+            except (OSError, http.client.HTTPException) as e:
+                self._close(key)
+                raise _Transient(f"cannot reach {subject}: {_reason(e)}") from None
+            finally:
+                if stream is not None:
+                    stream.close()
+            resp.conn_key = key  # type: ignore[attr-defined]  # so _drop knows its connection
+            return resp
+        raise AssertionError("unreachable")
+
+    def _conn(self, key: tuple[str, str]) -> http.client.HTTPConnection:
+        pool = getattr(self._local, "pool", None)
+        if pool is None:
+            pool = self._local.pool = {}
+        conn = pool.get(key)
+        if conn is None:
+            scheme, netloc = key
+            if scheme == "https":
+                if self._ssl is None:
+                    self._ssl = ssl.create_default_context()  # the system CAs
+                conn = http.client.HTTPSConnection(netloc, timeout=self.timeout, context=self._ssl,
+                                                   blocksize=CHUNK)
+            elif scheme == "http":
+                conn = http.client.HTTPConnection(netloc, timeout=self.timeout, blocksize=CHUNK)
+            else:
+                raise RegistryError(f"unsupported URL scheme {scheme!r} (from a redirect?)")
+            pool[key] = conn
+            with self._lock:
+                self._conns.append(conn)
+        return conn
+
+    def _close(self, key: tuple[str, str]) -> None:
+        conn = getattr(self._local, "pool", {}).pop(key, None)
+        if conn is not None:
+            conn.close()
+            with self._lock:
+                if conn in self._conns:
+                    self._conns.remove(conn)
+
+    def _drop(self, resp: http.client.HTTPResponse) -> None:
+        """Abandon a response mid-body: its connection cannot carry another request."""
+        resp.close()
+        self._close(resp.conn_key)  # type: ignore[attr-defined]
+
+    def _discard(self, resp: http.client.HTTPResponse) -> bytes:
+        """Read a (small) body to its end so the connection is reusable; return it."""
+        try:
+            data = resp.read(65536)
+        except (OSError, http.client.HTTPException):
+            data = b""
+        if not resp.isclosed():
+            self._drop(resp)
+        return data
+
+    def _read_manifest(self, resp: http.client.HTTPResponse, what: str) -> bytes:
+        try:
+            data = resp.read(MAX_MANIFEST + 1)
+        except (OSError, http.client.HTTPException) as e:
+            self._drop(resp)
+            raise _Transient(f"{what}: connection lost: {e or type(e).__name__}") from None
+        if len(data) > MAX_MANIFEST:
+            self._drop(resp)
+            raise RegistryError(f"{what}: the manifest is larger than {MAX_MANIFEST >> 20} MiB")
+        length = resp.getheader("Content-Length")
+        if length and length.isdigit() and len(data) < int(length):
+            self._drop(resp)
+            raise _Transient(f"{what}: connection closed after {len(data)} of {length} bytes")
+        if not resp.isclosed():
+            self._drop(resp)
+        return data
+
+    # -- auth -----------------------------------------------------------------------------------
+
+    def _basic(self) -> str:
+        user, password = self.credentials  # type: ignore[misc]
+        return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    def _unauthorized(self, what: str) -> str:
+        if self.credentials:
+            return f"{what}: unauthorized: check `minirun login {self.host}`"
+        return (f"{what}: unauthorized: the repository does not exist or needs "
+                f"`minirun login {self.host}`")
+
+    def _authorization(self, scope: str, what: str) -> str | None:
+        """The Authorization header for a request, once the registry has told us its scheme."""
+        challenge = self._challenge
+        if challenge is None:
+            return None  # anonymous until the first 401
+        if challenge["scheme"] == "basic":
+            return self._basic() if self.credentials else None
+        # A pull,push token covers pulls too.
+        token = self._tokens.get(scope) or self._tokens.get(scope + ",push")
+        if token is None:
+            token = self._token(scope, [scope] if scope else [], what)
+        return f"Bearer {token}"
+
+    def _answer(self, header: str, scope: str, what: str) -> None:
+        """Meet a 401's WWW-Authenticate challenge, so that the next try carries credentials."""
+        challenge = parse_challenge(header)
+        if challenge is None or challenge["scheme"] not in ("basic", "bearer"):
+            raise RegistryError(f"{what}: unauthorized (no usable WWW-Authenticate challenge: "
+                                f"{header[:80]!r})")
+        with self._lock:
+            self._challenge = challenge
+            self._tokens.pop(scope, None)  # expired or too narrow: ask again
+        if challenge["scheme"] == "basic":
+            if not self.credentials:
+                raise RegistryError(self._unauthorized(what))
+            return
+        # Ask for our scope and for the one the registry named, when it is another (push: the
+        # registry may name pull,push while we hold a pull token; /v2/: we have none).
+        scopes = [s for s in dict.fromkeys([scope, challenge.get("scope", "")]) if s]
+        self._token(scope, scopes, what)
+
+    def _token(self, key: str, scopes: list[str], what: str) -> str:
+        """A bearer token from the challenge's realm for `scopes`, cached under `key`."""
+        challenge = self._challenge or {}
+        realm = challenge.get("realm", "")
+        parts = urlsplit(realm)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise RegistryError(f"{what}: the registry named no usable token realm ({realm!r})")
+        if (parts.scheme == "http" and self.credentials and not self.insecure
+                and not is_loopback(parts.netloc)):
+            raise RegistryError(f"{what}: token realm {realm} is plain HTTP: refusing to send "
+                                "credentials (mark the registry insecure to allow it)")
+        params = ([("service", challenge["service"])] if challenge.get("service") else [])
+        params += [("scope", s) for s in scopes]
+        url = realm + ("&" if parts.query else "?") + urlencode(params) if params else realm
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        if self.credentials:
+            headers["Authorization"] = self._basic()
+
+        def attempt() -> bytes:
+            resp = self._send("GET", url, headers, None)
+            body = self._discard(resp)
+            if resp.status == 401 or resp.status == 403:
+                raise RegistryError(self._unauthorized(what))
+            if resp.status != 200:
+                message = f"{what}: token server: {error_text(resp.status, resp.reason, body)}"
+                if resp.status >= 500 or resp.status == 429:
+                    raise _Transient(message)
+                raise RegistryError(message)
+            return body
+
+        body = self._retry(attempt)
+        try:
+            data = json.loads(body)
+            token = data.get("token") or data.get("access_token")
+        except (ValueError, AttributeError):
+            token = None
+        if not isinstance(token, str) or not token:
+            raise RegistryError(f"{what}: the token server {parts.netloc} sent no token")
+        with self._lock:
+            self._tokens[key] = token
+        return token
+
+
+def _reason(e: BaseException) -> str:
+    if isinstance(e, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(e, TimeoutError):
+        return "timed out"
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror.lower()
+    return str(e) or type(e).__name__
+
+
+# ---- concurrent pulls ------------------------------------------------------------------------
+
+def fetch_blobs(registry: Registry, repo: str, descriptors: list[dict], dest_dir: str,
+                workers: int = 4,
+                progress: Callable[[str, int, "int | None"], None] | None = None,
+                have: Callable[[str], bool] | None = None) -> dict[str, str]:
+    """Fetch the descriptors' blobs into dest_dir/<algo>/<hex>, `workers` at a time.
+
+    Blobs for which have(digest) is true are skipped (the caller's store has them; it may also
+    report "already exists" from there). progress(digest, done, total) is called from worker
+    threads. The first failure cancels the other downloads and is raised; blobs completed
+    before it stay (each is verified). Returns {digest: path} of the blobs fetched.
+    """
+    todo: dict[str, dict] = {}
+    for d in descriptors:
+        digest = d.get("digest", "")
+        _check_digest(digest, f"pull {registry.host}/{repo}")
+        if digest not in todo and not (have is not None and have(digest)):
+            todo[digest] = d
+    if not todo:
+        return {}
+    stop = threading.Event()
+    done: dict[str, str] = {}
+    first: BaseException | None = None
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo))),
+                              thread_name_prefix="minirun-pull")
+    try:
+        futures = {}
+        for digest, d in todo.items():
+            cb = None if progress is None else (
+                lambda n, total, digest=digest: progress(digest, n, total))
+            futures[pool.submit(registry.fetch_blob, repo, digest, blob_path(dest_dir, digest),
+                                d.get("size"), cb, stop=stop)] = digest
+        for fut in as_completed(futures):
+            try:
+                done[futures[fut]] = fut.result()
+            except BaseException as e:  # noqa: BLE001 - re-raised below, after the others stop
+                if first is None:
+                    first = e
+                    stop.set()
+                    for other in futures:
+                        other.cancel()  # not started yet: never started
+    except BaseException:
+        stop.set()  # Ctrl-C: running downloads stop at their next chunk
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    if first is not None:
+        # A cancelled sibling's "cancelled" must not hide the error that caused it.
+        raise first
+    return done

@@ -1,8 +1,4 @@
-"""minirun: the docker-like front end (for now `version` and `info`).
-
-The front end turns an image and flags into an OCI bundle and hands it to the runtime; it never
-calls the kernel itself. click is imported here only: the OCI runtime's hot path stays lean.
-"""
+"""version and info: what minirun is, and what it sees on this host."""
 
 from __future__ import annotations
 
@@ -11,19 +7,14 @@ import sys
 
 import click
 
-from . import __version__
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", message="minirun version %(version)s")
-def main() -> None:
-    """A container runtime in readable Python: namespaces, cgroups, overlayfs, OCI."""
+from .. import __version__
+from . import main
 
 
 @main.command()
 def version() -> None:
     """Show the versions of minirun and the runtime-spec it implements."""
-    from .oci.state import OCI_VERSION
+    from ..oci.state import OCI_VERSION
 
     click.echo(f"minirun version {__version__}")
     click.echo(f"OCI runtime:    minirun-oci {__version__} (runtime-spec {OCI_VERSION})")
@@ -32,9 +23,10 @@ def version() -> None:
 
 
 @main.command()
-def info() -> None:
-    """Describe this host as minirun sees it: kernel, cgroups, what works here."""
-    from .kernel import cgroups
+@click.pass_obj
+def info(obj) -> None:
+    """Describe this host as minirun sees it: kernel, cgroups, where things live."""
+    from ..kernel import cgroups
 
     layout = cgroups.layout()
     click.echo(f"Kernel:          {os.uname().release} ({os.uname().machine})")
@@ -43,9 +35,7 @@ def info() -> None:
     for h in cgroups.hierarchies():
         ctrl = ",".join(h.controllers) if h.version == 1 else "(cgroup2)"
         click.echo(f"  {h.mountpoint:<28} v{h.version} {ctrl}")
-    click.echo("Runtime root:    /run/minirun")
+    click.echo(f"Root dir:        {obj.root}")
+    click.echo(f"Runtime root:    {obj.runroot}")
+    click.echo("Storage driver:  overlay (image layers unpacked once, lowerdirs per container)")
     click.echo(f"Running as root: {'yes' if os.geteuid() == 0 else 'no (most commands need root)'}")
-
-
-if __name__ == "__main__":
-    main()

@@ -29,6 +29,7 @@ class CreateOptions:
     preserve_fds: int = 0
     systemd_cgroup: bool = False
     console_sock_obj: object = None  # foreground run with a terminal: our end of a socketpair
+    spec: object = None  # config.json already loaded by the caller (run), else read here
 
 
 def warn(msg: str) -> None:
@@ -42,7 +43,7 @@ def create(o: CreateOptions) -> st.State:
 
     st.check_id(o.cid)
     bundle = os.path.abspath(o.bundle)
-    spec = spec_mod.load(bundle)
+    spec = o.spec if o.spec is not None else spec_mod.load(bundle)
     if spec.process is None:
         raise MinirunError("config.json: process: is required to create a container")
     if spec.linux.ns("mount") is None:

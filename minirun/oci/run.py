@@ -21,8 +21,8 @@ FORWARDED = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SI
 def run(o: CreateOptions, detach: bool = False, keep: bool = False) -> int:
     from . import spec as spec_mod
 
-    terminal = spec_mod.load(os.path.abspath(o.bundle)).process
-    wants_tty = bool(terminal and terminal.terminal)
+    o.spec = spec_mod.load(os.path.abspath(o.bundle))  # read once: create reuses it
+    wants_tty = bool(o.spec.process and o.spec.process.terminal)
     ours = None
     if wants_tty and not o.console_socket:
         if detach:

@@ -1,5 +1,103 @@
-"""archive commands (being written)."""
+"""save, load, import and export: images as tar archives (minirun/image/archive.py does the work).
+
+    minirun save [-o FILE] [--format docker-archive|oci] IMAGE...   (stdout if not a terminal)
+    minirun load [-i FILE|DIR] [-q] [--repository REPO]             (stdin without -i)
+    minirun import FILE|- [REPOSITORY[:TAG]] [-c CHANGE]... [-m MESSAGE]
+    minirun export CONTAINER                                        (with containers: next issue)
+
+`image save`, `image load` and `image import` are the same commands.
+"""
 
 from __future__ import annotations
 
+import sys
+
+import click
+
+from ..errors import ImageError
 from . import image, main  # noqa: F401
+
+
+@click.command()
+@click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
+@click.option("--format", "fmt", type=click.Choice(["docker-archive", "oci"]),
+              default="docker-archive", show_default=True,
+              help="docker-archive (docker save's tar) or oci (an OCI image layout tar).")
+@click.argument("images", nargs=-1, required=True)
+@click.pass_obj
+def save(obj, output: str | None, fmt: str, images: tuple[str, ...]) -> None:
+    """Save images (names or IDs) to a tar archive."""
+    from ..image.archive import save as do_save
+
+    if output is None or output == "-":
+        out = click.get_binary_stream("stdout")
+        if out.isatty():
+            raise ImageError("cowardly refusing to save to a terminal: use the -o flag or redirect")
+        do_save(obj.store(), list(images), out, format=fmt)
+        out.flush()
+    else:
+        do_save(obj.store(), list(images), output, format=fmt)
+
+
+@click.command()
+@click.option("-i", "--input", "input_", metavar="FILE",
+              help="Read from a tar archive (plain or compressed) or an OCI layout directory "
+                   "instead of stdin.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing.")
+@click.option("--repository", metavar="REPO",
+              help="Repository for OCI images named only by a tag (ref.name \"latest\").")
+@click.pass_obj
+def load(obj, input_: str | None, quiet: bool, repository: str | None) -> None:
+    """Load images from a docker-archive or an OCI image layout."""
+    from ..image.archive import load as do_load
+    from ..image.reference import parse
+
+    if input_ is None or input_ == "-":
+        src = click.get_binary_stream("stdin")
+        if src.isatty():
+            raise ImageError("requested load from stdin, but stdin is a terminal: use -i FILE or "
+                             "redirect")
+    else:
+        src = input_
+    records = do_load(obj.store(), src, default_repo=repository)
+    if quiet:
+        return
+    for record in records:
+        for tag in record.repo_tags:
+            click.echo(f"Loaded image: {parse(tag).familiar}")
+        if not record.repo_tags:
+            click.echo(f"Loaded image ID: {record.id}")
+
+
+@click.command("import")
+@click.option("-c", "--change", "changes", multiple=True, metavar="INSTRUCTION",
+              help="Apply a Dockerfile instruction to the config: CMD, ENTRYPOINT, ENV, EXPOSE, "
+                   "LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL (repeatable).")
+@click.option("-m", "--message", default="", help="Comment for the image's history.")
+@click.argument("file")
+@click.argument("repository", required=False)
+@click.pass_obj
+def import_(obj, changes: tuple[str, ...], message: str, file: str, repository: str | None) -> None:
+    """Make a one-layer image from a flat rootfs tar (FILE, or - for stdin)."""
+    from ..image.archive import import_tar
+
+    if file == "-" and sys.stdin.isatty():
+        raise ImageError("import from stdin, but stdin is a terminal: give FILE or redirect")
+    record = import_tar(obj.store(), file, repository, changes=changes, message=message)
+    click.echo(record.id)
+
+
+@click.command()
+@click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
+@click.argument("container")
+def export(output: str | None, container: str) -> None:
+    """Export a container's filesystem as a tar (comes with containers)."""
+    from ..image.archive import export as do_export
+
+    do_export(container, output)
+
+
+for _cmd in (save, load, import_):
+    main.add_command(_cmd)
+    image.add_command(_cmd)
+main.add_command(export)

@@ -1,5 +1,146 @@
-"""pull commands (being written)."""
+"""pull, login, logout; and ensure_image(), how `run` gets its image.
+
+    minirun pull [-q] [--platform os/arch[/variant]] [--insecure-registry HOST]... NAME[:TAG|@DIGEST]
+    minirun login [-u USER] [-p PASS | --password-stdin] [SERVER]      (default docker.io)
+    minirun logout [SERVER]
+
+Plain HTTP is used only for loopback registries and those named by --insecure-registry (or
+$MINIRUN_INSECURE_REGISTRIES, comma-separated): everything else is HTTPS with the system CAs.
+Credentials live in <root>/auth.json ($MINIRUN_AUTH_FILE), Docker's config.json format.
+"""
 
 from __future__ import annotations
 
+import sys
+
+import click
+
+from ..errors import ImageError, RegistryError
 from . import image, main  # noqa: F401
+from .progress import Display
+
+PULL_POLICIES = ("always", "missing", "never")
+
+
+def _pull(obj, name: str, *, platform: str | None = None, insecure=(), quiet: bool = False,
+          out=None):
+    from ..image.pull import pull as do_pull
+
+    display = None if quiet else Display(out or sys.stdout)
+    return do_pull(obj.store(), name, platform=platform, insecure_registries=insecure,
+                   auth_file=obj.auth_path, progress=display, quiet=quiet)
+
+
+@main.command()
+@click.option("-q", "--quiet", is_flag=True, help="Print only the image name.")
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]",
+              help="Pull the image for this platform (default: this host's).")
+@click.option("--insecure-registry", "insecure", multiple=True, metavar="HOST[:PORT]",
+              help="Allow plain HTTP to this registry (repeatable; loopback ones always may).")
+@click.argument("name")
+@click.pass_obj
+def pull(obj, quiet: bool, platform: str | None, insecure: tuple[str, ...], name: str) -> None:
+    """Pull an image from a registry: NAME[:TAG|@DIGEST]."""
+    from ..image import reference
+
+    ref = reference.parse(name)
+    _pull(obj, name, platform=platform, insecure=insecure, quiet=quiet)
+    click.echo(ref.name)  # docker.io/library/alpine:latest, as `docker pull` ends
+
+
+@image.command("pull")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the image name.")
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]")
+@click.option("--insecure-registry", "insecure", multiple=True, metavar="HOST[:PORT]")
+@click.argument("name")
+@click.pass_context
+def image_pull(ctx, quiet, platform, insecure, name) -> None:
+    """Pull an image from a registry (same as `minirun pull`)."""
+    ctx.invoke(pull, quiet=quiet, platform=platform, insecure=insecure, name=name)
+
+
+def _server(server: str | None) -> str:
+    from ..image.auth import normalize_host
+
+    host = normalize_host(server or "docker.io")
+    if not host:
+        raise RegistryError(f"invalid registry address {server!r}")
+    return host
+
+
+@main.command()
+@click.option("-u", "--username", help="User name.")
+@click.option("-p", "--password", help="Password (visible to other users: prefer --password-stdin).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
+@click.option("--insecure-registry", "insecure", multiple=True, metavar="HOST[:PORT]",
+              help="Allow plain HTTP to this registry.")
+@click.argument("server", required=False)
+@click.pass_obj
+def login(obj, username, password, password_stdin, insecure, server) -> None:
+    """Log in to a registry (default docker.io); the credentials are checked, then saved."""
+    from ..image.auth import AuthFile
+    from ..image.pull import registry_for
+
+    host = _server(server)
+    if password is not None and password_stdin:
+        raise RegistryError("--password and --password-stdin are mutually exclusive")
+    if password_stdin:
+        if not username:
+            raise RegistryError("--password-stdin needs --username")
+        password = sys.stdin.read().rstrip("\r\n")
+    elif password is not None:
+        click.echo("WARNING! Using --password via the CLI is insecure. Use --password-stdin.",
+                   err=True)
+    if not username:
+        if not sys.stdin.isatty():
+            raise RegistryError(f"login {host}: no user name: give -u USER")
+        username = click.prompt("Username")
+    if password is None:
+        if not sys.stdin.isatty():
+            raise RegistryError(f"login {host}: no password: give --password-stdin")
+        password = click.prompt("Password", hide_input=True)
+    if not username or not password:
+        raise RegistryError(f"login {host}: user name and password must not be empty")
+    with registry_for(host, insecure_registries=insecure, credentials=(username, password)) as reg:
+        reg.ping()
+    AuthFile(obj.auth_path).login(host, username, password)
+    click.echo("Login Succeeded")
+
+
+@main.command()
+@click.argument("server", required=False)
+@click.pass_obj
+def logout(obj, server) -> None:
+    """Forget the credentials of a registry (default docker.io)."""
+    from ..image.auth import AuthFile
+
+    host = _server(server)
+    if AuthFile(obj.auth_path).logout(host):
+        click.echo(f"Removing login credentials for {host}")
+    else:
+        click.echo(f"Not logged in to {host}")
+
+
+def ensure_image(ctx, ref: str, pull_policy: str = "missing"):
+    """The image `ref` names, pulled first if the policy says so (what `run` and `create` use).
+
+    ctx: the CLI Context (click's ctx.obj, or a click.Context holding it). pull_policy:
+    "missing" (pull only when the store has no such image), "always", "never". Pull progress goes
+    to stderr, as `docker run` shows it. Returns the ImageRecord.
+    """
+    obj = ctx.obj if isinstance(ctx, click.Context) else ctx
+    if pull_policy not in PULL_POLICIES:
+        raise ImageError(f"invalid pull policy {pull_policy!r}: always, missing or never")
+    store = obj.store()
+    if pull_policy != "always":
+        try:
+            return store.resolve(ref)
+        except ImageError:
+            if pull_policy == "never":
+                raise ImageError(f"no such image: {ref} (and --pull=never: pull it first)") from None
+    from ..image import reference
+
+    parsed = reference.parse(ref)  # an image ID that is not in the store is no name to pull
+    if pull_policy == "missing":
+        click.echo(f"Unable to find image '{parsed.familiar}' locally", err=True)
+    return _pull(obj, ref, out=sys.stderr)

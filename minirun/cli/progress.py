@@ -1,0 +1,93 @@
+"""The pull progress display: `docker pull`'s lines.
+
+On a terminal, one line per layer, redrawn in place (ANSI cursor-up / erase-line) as it moves
+through Pulling fs layer -> Downloading 12.3MB/45.6MB -> Verifying Checksum -> Download complete
+-> Extracting -> Pull complete (or Already exists). Elsewhere (a pipe, a log file) plain lines,
+one per layer state change: Downloading is printed once, not per chunk, and no carriage
+returns or escape sequences. Then `Digest: sha256:...` and `Status: ...` either way.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import TextIO
+
+from ..image.pull import Progress
+from ..image.reference import Reference
+
+REDRAW_EVERY = 0.1  # seconds between redraws of one layer's Downloading line
+
+
+def human(n: float) -> str:
+    """Docker's units (SI): 12.3MB, 512B, 1.05GB."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.3g}{unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
+
+
+class Display(Progress):
+    """Writes to `out` (stdout by default); `tty=None` asks out.isatty()."""
+
+    def __init__(self, out: TextIO | None = None, tty: bool | None = None) -> None:
+        self.out = out or sys.stdout
+        self.tty = self.out.isatty() if tty is None else tty
+        self._lock = threading.Lock()
+        self._order: list[str] = []  # layer keys, in the order their lines were printed
+        self._lines: dict[str, str] = {}
+        self._state: dict[str, str] = {}
+        self._drawn: dict[str, float] = {}
+
+    def start(self, ref: Reference) -> None:
+        self._print(f"{ref.digest or ref.tag or 'latest'}: Pulling from {ref.familiar_repo}")
+
+    def layer(self, digest: str, status: str, done: int | None = None,
+              total: int | None = None) -> None:
+        with self._lock:
+            previous = self._state.get(digest)
+            self._state[digest] = status
+            if not self.tty:
+                if status != previous:
+                    self.out.write(f"{digest}: {status}\n")
+                    self.out.flush()
+                return
+            text = f"{digest}: {status}"
+            if status == "Downloading" and done is not None:
+                now = time.monotonic()
+                if previous == status and now - self._drawn.get(digest, 0) < REDRAW_EVERY and (
+                        total is None or done < total):
+                    return
+                self._drawn[digest] = now
+                text += f"  {human(done)}" + (f"/{human(total)}" if total else "")
+            self._set(digest, text)
+
+    def finish(self, digest: str, status: str) -> None:
+        self._print(f"Digest: {digest}")
+        self._print(f"Status: {status}")
+
+    def close(self) -> None:
+        with self._lock:
+            self.out.flush()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _print(self, line: str) -> None:
+        with self._lock:
+            self.out.write(line + "\n")
+            self.out.flush()
+            self._order.clear()  # lines above a message are not redrawn any more
+
+    def _set(self, key: str, text: str) -> None:
+        if key not in self._lines or key not in self._order:
+            self._order.append(key)
+            self._lines[key] = text
+            self.out.write(text + "\n")
+        else:
+            self._lines[key] = text
+            up = len(self._order) - self._order.index(key)
+            # Up to the layer's line, erase it, write, and back down to below the last line.
+            self.out.write(f"\x1b[{up}A\r\x1b[2K{text}\r\x1b[{up}B")
+        self.out.flush()

@@ -1,0 +1,293 @@
+"""Pull: a reference -> manifest -> verified blobs -> layers unpacked once -> an image record.
+
+    record = pull(store, "127.0.0.1:5000/busybox:latest", insecure_registries=(), auth_file=path,
+                  progress=display)
+
+The steps, in the order that keeps the store consistent whatever happens (store.py's rules):
+  1. parse the reference; plain HTTP only for loopback registries or those marked insecure;
+  2. the manifest (an index or list -> the entry for this host or `platform`; schema 1 refused);
+  3. the config blob (small, first: its rootfs.diff_ids say what each layer must unpack to);
+  4. every layer at once (`workers` threads): download into a store.staging() directory (the
+     registry client hashes while streaming), adopt it into blobs/ (verified again by the store),
+     unpack it into store.new_layer(diff_id) and check that the tar's sha256 IS that diff_id;
+     a mismatch raises inside new_layer, so the half-made layer is removed, never committed.
+     A layer already in the store is skipped ("Already exists"), and so is its download;
+  5. the manifest (and index) blobs, then the record, then its tags (store.add_image).
+
+All of it runs inside store.ingest(): prune_unused() cannot collect blobs and layers that are
+written but not yet named by a record. A failure anywhere raises one line (MinirunError) and
+records nothing: what was already verified (blobs, whole layers) stays as unreferenced content
+that the next pull reuses and `image prune` collects. A pull killed at any point leaves only
+tmp/ junk (cleared when the store is next opened) and verified content, so the next pull
+completes it.
+
+Downloads and unpacks are pipelined per layer, not "all downloads, then all unpacks": each worker
+fetches one layer and unpacks it right away, so the network and the disk work at the same time.
+It uses the registry client's fetch_blob, the primitive fetch_blobs runs in its pool, with the
+same cancel-on-first-failure rule.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Iterable
+
+from ..errors import ImageError, RegistryError
+from . import auth, layers, reference
+from .registry import (INDEX_TYPES, MANIFEST_TYPES, Registry, host_platform, parse_platform,
+                       platform_string, select_platform)
+from .store import ImageRecord, Store
+
+WORKERS = 4
+MAX_CONFIG = 8 << 20  # an image config bigger than this is not one
+SHORT = 12
+
+
+class Progress:
+    """What pull() reports; this base class shows nothing (quiet, library use).
+
+    The CLI's display (minirun/cli/progress.py) overrides these. Methods may be called from
+    worker threads: implementations lock.
+    """
+
+    def start(self, ref: reference.Reference) -> None:
+        """Before anything is fetched ("latest: Pulling from library/busybox")."""
+
+    def layer(self, digest: str, status: str, done: int | None = None,
+              total: int | None = None) -> None:
+        """A layer's state: "Pulling fs layer", "Already exists", "Downloading" (with done/total),
+        "Verifying Checksum", "Download complete", "Extracting", "Pull complete"."""
+
+    def finish(self, digest: str, status: str) -> None:
+        """After the record is written: the digest pulled and "Downloaded newer image for X" or
+        "Image is up to date for X"."""
+
+    def close(self) -> None:
+        """Stop any redrawing (called whatever happened)."""
+
+
+def insecure_for(registry: str, insecure_registries: Iterable[str] = ()) -> bool:
+    """Plain HTTP allowed: loopback registries, and those the user marked insecure (by host:port,
+    or by host alone for every port). $MINIRUN_INSECURE_REGISTRIES adds a comma-separated list."""
+    ref_host = auth.normalize_host(registry)
+    if reference.parse(f"{registry}/x").insecure_default:
+        return True
+    marked = [*insecure_registries,
+              *os.environ.get("MINIRUN_INSECURE_REGISTRIES", "").split(",")]
+    bare = ref_host[1:].split("]")[0] if ref_host.startswith("[") else ref_host.rsplit(":", 1)[0]
+    for item in marked:
+        host = auth.normalize_host(item) if item.strip() else ""
+        if host and host in (ref_host, bare):  # "host" marks every port of host
+            return True
+    return False
+
+
+def registry_for(registry: str, *, insecure_registries: Iterable[str] = (),
+                 auth_file: str | None = None,
+                 credentials: tuple[str, str] | None = None) -> Registry:
+    """A registry client for `registry` with the stored credentials (if any)."""
+    if credentials is None and auth_file:
+        credentials = auth.AuthFile(auth_file).credentials(registry)
+    return Registry(registry, insecure=insecure_for(registry, insecure_registries),
+                    credentials=credentials)
+
+
+def pull(store: Store, reference_text: str, *, platform: str | None = None,
+         insecure_registries: Iterable[str] = (), auth_file: str | None = None,
+         progress: Progress | None = None, quiet: bool = False,
+         workers: int = WORKERS) -> ImageRecord:
+    """Pull an image into the store; returns its record (tags and repo digest set)."""
+    ref = reference.parse(reference_text)
+    display = Progress() if (quiet or progress is None) else progress
+    want = parse_platform(platform) if platform else None
+    what = f"pull {ref.familiar}"
+    try:
+        with registry_for(ref.registry, insecure_registries=insecure_registries,
+                          auth_file=auth_file) as reg, store.ingest():
+            return _pull(store, reg, ref, want, display, what, max(1, workers))
+    finally:
+        display.close()
+
+
+def _pull(store: Store, reg: Registry, ref: reference.Reference, want: tuple[str, str, str] | None,
+          display: Progress, what: str, workers: int) -> ImageRecord:
+    repo = ref.repository
+    display.start(ref)
+    top = reg.get_manifest(repo, ref.manifest_ref)
+    manifest, index_digest = top, ""
+    if top.is_index:
+        chosen = select_platform(top.json, *(want or (None, None, None)), what=what)
+        manifest = reg.get_manifest(repo, chosen["digest"])
+        index_digest = top.digest
+        if manifest.media_type not in MANIFEST_TYPES:
+            raise RegistryError(f"{what}: the index entry for {platform_string(chosen['platform'])}"
+                                f" is a {manifest.media_type}, not an image manifest")
+    elif manifest.media_type in INDEX_TYPES or manifest.media_type not in MANIFEST_TYPES:
+        raise RegistryError(f"{what}: unsupported manifest type {manifest.media_type}")
+    for digest in (manifest.digest, index_digest):
+        if digest and not digest.startswith("sha256:"):
+            raise RegistryError(f"{what}: digest {digest}: only sha256 content is supported")
+
+    mjson = manifest.json
+    config_desc = mjson.get("config")
+    layer_descs = mjson.get("layers")
+    if not isinstance(config_desc, dict) or not isinstance(layer_descs, list) or not all(
+            isinstance(d, dict) for d in layer_descs):
+        raise RegistryError(f"{what}: manifest {manifest.digest} has no config or layers list")
+    for d in (config_desc, *layer_descs):
+        digest = d.get("digest")
+        if not isinstance(digest, str) or not digest.startswith("sha256:") or len(digest) != 71:
+            raise RegistryError(f"{what}: manifest {manifest.digest} names an invalid or "
+                                f"non-sha256 digest {digest!r}")
+
+    with store.staging() as staging:
+        # The config first: it says what each layer must unpack to, before any is unpacked.
+        config_id = config_desc["digest"]
+        if not store.has_blob(config_id):
+            size = config_desc.get("size")
+            if isinstance(size, int) and size > MAX_CONFIG:
+                raise RegistryError(f"{what}: config {config_id} is {size} bytes: not a config")
+            path = reg.fetch_blob(repo, config_id, os.path.join(staging, "config"),
+                                  size if isinstance(size, int) else None)
+            store.put_blob(path, config_id)
+        config = _read_config(store, config_id, what)
+        diff_ids = (config.get("rootfs") or {}).get("diff_ids") if isinstance(
+            config.get("rootfs"), dict) else None
+        if not isinstance(diff_ids, list) or len(diff_ids) != len(layer_descs) or not all(
+                isinstance(x, str) for x in diff_ids):
+            raise ImageError(f"{what}: config {config_id} lists "
+                             f"{len(diff_ids) if isinstance(diff_ids, list) else 'no'} diff_ids "
+                             f"for {len(layer_descs)} layers")
+        for x in diff_ids:
+            if not (x.startswith("sha256:") and len(x) == 71):
+                raise ImageError(f"{what}: config {config_id}: invalid diff_id {x!r}")
+        if want:
+            got = (config.get("os"), config.get("architecture"))
+            if got != want[:2]:
+                raise RegistryError(f"{what}: the image is for {got[0]}/{got[1]}, not "
+                                    f"{'/'.join(p for p in want if p)}")
+
+        _layers(store, reg, repo, layer_descs, diff_ids, staging, display, what, workers)
+
+    # Content first, then the record naming it, then the tags (add_image writes both in order).
+    store.put_blob(manifest.raw_bytes, manifest.digest)
+    if index_digest:
+        store.put_blob(top.raw_bytes, index_digest)
+    tags = [ref.with_tag(ref.tag).name] if ref.tag else []
+    repo_digest = ref.with_digest(top.digest).name
+    before = _named(store, tags + [repo_digest])
+    record = ImageRecord(
+        id=config_id, diff_ids=list(diff_ids), layers=[d["digest"] for d in layer_descs],
+        manifest=manifest.digest, index=index_digest, repo_tags=tags, repo_digests=[repo_digest],
+        created=str(config.get("created") or ""), platform=_platform_of(config))
+    up_to_date = store.has_image(config_id) and all(before.get(n) == config_id for n in before)
+    stored = store.add_image(record)
+    shown = reference.parse(tags[0]).familiar if tags else reference.parse(repo_digest).familiar
+    display.finish(top.digest, ("Image is up to date for " if up_to_date
+                                else "Downloaded newer image for ") + shown)
+    return stored
+
+
+def _layers(store: Store, reg: Registry, repo: str, descs: list[dict], diff_ids: list[str],
+            staging: str, display: Progress, what: str, workers: int) -> None:
+    """Fetch and unpack every layer not in the store yet, `workers` at a time."""
+    todo: dict[str, tuple[dict, str]] = {}  # diff_id -> (descriptor, diff_id), each once
+    for desc, diff_id in zip(descs, diff_ids):
+        key = desc["digest"][7:7 + SHORT]
+        if store.has_layer(diff_id):
+            display.layer(key, "Already exists")
+        elif diff_id not in todo:
+            todo[diff_id] = (desc, diff_id)
+            display.layer(key, "Pulling fs layer")
+    if not todo:
+        return
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def one(desc: dict, diff_id: str) -> None:
+        digest = desc["digest"]
+        key = digest[7:7 + SHORT]
+        size = desc.get("size") if isinstance(desc.get("size"), int) else None
+        if not store.has_blob(digest):
+            display.layer(key, "Downloading", 0, size)
+            path = reg.fetch_blob(repo, digest, os.path.join(staging, digest[7:]), size,
+                                  lambda done, total: display.layer(key, "Downloading", done, total),
+                                  stop=stop)
+            display.layer(key, "Verifying Checksum")
+            path = store.put_blob(path, digest)
+            display.layer(key, "Download complete")
+        else:
+            path = store.blob_path(digest)
+        if stop.is_set():
+            raise RegistryError(f"{what}: cancelled")
+        display.layer(key, "Extracting")
+        with store.new_layer(diff_id) as target:
+            if target is not None:
+                try:
+                    info = layers.apply_layer(path, target, desc.get("mediaType"))
+                except layers.LayerError as e:
+                    raise layers.LayerError(f"{what}: layer {digest}: {e}") from None
+                if info.diff_id != diff_id:
+                    # Raised inside new_layer: the unpacked directory is removed, not committed.
+                    raise ImageError(f"{what}: layer {digest} unpacks to {info.diff_id}, but the "
+                                     f"config says {diff_id}: image refused, nothing was kept")
+        display.layer(key, "Pull complete")
+
+    pool = ThreadPoolExecutor(max_workers=min(workers, len(todo)), thread_name_prefix="minirun-pull")
+    try:
+        futures = [pool.submit(one, desc, diff_id) for desc, diff_id in todo.values()]
+        for fut in as_completed(futures):
+            try:
+                fut.result()
+            except BaseException as e:  # noqa: BLE001 - the first is raised once the rest stop
+                if not errors:
+                    stop.set()
+                    for other in futures:
+                        other.cancel()
+                errors.append(e)
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    if errors:
+        # A sibling's "cancelled" must not hide the error that caused it.
+        first = next((e for e in errors if "cancelled" not in str(e)), errors[0])
+        raise first
+
+
+def _read_config(store: Store, config_id: str, what: str) -> dict:
+    with store.open_blob(config_id) as f:
+        data = f.read(MAX_CONFIG + 1)
+    try:
+        config = json.loads(data)
+    except ValueError:
+        config = None
+    if not isinstance(config, dict):
+        raise ImageError(f"{what}: config {config_id} is not a JSON object")
+    return config
+
+
+def _platform_of(config: dict) -> str:
+    platform = {k: config.get(k) for k in ("os", "architecture", "variant") if config.get(k)}
+    return platform_string(platform) if platform else ""
+
+
+def _named(store: Store, names: list[str]) -> dict[str, str]:
+    """What these canonical names point at now (name -> image ID)."""
+    try:
+        refs = store._refs()  # noqa: SLF001 - one read of repositories.json
+    except (OSError, ValueError):
+        return {}
+    return {n: refs.get(n, "") for n in names}
+
+
+def host_platform_string() -> str:
+    os_, arch, variant = host_platform()
+    return f"{os_}/{arch}" + (f"/{variant}" if variant else "")
+
+
+__all__ = ["Progress", "pull", "insecure_for", "registry_for", "host_platform_string"]

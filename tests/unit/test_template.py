@@ -1,0 +1,144 @@
+"""The Go-template subset behind --format and inspect -f (minirun/cli/template.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from minirun.cli.template import Format, Template, TemplateError, go_json, go_str, render, tabwrite
+
+OBJ = {"Repository": "alpine", "Tag": "latest", "ID": "c059bfaa849c",
+       "State": {"Pid": 4242, "Running": True, "Status": "running"},
+       "Config": {"Cmd": ["sh", "-c", "echo hi"], "Labels": {"b": "2", "a": "<1>&"}, "Entrypoint": None}}
+
+
+@pytest.mark.parametrize("template,expected", [
+    ("{{.Repository}}:{{.Tag}}", "alpine:latest"),
+    ("{{.ID}}", "c059bfaa849c"),
+    ("id={{ .ID }}!", "id=c059bfaa849c!"),
+    ("{{.State.Pid}}", "4242"),
+    ("{{.State.Running}}", "true"),
+    ("{{.Config.Cmd}}", "[sh -c echo hi]"),
+    ("{{.Config.Labels}}", "map[a:<1>& b:2]"),
+    ("{{.Config.Entrypoint}}", "<nil>"),
+    ("no actions at all", "no actions at all"),
+    ("", ""),
+])
+def test_fields(template, expected):
+    assert render(template, OBJ) == expected
+
+
+def test_json_of_a_field_is_compact_with_go_escapes():
+    assert render("{{json .Config.Labels}}", OBJ) == '{"b":"2","a":"\\u003c1\\u003e\\u0026"}'
+    assert render("{{json .Config.Cmd}}", OBJ) == '["sh","-c","echo hi"]'
+    assert render("{{json .State.Pid}}", OBJ) == "4242"
+    assert render("{{json .Config.Entrypoint}}", OBJ) == "null"
+
+
+def test_json_of_dot_is_the_whole_object():
+    assert render("{{json .}}", {"A": 1, "B": "x"}) == '{"A":1,"B":"x"}'
+    assert render("{{.}}", "plain") == "plain"
+
+
+def test_go_json_keeps_non_ascii():
+    assert go_json({"k": "é"}) == '{"k":"é"}'
+
+
+@pytest.mark.parametrize("template,expected", [
+    ("{{upper .Repository}}", "ALPINE"),
+    ("{{lower \"ABC\"}}", "abc"),
+    ("{{title .State.Status}}", "Running"),
+    ("{{join .Config.Cmd \",\"}}", "sh,-c,echo hi"),
+    ("{{join (split .Repository \"p\") \"-\"}}", None),  # parentheses are not in the subset
+    ("{{truncate .ID 4}}", "c059"),
+    ("{{pad .Tag 1 2}}", " latest  "),
+    ("{{.Repository | upper}}", "ALPINE"),
+    ("{{.Config.Cmd | json}}", '["sh","-c","echo hi"]'),
+    ("{{println .Tag}}", "latest\n"),
+    ("{{split \"a:b\" \":\"}}", "[a b]"),
+])
+def test_functions_and_pipes(template, expected):
+    if expected is None:
+        with pytest.raises(TemplateError):
+            render(template, OBJ)
+    else:
+        assert render(template, OBJ) == expected
+
+
+def test_trim_markers_and_comments():
+    assert render("a  {{- .Tag -}}  b", OBJ) == "alatestb"
+    assert render("x{{/* a comment */}}y", OBJ) == "xy"
+
+
+def test_missing_field_is_an_error_naming_it():
+    with pytest.raises(TemplateError, match="can't evaluate field State.Nope"):
+        render("{{.State.Nope}}", OBJ)
+    with pytest.raises(TemplateError, match="can't evaluate field Nope"):
+        render("{{.Nope}}", OBJ)
+
+
+@pytest.mark.parametrize("template", ["{{range .Config.Cmd}}{{.}}{{end}}", "{{if .State.Running}}y{{end}}",
+                                      "{{index .Config.Cmd 0}}", "{{$x := .ID}}", "{{nosuchfunc .ID}}",
+                                      "{{.ID", "{{.A..B}}"])
+def test_unsupported_or_bad_templates_fail_clearly(template):
+    with pytest.raises(TemplateError) as info:
+        Template(template)
+    assert "\n" not in str(info.value)
+    assert info.value.exit_code == 125
+
+
+def test_attributes_of_objects_work_like_fields():
+    class Row:
+        Name = "x"
+        _secret = "no"
+
+    assert render("{{.Name}}", Row()) == "x"
+    with pytest.raises(TemplateError):
+        render("{{._secret}}", Row())
+
+
+@pytest.mark.parametrize("value,text", [(None, "<nil>"), (True, "true"), (False, "false"), (3.0, "3"),
+                                        (2.5, "2.5"), ([], "[]"), ({}, "map[]"), ([1, [2, 3]], "[1 [2 3]]"),
+                                        ({"z": 1, "a": [True]}, "map[a:[true] z:1]")])
+def test_go_str_prints_like_fmt(value, text):
+    assert go_str(value) == text
+
+
+def test_tabwrite_is_docker_tabwriter():
+    # minwidth 10, padding 3, the last cell unpadded
+    out = tabwrite(["REPOSITORY\tTAG\tSIZE", "alpine\tlatest\t5.59MB"])
+    assert out == ("REPOSITORY   TAG       SIZE\n"
+                   "alpine       latest    5.59MB\n")
+
+
+def test_table_format_has_a_header_and_aligned_columns():
+    fmt = Format("table {{.Repository}}\\t{{.ID}}", {"Repository": "REPOSITORY", "ID": "IMAGE ID"})
+    assert fmt.table
+    rows = [{"Repository": "a-long-repository-name", "ID": "1"}, {"Repository": "b", "ID": "2"}]
+    assert fmt.write(rows) == ("REPOSITORY               IMAGE ID\n"
+                               "a-long-repository-name   1\n"
+                               "b                        2\n")
+
+
+def test_table_header_of_a_field_without_a_title_is_its_name_in_capitals():
+    fmt = Format("table {{.Size}}\t{{lower .ID}}", {"ID": "IMAGE ID"})
+    assert fmt.write([{"Size": "1B", "ID": "X"}]) == "SIZE      image id\n1B        x\n"
+
+
+def test_plain_format_is_one_line_per_row_and_escapes_are_expanded():
+    fmt = Format("{{.A}}\\t{{.B}}\\n", {})
+    assert not fmt.table
+    assert fmt.write([{"A": 1, "B": 2}]) == "1\t2\n\n"
+
+
+def test_json_format_is_one_object_per_line():
+    assert Format("json").write([{"A": 1}, {"A": 2}]) == '{"A":1}\n{"A":2}\n'
+
+
+def test_bare_table_uses_the_default_columns():
+    fmt = Format("table", {"A": "AA"}, default_table="{{.A}}\t{{.B}}")
+    assert fmt.write([{"A": "x", "B": "y"}]) == "AA        B\nx         y\n"
+
+
+def test_template_renders_many_objects():
+    t = Template("{{.N}}")
+    assert [t.render({"N": i}) for i in range(3)] == ["0", "1", "2"]

@@ -111,8 +111,20 @@ def test_load_oci_layout(tmp_path, layout, image_id, form):
     check_busybox(root, image_id)
 
 
-def test_load_short_ref_name_without_repository_is_untagged(tmp_path, layout, image_id):
+def test_load_names_the_image_from_its_full_name_annotation(tmp_path, layout, image_id):
     r = mr(tmp_path, "load", "-i", str(layout))
+    assert r.stdout.decode() == "Loaded image: busybox:latest\n"
+    assert store_of(tmp_path).image(image_id).repo_tags == ["docker.io/library/busybox:latest"]
+
+
+def test_load_short_ref_name_without_repository_is_untagged(tmp_path, layout, image_id):
+    short = tmp_path / "short"
+    shutil.copytree(layout, short)  # the module's layout stays as it is
+    index = json.loads((short / "index.json").read_text())
+    for m in index["manifests"]:
+        m["annotations"].pop("io.containerd.image.name", None)  # only the short "latest" left
+    (short / "index.json").write_text(json.dumps(index))
+    r = mr(tmp_path, "load", "-i", str(short))
     assert r.stdout.decode() == f"Loaded image ID: {image_id}\n"
     s = store_of(tmp_path)
     assert [i.id for i in s.dangling()] == [image_id]
@@ -124,8 +136,8 @@ def test_loading_twice_unpacks_once_and_keeps_the_image(tmp_path, layout, image_
     before = s.layers()
     mr(tmp_path, "load", "-q", "-i", str(layout), "--repository", "other")
     assert s.layers() == before
-    assert sorted(s.image(image_id).repo_tags) == ["docker.io/library/busybox:latest",
-                                                  "docker.io/library/other:latest"]
+    # --repository only names images the archive leaves unnamed; this one carries its name
+    assert s.image(image_id).repo_tags == ["docker.io/library/busybox:latest"]
 
 
 def rmi(root: Path, name: str) -> None:

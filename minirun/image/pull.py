@@ -11,7 +11,9 @@ The steps, in the order that keeps the store consistent whatever happens (store.
      registry client hashes while streaming), adopt it into blobs/ (verified again by the store),
      unpack it into store.new_layer(diff_id) and check that the tar's sha256 IS that diff_id;
      a mismatch raises inside new_layer, so the half-made layer is removed, never committed.
-     A layer already in the store is skipped ("Already exists"), and so is its download;
+     A layer whose unpacked tree and compressed blob are both in the store is skipped
+     ("Already exists"); an unpacked layer without the blob the manifest names is downloaded
+     (not unpacked again), so the record never names a missing blob;
   5. the manifest (and index) blobs, then the record, then its tags (store.add_image).
 
 All of it runs inside store.ingest(): prune_unused() cannot collect blobs and layers that are
@@ -197,7 +199,9 @@ def _layers(store: Store, reg: Registry, repo: str, descs: list[dict], diff_ids:
     todo: dict[str, tuple[dict, str]] = {}  # diff_id -> (descriptor, diff_id), each once
     for desc, diff_id in zip(descs, diff_ids):
         key = desc["digest"][7:7 + SHORT]
-        if store.has_layer(diff_id):
+        # Skip only when both are here: the record names the compressed blob too (save and
+        # push need it), and the layer may have come from an archive with other compression.
+        if store.has_layer(diff_id) and store.has_blob(desc["digest"]):
             display.layer(key, "Already exists")
         elif diff_id not in todo:
             todo[diff_id] = (desc, diff_id)

@@ -433,3 +433,17 @@ def test_ensure_image_pull_policies(open_registry, tmp_path, capsys):
     assert capsys.readouterr().err == ""
     assert ensure_image(ctx, name, "always").id == rec.id
     assert "Already exists" in capsys.readouterr().err
+
+
+def test_pull_after_load_of_the_same_image_keeps_what_save_needs(open_registry, tmp_path):
+    """A layer unpacked from an archive (stored uncompressed) is not unpacked again by a pull,
+    but the gzip blob the registry's manifest names is fetched: save must find every blob."""
+    name = f"{open_registry.host}/busybox:oci"
+    ok(tmp_path, "pull", name)
+    ok(tmp_path, "save", "-o", str(tmp_path / "bb.tar"), name)
+    other = tmp_path / "other"
+    ok(other, "load", "-i", str(tmp_path / "bb.tar"))  # docker-archive: uncompressed layers
+    ok(other, "pull", name)
+    ok(other, "save", "-o", str(tmp_path / "again.tar"), name)
+    ok(other, "save", "--format", "oci", "-o", str(tmp_path / "again-oci.tar"), name)
+    assert_consistent(other)

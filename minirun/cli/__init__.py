@@ -62,12 +62,30 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except MinirunError as e:
-            if os.environ.get("MINIRUN_DEBUG") or "--debug" in sys.argv:
+            if _debug():
                 raise
             click.echo(f"minirun: {e}", err=True)
             sys.exit(e.exit_code if e.exit_code != 1 else 125)
         except KeyboardInterrupt:
             sys.exit(130)
+        except (click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except OSError as e:
+            if _debug():
+                raise
+            where = f"{e.filename}: " if e.filename else ""
+            click.echo(f"minirun: {where}{e.strerror or e}", err=True)
+            sys.exit(125)
+        except Exception as e:  # a bug: still one line, the traceback only with --debug
+            if _debug() or isinstance(e, click.ClickException):
+                raise
+            click.echo(f"minirun: internal error: {type(e).__name__}: {e} (run with --debug "
+                       "for the traceback)", err=True)
+            sys.exit(125)
+
+
+def _debug() -> bool:
+    return bool(os.environ.get("MINIRUN_DEBUG")) or "--debug" in sys.argv
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})

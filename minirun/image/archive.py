@@ -50,7 +50,7 @@ from typing import BinaryIO, Iterable, Iterator
 
 from ..errors import DigestError, ImageError, ReferenceError
 from . import reference
-from .layers import CHUNK, LayerError, _decompressed, apply_layer
+from .layers import CHUNK, LayerError, _clean as _clean_name, _decompressed, apply_layer
 from .store import ImageRecord, Store, _hex
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -250,17 +250,11 @@ class _ChunkReader:
 
 
 def _clean(name: str, what: str) -> str:
-    parts: list[str] = []
-    for p in name.split("/"):
-        if p in ("", "."):
-            continue
-        if p == "..":
-            if not parts:
-                raise ImageError(f"{what}: entry {name!r} climbs out of the archive with '..'")
-            parts.pop()
-        else:
-            parts.append(p)
-    return "/".join(parts)
+    """An archive member's name folded inside the archive (the layer unpacker's rule)."""
+    try:
+        return "/".join(_clean_name(name))
+    except LayerError:
+        raise ImageError(f"{what}: entry {name!r} climbs out of the archive with '..'") from None
 
 
 def _json(data: bytes, what: str) -> dict | list:

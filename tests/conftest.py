@@ -8,15 +8,8 @@ directory (--root) and cleans up what it made, also when it fails.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parent.parent
-OCI = REPO / ".venv" / "bin" / "minirun-oci"
 
 
 def pytest_collection_modifyitems(config, items):

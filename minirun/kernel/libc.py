@@ -201,7 +201,7 @@ class Kernel:
 
     def address_of(self, data: bytes):
         """Keep `data` alive in a C buffer and return (buffer, its address) for bpf_attr fields."""
-        self._libc
+        _ = self._libc  # loads ctypes
         buf = self._ctypes.create_string_buffer(data, len(data) or 1)
         return buf, self._ctypes.addressof(buf)
 

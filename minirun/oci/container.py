@@ -16,6 +16,10 @@ from ..errors import ContainerError, MinirunError
 from ..kernel import process as kproc
 from . import state as st
 
+TYPE_CHECKING = False  # the spec module is imported lazily: only create needs it
+if TYPE_CHECKING:
+    from . import spec as spec_mod
+
 
 @dataclass
 class CreateOptions:
@@ -92,7 +96,7 @@ def create(o: CreateOptions) -> st.State:
         chan.as_parent()
         trace.stage("runtime")
         if ctx.late_cgroup_join and os.environ.get("MINIRUN_NO_WARM") is None:
-            _warm_cgroup_migration(cg)
+            _warm_cgroup_migration()
         while True:
             msg = chan.recv()
             if msg is None:
@@ -196,7 +200,7 @@ def _make_cgroup(o: CreateOptions, spec: "spec_mod.Spec"):
     return cg
 
 
-def _warm_cgroup_migration(cg) -> None:
+def _warm_cgroup_migration() -> None:
     """Pay the kernel's cgroup-migration toll now, while the init is still building its rootfs.
 
     Every write to cgroup.procs takes cgroup_threadgroup_rwsem for writing, a per-CPU rwsem
@@ -209,14 +213,10 @@ def _warm_cgroup_migration(cg) -> None:
     from ..kernel import cgroups, libc
 
     try:
-        key, path = next(iter(cgroups.membership().items()))
-        for h in cgroups.hierarchies():
-            if h.key == key:
-                d = cgroups._dir_in(h, path)
-                libc.write_file(os.path.join(d, "cgroup.procs"), str(os.getpid()),
-                                "warm the cgroup migration lock (an RCU grace period) while "
-                                "the init builds its rootfs, so its late join is quick")
-                return
+        own = next(iter(cgroups.of_process("self").dirs.values()))
+        libc.write_file(os.path.join(own, "cgroup.procs"), str(os.getpid()),
+                        "warm the cgroup migration lock (an RCU grace period) while the init "
+                        "builds its rootfs, so its late join is quick")
     except (OSError, StopIteration):
         pass
 

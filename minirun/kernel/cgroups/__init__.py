@@ -163,7 +163,7 @@ def from_state(version: int, dirs: dict[str, str]) -> "Cgroup":
     return (V2 if version == 2 else V1)(dirs)
 
 
-def of_process(pid: int) -> "Cgroup":
+def of_process(pid: int | str) -> "Cgroup":
     """The cgroups a running process is in (exec joins the init's)."""
     from .v1 import V1
     from .v2 import V2

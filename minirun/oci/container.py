@@ -285,13 +285,19 @@ def start(root_dir: str, cid: str) -> st.State:
 
             p = select.poll()
             p.register(fd, select.POLLIN)
+            released = False  # the init wrote its byte: it runs startContainer hooks, then execs
             while True:
                 if p.poll(100):
                     data = os.read(fd, 1)
                     if data:
-                        break
+                        released = True
+                        continue
+                    if released:
+                        break  # EOF: the init's close-on-exec write end closed at execve()
                     raise ContainerError(f"cannot start container {cid}: its init exited")
                 if kproc.start_time(state.pid) != state.pid_start:
+                    if released:
+                        break  # it died after release (a failed exec): the process has ended
                     raise ContainerError(f"cannot start container {cid}: its init exited")
         finally:
             os.close(fd)

@@ -256,7 +256,10 @@ def _init(ctx: InitContext, chan: Channel) -> None:
         raise MinirunError(f"open exec.fifo through /proc/self/fd: {e.strerror} (the container "
                            "needs a /proc mount)") from None
     os.write(fifo, b"0")
-    os.close(fifo)
+    # Keep the write end open: it is close-on-exec, so `start` reads EOF at the moment execve()
+    # succeeds (or the init dies). That is how start knows the startContainer hooks have run and
+    # the program is executing before it runs poststart (runtime-spec: poststart comes "after the
+    # user-specified process is executed").
     os.close(fifo_fd)
 
     if spec.hooks.get("startContainer"):

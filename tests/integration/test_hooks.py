@@ -129,6 +129,23 @@ def test_every_hook_runs_in_order_with_its_state(oci, bundle, cid, tmp_path):
     assert (d / "startContainer.host").read_text() == "minirun\n"  # the container's hostname
 
 
+def test_poststart_runs_after_the_program_is_executing(oci, bundle, cid, tmp_path):
+    # runtime-spec: startContainer runs "before executing the user-specified program", poststart
+    # "after the user-specified process is executed but before the start operation returns". A
+    # slow startContainer hook makes the gap wide: start must wait for the execve itself.
+    d = shared_dir(tmp_path)
+    slow = sh_hook("sleep 0.5; echo startContainer >> /tmp/order")
+    exe = sh_hook(f"pid=$(sed 's/.*\"pid\": *\\([0-9]*\\).*/\\1/'); "
+                  f"readlink /proc/$pid/exe > {d}/exe; echo poststart >> {d}/order")
+    b, d = setup(bundle, tmp_path, {"startContainer": [slow], "poststart": [exe]})
+    assert launch(oci, tmp_path, "create", "--bundle", b, cid).returncode == 0
+
+    oci("start", cid, check=True)
+    assert order(d)[0] == "startContainer" and "poststart" in order(d)  # the process races it
+    assert "python" not in (d / "exe").read_text()  # the init is the program now, not minirun
+    assert oci.state(cid)["status"] == "running"
+
+
 def test_hook_args_env_and_stdin(oci, bundle, cid, tmp_path):
     d = shared_dir(tmp_path)
     hook = {"path": "/bin/sh", "env": ["FOO=bar", PATH],

@@ -37,6 +37,7 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 CLONE_NEWTIME = 0x00000080
+CLONE_INTO_CGROUP = 0x200000000  # clone3 only (linux 5.7)
 
 CLONE_NAMES = {
     CLONE_NEWNS: "CLONE_NEWNS", CLONE_NEWCGROUP: "CLONE_NEWCGROUP", CLONE_NEWUTS: "CLONE_NEWUTS",
@@ -101,8 +102,8 @@ RLIMIT_INFINITY = (1 << 64) - 1
 
 # Syscall numbers glibc has no wrapper for, per architecture.
 _SYSCALLS = {
-    "x86_64": {"pivot_root": 155, "keyctl": 250, "bpf": 321},
-    "aarch64": {"pivot_root": 41, "keyctl": 219, "bpf": 280},
+    "x86_64": {"pivot_root": 155, "keyctl": 250, "bpf": 321, "clone3": 435},
+    "aarch64": {"pivot_root": 41, "keyctl": 219, "bpf": 280, "clone3": 435},
 }
 KEYCTL_JOIN_SESSION_KEYRING = 1
 
@@ -128,6 +129,7 @@ class Kernel:
 
     _lib = None
     _ctypes = None
+    _clone3 = None
     _nr: dict[str, int] = {}
 
     @property
@@ -223,6 +225,44 @@ class Kernel:
     def fork(self) -> int:
         return os.fork()
 
+    def clone_into_cgroup(self, cgroup_fd: int) -> int:
+        """fork(), but through clone3(CLONE_INTO_CGROUP): the child is born in the cgroup2
+        cgroup behind `cgroup_fd`. -1 if this kernel cannot (clone3 is 5.3, the flag 5.7)."""
+        ctypes = self._ctypes_mod()
+        if Kernel._clone3 is None:
+            fields = ("flags", "pidfd", "child_tid", "parent_tid", "exit_signal", "stack",
+                      "stack_size", "tls", "set_tid", "set_tid_size", "cgroup")
+            args_t = type("clone_args", (ctypes.Structure,),
+                          {"_fields_": [(f, ctypes.c_uint64) for f in fields]})
+            # PyDLL: the call keeps the GIL, so the child resumes holding it, as after os.fork().
+            call = ctypes.PyDLL(None, use_errno=True).syscall
+            call.restype = ctypes.c_long
+            Kernel._clone3 = (args_t, call)
+        args_t, call = Kernel._clone3
+        args = args_t(flags=CLONE_INTO_CGROUP, exit_signal=17, cgroup=cgroup_fd)  # SIGCHLD
+        api = ctypes.pythonapi
+        api.PyOS_BeforeFork()  # what os.fork() does around fork(2): locks, at-fork hooks
+        pid = call(ctypes.c_long(self._nr_of("clone3")), ctypes.byref(args),
+                   ctypes.c_size_t(ctypes.sizeof(args)))
+        if pid == 0:
+            api.PyOS_AfterFork_Child()
+            return 0
+        err = ctypes.get_errno()
+        api.PyOS_AfterFork_Parent()
+        if pid < 0:
+            if err in (38, 22, 7):  # ENOSYS, EINVAL, E2BIG: an older kernel
+                return -1
+            raise KernelError("clone3", "CLONE_INTO_CGROUP", err)
+        return pid
+
+    def _ctypes_mod(self):
+        self._libc  # loads ctypes
+        return self._ctypes
+
+    def _nr_of(self, name: str) -> int:
+        self._libc
+        return self._nr[name]
+
     def execve(self, path: str, args: list[str], env: dict[str, str]) -> None:
         os.execve(path, args, env)
 
@@ -290,7 +330,7 @@ class Recorder:
             self.calls.append((name, *args))
             if name in self.fail:
                 raise KernelError(name, str(args[0]) if args else "", self.fail[name])
-            if name == "fork":
+            if name in ("fork", "clone_into_cgroup"):
                 self._next_pid += 1
                 return self._next_pid
             return 0
@@ -301,6 +341,13 @@ class Recorder:
 
 
 _k: Kernel | Recorder | None = None
+
+
+def preload() -> None:
+    """Load ctypes and libc now, off the critical path (the first raw call would otherwise)."""
+    k = kernel()
+    if isinstance(k, Kernel):
+        k._libc
 
 
 def kernel() -> Kernel | Recorder:
@@ -493,6 +540,14 @@ def kill(pid: int, sig: int, why: str) -> None:
     if trace.enabled:
         trace.step(f"kill({pid}, {sig})", why)
     kernel().kill(pid, sig)
+
+
+def clone_into_cgroup(cgroup_fd: int, cgroup: str, why: str) -> int:
+    """fork() with the child born in a cgroup2 cgroup (no migration, so no migration lock).
+    -1 when the kernel is too old: the caller forks and joins the usual way."""
+    if trace.enabled:
+        trace.step(f'clone3(CLONE_INTO_CGROUP, cgroup=open("{cgroup}"))', why)
+    return kernel().clone_into_cgroup(cgroup_fd)
 
 
 def execve(path: str, args: list[str], env: dict[str, str], why: str) -> None:

@@ -37,6 +37,14 @@ class Channel:
         except OSError:
             pass  # the other side is gone; its EOF tells it the rest
 
+    def wait(self, timeout: float) -> bool:
+        """True when a line (or EOF) can be read now or arrives within timeout seconds."""
+        if b"\n" in self._buf:
+            return True
+        import select
+
+        return bool(select.select([self.rfd], [], [], timeout)[0])
+
     def recv(self) -> str | None:
         """The next line, or None at EOF."""
         while b"\n" not in self._buf:

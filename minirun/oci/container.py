@@ -72,7 +72,7 @@ def create(o: CreateOptions) -> st.State:
     cg_dirs: dict[str, str] = {}
     cg_made: list[str] = []
     child = init_pid = 0
-    chan = None
+    chan = warm = None
     try:
         # 0622: the init may have dropped to any uid before it opens the fifo for writing.
         os.mkfifo(os.path.join(sdir, st.FIFO), 0o622)
@@ -81,12 +81,16 @@ def create(o: CreateOptions) -> st.State:
         if cg is not None:
             cg_dirs, cg_made = cg.dirs, cg.made
 
+        from ..kernel import cgroups
+        from ..kernel.cgroups import migration
         from .init import InitContext, child_main
 
         ctx = InitContext(cid=o.cid, spec=spec, bundle=bundle, state_dir=sdir,
                           console_socket=o.console_socket, console_sock_obj=o.console_sock_obj,
                           no_pivot=o.no_pivot, no_new_keyring=o.no_new_keyring,
                           preserve_fds=o.preserve_fds, cgroup_dirs=cg_dirs)
+        ctx.clone_into_cgroup2 = cg is not None and ctx.late_cgroup_join and \
+            "" in cg_dirs and cgroups.layout() == "hybrid"
         chan = Channel()
         from ..kernel import libc
 
@@ -95,9 +99,15 @@ def create(o: CreateOptions) -> st.State:
             child_main(ctx, chan.as_child())  # never returns
         chan.as_parent()
         trace.stage("runtime")
-        if ctx.late_cgroup_join and os.environ.get("MINIRUN_NO_WARM") is None:
-            _warm_cgroup_migration()
+        if os.environ.get("MINIRUN_NO_WARM") is None and \
+                migration.pays_grace_period([k for k in cg_dirs if k or not ctx.clone_into_cgroup2],
+                                            by_pid=not ctx.late_cgroup_join):
+            warm = _warm_migration_lock()
         while True:
+            if warm is not None and not chan.wait(migration.INTERVAL):
+                if not warm.move():
+                    warm = None
+                continue
             msg = chan.recv()
             if msg is None:
                 raise MinirunError(f"create {o.cid}: the container's init exited during setup")
@@ -125,6 +135,8 @@ def create(o: CreateOptions) -> st.State:
                     hooks.run(spec.hooks.get(phase, []), phase, state_json)
                 chan.send("ok")
             elif verb == "ready":
+                if warm is not None:
+                    warm.stop()
                 break
             elif verb == "error":
                 raise MinirunError(arg)
@@ -177,6 +189,8 @@ def create(o: CreateOptions) -> st.State:
     finally:
         if chan is not None:
             chan.close()
+        if warm is not None:
+            warm.stop()
 
 
 def _make_cgroup(o: CreateOptions, spec: "spec_mod.Spec"):
@@ -200,25 +214,20 @@ def _make_cgroup(o: CreateOptions, spec: "spec_mod.Spec"):
     return cg
 
 
-def _warm_cgroup_migration() -> None:
-    """Pay the kernel's cgroup-migration toll now, while the init is still building its rootfs.
+def _warm_migration_lock():
+    """Start keeping the cgroup migration lock warm (kernel/cgroups/migration.py), or None.
 
-    Every write to cgroup.procs takes cgroup_threadgroup_rwsem for writing, a per-CPU rwsem
-    whose first writer waits for an RCU grace period (~10 ms here); writers that follow within
-    about one more grace period do not wait. The init joins its cgroup late (just before exec),
-    so we make the first, slow write ourselves, in parallel: we move ourselves to the cgroup we
-    are already in (a no-op), and the init's own join then finds the lock warm. If the timing
-    does not work out, nothing is lost but the overlap.
+    Right after the fork: the init's late join (and, in a new user namespace, our move of the
+    child) then finds the lock warm instead of waiting out an RCU grace period.
     """
-    from ..kernel import cgroups, libc
+    from ..kernel import cgroups
+    from ..kernel.cgroups import migration
 
     try:
         own = next(iter(cgroups.of_process("self").dirs.values()))
-        libc.write_file(os.path.join(own, "cgroup.procs"), str(os.getpid()),
-                        "warm the cgroup migration lock (an RCU grace period) while the init "
-                        "builds its rootfs, so its late join is quick")
     except (OSError, StopIteration):
-        pass
+        return None
+    return migration.Warmer.start(os.path.join(own, "cgroup.procs"))
 
 
 def _parent_setup(spec: "spec_mod.Spec", child: int, cg_dirs: dict[str, str]) -> None:

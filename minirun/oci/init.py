@@ -20,6 +20,7 @@ from ..record import dataclass, field
 from .. import trace
 from ..errors import MinirunError
 from ..kernel import capabilities, cgroups, libc, namespaces, rootfs
+from ..kernel.cgroups import migration
 from ..kernel import process as kproc
 from .channel import Channel
 from .spec import Process, Spec
@@ -39,6 +40,10 @@ class InitContext:
     fifo_fd: int = -1  # O_PATH fd on exec.fifo, opened by the child while still the host's root
     cgroup_dirs: dict = field(default_factory=dict)  # the container's cgroup per hierarchy
     cgroup_fds: list = field(default_factory=list)  # O_PATH fds to them, for the late join
+    # Hybrid hosts: the init is born in its cgroup2 cgroup (clone3 CLONE_INTO_CGROUP); that
+    # hierarchy has no memory controller there, so nothing of ours is charged by it.
+    clone_into_cgroup2: bool = False
+    born_in_cgroup2: bool = False  # set in the init when that clone worked
 
     @property
     def late_cgroup_join(self) -> bool:
@@ -94,9 +99,20 @@ def child_main(ctx: InitContext, chan: Channel) -> None:
         late = ("cgroup",) if ctx.late_cgroup_join else ()
         namespaces.unshare_many([n.type for n in linux.namespaces
                                  if not n.path and n.type != "user" and n.type not in late])
-        pid = libc.fork("fork the container's init: the first process of the new PID namespace")
-        if pid == 0:
-            init_main(ctx, chan)  # never returns
+        pid = -1
+        if ctx.clone_into_cgroup2:
+            key_fds = dict(zip(ctx.cgroup_dirs, ctx.cgroup_fds))
+            pid = libc.clone_into_cgroup(
+                key_fds[""], ctx.cgroup_dirs[""], "fork the container's init, born in its "
+                "cgroup2 cgroup: no migration later, so no wait for the migration lock")
+            if pid == 0:
+                ctx.born_in_cgroup2 = True
+                init_main(ctx, chan)  # never returns
+        if pid < 0:
+            pid = libc.fork("fork the container's init: the first process of the new PID "
+                            "namespace")
+            if pid == 0:
+                init_main(ctx, chan)  # never returns
         chan.send(f"pid {pid}")
         code = 0
     except MinirunError as e:
@@ -231,10 +247,16 @@ def _init(ctx: InitContext, chan: Channel) -> None:
     if ctx.late_cgroup_join:
         # As late as possible: the pages this Python process touched until now are charged to
         # the runtime's cgroup, not the container's, so a small memory limit stays usable.
-        for fd, d in zip(ctx.cgroup_fds, ctx.cgroup_dirs.values()):
-            libc.write_file("cgroup.procs", "0", f"join {d} now, just before exec, so the "
-                            "runtime's memory is not charged to the container", dir_fd=fd)
-            os.close(fd)
+        fds = dict(zip(ctx.cgroup_dirs, ctx.cgroup_fds))
+        for key in migration.join_order(ctx.cgroup_dirs):
+            if key == "" and ctx.born_in_cgroup2:
+                os.close(fds[key])
+                continue
+            name, how = migration.self_join_file(key)
+            libc.write_file(name, "0", f"join {ctx.cgroup_dirs[key]} now, just before exec, so "
+                            f"the runtime's memory is not charged to the container ({how})",
+                            dir_fd=fds[key])
+            os.close(fds[key])
         ns = linux.ns("cgroup")
         if ns is not None and not ns.path:
             namespaces.unshare_many(["cgroup"])  # rooted at the cgroup we just joined

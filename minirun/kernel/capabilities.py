@@ -16,6 +16,11 @@ from __future__ import annotations
 from .. import trace
 from . import libc
 
+try:  # python-prctl's C module, for capset (libc.Kernel.capset): imported now, before any
+    import _prctl  # noqa: F401  pivot_root, since imports afterwards search the container
+except ImportError:  # pragma: no cover - unit tests without the package
+    pass
+
 NAMES: dict[str, int] = {
     "CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_DAC_READ_SEARCH": 2, "CAP_FOWNER": 3,
     "CAP_FSETID": 4, "CAP_KILL": 5, "CAP_SETGID": 6, "CAP_SETUID": 7, "CAP_SETPCAP": 8,

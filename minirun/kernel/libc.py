@@ -22,10 +22,6 @@ import os
 from .. import trace
 from ..errors import KernelError
 
-try:  # python-prctl's C module (capset through libcap); imported now, before any pivot_root
-    import _prctl
-except ImportError:  # pragma: no cover - unit tests without the package
-    _prctl = None
 
 # --- constants (linux/sched.h, linux/mount.h, linux/prctl.h) -------------------------------
 
@@ -210,8 +206,12 @@ class Kernel:
     def capset(self, effective: list[int], permitted: list[int], inheritable: list[int],
                last_cap: int) -> None:
         # python-prctl's C module talks to libcap: it sets the listed bits and clears the rest.
-        if _prctl is None:
-            raise KernelError("capset", "process capabilities", 38, "python-prctl is not installed")
+        # (capabilities.py imports it before pivot_root; here it is found in sys.modules.)
+        try:
+            import _prctl
+        except ImportError:
+            raise KernelError("capset", "process capabilities", 38,
+                              "python-prctl is not installed") from None
         allcaps = range(last_cap + 1)
         try:
             _prctl.set_caps(effective, permitted, inheritable,

@@ -157,10 +157,13 @@ def open_cgroup(cgroups_path: str, pid: int | str = "self") -> "Cgroup":
 
 
 def from_state(version: int, dirs: dict[str, str]) -> "Cgroup":
-    from .v1 import V1
-    from .v2 import V2
+    if version == 2:
+        from .v2 import V2
 
-    return (V2 if version == 2 else V1)(dirs)
+        return V2(dirs)
+    from .v1 import V1
+
+    return V1(dirs)
 
 
 def of_process(pid: int | str) -> "Cgroup":

@@ -17,7 +17,6 @@ import time
 
 from .. import libc
 from . import Cgroup
-from .resources import ResourceError, plan_v1
 
 
 class V1(Cgroup):
@@ -44,6 +43,7 @@ class V1(Cgroup):
 
     def apply(self, resources: dict) -> None:
         from . import devices
+        from .resources import ResourceError, plan_v1
 
         def exists(ctrl: str, name: str) -> bool:
             d = self.ctrl_dir(ctrl)

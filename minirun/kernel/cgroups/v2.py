@@ -18,7 +18,6 @@ import time
 from ...errors import MinirunError
 from .. import libc
 from . import Cgroup, mark
-from .resources import ResourceError, plan_v2
 
 WANTED = ("cpuset", "cpu", "io", "memory", "hugetlb", "pids", "misc")
 
@@ -93,6 +92,7 @@ class V2(Cgroup):
 
     def apply(self, resources: dict) -> None:
         from . import devices
+        from .resources import ResourceError, plan_v2
 
         d = self.dir
         for name, value in plan_v2(resources, lambda n: os.path.exists(os.path.join(d, n))):

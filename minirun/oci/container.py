@@ -300,6 +300,8 @@ def start(root_dir: str, cid: str) -> st.State:
                     data = os.read(fd, 1)
                     if data:
                         released = True
+                        if not state.hooks.get("poststart"):
+                            break  # nothing to order after the execve: do not wait for it
                         continue
                     if released:
                         break  # EOF: the init's close-on-exec write end closed at execve()
@@ -387,7 +389,7 @@ def delete(root_dir: str, cid: str, force: bool = False) -> None:
             raise ContainerError(f"cannot delete container {cid}: it is {status} (stop it "
                                  "first, or use delete --force)")
         cg = cgroup_of(state)
-        if status != "stopped" or (cg is not None and cg.procs()):
+        if status != "stopped" or (cg is not None and cg.populated()):
             # A created container is deleted without --force, as runc does; leftovers of a
             # stopped one (processes outside its PID namespace) go with it.
             _kill_and_wait(state)

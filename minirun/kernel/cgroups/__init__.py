@@ -241,6 +241,18 @@ class Cgroup:
                 pass
         return sorted(pids)
 
+    def populated(self) -> bool:
+        """Does the cgroup hold any process, in any of its hierarchies? (On v1 a process can
+        be moved by hand in one hierarchy only, so each is read.)"""
+        for d in self.dirs.values():
+            try:
+                with open(os.path.join(d, "cgroup.procs")) as f:
+                    if f.read(1):
+                        return True
+            except OSError:
+                pass
+        return False
+
     def remove(self, made: list[str] | None = None) -> None:
         """rmdir the cgroups we made, deepest first (a cgroup empties a moment after its
         last process exits, so the leaf is retried briefly)."""
@@ -265,9 +277,11 @@ class Cgroup:
                     time.sleep(0.01)
         # A parent that another container's create made (and marked), such as /minirun, goes
         # with the last container in it: else it would stay behind when that one left first.
+        gone = set(dirs)
         for d in dirs:
             p = os.path.dirname(d)
-            while p != "/" and (p in dirs or marked(p)):
+            while p not in gone and p != "/" and (p in dirs or marked(p)):
+                gone.add(p)
                 try:
                     os.rmdir(p)
                     if libc.trace.enabled:

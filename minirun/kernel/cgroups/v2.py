@@ -29,6 +29,10 @@ class V2(Cgroup):
     def dir(self) -> str:
         return next(iter(self.dirs.values()))
 
+    def populated(self) -> bool:
+        """cgroup.events says it in one word, for the whole subtree."""
+        return "populated 1" in (self.read(os.path.join(self.dir, "cgroup.events")) or "")
+
     def create(self) -> list[str]:
         self._enable_controllers()
         return super().create()

@@ -53,8 +53,22 @@ _V1_CONTROLLERS = {"memory", "cpu", "cpuacct", "cpuset", "pids", "blkio", "devic
                    "hugetlb", "net_cls", "net_prio", "perf_event", "rdma", "misc"}
 
 
+_seen: tuple[int, list[Hierarchy]] | None = None  # (mount namespace inode, its hierarchies)
+
+
 def hierarchies() -> list[Hierarchy]:
-    """Every cgroup hierarchy mounted in our mount namespace (first mount of each wins)."""
+    """Every cgroup hierarchy mounted in our mount namespace (first mount of each wins).
+
+    Read from mountinfo once per mount namespace: creating a container asks a dozen times.
+    """
+    global _seen
+    ns = os.stat("/proc/self/ns/mnt").st_ino
+    if _seen is None or _seen[0] != ns:
+        _seen = (ns, _read_hierarchies())
+    return list(_seen[1])
+
+
+def _read_hierarchies() -> list[Hierarchy]:
     out: list[Hierarchy] = []
     seen: set[str] = set()
     with open("/proc/self/mountinfo") as f:

@@ -77,9 +77,9 @@ def create(o: CreateOptions) -> st.State:
         # 0622: the init may have dropped to any uid before it opens the fifo for writing.
         os.mkfifo(os.path.join(sdir, st.FIFO), 0o622)
         os.chmod(os.path.join(sdir, st.FIFO), 0o622)
-        cg = _open_cgroup(o, spec)
+        cg = _make_cgroup(o, spec)
         if cg is not None:
-            cg_dirs = cg.dirs
+            cg_dirs, cg_made = cg.dirs, cg.made
 
         from ..kernel import cgroups
         from ..kernel.cgroups import migration
@@ -99,12 +99,6 @@ def create(o: CreateOptions) -> st.State:
             child_main(ctx, chan.as_child())  # never returns
         chan.as_parent()
         trace.stage("runtime")
-        # The child loads the ctypes seam (~3 ms) on the other CPU while we make the cgroup; it
-        # waits for "go" before it needs the directories.
-        if cg is not None:
-            _make_cgroup(cg, spec)
-            cg_made = cg.made
-        chan.send("go")
         if os.environ.get("MINIRUN_NO_WARM") is None and \
                 migration.pays_grace_period([k for k in cg_dirs if k or not ctx.clone_into_cgroup2],
                                             by_pid=not ctx.late_cgroup_join):
@@ -199,8 +193,8 @@ def create(o: CreateOptions) -> st.State:
             warm.stop()
 
 
-def _open_cgroup(o: CreateOptions, spec: "spec_mod.Spec"):
-    """The container's cgroup (not made yet): linux.cgroupsPath or /minirun/<id>, or None."""
+def _make_cgroup(o: CreateOptions, spec: "spec_mod.Spec"):
+    """Create the container's cgroup and apply linux.resources to it (before anyone joins)."""
     from ..kernel import cgroups
 
     if cgroups.layout() == "none":
@@ -210,17 +204,14 @@ def _open_cgroup(o: CreateOptions, spec: "spec_mod.Spec"):
     path = spec.linux.cgroups_path or cgroups.default_path(o.cid)
     if o.systemd_cgroup and path.count(":") == 2:
         path = cgroups.systemd_path(path)
-    return cgroups.open_cgroup(path)
-
-
-def _make_cgroup(cg, spec: "spec_mod.Spec") -> None:
-    """Create the container's cgroup and apply linux.resources to it (before anyone joins)."""
+    cg = cgroups.open_cgroup(path)
     try:
         cg.create()
         cg.apply(spec.linux.resources)
     except BaseException:
         cg.remove()
         raise
+    return cg
 
 
 def _warm_migration_lock():

@@ -61,9 +61,6 @@ def child_main(ctx: InitContext, chan: Channel) -> None:
     try:
         trace.stage("child")
         linux = ctx.spec.linux
-        libc.preload()  # the ctypes seam, while the runtime makes the cgroup on the other CPU
-        if chan.recv() != "go":  # the cgroup directories exist now (or the runtime failed)
-            os._exit(1)
         # Reach the state dir (exec fifo) and the console socket now, as the host's root: in a
         # new user namespace a 0700 directory on their path would refuse us (runc also opens
         # both in the runtime and hands the fds down).

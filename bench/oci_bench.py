@@ -274,6 +274,27 @@ def fmt_ratio(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}x"
 
 
+def bench_floor(active: list[Runtime], runs: int) -> dict:
+    """The cheapest possible call of each runtime, alternating: `state` of a missing container
+    (parse flags, look, fail) and, for minirun-oci, a bare `python -IS -c pass` of its
+    interpreter. It shows how much of a short verb is interpreter start-up."""
+    cmds: dict[str, list[str]] = {}
+    for rt in active:
+        cmds[f"{rt.name} state <none>"] = [str(rt.binary), "--root", str(rt.root), "state",
+                                           "no-such-container"]
+    if any(rt.name == "minirun-oci" for rt in active):
+        cmds["python -IS -c pass"] = [str(REPO / ".venv" / "bin" / "python3"), "-IS", "-c", "pass"]
+    samples: dict[str, list[float]] = {k: [] for k in cmds}
+    for i in range(runs):
+        order = list(cmds.items())
+        for key, argv in order[i % len(order):] + order[:i % len(order)]:
+            t = time.perf_counter_ns()
+            subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+            samples[key].append(time.perf_counter_ns() - t)
+    return {k: stats(v) for k, v in samples.items()}
+
+
 def report(results: dict, names: list[str]) -> None:
     print()
     print(f"{'scenario':<21} {'runtime':<12} {'median ms':>9} {'p10':>8} {'p90':>8} {'vs runc':>8} {'n':>4}")
@@ -297,6 +318,11 @@ def report(results: dict, names: list[str]) -> None:
                 s = csd[name][c]
                 cells.append(f"{s['median']:.1f} ({s['p10']:.1f}-{s['p90']:.1f}) {fmt_ratio(s.get('ratio'))}")
             print(f"{name:<12}" + "".join(f" {x:>26}" for x in cells))
+    floor = results.get("floor") or {}
+    if floor:
+        print()
+        print("floor (the cheapest call): " + ", ".join(f"{k} {v['median']:.1f} ms"
+                                                       for k, v in floor.items()))
     run = results["scenarios"]["run"]
     left = [f"{n} {run[n]['left_behind']}/{run[n]['total']['n']}" for n in names
             if n in run and run[n].get("left_behind")]
@@ -398,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
                 out[name] = {"total": stats(samples), "left_behind": leftovers[name]}
         add_ratios(out, ("total",))
 
+        results["floor"] = bench_floor(active, args.runs)
         report(results, names)
         if results["failed"]:
             rc = 1

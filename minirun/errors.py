@@ -27,6 +27,17 @@ class ContainerError(MinirunError):
     """A container is missing, in the wrong state, or its ID is taken."""
 
 
+class CommandError(MinirunError):
+    """The container's command cannot be run: not found (Docker's 127) or not executable (126).
+
+    The OCI runtime itself exits 1, as runc does; `command_code` is for the front end.
+    """
+
+    def __init__(self, message: str, command_code: int) -> None:
+        super().__init__(message)
+        self.command_code = command_code
+
+
 class KernelError(MinirunError):
     """A system call failed; the message names the call, its object and errno."""
 

@@ -39,6 +39,7 @@ class Context:
     runroot: str
     debug: bool = False
     _store: object = field(default=None, repr=False)
+    _engine: object = field(default=None, repr=False)
 
     def store(self):
         """The image store under --root (created on first use)."""
@@ -47,6 +48,14 @@ class Context:
 
             self._store = Store(os.path.join(self.root, "image"))
         return self._store
+
+    def engine(self):
+        """Containers and volumes under --root, runtime state under --runroot."""
+        if self._engine is None:
+            from ..engine.lifecycle import Engine
+
+            self._engine = Engine(self.root, self.runroot, self.store)
+        return self._engine
 
     @property
     def auth_path(self) -> str:
@@ -65,6 +74,10 @@ class Group(click.Group):
             if _debug():
                 raise
             click.echo(f"minirun: {e}", err=True)
+            from ..errors import CommandError
+
+            if isinstance(e, CommandError):  # the container's command: 127 not found, 126 not runnable
+                sys.exit(e.command_code)
             sys.exit(e.exit_code if e.exit_code != 1 else 125)
         except KeyboardInterrupt:
             sys.exit(130)
@@ -107,4 +120,4 @@ def image() -> None:
 
 
 # Each command family registers itself on `main` (and `image`) when imported.
-from . import archive, images, pull, system  # noqa: E402,F401
+from . import archive, containers, images, pull, system, volumes  # noqa: E402,F401

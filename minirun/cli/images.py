@@ -13,8 +13,8 @@ errors (a bad filter, a bad template, an invalid target reference) exit 125.
 
 Containers: an image used by a container keeps its record (and so its layers, which are that
 container's overlay lowerdirs) whatever the flags: `rmi -f` only removes its tags and never
-stops anything. Which containers use an image comes from `containers_using()`, a hook the
-container commands will fill in; there are no containers yet, so it returns [].
+stops anything. Which containers use an image comes from `containers_using()`: the container
+records beside the image store.
 """
 
 from __future__ import annotations
@@ -54,12 +54,13 @@ PRUNE_DANGLING_WARNING = "WARNING! This will remove all dangling images."
 PRUNE_ALL_WARNING = "WARNING! This will remove all images without at least one container associated to them."
 
 
-def containers_using(image_id: str) -> list[str]:
-    """IDs of the containers created from image `image_id` (running or not).
+def containers_using(image_id: str, store) -> list[str]:
+    """IDs of the containers created from image `image_id` (running or not): rmi refuses, and
+    prune skips, such an image. Containers live beside the image store (<root>/containers)."""
+    from ..engine.records import Containers
 
-    A hook: minirun has no containers yet, so nothing uses an image. The container commands
-    replace this (rmi refuses, and prune skips, an image this returns IDs for)."""
-    return []
+    root = os.path.dirname(store.root)
+    return [c.id for c in Containers(root).all() if c.image_id == image_id]
 
 
 class DaemonError(ImageError):
@@ -425,7 +426,7 @@ def remove_image(store, text: str, force: bool, echo: Callable[[str], None]) -> 
     with store.lock():
         record = _resolve(store, text)
         short = record.short_id
-        users = containers_using(record.id)
+        users = containers_using(record.id, store)
         try:
             ref = reference.parse(text)
             key = ref.with_digest(ref.digest).name if ref.digest else ref.name
@@ -681,7 +682,7 @@ def image_prune(obj, all_: bool, force: bool) -> None:
     lines = []
     with store.lock():
         for record in (store.images() if all_ else store.dangling()):
-            if containers_using(record.id):
+            if containers_using(record.id, store):
                 continue
             for name in record.repo_tags + record.repo_digests:
                 store.untag(name)

@@ -542,6 +542,14 @@ def kill(pid: int, sig: int, why: str) -> None:
     kernel().kill(pid, sig)
 
 
+def write_memory(address: int, data: bytes) -> None:
+    """Copy bytes into our own memory (the argv area, for set_cmdline); no system call."""
+    k = kernel()
+    if isinstance(k, Kernel):
+        ctypes = k._ctypes_mod()
+        ctypes.memmove(address, data, len(data))
+
+
 def clone_into_cgroup(cgroup_fd: int, cgroup: str, why: str) -> int:
     """fork() with the child born in a cgroup2 cgroup (no migration, so no migration lock).
     -1 when the kernel is too old: the caller forks and joins the usual way."""

@@ -100,3 +100,82 @@ def start_time(pid: int) -> int | None:
     if fields[0] in (b"Z", b"X"):
         return None
     return int(fields[19])
+
+
+# Signals PID 1 passes on to the program (tini's set): everything a user or `stop` may send
+# that the program may want to handle. SIGCHLD is ours; SIGKILL and SIGSTOP cannot be caught.
+FORWARDED = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGWINCH",
+             "SIGCONT", "SIGALRM", "SIGPWR")
+
+
+def run_as_init(exe: str, args: list[str], env: dict[str, str], _signal, keep_open: int) -> None:
+    """Be a small PID 1 (--init, like tini): run the program as our child, pass signals on to
+    it, reap every orphan that is re-parented to us, and exit with the program's status.
+
+    Why a container wants this: PID 1 of a PID namespace gets no default signal actions (the
+    kernel drops a signal it has no handler for, so `stop`'s SIGTERM does nothing to a shell),
+    and orphaned processes become its children, so a program that never calls wait() collects
+    zombies. `keep_open` is the exec fifo's write end: closed once the program runs. Only the
+    builtin _signal module is used: this runs after pivot_root, where imports would fail.
+    """
+    for name in ("SIGPIPE", "SIGXFSZ"):
+        _signal.signal(getattr(_signal, name), _signal.SIG_DFL)
+    set_cmdline(["minirun-init", "--", *args])
+    forwarded = [getattr(_signal, n) for n in FORWARDED if hasattr(_signal, n)]
+    _signal.pthread_sigmask(_signal.SIG_BLOCK, forwarded)  # none is lost between fork and handlers
+    child = libc.fork("--init: the program runs as our child; we stay PID 1 to reap and forward")
+    if child == 0:
+        try:
+            os.setpgid(0, 0)  # its own process group, the terminal's foreground one
+            if os.isatty(0):
+                _signal.signal(_signal.SIGTTOU, _signal.SIG_IGN)
+                os.tcsetpgrp(0, os.getpid())
+                _signal.signal(_signal.SIGTTOU, _signal.SIG_DFL)
+            _signal.pthread_sigmask(_signal.SIG_UNBLOCK, forwarded)
+            os.execve(exe, args, env)
+        except OSError as e:
+            os.write(2, f"minirun-oci: exec {args[0]}: {e.strerror}\n".encode())
+            os._exit(127 if e.errno == 2 else 126)
+    try:
+        os.setpgid(child, child)
+    except OSError:
+        pass  # it did so itself, or has exec'd already
+
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            os.kill(child, signum)
+        except ProcessLookupError:
+            pass
+
+    for s in forwarded:
+        _signal.signal(s, forward)
+    os.close(keep_open)
+    _signal.pthread_sigmask(_signal.SIG_UNBLOCK, forwarded)
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)  # every child: the program and adopted orphans
+        except ChildProcessError:
+            os._exit(0)
+        if pid == child:
+            os._exit(os.waitstatus_to_exitcode(status) if not os.WIFSIGNALED(status)
+                     else 128 + os.WTERMSIG(status))
+
+
+def set_cmdline(argv: list[str]) -> None:
+    """Rewrite what /proc/self/cmdline (and so ps) shows, in place, as setproctitle does.
+
+    The kernel shows the memory between mm->arg_start and arg_end (fields 48 and 49 of
+    /proc/self/stat); it is ours to overwrite, but not to grow. A forked runtime would
+    otherwise show the runtime's own command line, host paths included, as PID 1.
+    """
+    try:
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end (1-based 48, 49)
+    except (OSError, IndexError, ValueError):
+        return
+    size = end - start
+    if size <= 1:
+        return
+    data = "\0".join(argv).encode()[:size - 1]
+    libc.write_memory(start, data + b"\0" * (size - len(data)))

@@ -140,6 +140,11 @@ def create(o: CreateOptions) -> st.State:
                 break
             elif verb == "error":
                 raise MinirunError(arg)
+            elif verb == "noexec":
+                from ..errors import CommandError
+
+                code, _, text = arg.partition(" ")
+                raise CommandError(text, int(code))
         os.waitpid(child, 0)
         child = 0
         start = kproc.start_time(init_pid)

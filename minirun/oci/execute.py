@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from .. import trace
-from ..errors import ContainerError, MinirunError
+from ..errors import CommandError, ContainerError, MinirunError
 from ..kernel import cgroups, libc, namespaces
 from . import state as st
 from .channel import Channel
@@ -69,6 +69,9 @@ def exec_process(root_dir: str, cid: str, proc: Process, detach: bool = False,
                 pid = int(arg)
             elif verb == "error":
                 raise MinirunError(f"exec in container {cid}: {arg}")
+            elif verb == "noexec":
+                code, _, text = arg.partition(" ")
+                raise CommandError(text, int(code))
         os.waitpid(child, 0)
         if not pid:
             raise MinirunError(f"exec in container {cid}: the process did not start")
@@ -145,6 +148,8 @@ def _child(init: int, proc: Process, chan: Channel, sock, in_userns: bool, prese
                 exe, env = finalize_process(proc, in_userns)
                 kproc.close_fds_on_exec(3 + preserve)
                 do_exec(exe, proc.args, env, _signal)
+            except CommandError as e:
+                chan.send(f"noexec {e.command_code} {e}")
             except MinirunError as e:
                 chan.send(f"error {e}")
             except BaseException as e:  # noqa: BLE001

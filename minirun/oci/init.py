@@ -18,12 +18,15 @@ import os
 from ..record import dataclass, field
 
 from .. import trace
-from ..errors import MinirunError
+from ..errors import CommandError, MinirunError
 from ..kernel import capabilities, cgroups, libc, namespaces, rootfs
 from ..kernel.cgroups import migration
 from ..kernel import process as kproc
 from .channel import Channel
 from .spec import Process, Spec
+
+
+INIT_ANNOTATION = "run.minirun.init"  # "true": PID 1 is a reaper running the program (--init)
 
 
 @dataclass
@@ -135,7 +138,10 @@ def init_main(ctx: InitContext, chan: Channel) -> None:
         _init(ctx, chan)
     except BaseException as e:  # noqa: BLE001 - report anything, never a traceback
         msg = str(e) if isinstance(e, MinirunError) else _describe(e)
-        if chan.wfd >= 0:
+        if chan.wfd >= 0 and isinstance(e, CommandError):
+            # process.args cannot run: say which way, so a front end can exit 127 or 126.
+            chan.send(f"noexec {e.command_code} {e}")
+        elif chan.wfd >= 0:
             chan.send(f"error {msg}")
         else:  # after "ready" nobody listens on the channel: the container's stderr is ours
             os.write(2, f"minirun-oci: container {ctx.cid}: {msg}\n".encode(errors="replace"))
@@ -292,6 +298,8 @@ def _init(ctx: InitContext, chan: Channel) -> None:
         st = {"ociVersion": OCI_VERSION, "id": ctx.cid, "status": "created", "pid": os.getpid(),
               "bundle": ctx.bundle, "annotations": spec.annotations}
         hooks.run(spec.hooks["startContainer"], "startContainer", fastjson.dumps(st))
+    if spec.annotations.get(INIT_ANNOTATION) == "true":
+        kproc.run_as_init(exe, proc.args, env, _signal, keep_open=fifo)  # never returns
     exec_process(exe, proc.args, env, _signal)
 
 
@@ -331,7 +339,7 @@ def finalize_process(proc: Process, in_userns: bool) -> tuple[str, dict[str, str
     try:
         exe = kproc.find_executable(proc.args[0], env.get("PATH"))
     except OSError as e:
-        raise MinirunError(str(e)) from None
+        raise CommandError(str(e), 127 if isinstance(e, FileNotFoundError) else 126) from None
     return exe, env
 
 

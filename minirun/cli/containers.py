@@ -1,0 +1,831 @@
+"""Container commands: run, create, start, stop, kill, restart, rm, ps, logs, exec, attach,
+inspect, wait, rename, pause, unpause, top, port, container prune (and `container ...`).
+
+They parse Docker's flags into engine.RunOptions and call the engine; every line of output is
+shaped like Docker's. At a terminal, `minirun run IMAGE sh` without -i/-t does what the user
+means: it runs as if `-it` had been given (docker would run sh with stdin closed, and it would
+exit at once). Scripts, with no terminal, get exactly Docker's behaviour.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import click
+
+from ..errors import CommandError, MinirunError
+from . import main
+
+TIME_FMT = "%Y-%m-%dT%H:%M:%S"
+
+
+@main.group("container", cls=type(main))
+def container_group() -> None:
+    """Manage containers (the docker container ... management commands)."""
+
+
+def _engine(obj):
+    return obj.engine()
+
+
+# --- run and create --------------------------------------------------------------------------------
+
+
+def _run_options(f):
+    """The flags `run` and `create` share (Docker's names)."""
+    opts = [
+        click.option("--name", default="", help="Assign a name to the container."),
+        click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY."),
+        click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open."),
+        click.option("-e", "--env", multiple=True, help="Set an environment variable (K=V, or K "
+                     "to take the caller's value)."),
+        click.option("--env-file", multiple=True, type=click.Path(dir_okay=False),
+                     help="Read environment variables from a file (K=V lines)."),
+        click.option("--entrypoint", default=None, help="Override the image's ENTRYPOINT."),
+        click.option("-w", "--workdir", default="", help="Working directory in the container."),
+        click.option("-u", "--user", default=None, help="user[:group], name or number."),
+        click.option("-h", "--hostname", default="", help="Container host name."),
+        click.option("--domainname", default="", help="Container NIS domain name."),
+        click.option("--read-only", is_flag=True, help="Mount the root filesystem read-only."),
+        click.option("--tmpfs", multiple=True, help="Mount a tmpfs: /path[:options]."),
+        click.option("-v", "--volume", "volumes", multiple=True,
+                     help="Bind mount or volume: [SRC:]DEST[:ro|rw]."),
+        click.option("--mount", "mounts", multiple=True,
+                     help="type=bind|volume|tmpfs,source=..,target=..[,readonly]."),
+        click.option("-m", "--memory", default="", help="Memory limit (512m, 1g)."),
+        click.option("--memory-swap", default="", help="Memory plus swap (-1: unlimited swap)."),
+        click.option("--cpus", default="", help="Number of CPUs (1.5)."),
+        click.option("-c", "--cpu-shares", type=int, default=0, help="Relative CPU weight (1024)."),
+        click.option("--cpuset-cpus", default="", help="CPUs to run on (0-1, 0,2)."),
+        click.option("--pids-limit", type=int, default=0, help="Most processes at once."),
+        click.option("--restart", default="no",
+                     help="no, always, unless-stopped, on-failure[:max-retries]."),
+        click.option("--rm", "auto_remove", is_flag=True, help="Remove the container when it exits."),
+        click.option("--init", is_flag=True, help="Run a small PID 1 that forwards signals and "
+                     "reaps zombies."),
+        click.option("--cap-add", multiple=True, help="Add a Linux capability."),
+        click.option("--cap-drop", multiple=True, help="Drop a Linux capability (ALL)."),
+        click.option("--privileged", is_flag=True, help="Every capability, no masked paths, all "
+                     "devices allowed."),
+        click.option("--pid", "pid_mode", default="", help="host: share the host's PID namespace."),
+        click.option("--ipc", "ipc_mode", default="", help="host: share the host's IPC namespace."),
+        click.option("--uts", "uts_mode", default="", help="host: share the host's UTS namespace."),
+        click.option("--network", "--net", "network", default="none",
+                     help="none (loopback only) or host."),
+        click.option("-l", "--label", "labels", multiple=True, help="Set a label (k=v)."),
+        click.option("--stop-signal", default="", help="Signal to stop the container."),
+        click.option("--stop-timeout", type=int, default=None, help="Seconds before SIGKILL."),
+        click.option("--pull", "pull_policy", default="missing", help="always, missing, never."),
+        click.option("--platform", default=None, help="Pull this platform (os/arch)."),
+        click.option("--security-opt", multiple=True, help="no-new-privileges (others refused)."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _options(image: str, command: tuple[str, ...], kw: dict):
+    from ..engine.lifecycle import RunOptions
+    from ..oci.control import parse_bytes
+
+    env = []
+    for path in kw["env_file"]:
+        try:
+            with open(path) as f:
+                env += [ln.rstrip("\n") for ln in f if ln.strip() and not ln.startswith("#")]
+        except OSError as e:
+            raise MinirunError(f"open {path}: {e.strerror}") from None
+    env += list(kw["env"])
+    labels = {}
+    for text in kw["labels"]:
+        k, _, v = text.partition("=")
+        labels[k] = v
+    nnp = False
+    for so in kw["security_opt"]:
+        if so in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"):
+            nnp = True
+        else:
+            raise MinirunError(f"--security-opt {so}: only no-new-privileges is supported "
+                               "(seccomp profiles come with the security work)")
+    for flag, mode in (("--pid", kw["pid_mode"]), ("--ipc", kw["ipc_mode"]),
+                       ("--uts", kw["uts_mode"])):
+        if mode not in ("", "host", "private"):
+            raise MinirunError(f"{flag} {mode}: only host or private is supported")
+    if kw["network"] not in ("none", "host", "default"):
+        raise MinirunError(f"--network {kw['network']}: only none and host exist yet (bridge "
+                           "networks come with the networking work)")
+    cpus = 0
+    if kw["cpus"]:
+        try:
+            cpus = int(float(kw["cpus"]) * 1e9)
+        except ValueError:
+            raise MinirunError(f"invalid argument {kw['cpus']!r} for --cpus: a number") from None
+    try:
+        memory = parse_bytes(kw["memory"]) if kw["memory"] else 0
+        swap = parse_bytes(kw["memory_swap"]) if kw["memory_swap"] else 0
+    except (ValueError, MinirunError) as e:
+        raise MinirunError(f"invalid size for --memory/--memory-swap: {e}") from None
+    if memory and 0 < memory < 6 * 1024 * 1024:
+        raise MinirunError("Minimum memory limit allowed is 6MB")
+    return RunOptions(
+        image=image, command=list(command), name=kw["name"], tty=kw["tty"],
+        interactive=kw["interactive"], env=env, entrypoint=kw["entrypoint"],
+        workdir=kw["workdir"], user=kw["user"], hostname=kw["hostname"],
+        domainname=kw["domainname"], read_only=kw["read_only"], tmpfs=list(kw["tmpfs"]),
+        volumes=list(kw["volumes"]), mounts=list(kw["mounts"]), memory=memory,
+        memory_swap=swap, nano_cpus=cpus, cpu_shares=kw["cpu_shares"],
+        cpuset_cpus=kw["cpuset_cpus"], pids_limit=kw["pids_limit"], restart=kw["restart"],
+        auto_remove=kw["auto_remove"], init=kw["init"], cap_add=list(kw["cap_add"]),
+        cap_drop=list(kw["cap_drop"]), privileged=kw["privileged"], pid_mode=kw["pid_mode"],
+        ipc_mode=kw["ipc_mode"], uts_mode=kw["uts_mode"],
+        network="none" if kw["network"] == "default" else kw["network"], labels=labels,
+        stop_signal=kw["stop_signal"], stop_timeout=kw["stop_timeout"], no_new_privileges=nnp)
+
+
+def _create(obj, image: str, command, kw):
+    from .pull import ensure_image
+
+    opts = _options(image, command, kw)
+    record = ensure_image(obj, image, kw["pull_policy"])
+    return _engine(obj).create(opts, record)
+
+
+_RUN_SETTINGS = {"allow_interspersed_args": False, "ignore_unknown_options": False}
+
+
+@main.command(context_settings=_RUN_SETTINGS)
+@_run_options
+@click.option("-d", "--detach", is_flag=True, help="Run in the background; print the ID.")
+@click.option("--sig-proxy/--no-sig-proxy", default=True,
+              help="Forward signals to the container (without -t).")
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+def run(obj, image: str, command: tuple[str, ...], detach: bool, sig_proxy: bool, **kw) -> None:
+    """Create and start a container from IMAGE, running COMMAND (or the image's default)."""
+    if not detach and not kw["tty"] and not kw["interactive"] and os.isatty(0) and os.isatty(1):
+        kw["tty"] = kw["interactive"] = True  # what a person at a terminal means (module doc)
+    c = _create(obj, image, command, kw)
+    eng = _engine(obj)
+    try:
+        if detach:
+            eng.start(c)
+            click.echo(c.id)
+            return
+        code = _attached_start(eng, c, sig_proxy)
+    except MinirunError:
+        if kw["auto_remove"]:  # --rm: a container that could not start goes too
+            eng.remove_files(eng.containers.load(c.id), volumes=True)
+        raise
+    sys.exit(code)
+
+
+@main.command(context_settings=_RUN_SETTINGS)
+@_run_options
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+def create(obj, image: str, command: tuple[str, ...], **kw) -> None:
+    """Create a container from IMAGE without starting it; print its ID."""
+    c = _create(obj, image, command, kw)
+    click.echo(c.id)
+
+
+def _attached_start(eng, c, sig_proxy: bool = True) -> int:
+    """Start `c` with this terminal attached; the container's exit code."""
+    from ..engine import attach
+
+    eng.start(c, attach=True)
+    sock = attach.connect(eng.cdir(c.id))
+    tty, stdin = bool(c.config.get("Tty")), bool(c.config.get("OpenStdin"))
+    old = {}
+    if sig_proxy and not tty:
+        def forward(signum, _frame):
+            try:
+                eng.kill(eng.containers.load(c.id), signum, stop=False)
+            except MinirunError:
+                pass
+
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+                  signal.SIGUSR2):
+            old[s] = signal.signal(s, forward)
+    try:
+        code = attach.session(sock, tty, stdin, start=True)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        sock.close()
+    if code is None:
+        latest = eng.containers.load(c.id) if os.path.exists(eng.cdir(c.id)) else None
+        if latest is not None and latest.state.running:
+            click.echo("\r\nread escape sequence" if tty else "", err=True)
+            return 0
+        code = latest.state.exit_code if latest is not None else 0
+    return code
+
+
+# --- start, attach, stop, kill, restart, rm ----------------------------------------------------------
+
+
+@main.command()
+@click.option("-a", "--attach", "attach_", is_flag=True, help="Attach STDOUT/STDERR.")
+@click.option("-i", "--interactive", is_flag=True, help="Attach STDIN.")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_obj
+def start(obj, attach_: bool, interactive: bool, containers: tuple[str, ...]) -> None:
+    """Start one or more created or stopped containers (their filesystem is kept)."""
+    eng = _engine(obj)
+    if attach_ or interactive:
+        if len(containers) > 1:
+            raise MinirunError("you cannot start and attach multiple containers at once")
+        c = eng.get(containers[0])
+        if c.state.running:
+            raise MinirunError(f"container {c.short_id} is already running (use `minirun "
+                               "attach`)")
+        sys.exit(_attached_start(eng, c))
+    _each(containers, lambda ref: (eng.start(eng.get(ref)), ref)[1])
+
+
+@main.command("attach")
+@click.option("--no-stdin", is_flag=True, help="Do not attach STDIN.")
+@click.argument("container")
+@click.pass_obj
+def attach_cmd(obj, no_stdin: bool, container: str) -> None:
+    """Attach this terminal to a running container's stdio (ctrl-p ctrl-q detaches)."""
+    from ..engine import attach
+
+    eng = _engine(obj)
+    c = eng.get(container)
+    if not c.state.running:
+        raise MinirunError("You cannot attach to a stopped container, start it first")
+    sock = attach.connect(eng.cdir(c.id))
+    tty = bool(c.config.get("Tty"))
+    code = attach.session(sock, tty, bool(c.config.get("OpenStdin")) and not no_stdin)
+    if code is None:
+        if tty:
+            click.echo("\r\nread escape sequence", err=True)
+        sys.exit(0)
+    sys.exit(code)
+
+
+@main.command()
+@click.option("-t", "--time", "timeout", type=int, default=None,
+              help="Seconds to wait before killing it (default 10, or its --stop-timeout).")
+@click.option("-s", "--signal", "sig", default="", help="Signal to send (default: its StopSignal).")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_obj
+def stop(obj, timeout, sig: str, containers) -> None:
+    """Stop running containers: the stop signal, then SIGKILL after the timeout."""
+    eng = _engine(obj)
+
+    def one(ref: str) -> str:
+        c = eng.get(ref)
+        if sig:
+            c.config["StopSignal"] = sig
+        eng.stop(c, timeout)
+        return ref
+
+    _each(containers, one)
+
+
+@main.command()
+@click.option("-s", "--signal", "sig", default="KILL", help="Signal to send (default KILL).")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_obj
+def kill(obj, sig: str, containers) -> None:
+    """Kill running containers (SIGKILL, or -s SIGNAL)."""
+    from ..engine.lifecycle import _signal_number
+
+    eng = _engine(obj)
+    num = _signal_number(sig)
+    _each(containers, lambda ref: (eng.kill(eng.get(ref), num), ref)[1])
+
+
+@main.command()
+@click.option("-t", "--time", "timeout", type=int, default=None, help="Seconds before SIGKILL.")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_obj
+def restart(obj, timeout, containers) -> None:
+    """Restart containers: stop (if running), then start again."""
+    eng = _engine(obj)
+
+    def one(ref: str) -> str:
+        c = eng.get(ref)
+        eng.stop(c, timeout)
+        eng.start(eng.get(c.id))
+        return ref
+
+    _each(containers, one)
+
+
+@main.command()
+@click.option("-f", "--force", is_flag=True, help="Kill a running container first.")
+@click.option("-v", "--volumes", is_flag=True, help="Also remove its anonymous volumes.")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_obj
+def rm(obj, force: bool, volumes: bool, containers) -> None:
+    """Remove containers (their writable layer too; named volumes stay)."""
+    eng = _engine(obj)
+    _each(containers, lambda ref: (eng.remove(eng.get(ref), force, volumes), ref)[1])
+
+
+@main.command()
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_obj
+def pause(obj, containers) -> None:
+    """Freeze every process of the containers (the cgroup freezer)."""
+    eng = _engine(obj)
+    _each(containers, lambda ref: (eng.pause(eng.get(ref)), ref)[1])
+
+
+@main.command()
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_obj
+def unpause(obj, containers) -> None:
+    """Thaw paused containers."""
+    eng = _engine(obj)
+    _each(containers, lambda ref: (eng.unpause(eng.get(ref)), ref)[1])
+
+
+@main.command()
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_obj
+def wait(obj, containers) -> None:
+    """Block until the containers stop; print each exit code."""
+    eng = _engine(obj)
+
+    def one(ref: str) -> str:
+        c = eng.get(ref)
+        eng.wait_exit(c, None)
+        return str(eng.containers.load(c.id).state.exit_code)
+
+    _each(containers, one)
+
+
+@main.command()
+@click.argument("container")
+@click.argument("new_name")
+@click.pass_obj
+def rename(obj, container: str, new_name: str) -> None:
+    """Rename a container."""
+    eng = _engine(obj)
+    eng.containers.rename(eng.get(container).id, new_name)
+
+
+def _each(refs, fn) -> None:
+    """Docker's multi-container verbs: do each, print what fn returns, report failures at the
+    end (exit 1 if any failed)."""
+    failed = False
+    for ref in refs:
+        try:
+            out = fn(ref)
+            if out is not None:
+                click.echo(out)
+        except MinirunError as e:
+            click.echo(f"minirun: {e}", err=True)
+            failed = True
+    if failed:
+        sys.exit(1)
+
+
+# --- ps -----------------------------------------------------------------------------------------------
+
+PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",
+              "RunningFor": "CREATED", "CreatedAt": "CREATED AT", "Status": "STATUS",
+              "Ports": "PORTS", "Names": "NAMES", "Labels": "LABELS", "State": "STATE",
+              "Size": "SIZE", "Mounts": "MOUNTS"}
+PS_DEFAULT = ("table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t"
+              "{{.Ports}}\t{{.Names}}")
+
+
+def _parse_time(text: str) -> float:
+    import calendar
+
+    if not text or text.startswith("0001"):
+        return 0.0
+    base = calendar.timegm(time.strptime(text[:19], TIME_FMT))
+    return base + (float("0." + text[20:-1]) if len(text) > 20 else 0.0)
+
+
+def status_text(c, now: float | None = None) -> str:
+    from .images import human_duration
+
+    now = time.time() if now is None else now
+    s = c.state
+    if s.status == "running":
+        return f"Up {human_duration(now - _parse_time(s.started_at))}"
+    if s.status == "paused":
+        return f"Up {human_duration(now - _parse_time(s.started_at))} (Paused)"
+    if s.status == "restarting":
+        return f"Restarting ({s.exit_code}) {human_duration(now - _parse_time(s.finished_at))} ago"
+    if s.status == "exited":
+        return f"Exited ({s.exit_code}) {human_duration(now - _parse_time(s.finished_at))} ago"
+    if s.status == "dead":
+        return "Dead"
+    return "Created"
+
+
+def _command_text(c, no_trunc: bool) -> str:
+    text = " ".join([c.path, *c.args])
+    if not no_trunc and len(text) > 20:
+        text = text[:19] + "…"
+    return f'"{text}"'
+
+
+def ps_row(c, no_trunc: bool = False) -> dict:
+    from .images import human_duration
+
+    created = _parse_time(c.created)
+    labels = c.config.get("Labels") or {}
+    return {
+        "ID": c.id if no_trunc else c.short_id, "Image": c.image,
+        "Command": _command_text(c, no_trunc),
+        "RunningFor": f"{human_duration(time.time() - created)} ago",
+        "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(created)),
+        "Status": status_text(c), "State": c.state.status, "Ports": "", "Names": c.name,
+        "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+        "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in c.mounts),
+        "Size": "",
+    }
+
+
+def _ps_filter(c, filters: list[str]) -> bool:
+    for f in filters:
+        k, _, v = f.partition("=")
+        if k == "status" and c.state.status != v:
+            return False
+        if k == "name" and v not in c.name:
+            return False
+        if k == "id" and not c.id.startswith(v):
+            return False
+        if k == "label":
+            lk, eq, lv = v.partition("=")
+            labels = c.config.get("Labels") or {}
+            if lk not in labels or (eq and labels[lk] != lv):
+                return False
+        if k == "ancestor" and v not in (c.image, c.image_id, c.image_id.split(":")[-1][:12]):
+            return False
+        if k == "exited" and (c.state.status != "exited" or str(c.state.exit_code) != v):
+            return False
+        if k not in ("status", "name", "id", "label", "ancestor", "exited"):
+            raise MinirunError(f"invalid filter '{k}': status, name, id, label, ancestor or exited")
+    return True
+
+
+@main.command()
+@click.option("-a", "--all", "all_", is_flag=True, help="Show all containers (default: running).")
+@click.option("-q", "--quiet", is_flag=True, help="Only display container IDs.")
+@click.option("--no-trunc", is_flag=True, help="Do not truncate output.")
+@click.option("-f", "--filter", "filters", multiple=True,
+              help="status=, name=, id=, label=k[=v], ancestor=, exited=.")
+@click.option("--format", "fmt", default="", help="json, table, or a Go template.")
+@click.option("-n", "--last", type=int, default=-1, help="Show the n last created containers.")
+@click.option("-l", "--latest", is_flag=True, help="Show the latest created container.")
+@click.pass_obj
+def ps(obj, all_: bool, quiet: bool, no_trunc: bool, filters, fmt: str, last: int,
+       latest: bool) -> None:
+    """List containers."""
+    from .template import Format
+
+    eng = _engine(obj)
+    cs = sorted(eng.all(), key=lambda c: c.created, reverse=True)
+    if latest:
+        last = 1
+    if last >= 0:
+        all_ = True
+        cs = cs[:last]
+    if not all_ and not any(f.startswith("status=") for f in filters):
+        cs = [c for c in cs if c.state.status in ("running", "paused", "restarting")]
+    cs = [c for c in cs if _ps_filter(c, filters)]
+    if quiet:
+        for c in cs:
+            click.echo(c.id if no_trunc else c.short_id)
+        return
+    rows = [ps_row(c, no_trunc) for c in cs]
+    click.echo(Format(fmt or PS_DEFAULT, PS_HEADERS, PS_DEFAULT[6:]).write(rows), nl=False)
+
+
+# --- inspect ------------------------------------------------------------------------------------------
+
+
+def inspect_container(eng, c) -> dict:
+    cdir = eng.cdir(c.id)
+    s = c.state
+    upper, work, merged = (os.path.join(cdir, n) for n in ("upper", "work", "rootfs"))
+    lower = ":".join(os.path.join(eng.root, "image", "layers", n) for n in reversed(c.layers))
+    return {
+        "Id": c.id, "Created": c.created, "Path": c.path, "Args": list(c.args),
+        "State": {"Status": s.status, "Running": s.status in ("running", "paused"),
+                  "Paused": s.status == "paused", "Restarting": s.status == "restarting",
+                  "OOMKilled": s.oom_killed, "Dead": s.status == "dead", "Pid": s.pid,
+                  "ExitCode": s.exit_code, "Error": s.error, "StartedAt": s.started_at,
+                  "FinishedAt": s.finished_at},
+        "Image": c.image_id,
+        "ResolvConfPath": os.path.join(cdir, "resolv.conf"),
+        "HostnamePath": os.path.join(cdir, "hostname"),
+        "HostsPath": os.path.join(cdir, "hosts"),
+        "LogPath": os.path.join(cdir, f"{c.id}-json.log"),
+        "Name": "/" + c.name, "RestartCount": s.restart_count, "Driver": "overlay",
+        "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
+        "HostConfig": dict(c.host_config),
+        "GraphDriver": {"Name": "overlay", "Data": {"LowerDir": lower, "UpperDir": upper,
+                                                    "WorkDir": work, "MergedDir": merged}},
+        "Mounts": [{k: v for k, v in m.items() if k in ("Type", "Name", "Source", "Destination",
+                                                         "Driver", "Mode", "RW", "Propagation")}
+                   for m in c.mounts],
+        "Config": dict(c.config),
+        "NetworkSettings": {"Networks": {c.host_config.get("NetworkMode", "none"): {}},
+                            "IPAddress": "", "Gateway": "", "MacAddress": "", "Ports": {},
+                            "SandboxKey": f"/proc/{s.pid}/ns/net" if s.pid else ""},
+    }
+
+
+def _inspect_rows(obj, names: tuple[str, ...], kind: str | None) -> list[dict]:
+    eng = _engine(obj)
+    out = []
+    missing = []
+    for name in names:
+        found = None
+        if kind in (None, "container"):
+            try:
+                found = inspect_container(eng, eng.get(name))
+            except MinirunError:
+                found = None
+        if found is None and kind in (None, "image"):
+            try:
+                from .images import inspect_image
+
+                found = inspect_image(obj.store(), obj.store().resolve(name))
+            except (MinirunError, ImportError):
+                found = None
+        if found is None and kind in (None, "volume"):
+            try:
+                found = eng.volumes.get(name).inspect()
+            except MinirunError:
+                found = None
+        if found is None:
+            missing.append(name)
+        else:
+            out.append(found)
+    for name in missing:
+        click.echo(f"Error: No such object: {name}", err=True)
+    if missing:
+        obj._inspect_failed = True
+    return out
+
+
+@main.command()
+@click.option("-f", "--format", "fmt", default="", help="Go template, e.g. {{.State.Pid}}.")
+@click.option("--type", "kind", type=click.Choice(["container", "image", "volume"]),
+              default=None, help="Only look for this kind of object.")
+@click.option("-s", "--size", is_flag=True, help="(accepted; sizes are not computed)")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+def inspect(obj, fmt: str, kind, size: bool, names) -> None:
+    """Low-level information on containers, images or volumes, as JSON (or --format)."""
+    _print_inspect(obj, _inspect_rows(obj, names, kind), fmt)
+
+
+def _print_inspect(obj, rows: list[dict], fmt: str) -> None:
+    import json
+
+    if fmt:
+        from .template import Template
+
+        t = Template(fmt.replace("\\t", "\t").replace("\\n", "\n"))
+        for r in rows:
+            click.echo(t.render(r))
+    else:
+        click.echo(json.dumps(rows, indent=4))
+    if getattr(obj, "_inspect_failed", False):
+        sys.exit(1)
+
+
+@container_group.command("inspect")
+@click.option("-f", "--format", "fmt", default="")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+def container_inspect(obj, fmt: str, names) -> None:
+    """Low-level information on containers."""
+    _print_inspect(obj, _inspect_rows(obj, names, "container"), fmt)
+
+
+# --- logs -----------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("-f", "--follow", is_flag=True, help="Follow the output.")
+@click.option("-n", "--tail", default="all", help="Lines from the end (default all).")
+@click.option("-t", "--timestamps", is_flag=True, help="Show timestamps.")
+@click.option("--since", default="", help="Since a time, a timestamp or a duration (10m).")
+@click.option("--until", default="", help="Until a time, a timestamp or a duration.")
+@click.argument("container")
+@click.pass_obj
+def logs(obj, follow: bool, tail: str, timestamps: bool, since: str, until: str,
+         container: str) -> None:
+    """Fetch a container's logs (stdout to stdout, stderr to stderr)."""
+    from ..engine import logs as logmod
+
+    eng = _engine(obj)
+    c = eng.get(container)
+    path = os.path.join(eng.cdir(c.id), f"{c.id}-json.log")
+    try:
+        n = None if tail == "all" else int(tail)
+        since_t = logmod.parse_since(since) if since else None
+        until_t = logmod.parse_since(until) if until else None
+    except ValueError as e:
+        raise MinirunError(str(e)) from None
+    size = os.path.getsize(path) if os.path.exists(path) else 0
+    recs = logmod.read(path, tail=n, since=since_t)
+
+    def emit(r: dict) -> None:
+        if until_t and r.get("time", "") > until_t:
+            return
+        text = r.get("log", "")
+        if timestamps:
+            text = f"{r.get('time', '')} {text}"
+        out = sys.stderr if r.get("stream") == "stderr" else sys.stdout
+        out.write(text)
+        out.flush()
+
+    for r in recs:
+        emit(r)
+    if follow:
+        def alive() -> bool:
+            try:
+                return eng.refresh(eng.containers.load(c.id)).state.running
+            except MinirunError:
+                return False
+
+        if os.path.exists(path):
+            for r in logmod.follow(path, size, alive):
+                emit(r)
+
+
+# --- exec -------------------------------------------------------------------------------------------------
+
+
+@main.command("exec", context_settings=_RUN_SETTINGS)
+@click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open.")
+@click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY.")
+@click.option("-d", "--detach", is_flag=True, help="Run the command in the background.")
+@click.option("-e", "--env", multiple=True, help="Set an environment variable.")
+@click.option("-w", "--workdir", default="", help="Working directory in the container.")
+@click.option("-u", "--user", default=None, help="user[:group].")
+@click.option("--privileged", is_flag=True, help="Every capability for this process.")
+@click.argument("container")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_obj
+def exec_(obj, interactive, tty, detach, env, workdir, user, privileged, container,
+          command) -> None:
+    """Run a command in a running container (every namespace and the cgroup joined)."""
+    import json
+
+    from ..engine import bundle, users
+    from ..oci import execute, spec
+
+    eng = _engine(obj)
+    c = eng.get(container)
+    if c.state.status != "running":
+        if c.state.status == "paused":
+            raise MinirunError(f"Container {c.id} is paused, unpause the container before exec")
+        raise MinirunError(f"Container {c.id} is not running")
+    cdir = eng.cdir(c.id)
+    with open(os.path.join(cdir, "config.json")) as f:
+        cfg = json.load(f)
+    rootfs = os.path.join(cdir, "rootfs")
+    u = users.resolve(rootfs, user if user is not None else (c.config.get("User") or ""))
+    base_env = list(cfg["process"]["env"])
+    env_list = bundle.environment(base_env, list(env), c.config.get("Hostname", ""), tty)
+    if not any(e.startswith("HOME=") for e in env_list):
+        env_list.append(f"HOME={u.home}")
+    caps = cfg["process"].get("capabilities")
+    if privileged:
+        all_caps = bundle.capabilities([], [], True)
+        caps = {k: all_caps for k in ("bounding", "effective", "permitted")}
+    p = {"args": list(command), "env": env_list, "cwd": workdir or cfg["process"].get("cwd", "/"),
+         "terminal": tty, "user": {"uid": u.uid, "gid": u.gid,
+                                   "additionalGids": u.additional_gids},
+         "capabilities": caps, "noNewPrivileges": cfg["process"].get("noNewPrivileges", False)}
+    if tty and os.isatty(1):
+        import shutil
+
+        cols, rows = shutil.get_terminal_size()
+        p["consoleSize"] = {"height": rows, "width": cols}
+    proc = spec.parse_process(p)
+    if detach and tty:
+        tty = False
+        proc.terminal = False
+    saved = None
+    if not interactive or detach:
+        saved = os.dup(0)
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+    try:
+        code = execute.exec_process(eng.runroot, c.id, proc, detach=detach)
+    except CommandError as e:
+        click.echo(f"minirun: {e}", err=True)
+        sys.exit(e.command_code)
+    except MinirunError as e:
+        text = str(e)
+        if "executable file not found" in text or "no such file or directory" in text:
+            click.echo(f"minirun: {text}", err=True)
+            sys.exit(127)
+        if "permission denied" in text:
+            click.echo(f"minirun: {text}", err=True)
+            sys.exit(126)
+        raise
+    finally:
+        if saved is not None:
+            os.dup2(saved, 0)
+            os.close(saved)
+    sys.exit(code)
+
+
+# --- top, port -----------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("container")
+@click.argument("ps_args", nargs=-1)
+@click.pass_obj
+def top(obj, container: str, ps_args) -> None:
+    """The running processes of a container (as host PIDs)."""
+    from ..oci import container as oci
+    from ..oci import state as st
+
+    eng = _engine(obj)
+    c = eng.get(container)
+    if not c.state.running:
+        raise MinirunError(f"Container {c.id} is not running")
+    pids = oci.container_pids(st.load(eng.runroot, c.id))
+    rows = [("UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD")]
+    for pid in sorted(pids):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+            uid = os.stat(f"/proc/{pid}").st_uid
+        except OSError:
+            continue
+        ticks = os.sysconf("SC_CLK_TCK")
+        cpu = (int(fields[11]) + int(fields[12])) // ticks
+        rows.append((_user_name(uid), str(pid), fields[1], "0", "-", "?",
+                     f"{cpu // 3600:02d}:{cpu // 60 % 60:02d}:{cpu % 60:02d}", cmd))
+    from .template import tabwrite
+
+    click.echo(tabwrite(["\t".join(r) for r in rows]), nl=False)
+
+
+def _user_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+@main.command()
+@click.argument("container")
+@click.argument("private_port", required=False)
+@click.pass_obj
+def port(obj, container: str, private_port) -> None:
+    """List a container's published ports (none until bridge networking lands)."""
+    _engine(obj).get(container)
+
+
+@container_group.command("prune")
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
+@click.pass_obj
+def container_prune(obj, force: bool) -> None:
+    """Remove all stopped containers."""
+    if not force and os.isatty(0):
+        click.confirm("WARNING! This will remove all stopped containers.\nAre you sure you want "
+                      "to continue?", abort=True)
+    eng = _engine(obj)
+    removed = []
+    for c in eng.all():
+        if c.state.status in ("exited", "created", "dead"):
+            eng.remove_files(c, volumes=False)
+            removed.append(c.id)
+    if removed:
+        click.echo("Deleted Containers:")
+        for cid in removed:
+            click.echo(cid)
+        click.echo("")
+    click.echo("Total reclaimed space: 0B")
+
+
+# `minirun container ls|run|stop|...`: the management-command aliases.
+for _name, _cmd in (("ls", ps), ("list", ps), ("ps", ps), ("run", run), ("create", create),
+                    ("start", start), ("stop", stop), ("kill", kill), ("restart", restart),
+                    ("rm", rm), ("remove", rm), ("logs", logs), ("exec", exec_), ("attach", attach_cmd),
+                    ("wait", wait), ("rename", rename), ("pause", pause), ("unpause", unpause),
+                    ("top", top), ("port", port)):
+    container_group.add_command(_cmd, _name)

@@ -1,0 +1,239 @@
+"""An image and `run`'s flags, turned into an OCI bundle's config.json, with Docker's defaults.
+
+This is the seam between the two halves of a container runtime: above it, images, names and
+flags; below it, the runtime spec. Everything Docker decides for a container is decided here:
+
+  process   ENTRYPOINT + CMD (run's COMMAND replaces CMD; --entrypoint replaces ENTRYPOINT and
+            drops the image's CMD), the image's Env + -e/--env-file, PATH if the image has none,
+            HOSTNAME, TERM=xterm with -t; WorkingDir/-w; USER/-u resolved in the image;
+            Docker's 14 default capabilities (+/- --cap-add/--cap-drop; all of ours when
+            --privileged); no new privileges only on request
+  root      rootfs/ (the overlay mount), read-only with --read-only
+  mounts    /proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys (ro), /sys/fs/cgroup (ro), the
+            container's /etc/hostname, /etc/hosts, /etc/resolv.conf, then volumes, binds and
+            tmpfs mounts, parents before children
+  linux     new pid, ipc, uts, mount and network namespaces (each `host` mode skips one), a
+            cgroup namespace on cgroup v2 hosts (Docker's default there), the cgroup
+            /minirun/<id>, -m/--cpus/--pids-limit ... as linux.resources, Docker's masked and
+            read-only /proc and /sys paths (none with --privileged)
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import MinirunError
+from .records import Container
+from .users import ResolvedUser
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# Docker's default capability set (moby oci/caps/defaults.go).
+DEFAULT_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
+                "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
+                "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"]
+
+MASKED = ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+          "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+          "/sys/firmware", "/sys/devices/virtual/powercap"]
+READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+
+INIT_ANNOTATION = "run.minirun.init"  # minirun-oci: PID 1 is a reaper that runs the program
+
+
+class BundleError(MinirunError):
+    exit_code = 125
+
+
+def command(image_cfg: dict, entrypoint: str | None, cmd: list[str]) -> list[str]:
+    """Docker's rule: ENTRYPOINT + CMD, where COMMAND replaces CMD, and --entrypoint replaces
+    ENTRYPOINT and also drops the image's CMD ("" clears the entrypoint)."""
+    if entrypoint is not None:
+        ep = [entrypoint] if entrypoint else []
+        default_cmd: list[str] = []
+    else:
+        ep = list(image_cfg.get("Entrypoint") or [])
+        default_cmd = list(image_cfg.get("Cmd") or [])
+    args = ep + (list(cmd) if cmd else default_cmd)
+    if not args:
+        raise BundleError("no command specified: the image has no CMD or ENTRYPOINT; give one "
+                          "after the image name")
+    return args
+
+
+def environment(image_env: list[str], extra: list[str], hostname: str, tty: bool) -> list[str]:
+    """The image's Env, then -e/--env-file (later wins), PATH if missing, HOSTNAME, TERM."""
+    env: dict[str, str] = {}
+    for item in image_env or []:
+        k, _, v = item.partition("=")
+        env[k] = v
+    env.setdefault("PATH", DEFAULT_PATH)
+    env["HOSTNAME"] = hostname
+    if tty:
+        env.setdefault("TERM", "xterm")
+    for item in extra:
+        k, eq, v = item.partition("=")
+        if not k:
+            raise BundleError(f"invalid environment variable: {item!r} (use NAME=VALUE)")
+        if eq:
+            env[k] = v
+        elif k in os.environ:  # -e NAME: take the caller's value, as docker does
+            env[k] = os.environ[k]
+    # Docker keeps the image's order and appends new names; HOSTNAME goes first.
+    out = [f"HOSTNAME={env.pop('HOSTNAME')}"]
+    out += [f"{k}={v}" for k, v in env.items()]
+    return out
+
+
+def capabilities(cap_add: list[str], cap_drop: list[str], privileged: bool) -> list[str]:
+    from ..kernel.capabilities import NAMES
+
+    def norm(c: str) -> str:
+        c = c.strip().upper()
+        return c if c.startswith("CAP_") or c == "ALL" else "CAP_" + c
+
+    if privileged:
+        return sorted(_bounding_caps(NAMES), key=NAMES.get)
+    caps = list(DEFAULT_CAPS)
+    drops = [norm(c) for c in cap_drop]
+    adds = [norm(c) for c in cap_add]
+    for c in drops + adds:
+        if c != "ALL" and c not in NAMES:
+            raise BundleError(f"unknown capability: {c!r} (see capabilities(7))")
+    if "ALL" in drops:
+        caps = []
+    else:
+        caps = [c for c in caps if c not in drops]
+    if "ALL" in adds:
+        caps = sorted(_bounding_caps(NAMES), key=NAMES.get)
+    else:
+        caps += [c for c in adds if c not in caps]
+    return caps
+
+
+def _bounding_caps(names: dict[str, int]) -> list[str]:
+    """Every capability in our own bounding set: --privileged can give no more than we hold
+    (this VM's root lacks CAP_SYS_RESOURCE, so "all" would fail capset)."""
+    try:
+        with open("/proc/self/status") as f:
+            bnd = next(int(line.split()[1], 16) for line in f if line.startswith("CapBnd:"))
+    except (OSError, StopIteration, ValueError):
+        bnd = (1 << 41) - 1
+    return [n for n, bit in names.items() if bnd & (1 << bit)]
+
+
+def resources(hc: dict) -> dict:
+    """HostConfig limits -> linux.resources (the runtime writes the cgroup files)."""
+    r: dict = {}
+    mem = hc.get("Memory") or 0
+    swap = hc.get("MemorySwap") or 0
+    if mem:
+        r["memory"] = {"limit": mem}
+        if swap:
+            r["memory"]["swap"] = -1 if swap == -1 else swap  # OCI swap = memory + swap, like -memory-swap
+    elif swap:
+        raise BundleError("--memory-swap needs --memory too (it is memory plus swap)")
+    cpu: dict = {}
+    if hc.get("NanoCpus"):
+        cpu["period"] = 100000
+        cpu["quota"] = hc["NanoCpus"] * 100000 // 10**9
+    if hc.get("CpuShares"):
+        cpu["shares"] = hc["CpuShares"]
+    if hc.get("CpusetCpus"):
+        cpu["cpus"] = hc["CpusetCpus"]
+    if cpu:
+        r["cpu"] = cpu
+    if hc.get("PidsLimit"):
+        r["pids"] = {"limit": hc["PidsLimit"]}
+    if hc.get("Privileged"):
+        r["devices"] = [{"allow": True, "access": "rwm"}]
+    return r
+
+
+def _mount_sort_key(m: dict) -> int:
+    return os.path.normpath(m["destination"]).count("/")
+
+
+def oci_config(c: Container, cdir: str, user: ResolvedUser, cgroup_v2: bool) -> dict:
+    """The config.json for container `c`, whose bundle is its own directory `cdir`."""
+    cfg, hc = c.config, c.host_config
+    privileged = bool(hc.get("Privileged"))
+    caps = capabilities(hc.get("CapAdd") or [], hc.get("CapDrop") or [], privileged)
+    process = {
+        "terminal": bool(cfg.get("Tty")),
+        "user": {"uid": user.uid, "gid": user.gid, **({"additionalGids": user.additional_gids}
+                                                       if user.additional_gids else {})},
+        "args": [c.path, *c.args],
+        "env": list(cfg.get("Env") or []),
+        "cwd": cfg.get("WorkingDir") or "/",
+        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+        "noNewPrivileges": bool(hc.get("NoNewPrivileges")),
+    }
+    if not any(e.startswith("HOME=") for e in process["env"]):
+        process["env"].append(f"HOME={user.home}")
+    mounts = [
+        {"destination": "/proc", "type": "proc", "source": "proc",
+         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+         "options": ["nosuid", "noexec", "nodev"] + ([] if privileged else ["ro"])},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+         "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+    ]
+    for name in ("hostname", "hosts", "resolv.conf"):
+        mounts.append({"destination": f"/etc/{name}", "type": "bind",
+                       "source": os.path.join(cdir, name),
+                       "options": ["rbind", "rprivate"]})
+    user_mounts = []
+    for m in c.mounts:
+        opts = ["rbind"] + (["ro"] if not m.get("RW", True) else []) + ["rprivate"]
+        if m["Type"] == "tmpfs":
+            user_mounts.append({"destination": m["Destination"], "type": "tmpfs",
+                                "source": "tmpfs",
+                                "options": ["nosuid", "nodev", "noexec"] + m.get("Options", [])})
+        else:
+            user_mounts.append({"destination": m["Destination"], "type": "bind",
+                                "source": m["Source"], "options": opts})
+    mounts += sorted(user_mounts, key=_mount_sort_key)
+
+    namespaces = [{"type": "mount"}]
+    for ns, mode_key in (("pid", "PidMode"), ("ipc", "IpcMode"), ("uts", "UTSMode")):
+        if hc.get(mode_key) != "host":
+            namespaces.append({"type": ns})
+    if hc.get("NetworkMode") != "host":
+        namespaces.append({"type": "network"})
+    if cgroup_v2:
+        namespaces.append({"type": "cgroup"})
+    linux = {
+        "namespaces": namespaces,
+        "cgroupsPath": f"/minirun/{c.id}",
+        "resources": resources(hc),
+    }
+    if not privileged:
+        linux["maskedPaths"] = list(MASKED)
+        linux["readonlyPaths"] = list(READONLY)
+    annotations = {f"org.minirun.label.{k}": str(v) for k, v in (cfg.get("Labels") or {}).items()}
+    annotations["org.minirun.container.name"] = c.name
+    if hc.get("Init"):
+        annotations[INIT_ANNOTATION] = "true"
+    out = {
+        "ociVersion": "1.2.0",
+        "process": process,
+        "root": {"path": "rootfs", "readonly": bool(hc.get("ReadonlyRootfs"))},
+        "hostname": cfg.get("Hostname") or c.id[:12],
+        "mounts": mounts,
+        "linux": linux,
+        "annotations": annotations,
+    }
+    if cfg.get("Domainname"):
+        out["domainname"] = cfg["Domainname"]
+    if hc.get("UTSMode") == "host":
+        out.pop("hostname")
+    return out

@@ -1,0 +1,459 @@
+"""The container verbs as the CLI calls them: create, start, stop, kill, rm, wait, pause ...
+
+`create` makes the record, the writable layer and the bundle; `start` hands the container to a
+new monitor (monitor.py), which makes it with the OCI runtime and stays with it until it exits.
+The other verbs act through the OCI runtime directly (kill, pause) and read what the monitor
+recorded. The runtime's state lives under --runroot (default /run/minirun: `minirun-oci list`
+shows these containers too); the container ID is the runtime's ID.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from ..errors import CommandError, MinirunError
+from . import bundle as bundle_mod
+from .records import Container, Containers, Conflict, State, ZERO_TIME, now
+from .volumes import Volumes
+
+STOP_TIMEOUT = 10  # s: Docker's default grace period before SIGKILL
+
+
+@dataclass
+class RunOptions:
+    """`create`/`run` flags, parsed (cli/containers.py turns click's values into these)."""
+
+    image: str
+    command: list = field(default_factory=list)
+    name: str = ""
+    tty: bool = False
+    interactive: bool = False
+    env: list = field(default_factory=list)
+    entrypoint: str | None = None
+    workdir: str = ""
+    user: str | None = None
+    hostname: str = ""
+    domainname: str = ""
+    read_only: bool = False
+    tmpfs: list = field(default_factory=list)  # "/path[:options]"
+    volumes: list = field(default_factory=list)  # -v specs
+    mounts: list = field(default_factory=list)  # --mount specs
+    memory: int = 0
+    memory_swap: int = 0
+    nano_cpus: int = 0
+    cpu_shares: int = 0
+    cpuset_cpus: str = ""
+    pids_limit: int = 0
+    restart: str = "no"
+    auto_remove: bool = False
+    init: bool = False
+    cap_add: list = field(default_factory=list)
+    cap_drop: list = field(default_factory=list)
+    privileged: bool = False
+    pid_mode: str = ""
+    ipc_mode: str = ""
+    uts_mode: str = ""
+    network: str = "none"
+    labels: dict = field(default_factory=dict)
+    stop_signal: str = ""
+    stop_timeout: int | None = None
+    no_new_privileges: bool = False
+
+
+class Engine:
+    """Where containers, volumes and images live (--root) and runtime state (--runroot)."""
+
+    def __init__(self, root: str, runroot: str, images) -> None:
+        self.root, self.runroot = root, runroot
+        self.containers = Containers(root)
+        self.volumes = Volumes(root)
+        self.images = images  # a callable returning the image Store (opened lazily)
+
+    def cdir(self, cid: str) -> str:
+        return self.containers.path(cid)
+
+    # -- reading state ---------------------------------------------------------------------------
+    def get(self, ref: str) -> Container:
+        return self.refresh(self.containers.find(ref))
+
+    def all(self) -> list[Container]:
+        return [self.refresh(c) for c in self.containers.all()]
+
+    def refresh(self, c: Container) -> Container:
+        """Notice a monitor that died (kill -9): its container is `dead` once its process is gone,
+        and what it held (cgroup, runtime state, rootfs mount) is cleaned up now."""
+        from ..kernel.process import start_time
+
+        s = c.state
+        if not s.running or not s.monitor_pid:
+            return c
+        if start_time(s.monitor_pid) == s.monitor_start:
+            return c
+        if s.pid and _oci_alive(self.runroot, c.id):
+            if not s.error:
+                def note(x: Container) -> None:
+                    x.state.error = (f"its monitor (PID {s.monitor_pid}) is gone: the process "
+                                     "runs on, but its output is no longer logged")
+                c = self.containers.update(c.id, note)
+            return c
+
+        def dead(x: Container) -> None:
+            x.state.status = "dead"
+            x.state.pid = 0
+            x.state.exit_code = -1
+            x.state.error = (f"its monitor (PID {s.monitor_pid}) was killed: the exit status "
+                             "is unknown")
+            x.state.finished_at = x.state.finished_at if x.state.finished_at != ZERO_TIME else now()
+            x.state.monitor_pid = 0
+
+        c = self.containers.update(c.id, dead)
+        self._release(c)
+        return c
+
+    def _release(self, c: Container) -> None:
+        """Give back what a stopped container holds: the runtime's state (and its cgroup) and
+        the rootfs mount. Its writable layer stays until `rm`."""
+        from ..image import overlay
+        from ..oci import container as oci
+
+        try:
+            oci.delete(self.runroot, c.id, force=True)
+        except MinirunError:
+            pass
+        try:
+            overlay.unmount_rootfs(self.cdir(c.id))
+        except OSError:
+            pass
+
+    # -- create ----------------------------------------------------------------------------------
+    def create(self, opts: RunOptions, image_record) -> Container:
+        """The record, the writable layer and the bundle of a new container (not started)."""
+        store = self.images()
+        image_cfg = _image_config(store, image_record)
+        icfg = image_cfg.get("config") or {}
+        args = bundle_mod.command(icfg, opts.entrypoint, opts.command)
+        restart = _restart_policy(opts.restart)
+        if restart["Name"] != "no" and opts.auto_remove:
+            raise Conflict("Conflicting options: --restart and --rm")
+        layers = [store.layer_name(d) for d in image_record.diff_ids]
+        labels = dict(icfg.get("Labels") or {})
+        labels.update(opts.labels)
+        c = Container(id="", name=opts.name, image=opts.image, image_id=image_record.id,
+                      created=now(), layers=layers, path=args[0], args=args[1:])
+        c = self.containers.new(c)
+        try:
+            hostname = opts.hostname or c.id[:12]
+            c.config = {
+                "Hostname": hostname, "Domainname": opts.domainname,
+                "User": opts.user if opts.user is not None else (icfg.get("User") or ""),
+                "AttachStdin": opts.interactive, "AttachStdout": True, "AttachStderr": True,
+                "Tty": opts.tty, "OpenStdin": opts.interactive, "StdinOnce": opts.interactive,
+                "Env": bundle_mod.environment(icfg.get("Env") or [], opts.env, hostname, opts.tty),
+                "Cmd": list(opts.command) if opts.command else (
+                    [] if opts.entrypoint is not None else list(icfg.get("Cmd") or [])),
+                "Image": opts.image,
+                "Volumes": dict(icfg.get("Volumes") or {}) or None,
+                "WorkingDir": opts.workdir or icfg.get("WorkingDir") or "",
+                "Entrypoint": ([opts.entrypoint] if opts.entrypoint else None)
+                if opts.entrypoint is not None else (icfg.get("Entrypoint") or None),
+                "Labels": labels,
+                "StopSignal": opts.stop_signal or icfg.get("StopSignal") or "SIGTERM",
+                "ExposedPorts": icfg.get("ExposedPorts") or None,
+            }
+            if opts.stop_timeout is not None:
+                c.config["StopTimeout"] = opts.stop_timeout
+            c.host_config = {
+                "Binds": [v for v in opts.volumes if ":" in v and v.split(":")[0].startswith("/")],
+                "NetworkMode": opts.network, "RestartPolicy": restart,
+                "AutoRemove": opts.auto_remove, "Privileged": opts.privileged,
+                "CapAdd": list(opts.cap_add) or None, "CapDrop": list(opts.cap_drop) or None,
+                "ReadonlyRootfs": opts.read_only, "Init": opts.init,
+                "PidMode": opts.pid_mode, "IpcMode": opts.ipc_mode, "UTSMode": opts.uts_mode,
+                "Memory": opts.memory, "MemorySwap": opts.memory_swap, "NanoCpus": opts.nano_cpus,
+                "CpuShares": opts.cpu_shares, "CpusetCpus": opts.cpuset_cpus,
+                "PidsLimit": opts.pids_limit or None,
+                "Tmpfs": {t.split(":")[0]: t.partition(":")[2] for t in opts.tmpfs} or None,
+                "NoNewPrivileges": opts.no_new_privileges,
+            }
+            bundle_mod.capabilities(opts.cap_add, opts.cap_drop, opts.privileged)  # validate now
+            c.mounts = self._mounts(c, opts, icfg)
+            self.containers.save(c)
+            self.prepare(c, seed=True)
+        except BaseException:
+            self.remove_files(c, volumes=True)
+            raise
+        return c
+
+    def _mounts(self, c: Container, opts: RunOptions, icfg: dict) -> list[dict]:
+        """-v, --mount, --tmpfs and the image's VOLUMEs as Docker's Mounts list."""
+        from .mounts import parse_mount, parse_volume
+
+        out: list[dict] = []
+        for spec in opts.volumes:
+            out.append(parse_volume(spec))
+        for spec in opts.mounts:
+            out.append(parse_mount(spec))
+        for spec in opts.tmpfs:
+            dest, _, o = spec.partition(":")
+            out.append({"Type": "tmpfs", "Destination": dest, "Source": "", "Mode": o, "RW": True,
+                        "Options": [x for x in o.split(",") if x]})
+        taken = {m["Destination"] for m in out}
+        for dest in sorted((icfg.get("Volumes") or {})):
+            if dest not in taken:
+                out.append({"Type": "volume", "Name": "", "Destination": dest, "RW": True,
+                            "Mode": "", "Anonymous": True})
+        seen: set[str] = set()
+        for m in out:
+            d = os.path.normpath(m["Destination"])
+            if not d.startswith("/"):
+                raise bundle_mod.BundleError(f"invalid mount destination {m['Destination']!r}: "
+                                             "it must be an absolute path in the container")
+            if d in seen:
+                raise bundle_mod.BundleError(f"Duplicate mount point: {d}")
+            seen.add(d)
+            m["Destination"] = d
+            if m["Type"] == "volume":
+                v, made = self.volumes.create(m.get("Name") or None)
+                m.update(Name=v.Name, Source=v.Mountpoint, Driver="local", Seed=made or
+                         Volumes.is_empty(v), Anonymous=v.Anonymous)
+            elif m["Type"] == "bind":
+                if not os.path.exists(m["Source"]):
+                    raise bundle_mod.BundleError(
+                        f"invalid mount config for type \"bind\": bind source path does not "
+                        f"exist: {m['Source']}")
+        return out
+
+    def prepare(self, c: Container, seed: bool = False) -> None:
+        """Mount the rootfs and write the bundle: config.json and the /etc files."""
+        from ..image import overlay
+        from ..kernel import cgroups
+        from ..kernel.rootfs import secure_join
+        from ..network import dns
+        from . import users
+
+        cdir = self.cdir(c.id)
+        rootfs = os.path.join(cdir, "rootfs")
+        if not os.path.ismount(rootfs):
+            overlay.mount_rootfs(os.path.join(self.root, "image", "layers"), c.layers, cdir)
+        user = users.resolve(rootfs, c.config.get("User") or "")
+        wd = c.config.get("WorkingDir")
+        if wd:
+            target = secure_join(rootfs, wd)
+            if not os.path.isdir(target):
+                os.makedirs(target, mode=0o755, exist_ok=True)  # Docker creates a missing WORKDIR
+        if seed:
+            for m in c.mounts:
+                if m["Type"] == "volume" and m.pop("Seed", False):
+                    src = secure_join(rootfs, m["Destination"])
+                    self.volumes.seed(self.volumes.get(m["Name"]), src)
+            self.containers.save(c)
+        dns.write(cdir, c.config["Hostname"], c.config.get("Domainname") or "",
+                  host_mode=c.host_config.get("NetworkMode") == "host")
+        cfg = bundle_mod.oci_config(c, cdir, user, cgroup_v2=cgroups.layout() == "v2")
+        import json
+
+        tmp = os.path.join(cdir, "config.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(cfg, f, indent=1)
+        os.rename(tmp, os.path.join(cdir, "config.json"))
+
+    # -- start -----------------------------------------------------------------------------------
+    def start(self, c: Container, attach: bool = False) -> int:
+        """Hand the container to a new monitor; returns its PID once the process runs (or, with
+        attach, once it is created and waiting for the attached client's start frame)."""
+        if c.state.status in ("running", "paused", "restarting"):
+            return c.state.pid
+        if c.state.status == "dead":
+            self._release(c)
+        self.prepare(c)
+
+        def reset(x: Container) -> None:
+            x.state.stop_requested = False
+            x.state.error = ""
+
+        self.containers.update(c.id, reset)
+        return spawn_monitor(self, c, attach)
+
+    # -- signals and stopping --------------------------------------------------------------------
+    def kill(self, c: Container, sig: int, stop: bool = True) -> None:
+        from ..oci import container as oci
+
+        if not c.state.running:
+            raise Conflict(f"Cannot kill container: {c.short_id}: Container {c.id} is not "
+                           "running")
+        if stop:
+            self.containers.update(c.id, lambda x: setattr(x.state, "stop_requested", True))
+        try:
+            oci.kill(self.runroot, c.id, sig, all_procs=False)
+        except MinirunError as e:
+            if "not running" not in str(e) and "stopped" not in str(e):
+                raise
+
+    def stop(self, c: Container, timeout: int | None = None) -> None:
+        """The stop signal, then SIGKILL after the timeout (a PID 1 without a handler for the
+        signal ignores it: the kernel drops signals to a namespace's init that it does not
+        handle)."""
+        if not c.state.running:
+            return
+        if c.state.status == "paused":
+            self.unpause(c)
+        t = timeout if timeout is not None else c.config.get("StopTimeout", STOP_TIMEOUT)
+        sig = _signal_number(c.config.get("StopSignal") or "SIGTERM")
+        try:
+            self.kill(c, sig)
+        except Conflict:
+            return
+        if not self.wait_exit(c, t):
+            try:
+                self.kill(c, signal.SIGKILL)
+            except Conflict:
+                pass
+            self.wait_exit(c, 30)
+
+    def wait_exit(self, c: Container, timeout: float | None) -> bool:
+        """Wait for the container to stop running (and its monitor to record it)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            c2 = self.refresh(self.containers.load(c.id))
+            if not c2.state.running:
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+
+    def pause(self, c: Container) -> None:
+        from ..oci import control
+
+        if c.state.status != "running":
+            raise Conflict(f"Container {c.id} is not running" if c.state.status != "paused"
+                           else f"Container {c.id} is already paused")
+        control.pause(self.runroot, c.id)
+        self.containers.update(c.id, lambda x: setattr(x.state, "status", "paused"))
+
+    def unpause(self, c: Container) -> None:
+        from ..oci import control
+
+        if c.state.status != "paused":
+            raise Conflict(f"Container {c.id} is not paused")
+        control.resume(self.runroot, c.id)
+        self.containers.update(c.id, lambda x: setattr(x.state, "status", "running"))
+
+    # -- removal ---------------------------------------------------------------------------------
+    def remove(self, c: Container, force: bool = False, volumes: bool = False) -> None:
+        if c.state.running:
+            if not force:
+                raise Conflict(f"You cannot remove a running container {c.id}. Stop the "
+                               "container before attempting removal or force remove")
+            self.kill(c, signal.SIGKILL)
+            self.wait_exit(c, 30)
+            c = self.containers.load(c.id)
+        self.remove_files(c, volumes)
+
+    def remove_files(self, c: Container, volumes: bool) -> None:
+        """Everything of a stopped container: runtime state, rootfs mount, writable layer, the
+        record; anonymous volumes too when asked (`rm -v`, `--rm`)."""
+        if not c.id:
+            return
+        self._release(c)
+        if volumes:
+            for m in c.mounts:
+                if m.get("Type") == "volume" and m.get("Anonymous") and m.get("Name"):
+                    try:
+                        self.volumes.remove(m["Name"])
+                    except MinirunError:
+                        pass
+        self.containers.remove_dir(c.id)
+
+    def users_of_volume(self, name: str) -> list[Container]:
+        return [c for c in self.containers.all()
+                if any(m.get("Type") == "volume" and m.get("Name") == name for m in c.mounts)]
+
+
+def _oci_alive(runroot: str, cid: str) -> bool:
+    from ..oci import state as st
+
+    try:
+        return st.load(runroot, cid).status() in ("running", "created", "paused")
+    except MinirunError:
+        return False
+
+
+def _image_config(store, record) -> dict:
+    import json
+
+    with store.open_blob(record.id) as f:
+        return json.load(f)
+
+
+def _restart_policy(text: str) -> dict:
+    name, _, count = (text or "no").partition(":")
+    if name not in ("no", "always", "on-failure", "unless-stopped"):
+        raise MinirunError(f"invalid restart policy {text!r}: no, always, unless-stopped or "
+                           "on-failure[:max-retries]")
+    if count and (name != "on-failure" or not count.isdigit()):
+        raise MinirunError(f"invalid restart policy {text!r}: only on-failure takes a maximum "
+                           "retry count (on-failure:3)")
+    return {"Name": name, "MaximumRetryCount": int(count or 0)}
+
+
+def _signal_number(text: str | int) -> int:
+    if isinstance(text, int) or str(text).isdigit():
+        return int(text)
+    name = str(text).upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    try:
+        return int(getattr(signal, name))
+    except AttributeError:
+        raise MinirunError(f"invalid signal: {text}") from None
+
+
+def monitor_argv(engine: Engine, c: Container, attach: bool, ready_fd: int) -> list[str]:
+    """The monitor is a fresh interpreter (not a fork of the CLI: click and friends would stay in
+    its memory), run isolated and without site, like minirun-oci's launcher."""
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    paths = [here] + [p for p in sys.path if p.endswith("-packages")]
+    boot = ("import sys; sys.path[:0] = sys.argv[1].split(':'); "
+            "from minirun.engine.monitor import main; main(sys.argv[2:])")
+    return [sys.executable, "-IS", "-c", boot, ":".join(paths), engine.root, engine.runroot,
+            c.id, f"--ready-fd={ready_fd}"] + (["--wait-attach"] if attach else [])
+
+
+def spawn_monitor(engine: Engine, c: Container, attach: bool) -> int:
+    """Start the container's monitor and wait until it reports the process running (or created,
+    with attach). Its errors come back as ours, with the command's exit code."""
+    r, w = os.pipe()
+    try:
+        p = subprocess.Popen(monitor_argv(engine, c, attach, w), pass_fds=(w,),
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+    finally:
+        os.close(w)
+    line = ""
+    with os.fdopen(r, "rb") as f:
+        for raw in f:
+            line = raw.decode(errors="replace").strip()
+            if line.startswith("created") and attach:
+                break  # the monitor waits for the attached client's start frame now
+            if line.startswith(("ok", "error")):
+                break
+    p.wait()
+    if line.startswith("created"):
+        return 0
+    if line.startswith("ok"):
+        return int(line.split()[1])
+    if line.startswith("error "):
+        _, code, msg = line.split(" ", 2)
+        if int(code) in (126, 127):
+            raise CommandError(msg, int(code))
+        raise MinirunError(msg)
+    raise MinirunError(f"container {c.short_id}: its monitor exited before starting it (see "
+                       f"{engine.cdir(c.id)}/monitor.log)")
+
+
+__all__ = ["Engine", "RunOptions", "State", "STOP_TIMEOUT"]

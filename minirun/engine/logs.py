@@ -1,0 +1,121 @@
+"""json-file logs, as Docker's default logging driver writes them.
+
+containers/<id>/<id>-json.log holds one JSON object per line of output:
+
+    {"log":"hello\\n","stream":"stdout","time":"2026-12-02T20:31:34.123456789Z"}
+
+The monitor splits each stream at newlines (a line without one waits for the rest, up to 16
+KiB), so `logs` can filter by time and stream and `--tail` counts lines. With -t there is only
+one stream (the terminal), logged as stdout with its \\r\\n line ends, as Docker does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+MAX_PARTIAL = 16 * 1024
+
+
+def _now() -> str:
+    t = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t // 10**9)) + f".{t % 10**9:09d}Z"
+
+
+class Writer:
+    """Appends a container's output to its log file, a line per record."""
+
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self.partial = {"stdout": b"", "stderr": b""}
+
+    def write(self, stream: str, data: bytes) -> None:
+        buf = self.partial[stream] + data
+        lines = buf.split(b"\n")
+        rest = lines.pop()
+        out = [_record(stream, line + b"\n") for line in lines]
+        if len(rest) >= MAX_PARTIAL:
+            out.append(_record(stream, rest))
+            rest = b""
+        self.partial[stream] = rest
+        if out:
+            os.write(self.fd, "".join(out).encode())
+
+    def flush(self) -> None:
+        for stream, rest in self.partial.items():
+            if rest:
+                os.write(self.fd, _record(stream, rest).encode())
+                self.partial[stream] = b""
+
+    def close(self) -> None:
+        self.flush()
+        os.close(self.fd)
+
+
+def _record(stream: str, data: bytes) -> str:
+    return json.dumps({"log": data.decode(errors="replace"), "stream": stream,
+                       "time": _now()}, separators=(",", ":")) + "\n"
+
+
+def parse_since(text: str) -> str:
+    """--since: an RFC 3339 time, a Unix timestamp, or a duration (10m, 1h30m) ago."""
+    import re
+
+    text = text.strip()
+    m = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", text)
+    if text and m and any(m.groups()):
+        h, mi, s = (int(g or 0) for g in m.groups())
+        t = time.time() - (h * 3600 + mi * 60 + s)
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        t = float(text)
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
+    if re.fullmatch(r"\d{4}-\d\d-\d\d(T\d\d:\d\d(:\d\d(\.\d+)?)?)?Z?", text):
+        return text
+    raise ValueError(f"invalid --since value {text!r}: use a time (2026-12-02T10:00:00), a "
+                     "Unix timestamp or a duration (10m)")
+
+
+def read(path: str, tail: int | None = None, since: str | None = None) -> list[dict]:
+    try:
+        with open(path, errors="replace") as f:
+            lines = f.readlines()
+    except FileNotFoundError:
+        return []
+    recs = []
+    for line in lines:
+        try:
+            recs.append(json.loads(line))
+        except ValueError:
+            continue
+    if since:
+        recs = [r for r in recs if r.get("time", "") >= since]
+    if tail is not None and tail >= 0:
+        recs = recs[-tail:] if tail else []
+    return recs
+
+
+def follow(path: str, offset: int, alive) -> "iter":
+    """Yield records appended after byte `offset` until alive() is false and the file is read."""
+    with open(path, errors="replace") as f:
+        f.seek(offset)
+        buf = ""
+        while True:
+            chunk = f.read()
+            if chunk:
+                buf += chunk
+                *lines, buf = buf.split("\n")
+                for line in lines:
+                    try:
+                        yield json.loads(line)
+                    except ValueError:
+                        continue
+                continue
+            if not alive():
+                chunk = f.read()
+                if not chunk:
+                    return
+                buf += chunk
+                continue
+            time.sleep(0.05)

@@ -1,0 +1,475 @@
+"""The monitor: one small process per running container, Docker's "shim".
+
+minirun has no daemon, yet somebody must hold a detached container's stdio, write its logs,
+notice its exit, record the exit code, restart it and remove it. That is this process:
+
+  1. `start` runs it as a fresh interpreter; it forks once more and the first copy exits, so
+     it is nobody's child (adopted by PID 1) and in its own session: the CLI may exit.
+  2. It becomes a *child subreaper* (PR_SET_CHILD_SUBREAPER): the container's init, created by
+     the OCI runtime through an intermediate child, is re-parented to it, so waitpid() gives
+     the real exit status.
+  3. It makes the container with the OCI runtime, its stdio on pipes (or a pty with -t), and
+     tells the CLI "ok PID" (or the error, with Docker's exit code) on an inherited pipe.
+  4. Then it is an event loop: output -> the json log and the attached clients (attach.py),
+     clients' input -> the container's stdin, SIGCHLD -> the exit: record it (code, OOM kill,
+     time), delete the runtime's state, apply the restart policy, or unmount and (--rm) remove.
+
+It keeps nothing but that: no click, no image code. Its errors go to containers/<id>/monitor.log.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import sys
+import time
+
+from ..errors import CommandError, MinirunError
+from ..kernel import libc
+from ..kernel import process as kproc
+from . import attach
+from .logs import Writer
+from .records import Container, Containers, now
+
+RESET_AFTER = 10.0  # s of running that reset the restart back-off (Docker's rule)
+
+
+def main(argv: list[str]) -> None:
+    root, runroot, cid = argv[:3]
+    ready_fd = -1
+    for a in argv[3:]:
+        if a.startswith("--ready-fd="):
+            ready_fd = int(a.split("=", 1)[1])
+    wait_attach = "--wait-attach" in argv
+    if os.fork():
+        os._exit(0)  # the CLI reaps our first copy at once; this one is adopted by PID 1
+    os.setsid()
+    store = Containers(root)
+    cdir = store.path(cid)
+    log = os.open(os.path.join(cdir, "monitor.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT |
+                  os.O_CLOEXEC, 0o600)
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    os.dup2(log, 2)
+    code = 0
+    try:
+        Monitor(store, runroot, cid, ready_fd, wait_attach).run()
+    except BaseException as e:  # noqa: BLE001 - the last word goes to the log, never lost
+        os.write(log, f"{now()} monitor: {type(e).__name__}: {e}\n".encode())
+        code = 1
+    os._exit(code)
+
+
+class Monitor:
+    def __init__(self, store: Containers, runroot: str, cid: str, ready_fd: int,
+                 wait_attach: bool) -> None:
+        self.store, self.runroot, self.cid = store, runroot, cid
+        self.cdir = store.path(cid)
+        self.ready_fd = ready_fd
+        self.wait_attach = wait_attach
+        self.clients: dict[int, tuple[socket.socket, attach.Reader]] = {}
+        self.listener: socket.socket | None = None
+        self.logw: Writer | None = None
+        self.init_pid = 0
+        self.outs: dict[int, str] = {}  # fd -> stream name
+        self.stdin_fd = -1
+        self.master = -1
+
+    # -- the whole life --------------------------------------------------------------------------
+    def run(self) -> None:
+        libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1, "adopt the container's init: its exit "
+                   "status comes to us")
+        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(self.wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        for s in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
+            # A no-op handler, not SIG_IGN: an ignored signal stays ignored across execve(),
+            # and the container's program would inherit that from us.
+            signal.signal(s, lambda *_: None)
+        me, start = os.getpid(), kproc.start_time(os.getpid())
+
+        def mine(c: Container) -> None:
+            c.state.monitor_pid, c.state.monitor_start = me, start or 0
+
+        self.store.update(self.cid, mine)
+        self.listener = attach.listen(self.cdir)
+        c = self.store.load(self.cid)
+        self.logw = Writer(os.path.join(self.cdir, f"{self.cid}-json.log"))
+        first, delay = True, 0.1
+        try:
+            while True:
+                try:
+                    self.start_once(c, first)
+                except MinirunError as e:
+                    self.failed(e, first)
+                    break
+                first = False
+                started = time.monotonic()
+                status = self.serve()
+                c = self.store.load(self.cid)
+                code = _exit_code(status)
+                again = self.should_restart(c, code)
+                self.finish(code, again)
+                if not again:
+                    break
+                if time.monotonic() - started >= RESET_AFTER:
+                    delay = 0.1
+                self.sleep_serving(delay)
+                delay = min(delay * 2, 60.0)
+                c = self.store.load(self.cid)
+                if c.state.stop_requested:
+                    self.store.update(self.cid, _exited_now)
+                    break
+        finally:
+            self.shutdown()
+
+    # -- one run of the container ----------------------------------------------------------------
+    def start_once(self, c: Container, first: bool) -> None:
+        from ..image import overlay
+        from ..oci import container as oci
+
+        if not os.path.ismount(os.path.join(self.cdir, "rootfs")):
+            overlay.mount_rootfs(_layers_dir(self.store), c.layers, self.cdir)
+        tty = bool(c.config.get("Tty"))
+        ours = theirs = None
+        child_fds: list[int] = []
+        if tty:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        else:
+            out_r, out_w = os.pipe2(os.O_CLOEXEC)
+            err_r, err_w = os.pipe2(os.O_CLOEXEC)
+            if c.config.get("OpenStdin"):
+                in_r, in_w = os.pipe2(os.O_CLOEXEC)
+                self.stdin_fd = in_w
+            else:
+                in_r = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+            self.outs = {out_r: "stdout", err_r: "stderr"}
+            child_fds = [in_r, out_w, err_w]
+        saved = [os.dup(fd) for fd in (0, 1, 2)]
+        try:
+            if child_fds:
+                for target, fd in zip((0, 1, 2), child_fds):
+                    os.dup2(fd, target)  # the runtime's init inherits these as its stdio
+            try:
+                state = oci.create(oci.CreateOptions(root_dir=self.runroot, cid=self.cid,
+                                                     bundle=self.cdir, console_sock_obj=theirs))
+            finally:
+                for target, fd in zip((0, 1, 2), saved):
+                    os.dup2(fd, target)
+        finally:
+            for fd in saved + child_fds:
+                os.close(fd)
+            if theirs is not None:
+                theirs.close()
+        self.init_pid = state.pid
+        if tty:
+            from ..kernel import terminal
+
+            self.master = terminal.recv_fd(ours)
+            ours.close()
+            os.set_blocking(self.master, True)
+            self.outs = {self.master: "stdout"}
+            self.stdin_fd = self.master
+        if c.host_config.get("NetworkMode") not in ("host",):
+            from ..network import loopback
+
+            loopback.up(f"/proc/{state.pid}/ns/net")
+        if first and self.wait_attach:
+            self.tell("created")
+            self.await_start()
+        oci.start(self.runroot, self.cid)
+
+        def running(x: Container) -> None:
+            x.state.status, x.state.pid = "running", state.pid
+            x.state.started_at = now()
+            x.state.exit_code, x.state.oom_killed, x.state.error = 0, False, ""
+            if not first:
+                x.state.restart_count += 1
+
+        self.store.update(self.cid, running)
+        if first:
+            self.tell(f"ok {state.pid}")
+
+    def await_start(self) -> None:
+        """A foreground run attaches before the process starts: wait for its start frame."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.listener] + [s for s, _ in self.clients.values()],
+                                        [], [], 0.5)
+            for r in ready:
+                if r is self.listener:
+                    self.accept()
+                else:
+                    for kind, payload in self.read_client(r):
+                        if kind == attach.START:
+                            return
+                        self.client_frame(kind, payload)
+
+    def tell(self, line: str) -> None:
+        if self.ready_fd >= 0:
+            try:
+                os.write(self.ready_fd, (line + "\n").encode())
+            except OSError:
+                pass
+            if not line.startswith("created"):
+                os.close(self.ready_fd)
+                self.ready_fd = -1
+
+    def failed(self, e: MinirunError, first: bool) -> None:
+        code = e.command_code if isinstance(e, CommandError) else 125
+
+        def note(x: Container) -> None:
+            x.state.error = str(e)
+            if x.state.status in ("running", "restarting"):
+                x.state.status = "exited"
+            x.state.exit_code = code
+            x.state.pid = 0
+
+        self.store.update(self.cid, note)
+        from ..oci import container as oci
+
+        try:
+            oci.delete(self.runroot, self.cid, force=True)
+        except MinirunError:
+            pass
+        if first:
+            self.tell(f"error {code} {e}")
+        self.broadcast(attach.EXIT, str(code).encode())
+
+    # -- the event loop --------------------------------------------------------------------------
+    def serve(self) -> int:
+        """Copy output and input until the init has exited and its output is drained; returns
+        its wait status."""
+        status = None
+        while True:
+            fds = [self.listener, self.wake_r] + list(self.outs) + \
+                [s for s, _ in self.clients.values()]
+            try:
+                ready, _, _ = select.select(fds, [], [], 0.5 if status is None else 0.05)
+            except InterruptedError:
+                continue
+            if status is not None and not ready:
+                break  # exited, and nothing more to read
+            for r in ready:
+                if r is self.listener:
+                    self.accept()
+                elif r == self.wake_r:
+                    _drain(self.wake_r)
+                elif isinstance(r, int):
+                    self.pump(r)
+                else:
+                    for kind, payload in self.read_client(r):
+                        self.client_frame(kind, payload)
+            if status is None:
+                status = self.reap()
+            if status is not None and not self.outs:
+                break
+        return status
+
+    def reap(self) -> int | None:
+        status = None
+        while True:
+            try:
+                pid, st = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return status
+            if pid == 0:
+                return status
+            if pid == self.init_pid:
+                status = st
+
+    def pump(self, fd: int) -> None:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:  # EIO: the pty's last slave closed
+            data = b""
+        if not data:
+            del self.outs[fd]
+            os.close(fd)
+            if fd == self.master:
+                self.master = self.stdin_fd = -1
+            return
+        stream = self.outs[fd]
+        self.logw.write(stream, data)
+        self.broadcast(attach.STDOUT if stream == "stdout" else attach.STDERR, data)
+
+    def accept(self) -> None:
+        try:
+            s, _ = self.listener.accept()
+        except OSError:
+            return
+        s.settimeout(10)
+        self.clients[s.fileno()] = (s, attach.Reader())
+
+    def read_client(self, s: socket.socket) -> list[tuple[int, bytes]]:
+        entry = self.clients.get(s.fileno())
+        if entry is None:
+            return []
+        try:
+            data = s.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            self.drop(s)
+            return []
+        return entry[1].feed(data)
+
+    def client_frame(self, kind: int, payload: bytes) -> None:
+        if kind == attach.STDIN and self.stdin_fd >= 0:
+            try:
+                os.write(self.stdin_fd, payload)
+            except OSError:
+                pass
+        elif kind == attach.STDIN_EOF and self.stdin_fd >= 0 and self.master < 0:
+            os.close(self.stdin_fd)  # StdinOnce: the attached client's EOF is the container's
+            self.stdin_fd = -1
+        elif kind == attach.RESIZE and self.master >= 0:
+            from ..kernel import terminal
+
+            try:
+                rows, cols = (int(x) for x in payload.split())
+                terminal.set_size(self.master, rows, cols)
+            except (ValueError, OSError):
+                pass
+
+    def broadcast(self, kind: int, payload: bytes) -> None:
+        msg = attach.frame(kind, payload)
+        for s, _ in list(self.clients.values()):
+            try:
+                s.sendall(msg)
+            except OSError:
+                self.drop(s)
+
+    def drop(self, s: socket.socket) -> None:
+        self.clients.pop(s.fileno(), None)
+        s.close()
+
+    # -- after an exit ---------------------------------------------------------------------------
+    def should_restart(self, c: Container, code: int) -> bool:
+        if c.state.stop_requested:
+            return False
+        policy = c.host_config.get("RestartPolicy") or {}
+        name = policy.get("Name", "no")
+        if name in ("always", "unless-stopped"):
+            return True
+        if name == "on-failure" and code != 0:
+            limit = policy.get("MaximumRetryCount") or 0
+            return not limit or c.state.restart_count < limit
+        return False
+
+    def finish(self, code: int, again: bool) -> None:
+        from ..oci import container as oci
+        from ..oci import state as st
+
+        oom = False
+        try:
+            ostate = st.load(self.runroot, self.cid)
+            cg = oci.cgroup_of(ostate)
+            oom = bool(cg is not None and cg.oom_kills())
+        except (MinirunError, OSError):
+            pass
+        try:
+            oci.delete(self.runroot, self.cid, force=True)
+        except MinirunError as e:
+            os.write(2, f"{now()} monitor: delete: {e}\n".encode())
+        self.logw.flush()
+        if self.stdin_fd >= 0 and self.stdin_fd != self.master:
+            os.close(self.stdin_fd)
+        self.stdin_fd = -1
+        for fd in list(self.outs):
+            os.close(fd)
+        self.outs = {}
+        if self.master >= 0:
+            os.close(self.master)
+            self.master = -1
+
+        def exited(x: Container) -> None:
+            x.state.status = "restarting" if again else "exited"
+            x.state.exit_code, x.state.oom_killed = code, oom
+            x.state.pid = 0
+            x.state.finished_at = now()
+
+        c = self.store.update(self.cid, exited)
+        if not again and c.host_config.get("AutoRemove"):
+            self.remove(c)
+        self.broadcast(attach.EXIT, str(code).encode())
+        if not again:
+            for s, _ in list(self.clients.values()):
+                self.drop(s)
+
+    def sleep_serving(self, delay: float) -> None:
+        """Between restarts: keep answering attach connections (they see the next run)."""
+        end = time.monotonic() + delay
+        while (left := end - time.monotonic()) > 0:
+            ready, _, _ = select.select([self.listener, self.wake_r], [], [], left)
+            for r in ready:
+                if r is self.listener:
+                    self.accept()
+                else:
+                    _drain(self.wake_r)
+            self.reap()
+
+    def remove(self, c: Container) -> None:
+        from .lifecycle import Engine
+
+        Engine(os.path.dirname(self.store.dir), self.runroot, None).remove_files(c, volumes=True)
+
+    def shutdown(self) -> None:
+        from ..image import overlay
+
+        if self.logw is not None:
+            self.logw.close()
+        if os.path.isdir(self.cdir):
+            try:
+                overlay.unmount_rootfs(self.cdir)
+            except OSError:
+                pass
+            try:
+                os.unlink(os.path.join(self.cdir, attach.SOCK))
+            except OSError:
+                pass
+
+            def gone(x: Container) -> None:
+                x.state.monitor_pid = x.state.monitor_start = 0
+
+            try:
+                self.store.update(self.cid, gone)
+            except MinirunError:
+                pass
+        if self.listener is not None:
+            self.listener.close()
+        for s, _ in list(self.clients.values()):
+            self.drop(s)
+
+
+def _exited_now(c: Container) -> None:
+    c.state.status = "exited"
+
+
+def _layers_dir(store: Containers) -> str:
+    """Where the image store keeps unpacked layers (image/store.py), without opening it."""
+    return os.path.join(os.path.dirname(store.dir), "image", "layers")
+
+
+def _exit_code(status: int | None) -> int:
+    if status is None:
+        return 255
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 512):
+            pass
+    except (BlockingIOError, OSError):
+        pass
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])

@@ -1,0 +1,271 @@
+"""A container's record: what `create` was asked for, and what has happened to it since.
+
+One JSON file per container, containers/<id>/container.json, replaced whole by rename (readers
+never see half of it) and changed only under containers/<id>/lock (flock), so the monitor and
+the CLI can update it from different processes. Names are unique: `create` and `rename` hold
+the store-wide containers/.lock while they check and claim one.
+
+Docker's states: created -> running <-> paused, running -> restarting -> running, running ->
+exited; `dead` when minirun cannot know what happened (the monitor was killed and the process
+is gone). The monitor writes the transitions; `refresh()` notices a monitor that died.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import random
+import secrets
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Iterator
+
+from ..errors import ContainerError, MinirunError
+
+ZERO_TIME = "0001-01-01T00:00:00Z"  # Docker's "never"
+
+
+class NoSuchContainer(ContainerError):
+    exit_code = 1  # docker: "Error response from daemon: No such container: x", exit 1
+
+    def __init__(self, ref: str) -> None:
+        super().__init__(f"No such container: {ref}")
+
+
+class Conflict(ContainerError):
+    exit_code = 125
+
+
+def now() -> str:
+    """RFC 3339 with nanoseconds, UTC: Docker's timestamp format."""
+    t = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t // 10**9)) + f".{t % 10**9:09d}Z"
+
+
+@dataclass
+class State:
+    status: str = "created"  # created running paused restarting exited dead removing
+    pid: int = 0
+    exit_code: int = 0
+    oom_killed: bool = False
+    error: str = ""
+    started_at: str = ZERO_TIME
+    finished_at: str = ZERO_TIME
+    restart_count: int = 0
+    monitor_pid: int = 0  # the monitor, identified by PID and start time (PIDs are reused)
+    monitor_start: int = 0
+    stop_requested: bool = False  # `stop`/`kill`: the restart policy must not bring it back
+
+    @property
+    def running(self) -> bool:
+        return self.status in ("running", "paused", "restarting")
+
+
+@dataclass
+class Container:
+    id: str
+    name: str
+    image: str  # as the user typed it
+    image_id: str
+    created: str
+    config: dict = field(default_factory=dict)  # Docker's Config: Cmd, Env, Tty, Labels ...
+    host_config: dict = field(default_factory=dict)  # Docker's HostConfig: Memory, Binds ...
+    mounts: list = field(default_factory=list)  # Docker's Mounts: Type, Source, Destination ...
+    layers: list = field(default_factory=list)  # the image's layer directories, bottom first
+    path: str = ""  # args[0] and the rest, as `inspect` shows them
+    args: list = field(default_factory=list)
+    state: State = field(default_factory=State)
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Container":
+        known = {f.name for f in fields(cls)}
+        c = cls(**{k: v for k, v in d.items() if k in known and k != "state"})
+        s = d.get("state") or {}
+        sk = {f.name for f in fields(State)}
+        c.state = State(**{k: v for k, v in s.items() if k in sk})
+        return c
+
+
+# A name like Docker's adjective_surname; the surnames are people whose work is in this code.
+_ADJECTIVES = ("brave", "calm", "clever", "eager", "gentle", "happy", "jolly", "keen", "lucid",
+               "nimble", "quiet", "sharp", "steady", "swift", "tidy", "vivid", "wise", "zealous")
+_NAMES = ("torvalds", "ritchie", "thompson", "pike", "kerrisk", "viro", "tejun", "hallyn",
+          "biederman", "menage", "corbet", "levin", "brauner", "poettering", "hopper", "lovelace",
+          "knuth", "lamport", "liskov", "dijkstra")
+
+
+def valid_name(name: str) -> bool:
+    # Docker: [a-zA-Z0-9][a-zA-Z0-9_.-]+
+    return len(name) >= 2 and name[0].isascii() and name[0].isalnum() and \
+        all(c.isascii() and (c.isalnum() or c in "_.-") for c in name)
+
+
+class Containers:
+    """The container records under <root>/containers."""
+
+    def __init__(self, root: str) -> None:
+        self.dir = os.path.join(root, "containers")
+        os.makedirs(self.dir, mode=0o711, exist_ok=True)
+
+    def path(self, cid: str, *names: str) -> str:
+        return os.path.join(self.dir, cid, *names)
+
+    # -- locks ---------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def names_lock(self) -> Iterator[None]:
+        """The store-wide lock: name checks and claims, creation and removal of records."""
+        with _flock(os.path.join(self.dir, ".lock")):
+            yield
+
+    @contextlib.contextmanager
+    def lock(self, cid: str) -> Iterator[None]:
+        """One container's lock: every read-modify-write of its record."""
+        with _flock(self.path(cid, "lock")):
+            yield
+
+    # -- records -------------------------------------------------------------------------------
+    def ids(self) -> list[str]:
+        try:
+            return sorted(n for n in os.listdir(self.dir)
+                          if len(n) == 64 and os.path.exists(self.path(n, "container.json")))
+        except FileNotFoundError:
+            return []
+
+    def load(self, cid: str) -> Container:
+        try:
+            with open(self.path(cid, "container.json")) as f:
+                return Container.from_dict(json.load(f))
+        except FileNotFoundError:
+            raise NoSuchContainer(cid) from None
+        except (OSError, ValueError) as e:
+            raise MinirunError(f"container {cid[:12]}: unreadable record: {e}") from None
+
+    def save(self, c: Container) -> None:
+        _write_atomic(self.path(c.id, "container.json"), c.to_json())
+
+    def all(self) -> list[Container]:
+        out = []
+        for cid in self.ids():
+            try:
+                out.append(self.load(cid))
+            except MinirunError:
+                continue  # removed meanwhile
+        return out
+
+    def find(self, ref: str) -> Container:
+        """A container by full ID, name, or unique ID prefix (Docker's order of precedence)."""
+        if not ref:
+            raise NoSuchContainer(ref)
+        if len(ref) == 64 and os.path.exists(self.path(ref, "container.json")):
+            return self.load(ref)
+        everyone = self.all()
+        for c in everyone:
+            if c.name == ref.lstrip("/"):
+                return c
+        hits = [c for c in everyone if c.id.startswith(ref)]
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            raise ContainerError(f"multiple containers match the ID prefix {ref!r}: use more of "
+                                 "the ID, or the name")
+        raise NoSuchContainer(ref)
+
+    def new(self, c: Container) -> Container:
+        """Claim an ID and a name, and write the first record (atomically, under the lock)."""
+        with self.names_lock():
+            taken = {x.name: x.id for x in self.all()}
+            if c.name:
+                if not valid_name(c.name):
+                    raise Conflict(f"Invalid container name ({c.name}), only "
+                                   "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+                if c.name in taken:
+                    raise Conflict(f'Conflict. The container name "/{c.name}" is already in use '
+                                   f'by container "{taken[c.name]}". You have to remove (or '
+                                   "rename) that container to be able to reuse that name.")
+            else:
+                c.name = _free_name(set(taken))
+            while True:
+                c.id = secrets.token_hex(32)
+                if not c.id[:12].isdigit():  # Docker avoids all-digit short IDs too
+                    try:
+                        os.mkdir(self.path(c.id), 0o711)
+                        break
+                    except FileExistsError:
+                        continue
+            self.save(c)
+        return c
+
+    def rename(self, cid: str, new_name: str) -> None:
+        with self.names_lock():
+            if not valid_name(new_name):
+                raise Conflict(f"Invalid container name ({new_name}), only "
+                               "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+            for x in self.all():
+                if x.name == new_name:
+                    raise Conflict(f'Conflict. The container name "/{new_name}" is already in '
+                                   f'use by container "{x.id}". You have to remove (or rename) '
+                                   "that container to be able to reuse that name.")
+            with self.lock(cid):
+                c = self.load(cid)
+                c.name = new_name
+                self.save(c)
+
+    def update(self, cid: str, change) -> Container:
+        """Apply change(container) to the record under its lock and save it."""
+        with self.lock(cid):
+            c = self.load(cid)
+            change(c)
+            self.save(c)
+            return c
+
+    def remove_dir(self, cid: str) -> None:
+        """Forget a container: its directory goes (the caller has unmounted and cleaned up)."""
+        import shutil
+
+        with self.names_lock():
+            d = self.path(cid)
+            junk = f"{d}.removing"
+            try:
+                os.rename(d, junk)  # one step: nobody sees a half-removed record
+            except FileNotFoundError:
+                return
+        shutil.rmtree(junk, ignore_errors=True)
+
+
+def _free_name(taken: set[str]) -> str:
+    rng = random.Random()
+    for attempt in range(1000):
+        name = f"{rng.choice(_ADJECTIVES)}_{rng.choice(_NAMES)}"
+        if attempt > 100:
+            name += str(rng.randint(1, 99))
+        if name not in taken:
+            return name
+    return "ctr_" + secrets.token_hex(4)
+
+
+@contextlib.contextmanager
+def _flock(path: str) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path: str, text: str) -> None:
+    """Readers see the old record or the new one, never half. (No fsync: a record is runtime
+    state that a crash makes stale anyway; refresh() re-derives it from what is running.)"""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.rename(tmp, path)

@@ -1,0 +1,82 @@
+"""`-u user[:group]` and the image's USER, resolved the way Docker resolves them.
+
+Names are looked up in the *image's* /etc/passwd and /etc/group, never the host's: uid 1000 is
+whoever the image says it is. Forms: `name`, `uid`, `name:group`, `uid:gid`, `name:gid`,
+`uid:group`. A numeric uid that is not in passwd is fine (gid 0 then); an unknown name is an
+error. The user's supplementary groups are every group in /etc/group that lists the name, as
+`initgroups(3)` would do. The files are opened through secure_join: an image whose /etc is a
+symlink to the host's /etc still reads its own.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from ..errors import MinirunError
+from ..kernel.rootfs import secure_join
+
+
+class UserError(MinirunError):
+    exit_code = 125
+
+
+@dataclass
+class ResolvedUser:
+    uid: int
+    gid: int
+    additional_gids: list[int] = field(default_factory=list)
+    home: str = "/"
+
+
+def _entries(rootfs: str, name: str) -> list[list[str]]:
+    path = secure_join(rootfs, f"/etc/{name}")
+    try:
+        with open(path, errors="replace") as f:
+            return [line.rstrip("\n").split(":") for line in f if line.strip() and not
+                    line.startswith("#")]
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return []
+
+
+def resolve(rootfs: str, spec: str) -> ResolvedUser:
+    """Resolve a USER / -u value against the image's rootfs."""
+    spec = (spec or "").strip()
+    if not spec:
+        spec = "0"
+    user, _, group = spec.partition(":")
+    passwd = [e for e in _entries(rootfs, "passwd") if len(e) >= 4]
+    groups = [e for e in _entries(rootfs, "group") if len(e) >= 3]
+
+    entry = None
+    if user.isdigit():
+        uid = int(user)
+        entry = next((e for e in passwd if e[2] == user), None)
+    else:
+        entry = next((e for e in passwd if e[0] == user), None)
+        if entry is None:
+            raise UserError(f"unable to find user {user}: no matching entries in passwd file")
+        uid = int(entry[2])
+    gid = int(entry[3]) if entry is not None and entry[3].isdigit() else 0
+    home = entry[5] if entry is not None and len(entry) > 5 and entry[5] else "/"
+    name = entry[0] if entry is not None else None
+
+    if group:
+        if group.isdigit():
+            gid = int(group)
+        else:
+            g = next((e for e in groups if e[0] == group), None)
+            if g is None:
+                raise UserError(f"unable to find group {group}: no matching entries in group file")
+            gid = int(g[2])
+    extra: list[int] = []
+    if name is not None and not group:
+        for g in groups:
+            members = g[3].split(",") if len(g) > 3 and g[3] else []
+            if name in members and g[2].isdigit() and int(g[2]) != gid:
+                extra.append(int(g[2]))
+    return ResolvedUser(uid, gid, sorted(set(extra)), home)
+
+
+def exists_in(rootfs: str, path: str) -> bool:
+    return os.path.lexists(secure_join(rootfs, path))

@@ -1,0 +1,134 @@
+"""Volumes: directories minirun manages, mounted into containers, that outlive them.
+
+    <root>/volumes/<name>/_data         the content (bind-mounted at the container's path)
+    <root>/volumes/<name>/volume.json   Name, Driver, Mountpoint, CreatedAt, Labels, Anonymous
+
+A named volume is made on first use (`-v data:/srv`) or by `volume create`; an anonymous one
+(`-v /srv`, or an image's VOLUME) gets a 64-hex name and goes with its container on `rm -v`
+or `--rm`. Like Docker, a volume that is empty when a container first mounts it is seeded with
+what the image has at that path (owners, modes and links kept), so `-v data:/etc/app` starts
+with the image's config files. `rm` of a container never removes a named volume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass, field
+
+from ..errors import MinirunError
+from .records import _flock, _write_atomic, now, valid_name
+
+
+class VolumeError(MinirunError):
+    exit_code = 1
+
+
+@dataclass
+class Volume:
+    Name: str
+    Mountpoint: str
+    CreatedAt: str
+    Driver: str = "local"
+    Labels: dict = field(default_factory=dict)
+    Options: dict = field(default_factory=dict)
+    Scope: str = "local"
+    Anonymous: bool = False
+
+    def inspect(self) -> dict:
+        d = asdict(self)
+        d.pop("Anonymous")
+        return d
+
+
+class Volumes:
+    def __init__(self, root: str) -> None:
+        self.dir = os.path.join(root, "volumes")
+        os.makedirs(self.dir, mode=0o711, exist_ok=True)
+
+    def _lock(self):
+        return _flock(os.path.join(self.dir, ".lock"))
+
+    def _path(self, name: str, *rest: str) -> str:
+        return os.path.join(self.dir, name, *rest)
+
+    def get(self, name: str) -> Volume:
+        try:
+            with open(self._path(name, "volume.json")) as f:
+                return Volume(**json.load(f))
+        except (FileNotFoundError, NotADirectoryError):
+            raise VolumeError(f"get {name}: no such volume") from None
+        except (OSError, ValueError, TypeError) as e:
+            raise VolumeError(f"volume {name}: unreadable record: {e}") from None
+
+    def exists(self, name: str) -> bool:
+        return os.path.exists(self._path(name, "volume.json"))
+
+    def all(self) -> list[Volume]:
+        out = []
+        try:
+            names = sorted(os.listdir(self.dir))
+        except FileNotFoundError:
+            return out
+        for n in names:
+            if not n.startswith(".") and os.path.exists(self._path(n, "volume.json")):
+                try:
+                    out.append(self.get(n))
+                except VolumeError:
+                    pass
+        return out
+
+    def create(self, name: str | None = None, labels: dict | None = None) -> tuple[Volume, bool]:
+        """The volume `name` (made now if missing; anonymous when name is None). Returns
+        (volume, made_now)."""
+        anonymous = name is None
+        if anonymous:
+            name = secrets.token_hex(32)
+        elif not valid_name(name):
+            raise VolumeError(f'create {name}: "{name}" includes invalid characters for a local '
+                              'volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you '
+                              "intended to pass a host directory, use absolute path")
+        with self._lock():
+            if self.exists(name):
+                return self.get(name), False
+            os.makedirs(self._path(name, "_data"), mode=0o755, exist_ok=True)
+            v = Volume(Name=name, Mountpoint=self._path(name, "_data"), CreatedAt=now()[:19] + "Z",
+                       Labels=dict(labels or {}), Anonymous=anonymous)
+            _write_atomic(self._path(name, "volume.json"), json.dumps(asdict(v), indent=1))
+            return v, True
+
+    def remove(self, name: str) -> None:
+        with self._lock():
+            if not self.exists(name):
+                raise VolumeError(f"get {name}: no such volume")
+            junk = self._path(f".{name}.removing")
+            os.rename(self._path(name), junk)
+        shutil.rmtree(junk, ignore_errors=True)
+
+    @staticmethod
+    def is_empty(v: Volume) -> bool:
+        try:
+            return not os.listdir(v.Mountpoint)
+        except FileNotFoundError:
+            return True
+
+    @staticmethod
+    def seed(v: Volume, source: str) -> None:
+        """Copy the image's content at the mount point into an empty volume (Docker does)."""
+        if not os.path.isdir(source) or os.path.islink(source):
+            return
+        if not os.listdir(source):
+            return
+        # cp -a: owners, modes, timestamps, xattrs, hardlinks, devices and symlinks as they are
+        # (never followed); `source/.` copies the directory's content, not the directory.
+        r = subprocess.run(["cp", "-a", "--", f"{source}/.", v.Mountpoint + "/"],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise VolumeError(f"volume {v.Name}: copying the image's files into it failed: "
+                              f"{r.stderr.strip()}")
+        st = os.stat(source)
+        os.chown(v.Mountpoint, st.st_uid, st.st_gid)
+        os.chmod(v.Mountpoint, st.st_mode & 0o7777)

@@ -83,6 +83,10 @@ class Group(click.Group):
             sys.exit(130)
         except (click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError:
+            # `minirun export c | tar t | head`: the reader left. Go programs die of SIGPIPE
+            # here; exit as they would (128 + 13), without a word.
+            os._exit(141)
         except OSError as e:
             if _debug():
                 raise

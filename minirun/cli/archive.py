@@ -3,7 +3,7 @@
     minirun save [-o FILE] [--format docker-archive|oci] IMAGE...   (stdout if not a terminal)
     minirun load [-i FILE|DIR] [-q] [--repository REPO]             (stdin without -i)
     minirun import FILE|- [REPOSITORY[:TAG]] [-c CHANGE]... [-m MESSAGE]
-    minirun export CONTAINER                                        (with containers: next issue)
+    minirun export CONTAINER                            (cli/containers.py: engine/files.py)
 
 `image save`, `image load` and `image import` are the same commands.
 """
@@ -87,17 +87,6 @@ def import_(obj, changes: tuple[str, ...], message: str, file: str, repository: 
     click.echo(record.id)
 
 
-@click.command()
-@click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
-@click.argument("container")
-def export(output: str | None, container: str) -> None:
-    """Export a container's filesystem as a tar (comes with containers)."""
-    from ..image.archive import export as do_export
-
-    do_export(container, output)
-
-
 for _cmd in (save, load, import_):
     main.add_command(_cmd)
     image.add_command(_cmd)
-main.add_command(export)

@@ -822,10 +822,194 @@ def container_prune(obj, force: bool) -> None:
     click.echo("Total reclaimed space: 0B")
 
 
+# --- cp, diff, export ---------------------------------------------------------------------------------
+
+
+def _split_ref(text: str) -> tuple[str | None, str]:
+    """"ctr:/path" -> ("ctr", "/path"); a host path (absolute, relative or "-") -> (None, it)."""
+    if text == "-" or text.startswith(("/", ".")) or ":" not in text:
+        return None, text
+    ref, _, path = text.partition(":")
+    return ref, path or "/"
+
+
+@main.command()
+@click.option("-a", "--archive", is_flag=True, help="Keep owners (uid/gid) when copying in.")
+@click.option("-L", "--follow-link", is_flag=True, help="(accepted) follow a symlink SRC.")
+@click.argument("src")
+@click.argument("dest")
+@click.pass_obj
+def cp(obj, archive: bool, follow_link: bool, src: str, dest: str) -> None:
+    """Copy files between a container and the host: cp CTR:SRC DEST, cp SRC CTR:DEST
+    (- for a tar stream on stdin/stdout)."""
+    from ..engine import files
+
+    eng = _engine(obj)
+    s_ref, s_path = _split_ref(src)
+    d_ref, d_path = _split_ref(dest)
+    if (s_ref is None) == (d_ref is None):
+        raise MinirunError("copying between containers is not supported" if s_ref else
+                           "must specify at least one container source (CONTAINER:PATH)")
+    if s_ref is not None:
+        if d_path == "-" and os.isatty(1):
+            raise MinirunError("cowardly refusing to write a tar to a terminal: redirect stdout")
+        files.copy_out(eng, eng.get(s_ref), s_path, d_path, archive)
+    else:
+        files.copy_in(eng, eng.get(d_ref), s_path, d_path, archive)
+
+
+@main.command()
+@click.argument("container")
+@click.pass_obj
+def diff(obj, container: str) -> None:
+    """Files changed in a container's filesystem: A added, C changed, D deleted."""
+    from ..engine import files
+
+    eng = _engine(obj)
+    for kind, path in files.diff(eng, eng.get(container)):
+        click.echo(f"{kind} {path}")
+
+
+@main.command()
+@click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
+@click.argument("container")
+@click.pass_obj
+def export(obj, output: str | None, container: str) -> None:
+    """Export a container's filesystem as a tar archive (running or not)."""
+    from ..engine import files
+
+    eng = _engine(obj)
+    c = eng.get(container)
+    if output:
+        tmp = output + ".tmp"
+        try:
+            with open(tmp, "wb") as f:
+                files.export(eng, c, f)
+            os.rename(tmp, output)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return
+    if os.isatty(1):
+        raise MinirunError("cowardly refusing to save to a terminal. Use the -o flag or "
+                           "redirect")
+    files.export(eng, c, sys.stdout.buffer)
+
+
 # `minirun container ls|run|stop|...`: the management-command aliases.
 for _name, _cmd in (("ls", ps), ("list", ps), ("ps", ps), ("run", run), ("create", create),
                     ("start", start), ("stop", stop), ("kill", kill), ("restart", restart),
                     ("rm", rm), ("remove", rm), ("logs", logs), ("exec", exec_), ("attach", attach_cmd),
                     ("wait", wait), ("rename", rename), ("pause", pause), ("unpause", unpause),
-                    ("top", top), ("port", port)):
+                    ("top", top), ("port", port), ("cp", cp), ("diff", diff),
+                    ("export", export)):
     container_group.add_command(_cmd, _name)
+
+
+# --- stats ---------------------------------------------------------------------------------------------
+
+STATS_HEADERS = {"ID": "CONTAINER ID", "Name": "NAME", "CPUPerc": "CPU %",
+                 "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O",
+                 "BlockIO": "BLOCK I/O", "PIDs": "PIDS", "Container": "CONTAINER"}
+STATS_DEFAULT = ("table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t"
+                 "{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}")
+
+
+def binary_size(n: float) -> str:
+    """go-units BytesSize: 1024-based, as docker stats shows memory ("1.5MiB")."""
+    units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    i = 0
+    while n >= 1024 and i < len(units) - 1:
+        n /= 1024
+        i += 1
+    return f"{n:.4g}{units[i]}"
+
+
+def _sample(eng, c) -> dict | None:
+    from ..oci import container as oci
+    from ..oci import state as st
+
+    try:
+        cg = oci.cgroup_of(st.load(eng.runroot, c.id))
+        data = cg.stats() if cg is not None else {}
+    except (MinirunError, OSError):
+        return None
+    rx = tx = 0
+    try:
+        with open(f"/proc/{c.state.pid}/net/dev") as f:  # the container's network namespace
+            for line in f.readlines()[2:]:
+                name, _, rest = line.partition(":")
+                if name.strip() != "lo":
+                    v = rest.split()
+                    rx, tx = rx + int(v[0]), tx + int(v[8])
+    except (OSError, ValueError, IndexError):
+        pass
+    return {"t": time.monotonic(), "data": data, "rx": rx, "tx": tx}
+
+
+def _stats_row(c, a: dict, b: dict) -> dict:
+    from .images import human_size
+
+    d = b["data"]
+    cpu_ns = (d.get("cpu", {}).get("usage", {}).get("total", 0)
+              - a["data"].get("cpu", {}).get("usage", {}).get("total", 0))
+    wall_ns = max((b["t"] - a["t"]) * 1e9, 1)
+    mem = d.get("memory", {})
+    usage = mem.get("usage", {}).get("usage", 0)
+    raw = mem.get("raw", {})
+    # Docker subtracts the page cache it could drop: inactive_file (v2) / total_inactive_file (v1).
+    usage -= raw.get("total_inactive_file", raw.get("inactive_file", 0)) or 0
+    limit = mem.get("usage", {}).get("limit", 0) or 0
+    host = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if not limit or limit > host:
+        limit = host
+    rd = wr = 0
+    for e in d.get("blkio", {}).get("ioServiceBytesRecursive", []) or []:
+        if e.get("op") == "Read":
+            rd += e.get("value", 0)
+        elif e.get("op") == "Write":
+            wr += e.get("value", 0)
+    return {"ID": c.short_id, "Container": c.short_id, "Name": c.name,
+            "CPUPerc": f"{100.0 * cpu_ns / wall_ns:.2f}%",
+            "MemUsage": f"{binary_size(max(usage, 0))} / {binary_size(limit)}",
+            "MemPerc": f"{100.0 * max(usage, 0) / limit:.2f}%",
+            "NetIO": f"{human_size(b['rx'], 3)} / {human_size(b['tx'], 3)}",
+            "BlockIO": f"{human_size(rd, 3)} / {human_size(wr, 3)}",
+            "PIDs": str(d.get("pids", {}).get("current", 0))}
+
+
+@main.command()
+@click.option("-a", "--all", "all_", is_flag=True, help="All containers (default: running).")
+@click.option("--no-stream", is_flag=True, help="One sample, then exit.")
+@click.option("--format", "fmt", default="", help="json, table, or a Go template.")
+@click.argument("containers", nargs=-1)
+@click.pass_obj
+def stats(obj, all_: bool, no_stream: bool, fmt: str, containers) -> None:
+    """Live resource usage: CPU %, memory, network and block I/O, PIDs (from the cgroup)."""
+    from .template import Format
+
+    eng = _engine(obj)
+    form = Format(fmt or STATS_DEFAULT, STATS_HEADERS, STATS_DEFAULT[6:])
+    while True:
+        cs = [eng.get(r) for r in containers] if containers else \
+            [c for c in eng.all() if all_ or c.state.running]
+        first = {c.id: _sample(eng, c) for c in cs if c.state.running}
+        time.sleep(0.5)
+        rows = []
+        for c in cs:
+            a, b = first.get(c.id), _sample(eng, c) if c.state.running else None
+            if a is None or b is None:
+                rows.append({"ID": c.short_id, "Container": c.short_id, "Name": c.name,
+                             "CPUPerc": "0.00%", "MemUsage": "0B / 0B", "MemPerc": "0.00%",
+                             "NetIO": "0B / 0B", "BlockIO": "0B / 0B", "PIDs": "0"})
+            else:
+                rows.append(_stats_row(c, a, b))
+        text = form.write(rows)
+        if no_stream:
+            click.echo(text, nl=False)
+            return
+        click.echo("\033[2J\033[H" + text, nl=False)
+
+
+container_group.add_command(stats, "stats")

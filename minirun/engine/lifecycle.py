@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from ..record import dataclass, field
 
 from ..errors import CommandError, MinirunError
 from . import bundle as bundle_mod
@@ -288,10 +288,12 @@ class Engine:
                            "running")
         if stop:
             self.containers.update(c.id, lambda x: setattr(x.state, "stop_requested", True))
+        if c.state.status == "restarting":
+            return  # between two runs: the monitor sees stop_requested and does not go on
         try:
             oci.kill(self.runroot, c.id, sig, all_procs=False)
         except MinirunError as e:
-            if "not running" not in str(e) and "stopped" not in str(e):
+            if not any(w in str(e) for w in ("not running", "stopped", "does not exist")):
                 raise
 
     def stop(self, c: Container, timeout: int | None = None) -> None:

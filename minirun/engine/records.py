@@ -16,11 +16,10 @@ import contextlib
 import fcntl
 import json
 import os
-import random
-import secrets
 import time
-from dataclasses import asdict, dataclass, field, fields
 from typing import Iterator
+
+from ..record import asdict, dataclass, field  # the light subset: the monitor imports this
 
 from ..errors import ContainerError, MinirunError
 
@@ -87,10 +86,10 @@ class Container:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Container":
-        known = {f.name for f in fields(cls)}
+        known = {f[0] for f in cls.__record_fields__}
         c = cls(**{k: v for k, v in d.items() if k in known and k != "state"})
         s = d.get("state") or {}
-        sk = {f.name for f in fields(State)}
+        sk = {f[0] for f in State.__record_fields__}
         c.state = State(**{k: v for k, v in s.items() if k in sk})
         return c
 
@@ -194,7 +193,7 @@ class Containers:
             else:
                 c.name = _free_name(set(taken))
             while True:
-                c.id = secrets.token_hex(32)
+                c.id = os.urandom(32).hex()
                 if not c.id[:12].isdigit():  # Docker avoids all-digit short IDs too
                     try:
                         os.mkdir(self.path(c.id), 0o711)
@@ -242,6 +241,8 @@ class Containers:
 
 
 def _free_name(taken: set[str]) -> str:
+    import random
+
     rng = random.Random()
     for attempt in range(1000):
         name = f"{rng.choice(_ADJECTIVES)}_{rng.choice(_NAMES)}"
@@ -249,7 +250,7 @@ def _free_name(taken: set[str]) -> str:
             name += str(rng.randint(1, 99))
         if name not in taken:
             return name
-    return "ctr_" + secrets.token_hex(4)
+    return "ctr_" + os.urandom(4).hex()
 
 
 @contextlib.contextmanager

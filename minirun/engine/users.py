@@ -11,7 +11,7 @@ symlink to the host's /etc still reads its own.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from ..record import dataclass, field
 
 from ..errors import MinirunError
 from ..kernel.rootfs import secure_join

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import subprocess
-from dataclasses import asdict, dataclass, field
+
+from ..record import asdict, dataclass, field
 
 from ..errors import MinirunError
 from .records import _flock, _write_atomic, now, valid_name
@@ -86,7 +86,7 @@ class Volumes:
         (volume, made_now)."""
         anonymous = name is None
         if anonymous:
-            name = secrets.token_hex(32)
+            name = os.urandom(32).hex()
         elif not valid_name(name):
             raise VolumeError(f'create {name}: "{name}" includes invalid characters for a local '
                               'volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you '

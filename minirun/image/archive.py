@@ -874,15 +874,3 @@ def _pairs(rest: str, change: str, allow_space: bool = False) -> list[tuple[str,
             raise ImageError(f"invalid change {change!r}: {w!r} is not KEY=VALUE")
         pairs.append((key, value))
     return pairs
-
-
-# --- export --------------------------------------------------------------------------------------
-
-
-def export(*_args, **_kwargs):
-    """`docker export`: a container's filesystem as a flat tar. Containers (create/run with an
-    image, their overlay upper dirs) come with the next issue; until then there is nothing to
-    export. Build it on the container's mounted rootfs: tar the merged overlay view, skipping
-    /proc, /sys and /dev mounts."""
-    raise ImageError("export: containers made from images come with the next issue; nothing to "
-                     "export yet (use `minirun save` for images)")

@@ -122,7 +122,7 @@ def session(sock: socket.socket, tty: bool, stdin: bool, start: bool = False) ->
             import tty as ttymod
 
             saved = termios.tcgetattr(0)
-            ttymod.setraw(0)
+            ttymod.setraw(0, termios.TCSANOW)  # TCSAFLUSH (the default) would drop typed-ahead keys
         if tty:
             resize()
             old_winch = signal.signal(signal.SIGWINCH, resize)

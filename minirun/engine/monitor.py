@@ -204,10 +204,14 @@ class Monitor:
                 if r is self.listener:
                     self.accept()
                 else:
+                    go = False
                     for kind, payload in self.read_client(r):
                         if kind == attach.START:
-                            return
-                        self.client_frame(kind, payload)
+                            go = True  # frames after it (stdin, its EOF) still count
+                        else:
+                            self.client_frame(kind, payload)
+                    if go:
+                        return
 
     def tell(self, line: str) -> None:
         if self.ready_fd >= 0:

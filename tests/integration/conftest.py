@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import OCI, Runtime, build_rootfs, write_bundle
+from helpers import OCI, REPO, Minirun, Runtime, build_rootfs, write_bundle
 
 
 @pytest.fixture(scope="session")
@@ -174,3 +174,35 @@ def console_server(tmp_path):
     yield make
     for srv in made:
         srv.close()
+
+
+# --- the front end ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def busybox_layout(tmp_path_factory) -> Path:
+    """The offline demo image (scripts/build-image), as an OCI layout, built once."""
+    import subprocess
+
+    out = tmp_path_factory.mktemp("image") / "busybox"
+    subprocess.run([str(REPO / "scripts" / "build-image"), str(out)], check=True,
+                   capture_output=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def mr_home(tmp_path_factory, busybox_layout):
+    """A --root with busybox:latest loaded, shared by one test module's tests."""
+    home = tmp_path_factory.mktemp("mr")
+    m = Minirun(home / "root", home / "run")
+    m.ok("load", "-i", str(busybox_layout))
+    yield home
+    m.cleanup()
+
+
+@pytest.fixture
+def mr(mr_home):
+    """minirun on the module's --root; every container and volume a test made goes after it."""
+    m = Minirun(mr_home / "root", mr_home / "run")
+    yield m
+    m.cleanup()

@@ -392,3 +392,58 @@ def parents() -> list[Path]:
 def read(cid: str, ctrl: str, name: str) -> str:
     """The stripped content of file `name` in the container's `ctrl` cgroup directory."""
     return (cg(cid, ctrl) / name).read_text().strip()
+
+
+# --- the front end (minirun) ---------------------------------------------------------------------
+
+MINIRUN = str(REPO / ".venv" / "bin" / "minirun")
+
+
+class Minirun:
+    """`minirun` with a private --root and --runroot; removes every container it left.
+
+        r = mr("run", "--rm", "busybox", "echo", "hi")   # CompletedProcess, text
+        assert r.stdout == "hi\\n"
+    """
+
+    def __init__(self, root: Path, runroot: Path) -> None:
+        self.root, self.runroot = root, runroot
+        self.env = dict(os.environ, MINIRUN_ROOT=str(root), MINIRUN_RUNROOT=str(runroot))
+
+    def argv(self, *args: str) -> list[str]:
+        return [MINIRUN, *args]
+
+    def __call__(self, *args: str, check: bool = False, input: str | None = None,
+                 timeout: float = 60, stdin=subprocess.DEVNULL) -> subprocess.CompletedProcess:
+        r = subprocess.run(self.argv(*args), env=self.env, capture_output=True, text=True,
+                           input=input, stdin=None if input is not None else stdin,
+                           timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError(f"minirun {' '.join(args)} -> {r.returncode}: {r.stderr}")
+        return r
+
+    def ok(self, *args: str, **kw) -> str:
+        return self(*args, check=True, **kw).stdout
+
+    def record(self, ref: str) -> dict:
+        return json.loads(self.ok("inspect", "--type", "container", ref))[0]
+
+    def monitor_pid(self, ref: str) -> int:
+        cid = self.record(ref)["Id"]
+        rec = json.loads((self.root / "containers" / cid / "container.json").read_text())
+        return rec["state"]["monitor_pid"]
+
+    def cleanup(self) -> None:
+        ids = self("ps", "-aq", "--no-trunc").stdout.split()
+        for cid in ids:
+            self("rm", "-f", "-v", cid, timeout=60)
+        self("volume", "prune", "-a", "-f")
+        leftovers = mount_points_under(self.root)
+        for m in leftovers:
+            subprocess.run(["umount", "-l", m], capture_output=True)
+        assert not leftovers, f"mounts left behind: {leftovers}"
+
+
+def mount_points_under(path: Path) -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(str(path))]

@@ -89,7 +89,6 @@ def _run_options(f):
 
 def _options(image: str, command: tuple[str, ...], kw: dict):
     from ..engine.lifecycle import RunOptions
-    from ..oci.control import parse_bytes
 
     env = []
     for path in kw["env_file"]:
@@ -124,6 +123,8 @@ def _options(image: str, command: tuple[str, ...], kw: dict):
         except ValueError:
             raise MinirunError(f"invalid argument {kw['cpus']!r} for --cpus: a number") from None
     try:
+        if kw["memory"] or kw["memory_swap"]:
+            from ..oci.control import parse_bytes  # (the runtime's: only when a size is given)
         memory = parse_bytes(kw["memory"]) if kw["memory"] else 0
         swap = parse_bytes(kw["memory_swap"]) if kw["memory_swap"] else 0
     except (ValueError, MinirunError) as e:
@@ -168,14 +169,21 @@ def run(obj, image: str, command: tuple[str, ...], detach: bool, sig_proxy: bool
     """Create and start a container from IMAGE, running COMMAND (or the image's default)."""
     if not detach and not kw["tty"] and not kw["interactive"] and os.isatty(0) and os.isatty(1):
         kw["tty"] = kw["interactive"] = True  # what a person at a terminal means (module doc)
-    c = _create(obj, image, command, kw)
+    from ..engine.lifecycle import MonitorHandle
+
     eng = _engine(obj)
+    monitor = MonitorHandle(eng)  # its start-up overlaps ours (lifecycle.MonitorHandle)
+    try:
+        c = _create(obj, image, command, kw)
+    except BaseException:
+        monitor.cancel()
+        raise
     try:
         if detach:
-            eng.start(c)
+            eng.start(c, monitor=monitor)
             click.echo(c.id)
             return
-        code = _attached_start(eng, c, sig_proxy)
+        code = _attached_start(eng, c, sig_proxy, monitor)
     except MinirunError:
         if kw["auto_remove"]:  # --rm: a container that could not start goes too
             eng.remove_files(eng.containers.load(c.id), volumes=True)
@@ -194,11 +202,11 @@ def create(obj, image: str, command: tuple[str, ...], **kw) -> None:
     click.echo(c.id)
 
 
-def _attached_start(eng, c, sig_proxy: bool = True) -> int:
+def _attached_start(eng, c, sig_proxy: bool = True, monitor=None) -> int:
     """Start `c` with this terminal attached; the container's exit code."""
     from ..engine import attach
 
-    eng.start(c, attach=True)
+    eng.start(c, attach=True, monitor=monitor)
     sock = attach.connect(eng.cdir(c.id))
     tty, stdin = bool(c.config.get("Tty")), bool(c.config.get("OpenStdin"))
     old = {}

@@ -17,7 +17,6 @@ import click
 
 from ..errors import ImageError, RegistryError
 from . import image, main  # noqa: F401
-from .progress import Display
 
 PULL_POLICIES = ("always", "missing", "never")
 
@@ -25,6 +24,7 @@ PULL_POLICIES = ("always", "missing", "never")
 def _pull(obj, name: str, *, platform: str | None = None, insecure=(), quiet: bool = False,
           out=None):
     from ..image.pull import pull as do_pull
+    from .progress import Display  # (imports the registry client: only when pulling)
 
     display = None if quiet else Display(out or sys.stdout)
     return do_pull(obj.store(), name, platform=platform, insecure_registries=insecure,

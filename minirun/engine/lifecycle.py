@@ -263,10 +263,14 @@ class Engine:
         os.rename(tmp, os.path.join(cdir, "config.json"))
 
     # -- start -----------------------------------------------------------------------------------
-    def start(self, c: Container, attach: bool = False) -> int:
-        """Hand the container to a new monitor; returns its PID once the process runs (or, with
-        attach, once it is created and waiting for the attached client's start frame)."""
+    def start(self, c: Container, attach: bool = False, monitor: "MonitorHandle | None" = None
+              ) -> int:
+        """Hand the container to a monitor (a new one, or one started ahead); returns the
+        process's PID once it runs (or, with attach, 0 once it is created and waiting for the
+        attached client's start frame)."""
         if c.state.status in ("running", "paused", "restarting"):
+            if monitor is not None:
+                monitor.cancel()
             return c.state.pid
         if c.state.status == "dead":
             self._release(c)
@@ -277,7 +281,7 @@ class Engine:
             x.state.error = ""
 
         self.containers.update(c.id, reset)
-        return spawn_monitor(self, c, attach)
+        return (monitor or MonitorHandle(self)).go(c, attach)
 
     # -- signals and stopping --------------------------------------------------------------------
     def kill(self, c: Container, sig: int, stop: bool = True) -> None:
@@ -354,7 +358,23 @@ class Engine:
             self.kill(c, signal.SIGKILL)
             self.wait_exit(c, 30)
             c = self.containers.load(c.id)
+        self.wait_monitor_gone(c, 10)
         self.remove_files(c, volumes)
+
+    def wait_monitor_gone(self, c: Container, timeout: float) -> None:
+        """A monitor finishes after it records the exit (unmount, close the log): let it, so
+        the two of us never tear the same things down at once."""
+        from ..kernel.process import start_time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                s = self.containers.load(c.id).state
+            except MinirunError:
+                return
+            if not s.monitor_pid or start_time(s.monitor_pid) != s.monitor_start:
+                return
+            time.sleep(0.01)
 
     def remove_files(self, c: Container, volumes: bool) -> None:
         """Everything of a stopped container: runtime state, rootfs mount, writable layer, the
@@ -415,7 +435,7 @@ def _signal_number(text: str | int) -> int:
         raise MinirunError(f"invalid signal: {text}") from None
 
 
-def monitor_argv(engine: Engine, c: Container, attach: bool, ready_fd: int) -> list[str]:
+def monitor_argv(engine: Engine, ready_fd: int) -> list[str]:
     """The monitor is a fresh interpreter (not a fork of the CLI: click and friends would stay in
     its memory), run isolated and without site, like minirun-oci's launcher."""
     here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -423,39 +443,66 @@ def monitor_argv(engine: Engine, c: Container, attach: bool, ready_fd: int) -> l
     boot = ("import sys; sys.path[:0] = sys.argv[1].split(':'); "
             "from minirun.engine.monitor import main; main(sys.argv[2:])")
     return [sys.executable, "-IS", "-c", boot, ":".join(paths), engine.root, engine.runroot,
-            c.id, f"--ready-fd={ready_fd}"] + (["--wait-attach"] if attach else [])
+            f"--ready-fd={ready_fd}"]
 
 
-def spawn_monitor(engine: Engine, c: Container, attach: bool) -> int:
-    """Start the container's monitor and wait until it reports the process running (or created,
-    with attach). Its errors come back as ours, with the command's exit code."""
-    r, w = os.pipe()
-    try:
-        p = subprocess.Popen(monitor_argv(engine, c, attach, w), pass_fds=(w,),
-                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
-    finally:
-        os.close(w)
-    line = ""
-    with os.fdopen(r, "rb") as f:
-        for raw in f:
-            line = raw.decode(errors="replace").strip()
-            if line.startswith("created") and attach:
-                break  # the monitor waits for the attached client's start frame now
-            if line.startswith(("ok", "error")):
-                break
-    p.wait()
-    if line.startswith("created"):
-        return 0
-    if line.startswith("ok"):
-        return int(line.split()[1])
-    if line.startswith("error "):
-        _, code, msg = line.split(" ", 2)
-        if int(code) in (126, 127):
-            raise CommandError(msg, int(code))
-        raise MinirunError(msg)
-    raise MinirunError(f"container {c.short_id}: its monitor exited before starting it (see "
-                       f"{engine.cdir(c.id)}/monitor.log)")
+class MonitorHandle:
+    """A monitor started ahead of time: its interpreter starts and imports what it needs while
+    the CLI is still making the container (2 CPUs: that work overlaps). `go()` names the
+    container; `cancel()` sends it home."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        r, w = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                monitor_argv(engine, w), pass_fds=(w,), stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                close_fds=True)
+        except BaseException:
+            os.close(r)
+            raise
+        finally:
+            os.close(w)
+        self.ready = os.fdopen(r, "rb")
+
+    def go(self, c: Container, attach: bool) -> int:
+        """Hand it container c; wait until it reports the process running (or, with attach,
+        created and waiting for the client's start frame). Its errors come back as ours, with
+        the command's exit code."""
+        try:
+            self.proc.stdin.write(f"{c.id} {'attach' if attach else 'detach'}\n".encode())
+            self.proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        line = ""
+        with self.ready:
+            for raw in self.ready:
+                line = raw.decode(errors="replace").strip()
+                if line.startswith("created") and attach:
+                    break  # the monitor waits for the attached client's start frame now
+                if line.startswith(("ok", "error")):
+                    break
+        self.proc.wait()
+        if line.startswith("created"):
+            return 0
+        if line.startswith("ok"):
+            return int(line.split()[1])
+        if line.startswith("error "):
+            _, code, msg = line.split(" ", 2)
+            if int(code) in (126, 127):
+                raise CommandError(msg, int(code))
+            raise MinirunError(msg)
+        raise MinirunError(f"container {c.short_id}: its monitor exited before starting it "
+                           f"(see {self.engine.cdir(c.id)}/monitor.log)")
+
+    def cancel(self) -> None:
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        self.ready.close()
+        self.proc.wait()
 
 
-__all__ = ["Engine", "RunOptions", "State", "STOP_TIMEOUT"]
+__all__ = ["Engine", "MonitorHandle", "RunOptions", "State", "STOP_TIMEOUT"]

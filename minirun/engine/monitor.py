@@ -37,15 +37,21 @@ RESET_AFTER = 10.0  # s of running that reset the restart back-off (Docker's rul
 
 
 def main(argv: list[str]) -> None:
-    root, runroot, cid = argv[:3]
+    root, runroot = argv[:2]
     ready_fd = -1
-    for a in argv[3:]:
+    for a in argv[2:]:
         if a.startswith("--ready-fd="):
             ready_fd = int(a.split("=", 1)[1])
-    wait_attach = "--wait-attach" in argv
     if os.fork():
         os._exit(0)  # the CLI reaps our first copy at once; this one is adopted by PID 1
     os.setsid()
+    _preload()
+    # Started ahead of time: the CLI names the container on our stdin once it is made (or
+    # closes it: nothing to do after all).
+    line = sys.stdin.buffer.readline().decode().split()
+    if len(line) != 2:
+        os._exit(0)
+    cid, wait_attach = line[0], line[1] == "attach"
     store = Containers(root)
     cdir = store.path(cid)
     log = os.open(os.path.join(cdir, "monitor.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT |
@@ -448,6 +454,17 @@ class Monitor:
             self.listener.close()
         for s, _ in list(self.clients.values()):
             self.drop(s)
+
+
+def _preload() -> None:
+    """Import now what making the container needs, while the CLI still makes its bundle."""
+    from ..image import overlay  # noqa: F401
+    from ..network import loopback  # noqa: F401
+    from ..oci import container, init, spec, state  # noqa: F401
+    from ..kernel import cgroups, terminal  # noqa: F401
+    from ..kernel.cgroups import v1, v2  # noqa: F401
+
+    libc.preload()
 
 
 def _exited_now(c: Container) -> None:

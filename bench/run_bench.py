@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""`run --rm IMAGE true`, end to end: minirun vs podman vs runc, side by side.
+
+    sudo .venv/bin/python bench/run_bench.py [--runs 30] [--json FILE]
+
+The same image everywhere: scripts/build-image's busybox, loaded into minirun (`minirun load`)
+and into podman's private storage (`podman pull oci:DIR:latest`, overlay driver, runc, cgroupfs,
+--network none), and unpacked once as a plain OCI bundle for runc. Each round runs, in rotating
+order:
+
+  minirun   `minirun run --rm busybox true`  (image lookup, overlay rootfs, bundle, monitor,
+            OCI create/start, wait, delete, unmount, remove)
+  podman    `podman run --rm --network none busybox true`  (the same work, with conmon + runc)
+  runc      `runc run --bundle B ID`  (the OCI runtime alone, no image: the floor)
+
+Then the medians, p10/p90, each one's ratio to podman's median, and the RSS of a minirun
+monitor holding a `sleep` (VmRSS; the target is <= 15 MB each). Everything is made in a temp
+dir and removed on exit; nothing leaves this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MINIRUN = REPO / ".venv" / "bin" / "minirun"
+
+
+def timed(argv: list[str], env: dict, timeout: float = 120) -> float:
+    t = time.perf_counter_ns()
+    r = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, timeout=timeout)
+    dt = (time.perf_counter_ns() - t) / 1e6
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[:4])}...: exit {r.returncode}: "
+                           f"{r.stderr.decode(errors='replace').strip()[:300]}")
+    return dt
+
+
+def stats(xs: list[float]) -> dict:
+    xs = sorted(xs)
+    q = statistics.quantiles(xs, n=10, method="inclusive") if len(xs) > 1 else [xs[0]] * 9
+    return {"median": statistics.median(xs), "p10": q[0], "p90": q[-1], "n": len(xs)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--json", metavar="FILE")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("run_bench: run as root", file=sys.stderr)
+        return 1
+    tmp = Path(tempfile.mkdtemp(prefix="run-bench."))
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("MINIRUN_", "CONTAINERS_"))}
+    mr_env = dict(base_env, MINIRUN_ROOT=str(tmp / "mr-root"), MINIRUN_RUNROOT=str(tmp / "mr-run"))
+    pm_env = dict(base_env, CONTAINERS_CONF=str(tmp / "containers.conf"),
+                  CONTAINERS_STORAGE_CONF=str(tmp / "storage.conf"))
+    runtimes: dict[str, list[str]] = {}
+    skipped: dict[str, str] = {}
+    results: dict = {"runs": args.runs, "scenarios": {}, "skipped": skipped}
+    try:
+        layout = tmp / "image"
+        subprocess.run([str(REPO / "scripts" / "build-image"), str(layout)], check=True,
+                       capture_output=True)
+        subprocess.run([str(MINIRUN), "load", "-i", str(layout)], env=mr_env, check=True,
+                       capture_output=True)
+        runtimes["minirun"] = [str(MINIRUN), "run", "--rm", "busybox", "true"]
+
+        if shutil.which("podman"):
+            (tmp / "containers.conf").write_text(
+                '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]\n'
+                '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
+                'runtime = "runc"\n')
+            (tmp / "storage.conf").write_text(
+                f'[storage]\ndriver = "overlay"\nrunroot = "{tmp}/pm-run"\n'
+                f'graphroot = "{tmp}/pm-root"\n')
+            r = subprocess.run(["podman", "pull", "-q", f"oci:{layout}:latest"], env=pm_env,
+                               capture_output=True, text=True)
+            if r.returncode == 0:
+                image = r.stdout.strip().splitlines()[-1]
+                runtimes["podman"] = ["podman", "run", "--rm", "--network", "none", image, "true"]
+            else:
+                skipped["podman"] = r.stderr.strip().splitlines()[-1] if r.stderr else "pull failed"
+        else:
+            skipped["podman"] = "not installed"
+
+        if shutil.which("runc"):
+            bundle = tmp / "bundle"
+            (bundle / "rootfs").mkdir(parents=True)
+            subprocess.run([str(REPO / "scripts" / "build-rootfs"), str(bundle / "rootfs")],
+                           check=True, capture_output=True)
+            subprocess.run(["runc", "spec"], cwd=bundle, check=True)
+            cfg = json.loads((bundle / "config.json").read_text())
+            cfg["process"].update(terminal=False, args=["/bin/true"])
+            (bundle / "config.json").write_text(json.dumps(cfg))
+            runtimes["runc"] = ["runc", "--root", str(tmp / "runc-state"), "run", "--bundle",
+                                str(bundle), "rb"]
+        else:
+            skipped["runc"] = "not installed"
+
+        envs = {"minirun": mr_env, "podman": pm_env, "runc": base_env}
+        for name, argv in runtimes.items():  # warm caches once, untimed
+            timed(argv, envs[name])
+        samples: dict[str, list[float]] = {n: [] for n in runtimes}
+        names = list(runtimes)
+        for i in range(args.runs):
+            order = names[i % len(names):] + names[:i % len(names)]
+            for name in order:
+                samples[name].append(timed(runtimes[name], envs[name]))
+
+        base = statistics.median(samples["podman"]) if samples.get("podman") else None
+        print(f"`run --rm busybox true`, {args.runs} rounds (kernel {os.uname().release}, "
+              f"{os.cpu_count()} CPUs)\n")
+        print(f"{'runtime':<10} {'median ms':>10} {'p10':>8} {'p90':>8} {'vs podman':>10}")
+        for name in names:
+            s = stats(samples[name])
+            s["ratio_to_podman"] = s["median"] / base if base else None
+            results["scenarios"][name] = s
+            ratio = f"{s['ratio_to_podman']:.2f}x" if base else "-"
+            print(f"{name:<10} {s['median']:>10.1f} {s['p10']:>8.1f} {s['p90']:>8.1f} {ratio:>10}")
+
+        cid = subprocess.run([str(MINIRUN), "run", "-d", "busybox", "sleep", "60"], env=mr_env,
+                             check=True, capture_output=True, text=True).stdout.strip()
+        rec = json.loads((tmp / "mr-root" / "containers" / cid / "container.json").read_text())
+        with open(f"/proc/{rec['state']['monitor_pid']}/status") as f:
+            rss = next(int(ln.split()[1]) for ln in f if ln.startswith("VmRSS"))
+        results["monitor_rss_kb"] = rss
+        print(f"\nminirun monitor RSS (holding a sleep): {rss / 1024:.1f} MB")
+        subprocess.run([str(MINIRUN), "rm", "-f", cid], env=mr_env, capture_output=True)
+        for name, why in skipped.items():
+            print(f"skipped {name}: {why}")
+    finally:
+        subprocess.run([str(MINIRUN), "system", "prune", "-a", "-f"], env=mr_env,
+                       capture_output=True)
+        if "podman" in runtimes:
+            subprocess.run(["podman", "rm", "-af"], env=pm_env, capture_output=True)
+            subprocess.run(["podman", "system", "reset", "-f"], env=pm_env, capture_output=True)
+        subprocess.run(["runc", "--root", str(tmp / "runc-state"), "delete", "-f", "rb"],
+                       capture_output=True)
+        for m in reversed([ln.split()[4] for ln in open("/proc/self/mountinfo")
+                           if ln.split()[4].startswith(str(tmp))]):
+            subprocess.run(["umount", "-l", m], capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

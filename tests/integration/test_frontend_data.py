@@ -10,7 +10,7 @@ import subprocess
 import tarfile
 import time
 
-from helpers import drive_pty, poll
+from helpers import drive_pty
 
 
 # --- exec ---------------------------------------------------------------------------------------------

@@ -150,7 +150,7 @@ def _create(obj, image: str, command, kw):
     from .pull import ensure_image
 
     opts = _options(image, command, kw)
-    record = ensure_image(obj, image, kw["pull_policy"])
+    record = ensure_image(obj, image, kw["pull_policy"], kw["platform"])
     return _engine(obj).create(opts, record)
 
 
@@ -202,13 +202,15 @@ def create(obj, image: str, command: tuple[str, ...], **kw) -> None:
     click.echo(c.id)
 
 
-def _attached_start(eng, c, sig_proxy: bool = True, monitor=None) -> int:
-    """Start `c` with this terminal attached; the container's exit code."""
+def _attached_start(eng, c, sig_proxy: bool = True, monitor=None, stdin: bool = True) -> int:
+    """Start `c` with this terminal attached (its stdin too if it keeps one open and `stdin`);
+    the container's exit code."""
     from ..engine import attach
 
     eng.start(c, attach=True, monitor=monitor)
     sock = attach.connect(eng.cdir(c.id))
-    tty, stdin = bool(c.config.get("Tty")), bool(c.config.get("OpenStdin"))
+    tty = bool(c.config.get("Tty"))
+    stdin = stdin and bool(c.config.get("OpenStdin"))
     old = {}
     if sig_proxy and not tty:
         def forward(signum, _frame):
@@ -253,7 +255,7 @@ def start(obj, attach_: bool, interactive: bool, containers: tuple[str, ...]) ->
         if c.state.running:
             raise MinirunError(f"container {c.short_id} is already running (use `minirun "
                                "attach`)")
-        sys.exit(_attached_start(eng, c))
+        sys.exit(_attached_start(eng, c, stdin=interactive))
     _each(containers, lambda ref: (eng.start(eng.get(ref)), ref)[1])
 
 

@@ -121,7 +121,7 @@ def logout(obj, server) -> None:
         click.echo(f"Not logged in to {host}")
 
 
-def ensure_image(ctx, ref: str, pull_policy: str = "missing"):
+def ensure_image(ctx, ref: str, pull_policy: str = "missing", platform: str | None = None):
     """The image `ref` names, pulled first if the policy says so (what `run` and `create` use).
 
     ctx: the CLI Context (click's ctx.obj, or a click.Context holding it). pull_policy:
@@ -143,4 +143,4 @@ def ensure_image(ctx, ref: str, pull_policy: str = "missing"):
     parsed = reference.parse(ref)  # an image ID that is not in the store is no name to pull
     if pull_policy == "missing":
         click.echo(f"Unable to find image '{parsed.familiar}' locally", err=True)
-    return _pull(obj, ref, out=sys.stderr)
+    return _pull(obj, ref, platform=platform, out=sys.stderr)

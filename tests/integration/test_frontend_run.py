@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -189,3 +190,44 @@ def test_signals_to_a_foreground_run_reach_the_container(mr):
     assert poll(lambda: mr.ok("ps", "-q") != "", timeout=10)
     p.send_signal(15)
     assert p.wait(timeout=10) == 143  # SIGTERM forwarded; --init passed it on to sleep
+
+
+def test_env_file_and_host_uts_and_ipc(mr, tmp_path):
+    (tmp_path / "env").write_text("# a comment\nA=1\nB=two words\n")
+    out = mr.ok("run", "--rm", "--env-file", str(tmp_path / "env"), "-e", "A=override",
+                "busybox", "sh", "-c", "echo $A; echo $B")
+    assert out.splitlines() == ["override", "two words"]
+    assert mr.ok("run", "--rm", "--uts", "host", "busybox", "hostname").strip() == os.uname().nodename
+    host_ipc = os.readlink("/proc/self/ns/ipc")
+    assert mr.ok("run", "--rm", "--ipc", "host", "busybox", "readlink",
+                 "/proc/self/ns/ipc").strip() == host_ipc
+
+
+def test_cpu_and_swap_flags_reach_the_cgroup(mr):
+    out = mr.ok("run", "--rm", "--cpu-shares", "512", "--cpuset-cpus", "0", "-m", "32m",
+                "--memory-swap", "64m", "busybox", "sh", "-c",
+                "cat /sys/fs/cgroup/cpu/cpu.shares /sys/fs/cgroup/cpuset/cpuset.cpus; "
+                "cat /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes 2>/dev/null || echo no-swap-accounting")
+    lines = out.split()
+    assert lines[:2] == ["512", "0"]
+    assert lines[2] in (str(64 << 20), "no-swap-accounting")
+
+
+def test_stop_signal_and_kill_with_a_signal(mr):
+    mr.ok("run", "-d", "--name", "sig", "--stop-signal", "USR1", "busybox", "sh", "-c",
+          "trap 'echo got-usr2' USR2; trap 'echo got-usr1; exit 0' USR1; "
+          "while true; do sleep 0.1; done")
+    time.sleep(0.3)
+    mr.ok("kill", "-s", "USR2", "sig")
+    assert poll(lambda: "got-usr2" in mr.ok("logs", "sig"))
+    mr.ok("start", "sig")  # already running: nothing to do
+    mr.ok("stop", "sig")
+    assert "got-usr1" in mr.ok("logs", "sig")
+    assert mr.record("sig")["State"]["ExitCode"] == 0
+
+
+def test_restart_and_start_attached(mr):
+    mr.ok("create", "--name", "rs", "busybox", "sh", "-c", "echo run-$$")
+    assert mr.ok("start", "-a", "rs") == "run-1\n"
+    mr.ok("restart", "rs")
+    assert poll(lambda: mr.ok("logs", "rs").count("run-1") == 2)

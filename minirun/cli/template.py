@@ -3,15 +3,23 @@
     render("{{.Repository}}:{{.Tag}}", row)              -> "alpine:latest"
     render("{{.State.Pid}}", inspected)                  -> "4242"   (dotted fields)
     render("{{json .Config.Labels}}", inspected)         -> '{"a":"b"}'
+    render("{{range .Mounts}}{{.Destination}} {{end}}", inspected)
+    render('{{index .Config.Labels "a"}}', inspected)
     Format("table {{.Repository}}\\t{{.Size}}", HEADERS).write(rows)  -> aligned, with a header
 
-The subset: text and actions {{ ... }}; an action is a pipeline of one function and arguments,
-or one value: `.`, `.A.B` (dict keys or attributes), "strings", numbers; a function call is
-`name arg...`, and `x | name arg` passes x as the last argument, as Go does. Functions are
-docker's (cli/templates): json, join, split, upper, lower, title, truncate, pad, println.
-Not supported (a clear TemplateError, never a silent wrong answer): range, if, with, define,
-variables, index. The `table` prefix, and the two-character escapes \\t and \\n in a format
-typed on a shell, are the docker CLI's, not Go's: Format handles them.
+The subset, parsed once into a small tree (text, actions, and range/if/with blocks):
+  * values: `.` and `.A.B` (dict keys or attributes), `$` (the top object) and variables
+    `$x`, `$x.A`, "strings", `raw strings`, numbers, true/false, (parenthesised pipelines);
+  * a pipeline is commands joined by `|`, each `function arg...` or one value; `x | f a` passes
+    x as the last argument, as Go does; `{{$x := pipeline}}` declares a variable;
+  * `{{range PIPELINE}}`, `{{range $i, $e := PIPELINE}}` (lists in order, maps by sorted key),
+    `{{if}} {{else if}} {{else}}`, `{{with}} {{else}}`, each closed by `{{end}}`;
+  * functions: docker's (cli/templates) json, join, split, upper, lower, title, truncate, pad,
+    println, and Go's index, len, eq, ne, lt, le, gt, ge, not, and, or, print, printf;
+  * `{{- ` and ` -}}` trim the text around an action; `{{/* comments */}}`.
+The `table` prefix, and the two-character escapes \\t and \\n in a format typed on a shell, are
+the docker CLI's, not Go's: Format handles them. Anything else (define, template, block) is a
+clear TemplateError, never a silent wrong answer.
 
 Values print as Go's fmt does: lists as [a b], maps as map[k:v] (keys sorted), None as <nil>,
 booleans as true/false; `json` prints as Go's encoding/json (compact, <>& escaped).
@@ -35,9 +43,8 @@ class TemplateError(MinirunError):
 
 
 _ACTION = re.compile(r"\{\{(-?)(.*?)(-?)\}\}", re.S)
-_TOKEN = re.compile(r'\s*(?:("(?:[^"\\]|\\.)*")|(`[^`]*`)|(\|)|([^\s|"`]+))')
-_UNSUPPORTED = {"range", "if", "else", "end", "with", "define", "template", "block", "index", "printf",
-                "print", "len", "and", "or", "not", "eq", "ne"}
+_TOKEN = re.compile(r'\s*(?:("(?:[^"\\]|\\.)*")|(`[^`]*`)|(\||\(|\)|:=|,)|([^\s|"`(),]+))')
+_UNSUPPORTED = {"define", "template", "block", "break", "continue"}
 
 
 def go_json(value: Any) -> str:
@@ -90,52 +97,214 @@ FUNCS = {
 }
 
 
+def _truth(v: Any) -> bool:
+    """Go's truth: false, 0, nil and empty strings, lists and maps are false."""
+    return not (v is None or v is False or (isinstance(v, (int, float)) and v == 0)
+                or (isinstance(v, (str, list, tuple, dict)) and len(v) == 0))
+
+
+def _index(v: Any, *keys: Any) -> Any:
+    for k in keys:
+        try:
+            v = v[k]
+        except (KeyError, IndexError, TypeError):
+            if isinstance(v, dict):
+                return None  # Go: the zero value for a missing map key
+            raise TemplateError(f"index: cannot index {go_str(v)!r} with {k!r}") from None
+    return v
+
+
+def _printf(fmt: str, *args: Any) -> str:
+    # Go's verbs mapped to Python's: %v and %s print as fmt does, %q quotes, %t is a bool.
+    out, it = [], iter(args)
+
+    def verb(m: re.Match) -> str:
+        v = m[2]
+        if v == "%":
+            return "%"
+        x = next(it, "")
+        if v in "vs":
+            return go_str(x)
+        if v == "q":
+            return json.dumps(go_str(x))
+        if v == "t":
+            return go_str(bool(x))
+        return ("%" + m[1] + v) % x
+
+    out.append(re.sub(r"%([-+ 0#]?\d*(?:\.\d+)?)([vsdqtfxXoeg%])", verb, fmt))
+    return "".join(out)
+
+
+def _cmp(op):
+    def f(a: Any, *rest: Any) -> bool:
+        return any(op(a, b) for b in rest) if op is _eq else op(a, rest[0])
+    return f
+
+
+def _eq(a: Any, b: Any) -> bool:
+    return a == b
+
+
+def _and(*xs: Any) -> Any:
+    for x in xs:
+        if not _truth(x):
+            return x
+    return xs[-1]
+
+
+def _or(*xs: Any) -> Any:
+    for x in xs:
+        if _truth(x):
+            return x
+    return xs[-1]
+
+
+FUNCS.update({
+    "index": _index, "len": lambda v: len(v) if v is not None else 0,
+    "eq": _cmp(_eq), "ne": _cmp(lambda a, b: a != b), "lt": _cmp(lambda a, b: a < b),
+    "le": _cmp(lambda a, b: a <= b), "gt": _cmp(lambda a, b: a > b),
+    "ge": _cmp(lambda a, b: a >= b), "not": lambda v: not _truth(v), "and": _and, "or": _or,
+    "print": lambda *a: "".join(go_str(x) for x in a), "printf": _printf,
+})
+
+
+class _Block:
+    """range / if / with: branches of (pipeline, body), an else body, and range's variables."""
+
+    def __init__(self, kind: str, pipe, variables: list[str]) -> None:
+        self.kind, self.variables = kind, variables
+        self.branches: list[tuple[Any, list]] = [(pipe, [])]
+        self.else_body: list | None = None
+
+    @property
+    def body(self) -> list:
+        return self.else_body if self.else_body is not None else self.branches[-1][1]
+
+
 class Template:
     """A parsed template: render(obj) any number of times."""
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self._parts: list[str | list[list[tuple[str, Any]]]] = []
+        root: list = []
+        stack: list[tuple[list, _Block | None]] = [(root, None)]
         pos = 0
         for m in _ACTION.finditer(text):
             literal = text[pos:m.start()]
             if m[1]:
                 literal = literal.rstrip()
-            self._parts.append(literal)
-            self._parts.append(self._parse(m[2].strip()))
+            if literal:
+                stack[-1][0].append(literal)
             pos = m.end()
             if m[3]:
                 rest = text[pos:]
                 pos += len(rest) - len(rest.lstrip())
+            self._action(m[2].strip(), stack)
         tail = text[pos:]
         if "{{" in tail:
             raise TemplateError(f"template: {text!r}: unclosed action (missing }}}})")
-        self._parts.append(tail)
+        if tail:
+            stack[-1][0].append(tail)
+        if len(stack) > 1:
+            raise TemplateError(f"template: {text!r}: unexpected EOF: {{{{{stack[-1][1].kind}}}}} "
+                                "has no {{end}}")
+        self._root = root
 
-    def _parse(self, action: str) -> list[list[tuple[str, Any]]]:
-        """An action -> its pipeline: commands, each a list of (kind, value) tokens."""
+    # -- parsing -----------------------------------------------------------------------------
+    def _action(self, action: str, stack: list) -> None:
+        body, block = stack[-1]
         if action.startswith("/*"):
-            return []  # a comment
-        commands: list[list[tuple[str, Any]]] = [[]]
-        pos = 0
+            return  # a comment
+        word, _, rest = action.partition(" ")
+        rest = rest.strip()
+        if word in ("range", "if", "with"):
+            variables: list[str] = []
+            if word == "range" and ":=" in rest:
+                names, _, rest = rest.partition(":=")
+                variables = [n.strip() for n in names.split(",")]
+                if not all(re.fullmatch(r"\$\w+", n) for n in variables) or len(variables) > 2:
+                    raise TemplateError(f"template: {self.text!r}: bad range variables {names!r}")
+            if not rest:
+                raise TemplateError(f"template: {self.text!r}: missing value for {word}")
+            b = _Block(word, self._parse(rest), variables)
+            body.append(b)
+            stack.append((b.branches[0][1], b))
+        elif word == "else":
+            if block is None or block.else_body is not None:
+                raise TemplateError(f"template: {self.text!r}: unexpected {{{{else}}}}")
+            if rest.startswith("if ") and block.kind == "if":
+                block.branches.append((self._parse(rest[3:].strip()), []))
+            elif rest:
+                raise TemplateError(f"template: {self.text!r}: unexpected {{{{else {rest}}}}}")
+            else:
+                block.else_body = []
+            stack[-1] = (block.body, block)
+        elif word == "end":
+            if block is None or rest:
+                raise TemplateError(f"template: {self.text!r}: unexpected {{{{end}}}}")
+            stack.pop()
+        elif word in _UNSUPPORTED:
+            raise TemplateError(f"template: {word!r} is not supported by minirun's templates")
+        else:
+            body.append(self._parse(action))
+
+    def _tokens(self, action: str) -> list[tuple[str, Any]]:
+        out, pos = [], 0
         while pos < len(action):
+            if action[pos:].strip() == "":
+                break
             m = _TOKEN.match(action, pos)
             if m is None or m.end() == pos:
                 raise TemplateError(f"template: {self.text!r}: cannot parse {action!r}")
             pos = m.end()
             if m[1]:
-                commands[-1].append(("const", json.loads(m[1])))
+                out.append(("const", json.loads(m[1])))
             elif m[2]:
-                commands[-1].append(("const", m[2][1:-1]))
+                out.append(("const", m[2][1:-1]))
             elif m[3]:
-                commands.append([])
+                out.append(("punct", m[3]))
             else:
-                commands[-1].append(self._word(m[4], action))
+                out.append(self._word(m[4]))
+        return out
+
+    def _parse(self, action: str):
+        """An action -> ("decl", name, pipeline) or a pipeline: a list of commands, each a
+        list of operands, an operand ("const"|"field"|"var"|"func", value) or ("pipe", pipeline)."""
+        toks = self._tokens(action)
+        if len(toks) >= 2 and toks[0][0] == "var" and toks[1] == ("punct", ":="):
+            return ("decl", toks[0][1][0], self._pipeline_of(toks[2:], action))
+        return self._pipeline_of(toks, action)
+
+    def _pipeline_of(self, toks: list, action: str) -> list:
+        pipeline, pos = self._read_pipeline(toks, 0, action)
+        if pos != len(toks):
+            raise TemplateError(f"template: {self.text!r}: unexpected {toks[pos][1]!r} in "
+                                f"{{{{{action}}}}}")
+        return pipeline
+
+    def _read_pipeline(self, toks: list, pos: int, action: str) -> tuple[list, int]:
+        commands: list[list] = [[]]
+        while pos < len(toks):
+            kind, value = toks[pos]
+            if (kind, value) == ("punct", "|"):
+                commands.append([])
+            elif (kind, value) == ("punct", "("):
+                sub, pos = self._read_pipeline(toks, pos + 1, action)
+                if pos >= len(toks) or toks[pos] != ("punct", ")"):
+                    raise TemplateError(f"template: {self.text!r}: unclosed ( in {{{{{action}}}}}")
+                commands[-1].append(("pipe", sub))
+            elif (kind, value) == ("punct", ")"):
+                break
+            elif kind == "punct":
+                raise TemplateError(f"template: {self.text!r}: unexpected {value!r}")
+            else:
+                commands[-1].append((kind, value))
+            pos += 1
         if any(not c for c in commands):
             raise TemplateError(f"template: {self.text!r}: empty command in {{{{{action}}}}}")
-        return commands
+        return commands, pos
 
-    def _word(self, word: str, action: str) -> tuple[str, Any]:
+    def _word(self, word: str) -> tuple[str, Any]:
         if word.startswith("."):
             if word == ".":
                 return ("field", [])
@@ -143,53 +312,112 @@ class Template:
             if not all(re.fullmatch(r"\w+", p) for p in path):
                 raise TemplateError(f"template: {self.text!r}: bad field {word!r}")
             return ("field", path)
+        if word.startswith("$"):
+            name, *path = word.split(".")
+            if not re.fullmatch(r"\$\w*", name) or not all(re.fullmatch(r"\w+", p) for p in path):
+                raise TemplateError(f"template: {self.text!r}: bad variable {word!r}")
+            return ("var", [name, *path])
         if re.fullmatch(r"-?\d+", word):
             return ("const", int(word))
+        if re.fullmatch(r"-?\d+\.\d*", word):
+            return ("const", float(word))
         if word in ("true", "false"):
             return ("const", word == "true")
+        if word in ("nil",):
+            return ("const", None)
         if word in FUNCS:
             return ("func", word)
-        if word in _UNSUPPORTED or word.startswith("$"):
-            raise TemplateError(f"template: {word!r} is not supported by minirun's templates "
-                                "(fields, json, join, split, upper, lower, title, truncate, pad, println)")
+        if word in _UNSUPPORTED or word in ("range", "if", "with", "else", "end"):
+            raise TemplateError(f"template: {word!r} is not supported here by minirun's templates")
         raise TemplateError(f'template: {self.text!r}: function "{word}" not defined')
 
+    # -- rendering ---------------------------------------------------------------------------
     def render(self, obj: Any) -> str:
-        out = []
-        for part in self._parts:
-            if isinstance(part, str):
-                out.append(part)
-            elif part:
-                value = self._pipeline(part, obj)
-                out.append(value if isinstance(value, str) else go_str(value))
+        out: list[str] = []
+        self._run(self._root, obj, {"$": obj}, out)
         return "".join(out)
 
-    def _pipeline(self, commands: list[list[tuple[str, Any]]], obj: Any) -> Any:
+    def _run(self, nodes: list, dot: Any, env: dict, out: list[str]) -> None:
+        for node in nodes:
+            if isinstance(node, str):
+                out.append(node)
+            elif isinstance(node, _Block):
+                self._block(node, dot, env, out)
+            elif isinstance(node, tuple) and node[0] == "decl":
+                env[node[1]] = self._pipeline(node[2], dot, env)
+            else:
+                value = self._pipeline(node, dot, env)
+                out.append(value if isinstance(value, str) else go_str(value))
+
+    def _block(self, b: _Block, dot: Any, env: dict, out: list[str]) -> None:
+        if b.kind == "range":
+            pipe, body = b.branches[0]
+            value = self._pipeline(pipe, dot, env)
+            items: list[tuple[Any, Any]]
+            if isinstance(value, dict):
+                items = [(k, value[k]) for k in sorted(value)]
+            elif isinstance(value, (list, tuple)):
+                items = list(enumerate(value))
+            elif isinstance(value, int) and not isinstance(value, bool):
+                items = [(i, i) for i in range(value)]
+            elif value is None:
+                items = []
+            else:
+                raise TemplateError(f"template: {self.text!r}: range can't iterate over "
+                                    f"{go_str(value)}")
+            if not items:
+                if b.else_body is not None:
+                    self._run(b.else_body, dot, env, out)
+                return
+            for key, elem in items:
+                inner = dict(env)
+                if len(b.variables) == 1:
+                    inner[b.variables[0]] = elem
+                elif len(b.variables) == 2:
+                    inner[b.variables[0]], inner[b.variables[1]] = key, elem
+                self._run(body, elem, inner, out)
+            return
+        for pipe, body in b.branches:
+            value = self._pipeline(pipe, dot, env)
+            if _truth(value):
+                self._run(body, value if b.kind == "with" else dot, dict(env), out)
+                return
+        if b.else_body is not None:
+            self._run(b.else_body, dot, dict(env), out)
+
+    def _pipeline(self, commands: list, dot: Any, env: dict) -> Any:
         value: Any = _NOTHING
         for command in commands:
-            value = self._command(command, obj, value)
+            value = self._command(command, dot, env, value)
         return value
 
-    def _command(self, command: list[tuple[str, Any]], obj: Any, piped: Any) -> Any:
+    def _command(self, command: list, dot: Any, env: dict, piped: Any) -> Any:
         kind, head = command[0]
-        args = [self._value(k, v, obj) for k, v in command[1:]]
+        args = [self._value(k, v, dot, env) for k, v in command[1:]]
         if piped is not _NOTHING:
             args.append(piped)
         if kind != "func":
             if args:
                 raise TemplateError(f"template: {self.text!r}: can't give an argument to a non-function")
-            return self._value(kind, head, obj)
+            return self._value(kind, head, dot, env)
         try:
             return FUNCS[head](*args)
         except TypeError:
             raise TemplateError(f"template: {self.text!r}: wrong number of args for {head}") from None
 
-    def _value(self, kind: str, value: Any, obj: Any) -> Any:
+    def _value(self, kind: str, value: Any, dot: Any, env: dict) -> Any:
         if kind == "const":
             return value
         if kind == "func":
             return FUNCS[value]()
-        return self._field(obj, value)
+        if kind == "pipe":
+            return self._pipeline(value, dot, env)
+        if kind == "var":
+            name, *path = value
+            if name not in env:
+                raise TemplateError(f"template: {self.text!r}: undefined variable {name}")
+            return self._field(env[name], path)
+        return self._field(dot, value)
 
     def _field(self, obj: Any, path: list[str]) -> Any:
         if isinstance(obj, _Headers) and path:

@@ -181,7 +181,7 @@ def test_images_format_table_template(run, three):
 
 def test_images_bad_template_is_a_one_line_125(run, three):
     one_line_error(run("images", "--format", "{{.Nope}}"), 125, "can't evaluate field Nope")
-    one_line_error(run("images", "--format", "{{range .}}"), 125, "not supported")
+    one_line_error(run("images", "--format", "{{range .}}"), 125, "has no {{end}}")
 
 
 def test_filter_dangling(run, three):

@@ -48,7 +48,7 @@ def test_go_json_keeps_non_ascii():
     ("{{lower \"ABC\"}}", "abc"),
     ("{{title .State.Status}}", "Running"),
     ("{{join .Config.Cmd \",\"}}", "sh,-c,echo hi"),
-    ("{{join (split .Repository \"p\") \"-\"}}", None),  # parentheses are not in the subset
+    ("{{join (split .Repository \"p\") \"-\"}}", "al-ine"),
     ("{{truncate .ID 4}}", "c059"),
     ("{{pad .Tag 1 2}}", " latest  "),
     ("{{.Repository | upper}}", "ALPINE"),
@@ -76,9 +76,10 @@ def test_missing_field_is_an_error_naming_it():
         render("{{.Nope}}", OBJ)
 
 
-@pytest.mark.parametrize("template", ["{{range .Config.Cmd}}{{.}}{{end}}", "{{if .State.Running}}y{{end}}",
-                                      "{{index .Config.Cmd 0}}", "{{$x := .ID}}", "{{nosuchfunc .ID}}",
-                                      "{{.ID", "{{.A..B}}"])
+@pytest.mark.parametrize("template", ['{{define "x"}}y{{end}}', '{{template "x"}}',
+                                      "{{range .Config.Cmd}}{{.}}", "{{end}}", "{{else}}",
+                                      "{{if .A}}x{{else}}y{{else}}z{{end}}", "{{nosuchfunc .ID}}",
+                                      "{{.ID", "{{.A..B}}", "{{(.ID}}", "{{range $a, $b, $c := .X}}{{end}}"])
 def test_unsupported_or_bad_templates_fail_clearly(template):
     with pytest.raises(TemplateError) as info:
         Template(template)
@@ -142,3 +143,42 @@ def test_bare_table_uses_the_default_columns():
 def test_template_renders_many_objects():
     t = Template("{{.N}}")
     assert [t.render({"N": i}) for i in range(3)] == ["0", "1", "2"]
+
+
+INSPECTED = {"Mounts": [{"Destination": "/a", "RW": True}, {"Destination": "/b", "RW": False}],
+             "Config": {"Labels": {"b": "2", "a": "1"}, "Env": ["A=1"]}, "Args": ["x", "y"],
+             "State": {"Running": True, "Pid": 7, "Status": "running"}, "Empty": []}
+
+
+@pytest.mark.parametrize("template,expected", [
+    ("{{range .Mounts}}{{.Destination}} {{end}}", "/a /b "),
+    ('{{index .Config.Labels "a"}}', "1"),
+    ("{{index .Args 1}}", "y"),
+    ("{{range $k, $v := .Config.Labels}}{{$k}}={{$v}};{{end}}", "a=1;b=2;"),
+    ("{{range $i, $m := .Mounts}}{{$i}}:{{$m.Destination}} {{end}}", "0:/a 1:/b "),
+    ("{{range $m := .Mounts}}{{$m.RW}}{{end}}", "truefalse"),
+    ("{{range .Empty}}x{{else}}none{{end}}", "none"),
+    ("{{if .State.Running}}up{{else}}down{{end}}", "up"),
+    ("{{if .Empty}}a{{else if .Args}}b{{else}}c{{end}}", "b"),
+    ("{{with .State}}{{.Pid}}{{end}}", "7"),
+    ("{{with .Empty}}x{{else}}no{{end}}", "no"),
+    ("{{len .Args}}", "2"),
+    ('{{eq .State.Status "running" "paused"}}', "true"),
+    ('{{if ne .State.Pid 0}}has a pid{{end}}', "has a pid"),
+    ("{{gt (len .Mounts) 1}}", "true"),
+    ("{{not .State.Running}}", "false"),
+    ("{{and .State.Running .Args}}", "[x y]"),
+    ("{{or .Empty .State.Pid}}", "7"),
+    ('{{printf "%s has %d args" .State.Status (len .Args)}}', "running has 2 args"),
+    ("{{range .Mounts}}{{json .}}{{end}}", '{"Destination":"/a","RW":true}{"Destination":"/b","RW":false}'),
+    ("{{$pid := .State.Pid}}{{range .Args}}{{.}}{{$pid}}{{end}}", "x7y7"),
+    ("{{range .Args}}{{$.State.Pid}}{{end}}", "77"),
+    ("{{range .Mounts -}} {{.Destination}} {{- end}}", "/a/b"),
+])
+def test_control_structures_and_go_functions(template, expected):
+    assert render(template, INSPECTED) == expected
+
+
+def test_undefined_variable_is_an_error():
+    with pytest.raises(TemplateError, match="undefined variable"):
+        render("{{$nope}}", INSPECTED)

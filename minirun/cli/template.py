@@ -109,7 +109,7 @@ def _index(v: Any, *keys: Any) -> Any:
             v = v[k]
         except (KeyError, IndexError, TypeError):
             if isinstance(v, dict):
-                return None  # Go: the zero value for a missing map key
+                return ""  # Go: the zero value of a missing key (docker's maps hold strings)
             raise TemplateError(f"index: cannot index {go_str(v)!r} with {k!r}") from None
     return v
 

@@ -73,8 +73,18 @@ def _run_options(f):
         click.option("--pid", "pid_mode", default="", help="host: share the host's PID namespace."),
         click.option("--ipc", "ipc_mode", default="", help="host: share the host's IPC namespace."),
         click.option("--uts", "uts_mode", default="", help="host: share the host's UTS namespace."),
-        click.option("--network", "--net", "network", default="none",
-                     help="none (loopback only) or host."),
+        click.option("--network", "--net", "network", default="bridge",
+                     help="bridge (default), a network's name, none, host or container:NAME."),
+        click.option("-p", "--publish", multiple=True,
+                     help="Publish a port: [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp]."),
+        click.option("-P", "--publish-all", is_flag=True, help="Publish every EXPOSEd port on a "
+                     "random host port."),
+        click.option("--ip", default=None, help="The container's IPv4 address on its network."),
+        click.option("--network-alias", "aliases", multiple=True,
+                     help="Another name for it on a user network."),
+        click.option("--dns", multiple=True, help="A DNS server for its resolv.conf."),
+        click.option("--dns-search", multiple=True, help="A DNS search domain."),
+        click.option("--add-host", multiple=True, help="An /etc/hosts entry: HOST:IP."),
         click.option("-l", "--label", "labels", multiple=True, help="Set a label (k=v)."),
         click.option("--stop-signal", default="", help="Signal to stop the container."),
         click.option("--stop-timeout", type=int, default=None, help="Seconds before SIGKILL."),
@@ -113,9 +123,8 @@ def _options(image: str, command: tuple[str, ...], kw: dict):
                        ("--uts", kw["uts_mode"])):
         if mode not in ("", "host", "private"):
             raise MinirunError(f"{flag} {mode}: only host or private is supported")
-    if kw["network"] not in ("none", "host", "default"):
-        raise MinirunError(f"--network {kw['network']}: only none and host exist yet (bridge "
-                           "networks come with the networking work)")
+    if kw["network"] == "default":
+        kw["network"] = "bridge"
     cpus = 0
     if kw["cpus"]:
         try:
@@ -142,7 +151,9 @@ def _options(image: str, command: tuple[str, ...], kw: dict):
         auto_remove=kw["auto_remove"], init=kw["init"], cap_add=list(kw["cap_add"]),
         cap_drop=list(kw["cap_drop"]), privileged=kw["privileged"], pid_mode=kw["pid_mode"],
         ipc_mode=kw["ipc_mode"], uts_mode=kw["uts_mode"],
-        network="none" if kw["network"] == "default" else kw["network"], labels=labels,
+        network=kw["network"], publish=list(kw["publish"]), publish_all=kw["publish_all"],
+        ip=kw["ip"], aliases=list(kw["aliases"]), dns=list(kw["dns"]),
+        dns_search=list(kw["dns_search"]), add_hosts=list(kw["add_host"]), labels=labels,
         stop_signal=kw["stop_signal"], stop_timeout=kw["stop_timeout"], no_new_privileges=nnp)
 
 
@@ -455,11 +466,30 @@ def ps_row(c, no_trunc: bool = False) -> dict:
         "Command": _command_text(c, no_trunc),
         "RunningFor": f"{human_duration(time.time() - created)} ago",
         "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(created)),
-        "Status": status_text(c), "State": c.state.status, "Ports": "", "Names": c.name,
+        "Status": status_text(c), "State": c.state.status, "Ports": ports_text(c),
+        "Names": c.name,
         "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
         "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in c.mounts),
         "Size": "",
     }
+
+
+def port_lines(c) -> list[str]:
+    """`docker port`'s lines: 80/tcp -> 0.0.0.0:8080."""
+    out = []
+    for key, binds in sorted((c.host_config.get("PortBindings") or {}).items()):
+        for b in binds:
+            out.append(f"{key} -> {b.get('HostIp') or '0.0.0.0'}:{b['HostPort']}")
+    return out
+
+
+def ports_text(c) -> str:
+    """The PORTS column of `ps`: 0.0.0.0:8080->80/tcp, for a running container."""
+    if not c.state.running:
+        return ""
+    return ", ".join(f"{b.get('HostIp') or '0.0.0.0'}:{b['HostPort']}->{key}"
+                     for key, binds in sorted((c.host_config.get("PortBindings") or {}).items())
+                     for b in binds)
 
 
 def _ps_filter(c, filters: list[str]) -> bool:
@@ -547,10 +577,28 @@ def inspect_container(eng, c) -> dict:
                                                          "Driver", "Mode", "RW", "Propagation")}
                    for m in c.mounts],
         "Config": dict(c.config),
-        "NetworkSettings": {"Networks": {c.host_config.get("NetworkMode", "none"): {}},
-                            "IPAddress": "", "Gateway": "", "MacAddress": "", "Ports": {},
-                            "SandboxKey": f"/proc/{s.pid}/ns/net" if s.pid else ""},
+        "NetworkSettings": _network_settings(c),
     }
+
+
+def _network_settings(c) -> dict:
+    """Docker's NetworkSettings: the endpoints, and the top-level fields of the default one."""
+    mode = c.host_config.get("NetworkMode", "bridge")
+    nets = {name: {k: v for k, v in ep.items() if k not in ("IfName", "Order")}
+            for name, ep in c.networks.items()}
+    if not nets and mode in ("none", "host"):
+        nets = {mode: {}}
+    first = next(iter(c.networks.values()), {})
+    ports = {}
+    for key, binds in (c.host_config.get("PortBindings") or {}).items():
+        ports[key] = [{"HostIp": b.get("HostIp") or "0.0.0.0", "HostPort": b["HostPort"]}
+                      for b in binds]
+    running = c.state.running
+    return {"Networks": nets, "Ports": ports if running else {},
+            "IPAddress": first.get("IPAddress", "") if running else "",
+            "IPPrefixLen": first.get("IPPrefixLen", 0), "Gateway": first.get("Gateway", ""),
+            "MacAddress": first.get("MacAddress", ""),
+            "SandboxKey": f"/proc/{c.state.pid}/ns/net" if c.state.pid else ""}
 
 
 def _inspect_rows(obj, names: tuple[str, ...], kind: str | None) -> list[dict]:
@@ -806,8 +854,16 @@ def _user_name(uid: int) -> str:
 @click.argument("private_port", required=False)
 @click.pass_obj
 def port(obj, container: str, private_port) -> None:
-    """List a container's published ports (none until bridge networking lands)."""
-    _engine(obj).get(container)
+    """List a container's published ports (or the host side of one: port CTR 80/tcp)."""
+    c = _engine(obj).get(container)
+    lines = port_lines(c)
+    if private_port:
+        key = private_port if "/" in private_port else private_port + "/tcp"
+        lines = [ln.split(" -> ")[1] for ln in lines if ln.startswith(key + " ")]
+        if not lines:
+            raise MinirunError(f"No public port '{key}' published for {c.name}")
+    for ln in lines:
+        click.echo(ln)
 
 
 @container_group.command("prune")

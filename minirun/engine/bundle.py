@@ -154,8 +154,12 @@ def _mount_sort_key(m: dict) -> int:
     return os.path.normpath(m["destination"]).count("/")
 
 
-def oci_config(c: Container, cdir: str, user: ResolvedUser, cgroup_v2: bool) -> dict:
-    """The config.json for container `c`, whose bundle is its own directory `cdir`."""
+def oci_config(c: Container, cdir: str, user: ResolvedUser, cgroup_v2: bool,
+               netns_path: str | None = None, etc_dir: str | None = None) -> dict:
+    """The config.json for container `c`, whose bundle is its own directory `cdir`.
+
+    netns_path: join that network namespace (--network container:X), whose container's
+    /etc/hosts and resolv.conf (in etc_dir) it shares too."""
     cfg, hc = c.config, c.host_config
     privileged = bool(hc.get("Privileged"))
     caps = capabilities(hc.get("CapAdd") or [], hc.get("CapDrop") or [], privileged)
@@ -188,8 +192,9 @@ def oci_config(c: Container, cdir: str, user: ResolvedUser, cgroup_v2: bool) -> 
          "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
     ]
     for name in ("hostname", "hosts", "resolv.conf"):
+        src_dir = cdir if name == "hostname" else (etc_dir or cdir)
         mounts.append({"destination": f"/etc/{name}", "type": "bind",
-                       "source": os.path.join(cdir, name),
+                       "source": os.path.join(src_dir, name),
                        "options": ["rbind", "rprivate"]})
     user_mounts = []
     for m in c.mounts:
@@ -207,7 +212,9 @@ def oci_config(c: Container, cdir: str, user: ResolvedUser, cgroup_v2: bool) -> 
     for ns, mode_key in (("pid", "PidMode"), ("ipc", "IpcMode"), ("uts", "UTSMode")):
         if hc.get(mode_key) != "host":
             namespaces.append({"type": ns})
-    if hc.get("NetworkMode") != "host":
+    if netns_path:
+        namespaces.append({"type": "network", "path": netns_path})
+    elif hc.get("NetworkMode") != "host":
         namespaces.append({"type": "network"})
     if cgroup_v2:
         namespaces.append({"type": "cgroup"})

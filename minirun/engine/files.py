@@ -29,11 +29,12 @@ class FilesError(MinirunError):
 
 
 @contextlib.contextmanager
-def root_of(engine, c) -> Iterator[str]:
-    """The container's / as a host path, for as long as the caller needs it."""
+def root_of(engine, c, live: bool = True) -> Iterator[str]:
+    """The container's / as a host path, for as long as the caller needs it. live=False: its
+    own filesystem only (the overlay), without what is mounted on it (proc, volumes)."""
     from ..image import overlay
 
-    if c.state.status in ("running", "paused") and c.state.pid:
+    if live and c.state.status in ("running", "paused") and c.state.pid:
         yield f"/proc/{c.state.pid}/root"
         return
     cdir = engine.cdir(c.id)
@@ -56,8 +57,9 @@ def _numeric(info: tarfile.TarInfo) -> tarfile.TarInfo:
 
 
 def export(engine, c, out) -> None:
-    """The container's whole filesystem as a flat tar (Docker's `export`), written to out."""
-    with root_of(engine, c) as root:
+    """The container's filesystem as a flat tar (Docker's `export`: its rootfs, not its
+    volumes or /proc), written to out."""
+    with root_of(engine, c, live=False) as root:
         base = secure_join(root, "/")
         with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
             for name in sorted(os.listdir(base)):

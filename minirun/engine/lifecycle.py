@@ -58,7 +58,14 @@ class RunOptions:
     pid_mode: str = ""
     ipc_mode: str = ""
     uts_mode: str = ""
-    network: str = "none"
+    network: str = "bridge"
+    publish: list = field(default_factory=list)  # -p specs
+    publish_all: bool = False  # -P
+    ip: str | None = None
+    aliases: list = field(default_factory=list)
+    dns: list = field(default_factory=list)
+    dns_search: list = field(default_factory=list)
+    add_hosts: list = field(default_factory=list)  # "host:ip"
     labels: dict = field(default_factory=dict)
     stop_signal: str = ""
     stop_timeout: int | None = None
@@ -73,6 +80,16 @@ class Engine:
         self.containers = Containers(root)
         self.volumes = Volumes(root)
         self.images = images  # a callable returning the image Store (opened lazily)
+        self._net = None
+
+    @property
+    def net(self):
+        """Networks, addresses and NAT (engine/networking.py), set up on first use."""
+        if self._net is None:
+            from .networking import Networking
+
+            self._net = Networking(self.root, self.runroot)
+        return self._net
 
     def cdir(self, cid: str) -> str:
         return self.containers.path(cid)
@@ -113,6 +130,8 @@ class Engine:
 
         c = self.containers.update(c.id, dead)
         self._release(c)
+        if c.networks:
+            self.net.finished(self.containers, c)
         return c
 
     def _release(self, c: Container) -> None:
@@ -179,7 +198,15 @@ class Engine:
                 "PidsLimit": opts.pids_limit or None,
                 "Tmpfs": {t.split(":")[0]: t.partition(":")[2] for t in opts.tmpfs} or None,
                 "NoNewPrivileges": opts.no_new_privileges,
+                "Dns": list(opts.dns) or None, "DnsSearch": list(opts.dns_search) or None,
+                "ExtraHosts": list(opts.add_hosts) or None, "PublishAllPorts": opts.publish_all,
             }
+            self._network_mode(opts.network)
+            for h in opts.add_hosts:
+                if ":" not in h:
+                    raise bundle_mod.BundleError(f"invalid --add-host {h!r}: use HOST:IP")
+            self.net.plan(c, opts.network, opts.ip, opts.aliases, opts.publish, opts.publish_all,
+                          c.config.get("ExposedPorts") or {})
             bundle_mod.capabilities(opts.cap_add, opts.cap_drop, opts.privileged)  # validate now
             c.mounts = self._mounts(c, opts, icfg)
             self.containers.save(c)
@@ -188,6 +215,13 @@ class Engine:
             self.remove_files(c, volumes=True)
             raise
         return c
+
+    def _network_mode(self, mode: str) -> None:
+        if mode.startswith("container:"):
+            other = self.containers.find(mode.split(":", 1)[1])
+            if other.host_config.get("NetworkMode", "").startswith("container:"):
+                raise bundle_mod.BundleError(f"--network {mode}: that container shares another's "
+                                             "network itself; name that one")
 
     def _mounts(self, c: Container, opts: RunOptions, icfg: dict) -> list[dict]:
         """-v, --mount, --tmpfs and the image's VOLUMEs as Docker's Mounts list."""
@@ -252,9 +286,23 @@ class Engine:
                     src = secure_join(rootfs, m["Destination"])
                     self.volumes.seed(self.volumes.get(m["Name"]), src)
             self.containers.save(c)
-        dns.write(cdir, c.config["Hostname"], c.config.get("Domainname") or "",
-                  host_mode=c.host_config.get("NetworkMode") == "host")
-        cfg = bundle_mod.oci_config(c, cdir, user, cgroup_v2=cgroups.layout() == "v2")
+        mode = c.host_config.get("NetworkMode", "bridge")
+        etc_dir, netns = cdir, None
+        if mode.startswith("container:"):
+            other = self.refresh(self.containers.find(mode.split(":", 1)[1]))
+            if other.state.status not in ("running", "paused") or not other.state.pid:
+                raise bundle_mod.BundleError(f"cannot join the network of container "
+                                             f"{other.name}: it is not running")
+            netns, etc_dir = f"/proc/{other.state.pid}/ns/net", self.cdir(other.id)
+            with open(os.path.join(cdir, "hostname"), "w") as f:
+                f.write(c.config["Hostname"] + "\n")
+        else:
+            hc = c.host_config
+            dns.write(cdir, c.config["Hostname"], c.config.get("Domainname") or "",
+                      host_mode=mode == "host", dns=hc.get("Dns"), dns_search=hc.get("DnsSearch"),
+                      hosts_text=self.net.hosts_text(c, []) if mode != "host" else None)
+        cfg = bundle_mod.oci_config(c, cdir, user, cgroup_v2=cgroups.layout() == "v2",
+                                    netns_path=netns, etc_dir=etc_dir)
         import json
 
         tmp = os.path.join(cdir, "config.json.tmp")
@@ -382,6 +430,8 @@ class Engine:
         if not c.id:
             return
         self._release(c)
+        if c.networks:
+            self.net.release(self.containers, c)
         if volumes:
             for m in c.mounts:
                 if m.get("Type") == "volume" and m.get("Anonymous") and m.get("Name"):

@@ -180,10 +180,20 @@ class Monitor:
             os.set_blocking(self.master, True)
             self.outs = {self.master: "stdout"}
             self.stdin_fd = self.master
-        if c.host_config.get("NetworkMode") not in ("host",):
-            from ..network import loopback
+        try:
+            nets = self.in_child(lambda: self._setup_network(c, state.pid))
+        except BaseException:
+            try:
+                oci.delete(self.runroot, self.cid, force=True)
+            except MinirunError:
+                pass
+            raise
+        if nets:
 
-            loopback.up(f"/proc/{state.pid}/ns/net")
+            def plugged(x: Container) -> None:
+                x.networks = nets
+
+            self.store.update(self.cid, plugged)
         if first and self.wait_attach:
             self.tell("created")
             self.await_start()
@@ -199,6 +209,48 @@ class Monitor:
         self.store.update(self.cid, running)
         if first:
             self.tell(f"ok {state.pid}")
+
+    def networking(self):
+        from .networking import Networking
+
+        return Networking(os.path.dirname(self.store.dir), self.runroot)
+
+    def _setup_network(self, c: Container, pid: int) -> dict:
+        self.networking().setup(c, pid, self.store)
+        return c.networks
+
+    def in_child(self, fn):
+        """Run fn in a forked child and return its (JSON) result, or raise its error. The
+        network code (ipaddress, subprocess, netlink ...) is imported there, not here: the
+        monitor stays small for the container's whole life."""
+        import json
+
+        r, w = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            try:
+                out = {"ok": fn()}
+            except CommandError as e:
+                out = {"error": str(e), "code": e.command_code}
+            except MinirunError as e:
+                out = {"error": str(e), "code": 125}
+            except BaseException as e:  # noqa: BLE001 - reported, never a traceback
+                out = {"error": f"{type(e).__name__}: {e}", "code": 125}
+            os.write(w, json.dumps(out).encode())
+            os._exit(0)
+        os.close(w)
+        data = b""
+        while chunk := os.read(r, 65536):
+            data += chunk
+        os.close(r)
+        os.waitpid(pid, 0)
+        res = json.loads(data or b'{"error": "the helper died", "code": 125}')
+        if "error" in res:
+            if res["code"] in (126, 127):
+                raise CommandError(res["error"], res["code"])
+            raise MinirunError(res["error"])
+        return res["ok"]
 
     def await_start(self) -> None:
         """A foreground run attaches before the process starts: wait for its start frame."""
@@ -404,6 +456,11 @@ class Monitor:
             x.state.finished_at = now()
 
         c = self.store.update(self.cid, exited)
+        if c.networks:
+            try:
+                self.in_child(lambda: self.networking().finished(self.store, c))
+            except MinirunError as e:
+                os.write(2, f"{now()} monitor: network teardown: {e}\n".encode())
         if not again and c.host_config.get("AutoRemove"):
             self.remove(c)
         self.broadcast(attach.EXIT, str(code).encode())
@@ -459,7 +516,6 @@ class Monitor:
 def _preload() -> None:
     """Import now what making the container needs, while the CLI still makes its bundle."""
     from ..image import overlay  # noqa: F401
-    from ..network import loopback  # noqa: F401
     from ..oci import container, init, spec, state  # noqa: F401
     from ..kernel import cgroups, terminal  # noqa: F401
     from ..kernel.cgroups import v1, v2  # noqa: F401

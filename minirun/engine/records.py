@@ -73,6 +73,7 @@ class Container:
     host_config: dict = field(default_factory=dict)  # Docker's HostConfig: Memory, Binds ...
     mounts: list = field(default_factory=list)  # Docker's Mounts: Type, Source, Destination ...
     layers: list = field(default_factory=list)  # the image's layer directories, bottom first
+    networks: dict = field(default_factory=dict)  # network name -> endpoint (IPAddress ...)
     path: str = ""  # args[0] and the rest, as `inspect` shows them
     args: list = field(default_factory=list)
     state: State = field(default_factory=State)

@@ -1,8 +1,11 @@
-"""Networking for containers: the parts of a network namespace Docker sets up.
+"""Networking for containers: what Docker's bridge driver does, in small pieces.
 
+    networks.py   network records (`bridge`, the default, and user networks) and IPAM
+    bridge.py     a network's bridge on the host; a container's veth pair plugged into it
+    nat.py        one nftables table of minirun's own: outbound NAT, published ports, isolation
     dns.py        /etc/hostname, /etc/hosts and /etc/resolv.conf of a container
-    loopback.py   `lo` up in a new network namespace (Docker's `none` network has it up)
 
-The bridge, veth pairs, IPAM and NAT arrive with the networking issue (bridge.py, ipam.py,
-nat.py); `--network none` and `--network host` need only these two.
+Every link, address and route is made with rtnetlink (kernel/netlink.py). engine/networking.py
+decides when: addresses at create, veths and rules at start, rules again at exit, addresses back
+at rm.
 """

@@ -39,8 +39,21 @@ def hosts(hostname: str, domainname: str = "", address: str = "127.0.1.1") -> st
             f"{address}\t{names}\n")
 
 
-def write(cdir: str, hostname: str, domainname: str = "", host_mode: bool = False) -> None:
-    """Write cdir/hostname, cdir/hosts and cdir/resolv.conf (host mode: the host's own)."""
+def hosts_with(hostname: str, domainname: str, entries: list[tuple[str, list[str]]],
+               has_address: bool) -> str:
+    """/etc/hosts for a container with addresses: localhost, then `entries` (its own address
+    with its hostname first, then its peers' on user networks, then --add-host)."""
+    base = hosts(hostname, domainname)
+    if has_address:
+        base = "".join(line + "\n" for line in base.splitlines() if not line.startswith("127.0.1.1"))
+    return base + "".join(f"{ip}\t{' '.join(names)}\n" for ip, names in entries)
+
+
+def write(cdir: str, hostname: str, domainname: str = "", host_mode: bool = False,
+          dns: list[str] | None = None, dns_search: list[str] | None = None,
+          hosts_text: str | None = None) -> None:
+    """Write cdir/hostname, cdir/hosts and cdir/resolv.conf (host mode: the host's own;
+    --dns and --dns-search replace the host's resolvers and search domains)."""
     try:
         with open("/etc/resolv.conf") as f:
             host_resolv = f.read()
@@ -54,8 +67,13 @@ def write(cdir: str, hostname: str, domainname: str = "", host_mode: bool = Fals
             hosts_text = hosts(hostname, domainname)
         resolv = host_resolv or "\n".join(FALLBACK) + "\n"
     else:
-        hosts_text = hosts(hostname, domainname)
+        hosts_text = hosts_text or hosts(hostname, domainname)
         resolv = resolv_conf(host_resolv)
+    if dns or dns_search:
+        kept = [ln for ln in resolv.splitlines() if not (dns and ln.startswith("nameserver"))
+                and not (dns_search and ln.startswith(("search", "domain")))]
+        resolv = "\n".join([f"nameserver {d}" for d in dns or []] +
+                            ([f"search {' '.join(dns_search)}"] if dns_search else []) + kept) + "\n"
     for name, text in (("hostname", hostname + "\n"), ("hosts", hosts_text),
                        ("resolv.conf", resolv)):
         tmp = os.path.join(cdir, f".{name}.tmp")

@@ -438,6 +438,7 @@ class Minirun:
         for cid in ids:
             self("rm", "-f", "-v", cid, timeout=60)
         self("volume", "prune", "-a", "-f")
+        self("network", "prune", "-f")  # user networks, and the default bridge's device
         leftovers = mount_points_under(self.root)
         for m in leftovers:
             subprocess.run(["umount", "-l", m], capture_output=True)

@@ -1,0 +1,296 @@
+"""A container's place on its networks: addresses, veths, published ports, names.
+
+The lifecycle, and who does each part:
+
+  create   (CLI)      resolve --network, give the container an address on each of its networks
+                      (IPAM), turn -p/-P into port bindings (a random host port picked now)
+  start    (monitor)  after the runtime made the namespaces, before the process runs: make the
+                      bridge if needed, plug a veth into each network (eth0, eth1 ...), rewrite
+                      the NAT table with the container's ports, refresh /etc/hosts of the
+                      network's containers (user networks resolve names; the default does not)
+  exit     (monitor)  the kernel deletes the veths with the namespace; the NAT table and the
+                      peers' hosts files are rewritten without this container
+  rm       (CLI)      its addresses go back to IPAM
+
+The NAT table is derived from the records every time (network/nat.py), so a killed monitor's
+rules go at the next change; `network prune` removes unused networks and bridges.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import MinirunError
+from ..network import networks as netmod
+from ..network.bridge import mac_of
+from ..network.networks import DEFAULT, Network, Networks
+
+
+class PortError(MinirunError):
+    exit_code = 125
+
+
+def parse_publish(spec: str) -> tuple[str, int | None, int, str]:
+    """-p [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp] -> (host ip, host port or None, port, proto)."""
+    spec, _, proto = spec.partition("/")
+    proto = proto or "tcp"
+    if proto not in ("tcp", "udp"):
+        raise PortError(f"invalid protocol {proto!r} in -p {spec}: tcp or udp")
+    parts = spec.rsplit(":", 2)
+    host_ip, host_port = "", None
+    try:
+        if len(parts) == 3:
+            host_ip = parts[0].strip("[]")
+            host_port = int(parts[1]) if parts[1] else None
+        elif len(parts) == 2:
+            host_port = int(parts[0]) if parts[0] else None
+        port = int(parts[-1])
+    except ValueError:
+        raise PortError(f"invalid port specification: {spec!r} (port ranges are not "
+                        "supported)") from None
+    for p in (port, host_port):
+        if p is not None and not 0 < p < 65536:
+            raise PortError(f"invalid port {p} in -p {spec}")
+    if host_ip:
+        import ipaddress
+
+        try:
+            if ipaddress.ip_address(host_ip).version != 4:
+                raise ValueError
+        except ValueError:
+            raise PortError(f"invalid host IP {host_ip!r} in -p {spec}: IPv4 only") from None
+    return host_ip, host_port, port, proto
+
+
+def free_port(proto: str) -> int:
+    """A host port nobody uses now: the kernel's choice for a socket bound to port 0."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else
+                       socket.SOCK_DGRAM) as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]
+
+
+class Networking:
+    def __init__(self, root: str, runroot: str) -> None:
+        self.root, self.runroot = root, runroot
+        self.networks = Networks(root)
+
+    # -- create ---------------------------------------------------------------------------------
+    def plan(self, c, mode: str, ip: str | None, aliases: list[str], publish: list[str],
+             publish_all: bool, exposed: dict) -> None:
+        """Fill c.networks (an endpoint per network) and HostConfig.PortBindings."""
+        c.networks = {}
+        bindings: dict[str, list[dict]] = {}
+        if mode in ("none", "host") or mode.startswith("container:"):
+            if publish or publish_all:
+                if mode != "host":
+                    raise PortError(f"--network {mode} cannot publish ports: -p needs a bridge "
+                                    "network")
+            c.host_config["PortBindings"] = {}
+            return
+        net = self.networks.get(mode)
+        address = self.networks.allocate(net, c.id, ip)
+        c.networks[net.Name] = self._endpoint(c, net, address, aliases)
+        specs = [parse_publish(p) for p in publish]
+        if publish_all:
+            for key in sorted(exposed or {}):
+                port, _, proto = key.partition("/")
+                specs.append(("", None, int(port), proto or "tcp"))
+        for host_ip, host_port, port, proto in specs:
+            hp = host_port or free_port(proto)
+            bindings.setdefault(f"{port}/{proto}", []).append(
+                {"HostIp": host_ip, "HostPort": str(hp)})
+        c.host_config["PortBindings"] = bindings
+
+    def _endpoint(self, c, net: Network, address: str, aliases: list[str]) -> dict:
+        import hashlib
+
+        return {"NetworkID": net.Id, "EndpointID": hashlib.sha256((c.id + net.Id).encode())
+                .hexdigest(), "Gateway": net.Gateway, "IPAddress": address,
+                "IPPrefixLen": net.prefixlen, "Aliases": list(aliases) if not net.default else None,
+                "MacAddress": mac_of(address), "IfName": ""}
+
+    # -- start and exit -------------------------------------------------------------------------
+    def setup(self, c, pid: int, store) -> None:
+        """Plug the container in (the runtime made its namespaces; it has not run yet)."""
+        from ..network import bridge
+
+        mode = c.host_config.get("NetworkMode", DEFAULT)
+        if mode == "host" or mode.startswith("container:"):
+            return
+        if mode == "none" or not c.networks:
+            bridge.loopback_up(pid, c.id)
+            return
+        self._check_ports(c, store)
+        bridge.loopback_up(pid, c.id)
+        mtu = bridge.host_mtu()
+        for i, (name, ep) in enumerate(sorted(c.networks.items(),
+                                              key=lambda kv: kv[1].get("Order", 0))):
+            net = self.networks.get(name)
+            with self.networks.lock():
+                bridge.ensure(net, self.runroot)
+            ep["IfName"] = f"eth{i}"
+            bridge.attach(pid, c.id, net, ep["IPAddress"], ep["IfName"], mtu)
+        self.refresh(store, also_running=c)
+        self.update_hosts(store, c, joining=True)
+
+    def refresh(self, store, also_running=None) -> None:
+        """Rewrite the NAT table from what runs now (also_running: a container about to)."""
+        from ..network import bridge, nat
+
+        nets = [n for n in self.networks.all() if bridge.exists(n.Bridge)]
+        published = []
+        for c in store.all():
+            if not (c.state.running or (also_running is not None and c.id == also_running.id)):
+                continue
+            if also_running is not None and c.id == also_running.id:
+                c = also_running
+            ep = next(iter(c.networks.values()), None)
+            if ep is None:
+                continue
+            for key, binds in (c.host_config.get("PortBindings") or {}).items():
+                port, _, proto = key.partition("/")
+                for b in binds:
+                    published.append(nat.Published(proto=proto, host_ip=b.get("HostIp", ""),
+                                                   host_port=int(b["HostPort"]),
+                                                   ip=ep["IPAddress"], port=int(port)))
+        with self.networks.lock():
+            nat.apply(nets, published)
+
+    def _check_ports(self, c, store) -> None:
+        mine = {(b.get("HostIp", ""), b["HostPort"], key.partition("/")[2])
+                for key, bs in (c.host_config.get("PortBindings") or {}).items() for b in bs}
+        if not mine:
+            return
+        for other in store.all():
+            if other.id == c.id or not other.state.running:
+                continue
+            for key, bs in (other.host_config.get("PortBindings") or {}).items():
+                for b in bs:
+                    for ip, port, proto in mine:
+                        same_ip = ip in ("", "0.0.0.0") or b.get("HostIp", "") in ("", "0.0.0.0") \
+                            or ip == b.get("HostIp")
+                        if port == b["HostPort"] and proto == key.partition("/")[2] and same_ip:
+                            raise PortError(f"Bind for {ip or '0.0.0.0'}:{port} failed: port is "
+                                            f"already allocated (by container {other.name})")
+
+    def finished(self, store, c) -> None:
+        """The container stopped: its ports and its name go from the network."""
+        if not c.networks:
+            return
+        try:
+            self.refresh(store)
+        except MinirunError:
+            pass
+        self.update_hosts(store, c, joining=False)
+
+    def release(self, store, c) -> None:
+        """`rm`: its addresses go back (and, if it was running, its ports and name)."""
+        for name in list(c.networks):
+            self.networks.release(name, c.id)
+        if c.networks:
+            try:
+                self.refresh(store)
+            except MinirunError:
+                pass
+
+    # -- connect and disconnect -----------------------------------------------------------------
+    def connect(self, store, c, net: Network, ip: str | None, aliases: list[str]) -> None:
+        from ..network import bridge
+
+        if net.Name in c.networks:
+            raise MinirunError(f"endpoint with name {c.name} already exists in network {net.Name}")
+        mode = c.host_config.get("NetworkMode", DEFAULT)
+        if mode in ("host", "none") or mode.startswith("container:"):
+            raise MinirunError(f"container {c.name} is on --network {mode}: it cannot join "
+                               "another network")
+        address = self.networks.allocate(net, c.id, ip)
+        ep = self._endpoint(c, net, address, aliases)
+        ep["Order"] = max([e.get("Order", 0) for e in c.networks.values()] + [0]) + 1
+        try:
+            if c.state.status in ("running", "paused") and c.state.pid:
+                with self.networks.lock():
+                    bridge.ensure(net, self.runroot)
+                ep["IfName"] = f"eth{len(c.networks)}"
+                bridge.attach(c.state.pid, c.id, net, address, ep["IfName"], bridge.host_mtu())
+        except BaseException:
+            self.networks.release(net.Name, c.id)
+            raise
+
+        def add(x) -> None:
+            x.networks[net.Name] = ep
+
+        c = store.update(c.id, add)
+        if c.state.running:
+            self.refresh(store)
+            self.update_hosts(store, c, joining=True)
+
+    def disconnect(self, store, c, net: Network) -> None:
+        from ..network import bridge
+
+        if net.Name not in c.networks:
+            raise MinirunError(f"container {c.name} is not connected to network {net.Name}")
+        if c.state.running:
+            bridge.detach(c.id, net)
+            self.update_hosts(store, c, joining=False)
+
+        def drop(x) -> None:
+            x.networks.pop(net.Name, None)
+
+        c = store.update(c.id, drop)
+        self.networks.release(net.Name, c.id)
+        self.refresh(store)
+        if c.state.running:
+            self.update_hosts(store, c, joining=True)
+
+    # -- names: /etc/hosts on user networks -----------------------------------------------------
+    def hosts_text(self, c, peers: list) -> str:
+        from ..network import dns
+
+        extra = []
+        for name, ep in c.networks.items():
+            extra.append((ep["IPAddress"], [c.config.get("Hostname", c.id[:12])]))
+        for p in peers:
+            for name, ep in p.networks.items():
+                if name in c.networks and name != DEFAULT:
+                    names = [p.name, p.id[:12]] + [a for a in (ep.get("Aliases") or []) if a]
+                    extra.append((ep["IPAddress"], names))
+        for entry in c.host_config.get("ExtraHosts") or []:
+            host, _, ip = entry.partition(":")
+            extra.append((ip, [host]))
+        return dns.hosts_with(c.config.get("Hostname", c.id[:12]),
+                              c.config.get("Domainname", ""), extra, bool(c.networks))
+
+    def write_hosts(self, cdir: str, c, peers: list) -> None:
+        """Rewrite cdir/hosts in place: the container's /etc/hosts is a bind mount of that
+        inode, so a rename (a new inode) would not be seen inside."""
+        text = self.hosts_text(c, peers)
+        path = os.path.join(cdir, "hosts")
+        with open(path, "a+") as f:
+            f.seek(0)
+            f.truncate()
+            f.write(text)
+
+    def update_hosts(self, store, c, joining: bool) -> None:
+        """A container joined (or left) its user networks: every running container on them
+        gets a current /etc/hosts (and the joiner its own)."""
+        user_nets = {n for n in c.networks if n != DEFAULT}
+        everyone = [x for x in store.all() if x.id != c.id]
+        running = [x for x in everyone if x.state.running]
+        if joining:
+            self.write_hosts(store.path(c.id), c, [x for x in running
+                                                   if user_nets & set(x.networks)])
+        if not user_nets:
+            return
+        live = running + ([c] if joining else [])
+        for x in running:
+            if user_nets & set(x.networks):
+                try:
+                    self.write_hosts(store.path(x.id), x, [p for p in live if p.id != x.id])
+                except OSError:
+                    continue
+
+
+__all__ = ["Networking", "PortError", "parse_publish", "netmod"]

@@ -1,0 +1,153 @@
+"""A network's bridge on the host, and a container's veth pair plugged into it.
+
+    host:       minirun0 (10.222.0.1/24) ── mrXXXXXXXXXX (host end of the veth)
+                                               │  (a virtual cable)
+    container:                              eth0 (10.222.0.2/24), default via 10.222.0.1
+
+The bridge is made when a network is first used: the gateway address, up, `route_localnet` on
+it (so 127.0.0.1 can be DNATed to a container: nat.py) and IPv4 forwarding on for the host
+(its old value is kept in <runroot>/network/ip_forward and put back when the last minirun
+bridge goes). A container's veth is made with its inner end born inside the container's
+network namespace, named eth0 there; when the namespace dies (the container's last process
+exits), the kernel deletes both ends, so an exited or crashed container leaves no link behind.
+All of it is rtnetlink (kernel/netlink.py).
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import MinirunError
+from ..kernel.netlink import Netlink
+from .networks import Network
+
+SYSCTL = "/proc/sys/net/ipv4"
+
+
+def host_mtu() -> int:
+    """The MTU of the interface behind the host's default route (1500 when there is none)."""
+    try:
+        with open("/proc/net/route") as f:
+            next(f)
+            for line in f:
+                p = line.split()
+                if p[1] == "00000000" and int(p[7], 16) == 0:
+                    with open(f"/sys/class/net/{p[0]}/mtu") as m:
+                        return int(m.read())
+    except (OSError, StopIteration, ValueError):
+        pass
+    return 1500
+
+
+def exists(name: str) -> bool:
+    return os.path.exists(f"/sys/class/net/{name}")
+
+
+def _write(path: str, value: str, why: str) -> None:
+    from ..kernel import libc
+
+    libc.write_file(path, value, why)
+
+
+def ensure(net: Network, runroot: str) -> None:
+    """The network's bridge, up with its gateway address (made now if missing)."""
+    if exists(net.Bridge):
+        return
+    with Netlink() as nl:
+        try:
+            nl.add_bridge(net.Bridge)
+        except MinirunError as e:
+            if getattr(e, "errno", 0) == 17:  # EEXIST: a parallel run made it just now
+                return
+            raise
+        nl.add_address(net.Bridge, net.Gateway, net.prefixlen)
+        nl.set_link(net.Bridge, up=True)
+    _write(f"{SYSCTL}/conf/{net.Bridge}/route_localnet", "1", "let 127.0.0.1 be DNATed to a "
+           "container behind this bridge (published ports on localhost)")
+    state = os.path.join(runroot, "network")
+    os.makedirs(state, exist_ok=True)
+    saved = os.path.join(state, "ip_forward")
+    with open(f"{SYSCTL}/ip_forward") as f:
+        current = f.read().strip()
+    if not os.path.exists(saved):
+        with open(saved, "w") as f:
+            f.write(current)
+    if current != "1":
+        _write(f"{SYSCTL}/ip_forward", "1", "route between the bridge and the host's other "
+               "interfaces (outbound NAT, published ports)")
+
+
+def remove(net: Network, runroot: str, all_bridges: list[str]) -> None:
+    """Delete the network's bridge; the last minirun bridge out puts ip_forward back."""
+    if exists(net.Bridge):
+        with Netlink() as nl:
+            nl.delete_link(net.Bridge, "the network is gone (or unused): its bridge goes too")
+    if any(exists(b) for b in all_bridges if b != net.Bridge):
+        return
+    saved = os.path.join(runroot, "network", "ip_forward")
+    try:
+        with open(saved) as f:
+            old = f.read().strip()
+    except FileNotFoundError:
+        return
+    with open(f"{SYSCTL}/ip_forward") as f:
+        if f.read().strip() != old:
+            _write(f"{SYSCTL}/ip_forward", old, "no minirun bridge is left: IPv4 forwarding "
+                   "as it was before minirun")
+    os.unlink(saved)
+
+
+def veth_name(cid: str, net: Network) -> str:
+    """The host end's name: 15 bytes at most (IFNAMSIZ), unique per container and network."""
+    import hashlib
+
+    return "mr" + hashlib.sha256((cid + net.Id).encode()).hexdigest()[:12]
+
+
+def mac_of(address: str) -> str:
+    """Docker's rule: 02:42 and the four bytes of the IPv4 address. A container that gets an
+    address someone had before also gets their MAC, so the neighbours' ARP caches stay right."""
+    import socket
+
+    return ":".join(f"{b:02x}" for b in b"\x02\x42" + socket.inet_aton(address))
+
+
+def attach(pid: int, cid: str, net: Network, address: str, ifname: str, mtu: int) -> str:
+    """Plug the container (its init is `pid`) into `net` as `ifname` with `address`. Returns
+    the host end's name."""
+    import socket
+
+    host_end = veth_name(cid, net)
+    netns = f"/proc/{pid}/ns/net"
+    fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with Netlink() as nl:
+            nl.add_veth(host_end, ifname, fd, mtu, f"container {cid[:12]}",
+                        peer_mac=b"\x02\x42" + socket.inet_aton(address))
+            nl.set_link(host_end, master=net.Bridge, up=True)
+    finally:
+        os.close(fd)
+    try:
+        _write(f"/sys/class/net/{host_end}/brport/hairpin_mode", "1", "hairpin: a packet may "
+               "leave by the port it came in, so a container reaches its own published port")
+    except OSError:
+        pass
+    with Netlink.inside(netns, f"container {cid[:12]}") as c:
+        c.add_address(ifname, address, net.prefixlen)
+        c.set_link(ifname, up=True)
+        if ifname == "eth0":
+            c.add_default_route(net.Gateway, ifname)
+    return host_end
+
+
+def detach(cid: str, net: Network) -> None:
+    """Unplug a running container from net: deleting the host end deletes its peer too."""
+    name = veth_name(cid, net)
+    if exists(name):
+        with Netlink() as nl:
+            nl.delete_link(name, "disconnect: one end of a veth goes, and the other with it")
+
+
+def loopback_up(pid: int, cid: str) -> None:
+    with Netlink.inside(f"/proc/{pid}/ns/net", f"container {cid[:12]}") as c:
+        c.set_link("lo", up=True)

@@ -1,0 +1,237 @@
+"""Networks and their addresses: the records behind `network ls`, and IPAM.
+
+    <root>/networks/<name>.json        Name, Id, Driver, Subnet, Gateway, Internal, Bridge ...
+    <root>/networks/<name>.ipam.json   {"10.222.0.2": "<container id>", ...}
+
+`bridge` is the default network (Docker's name; its bridge device is minirun0). It is made on
+first use, on the first /24 of 10.222.0.0/16 that no host route and no other network covers
+(never 172.17.0.0/16, Docker's, nor 10.88.0.0/16, Podman's): $MINIRUN_DEFAULT_SUBNET picks
+another. A user network's bridge is mr-<12 hex of its ID>.
+
+Addresses are handed out under a flock on the ipam file: the lowest free host address after
+the gateway (.1), or the one --ip asks for. They stay with the container until `rm`, so a
+restarted container keeps its address.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+from typing import Iterator
+
+from ..errors import MinirunError
+from ..record import asdict, dataclass, field
+
+DEFAULT = "bridge"
+DEFAULT_BRIDGE = "minirun0"
+POOL = "10.222.0.0/16"
+AVOID = ("172.17.0.0/16", "10.88.0.0/16", "192.0.2.0/24")  # docker0, podman, this VM's uplink
+
+
+class NetworkError(MinirunError):
+    exit_code = 1
+
+
+@dataclass
+class Network:
+    Name: str
+    Id: str
+    Subnet: str
+    Gateway: str
+    Bridge: str
+    Created: str = ""
+    Driver: str = "bridge"
+    Internal: bool = False
+    Labels: dict = field(default_factory=dict)
+
+    @property
+    def prefixlen(self) -> int:
+        return ipaddress.ip_network(self.Subnet).prefixlen
+
+    @property
+    def default(self) -> bool:
+        return self.Name == DEFAULT
+
+
+def host_routes() -> list[ipaddress.IPv4Network]:
+    """Every IPv4 network the host routes to (/proc/net/route), the default route aside."""
+    out = []
+    try:
+        with open("/proc/net/route") as f:
+            next(f)
+            for line in f:
+                p = line.split()
+                dest, mask = int(p[1], 16), int(p[7], 16)
+                if mask == 0:
+                    continue
+                addr = ipaddress.IPv4Address(dest.to_bytes(4, "little"))
+                plen = bin(mask).count("1")
+                out.append(ipaddress.ip_network(f"{addr}/{plen}", strict=False))
+    except (OSError, StopIteration, ValueError):
+        pass
+    return out
+
+
+class Networks:
+    def __init__(self, root: str) -> None:
+        self.dir = os.path.join(root, "networks")
+        os.makedirs(self.dir, mode=0o711, exist_ok=True)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        from ..engine.records import _flock
+
+        with _flock(os.path.join(self.dir, ".lock")):
+            yield
+
+    def _path(self, name: str, suffix: str = ".json") -> str:
+        return os.path.join(self.dir, name + suffix)
+
+    def get(self, name: str) -> Network:
+        if name == DEFAULT and not os.path.exists(self._path(name)):
+            return self.ensure_default()
+        try:
+            with open(self._path(name)) as f:
+                return Network(**json.load(f))
+        except FileNotFoundError:
+            hits = [n for n in self.all() if n.Id.startswith(name)] if len(name) >= 3 else []
+            if len(hits) == 1:
+                return hits[0]
+            raise NetworkError(f"network {name} not found") from None
+
+    def all(self) -> list[Network]:
+        out = []
+        for n in sorted(os.listdir(self.dir)):
+            if n.endswith(".json") and not n.endswith(".ipam.json") and not n.startswith("."):
+                try:
+                    with open(os.path.join(self.dir, n)) as f:
+                        out.append(Network(**json.load(f)))
+                except (OSError, ValueError, TypeError):
+                    continue
+        if not any(n.Name == DEFAULT for n in out):
+            out.insert(0, self.ensure_default())
+        return out
+
+    def _save(self, n: Network) -> None:
+        from ..engine.records import _write_atomic
+
+        _write_atomic(self._path(n.Name), json.dumps(asdict(n), indent=1))
+
+    def ensure_default(self) -> Network:
+        with self.lock():
+            if os.path.exists(self._path(DEFAULT)):
+                with open(self._path(DEFAULT)) as f:
+                    return Network(**json.load(f))
+            subnet = os.environ.get("MINIRUN_DEFAULT_SUBNET") or self._free_subnet()
+            n = self._new(DEFAULT, subnet, None, False, {}, DEFAULT_BRIDGE, os.urandom(32).hex())
+            return n
+
+    def create(self, name: str, subnet: str | None = None, gateway: str | None = None,
+               internal: bool = False, labels: dict | None = None) -> Network:
+        from ..engine.records import valid_name
+
+        if not valid_name(name) or name in ("host", "none", DEFAULT):
+            raise NetworkError(f"invalid network name {name!r}" if name not in ("host", "none", DEFAULT)
+                               else f"network with name {name} already exists")
+        with self.lock():
+            if os.path.exists(self._path(name)):
+                raise NetworkError(f"network with name {name} already exists")
+            nid = os.urandom(32).hex()
+            return self._new(name, subnet or self._free_subnet(), gateway, internal, labels or {},
+                             "mr-" + nid[:12], nid)
+
+    def _new(self, name, subnet, gateway, internal, labels, bridge, nid) -> Network:
+        from ..engine.records import now
+
+        try:
+            net = ipaddress.ip_network(subnet)
+        except ValueError:
+            raise NetworkError(f"invalid subnet {subnet!r} (use CIDR: 10.10.0.0/24)") from None
+        if net.version != 4 or net.prefixlen > 30:
+            raise NetworkError(f"subnet {subnet}: an IPv4 network of /30 or larger is needed")
+        for other in self._records():
+            if ipaddress.ip_network(other.Subnet).overlaps(net):
+                raise NetworkError(f"Pool overlaps with other one on this address space: {subnet} "
+                                   f"and network {other.Name} ({other.Subnet})")
+        gw = gateway or str(next(net.hosts()))
+        if ipaddress.ip_address(gw) not in net:
+            raise NetworkError(f"gateway {gw} is not in subnet {subnet}")
+        n = Network(Name=name, Id=nid, Subnet=str(net), Gateway=gw, Bridge=bridge,
+                    Created=now(), Internal=internal, Labels=labels)
+        self._save(n)
+        return n
+
+    def _records(self) -> list[Network]:
+        out = []
+        for n in os.listdir(self.dir):
+            if n.endswith(".json") and not n.endswith(".ipam.json"):
+                try:
+                    with open(os.path.join(self.dir, n)) as f:
+                        out.append(Network(**json.load(f)))
+                except (OSError, ValueError, TypeError):
+                    continue
+        return out
+
+    def _free_subnet(self) -> str:
+        taken = [ipaddress.ip_network(n.Subnet) for n in self._records()]
+        taken += host_routes() + [ipaddress.ip_network(a) for a in AVOID]
+        for cand in ipaddress.ip_network(POOL).subnets(new_prefix=24):
+            if not any(cand.overlaps(t) for t in taken):
+                return str(cand)
+        raise NetworkError(f"no free /24 left in {POOL}: give --subnet")
+
+    def remove(self, name: str) -> None:
+        with self.lock():
+            for suffix in (".json", ".ipam.json"):
+                try:
+                    os.unlink(self._path(name, suffix))
+                except FileNotFoundError:
+                    pass
+
+    # -- IPAM --------------------------------------------------------------------------------
+    def _ipam(self, name: str) -> dict:
+        try:
+            with open(self._path(name, ".ipam.json")) as f:
+                return json.load(f)
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def allocate(self, n: Network, cid: str, want: str | None = None) -> str:
+        """An address on n for container cid (the same one again if it has one)."""
+        from ..engine.records import _flock, _write_atomic
+
+        with _flock(self._path(n.Name, ".ipam.lock")):
+            used = self._ipam(n.Name)
+            for ip, owner in used.items():
+                if owner == cid and (want is None or want == ip):
+                    return ip
+            net = ipaddress.ip_network(n.Subnet)
+            if want is not None:
+                try:
+                    if ipaddress.ip_address(want) not in net or want in (n.Gateway,):
+                        raise ValueError
+                except ValueError:
+                    raise NetworkError(f"invalid --ip {want}: not a free host address of "
+                                       f"{n.Name} ({n.Subnet})") from None
+                if want in used:
+                    raise NetworkError(f"Address already in use: {want} on network {n.Name}")
+                ip = want
+            else:
+                ip = next((str(h) for h in net.hosts() if str(h) != n.Gateway and str(h) not in used),
+                          None)
+                if ip is None:
+                    raise NetworkError(f"no free address left on network {n.Name} ({n.Subnet})")
+            used[ip] = cid
+            _write_atomic(self._path(n.Name, ".ipam.json"), json.dumps(used, indent=1))
+            return ip
+
+    def release(self, name: str, cid: str) -> None:
+        from ..engine.records import _flock, _write_atomic
+
+        if not os.path.exists(self._path(name, ".ipam.json")):
+            return
+        with _flock(self._path(name, ".ipam.lock")):
+            used = {ip: c for ip, c in self._ipam(name).items() if c != cid}
+            _write_atomic(self._path(name, ".ipam.json"), json.dumps(used, indent=1))

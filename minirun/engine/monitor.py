@@ -61,6 +61,10 @@ def main(argv: list[str]) -> None:
         os.dup2(null, fd)
     os.close(null)
     os.dup2(log, 2)
+    if os.environ.get("MINIRUN_TRACE", "") not in ("", "0"):
+        from .. import trace
+
+        trace.enable("monitor")  # every kernel step of this container, in monitor.log
     code = 0
     try:
         Monitor(store, runroot, cid, ready_fd, wait_attach).run()

@@ -137,6 +137,14 @@ def create(o: CreateOptions) -> st.State:
             elif verb == "ready":
                 if warm is not None:
                     warm.stop()
+                while not init_pid:
+                    # The init and the child both write this channel: under load the init's
+                    # "ready" can come before the child's "pid N". Wait for the PID.
+                    nxt = chan.recv()
+                    if nxt is None or not nxt.startswith("pid "):
+                        raise MinirunError(f"create {o.cid}: the init is ready but its PID never "
+                                           f"came ({nxt or 'the child exited'})")
+                    init_pid = int(nxt[4:])
                 break
             elif verb == "error":
                 raise MinirunError(arg)

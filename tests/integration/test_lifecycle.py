@@ -381,3 +381,22 @@ def test_failed_create_leaves_no_process_in_a_new_pid_namespace(oci, bundle, cid
         except OSError:
             pass  # gone meanwhile
     assert leftovers == []
+
+
+def test_many_parallel_runs_all_succeed(oci, bundle, tmp_path):
+    """Regressions: under load the init's "ready" can overtake the child's "pid N" on the
+    shared channel, and a cgroup parent another create just made can still have an empty
+    cpuset (a task cannot join it: ENOSPC)."""
+    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
+
+    b = bundle(args=["true"])
+
+    def one(i: int) -> tuple[int, str]:
+        r = subprocess.run([oci.binary, "--root", str(oci.root), "run", "--bundle", b, f"par-{i}"],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        return r.returncode, r.stderr
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(one, range(48)))
+    assert [r for r in results if r[0] != 0] == []

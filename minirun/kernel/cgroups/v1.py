@@ -32,14 +32,28 @@ class V1(Cgroup):
     def _prepare_new(self, key: str, path: str) -> None:
         if "cpuset" not in key.split(","):
             return
-        parent = os.path.dirname(path)
         for f in ("cpuset.cpus", "cpuset.mems"):
             if (self.read(os.path.join(path, f)) or "").strip():
                 continue
-            value = (self.read(os.path.join(parent, f)) or "").strip()
-            if value:
-                libc.write_file(os.path.join(path, f), value,
-                                "a new v1 cpuset is empty: copy the parent's so tasks may join")
+            # Copy from the nearest ancestor that has a value, filling the empty ones on the way
+            # down: a parent that another create made a moment ago may still be empty, and a
+            # task cannot join an empty cpuset (ENOSPC).
+            chain, d, value = [], path, ""
+            while True:
+                chain.append(d)
+                up = os.path.dirname(d)
+                if up == d or not os.path.exists(os.path.join(up, f)):
+                    break
+                value = (self.read(os.path.join(up, f)) or "").strip()
+                if value:
+                    break
+                d = up
+            if not value:
+                continue
+            for d in reversed(chain):
+                if not (self.read(os.path.join(d, f)) or "").strip():
+                    libc.write_file(os.path.join(d, f), value, "a new v1 cpuset is empty: copy "
+                                    "the parent's so tasks may join")
 
     def apply(self, resources: dict) -> None:
         from . import devices

@@ -157,7 +157,7 @@ class Networking:
                                                    host_port=int(b["HostPort"]),
                                                    ip=ep["IPAddress"], port=int(port)))
         with self.networks.lock():
-            nat.apply(nets, published)
+            nat.apply(nets, published, self.networks.nat_table)
 
     def _check_ports(self, c, store) -> None:
         mine = {(b.get("HostIp", ""), b["HostPort"], key.partition("/")[2])

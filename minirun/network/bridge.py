@@ -6,8 +6,8 @@
 
 The bridge is made when a network is first used: the gateway address, up, `route_localnet` on
 it (so 127.0.0.1 can be DNATed to a container: nat.py) and IPv4 forwarding on for the host
-(its old value is kept in <runroot>/network/ip_forward and put back when the last minirun
-bridge goes). A container's veth is made with its inner end born inside the container's
+(its old value is kept in /run/minirun-ip_forward and put back when the last minirun
+bridge on the host goes, whichever --root made it). A container's veth is made with its inner end born inside the container's
 network namespace, named eth0 there; when the namespace dies (the container's last process
 exits), the kernel deletes both ends, so an exited or crashed container leaves no link behind.
 All of it is rtnetlink (kernel/netlink.py).
@@ -22,6 +22,17 @@ from ..kernel.netlink import Netlink
 from .networks import Network
 
 SYSCTL = "/proc/sys/net/ipv4"
+SAVED_FORWARD = "/run/minirun-ip_forward"  # host-wide: every --root's bridges share the sysctl
+
+
+def any_minirun_bridge() -> bool:
+    """Is any minirun bridge (minirun0, mr-<id>) left on the host, made by any --root?"""
+    try:
+        names = os.listdir("/sys/class/net")
+    except OSError:
+        return False
+    return any((n == "minirun0" or n.startswith(("mr-", "mrb-"))) and os.path.isdir(
+        f"/sys/class/net/{n}/bridge") for n in names)
 
 
 def host_mtu() -> int:
@@ -64,9 +75,7 @@ def ensure(net: Network, runroot: str) -> None:
         nl.set_link(net.Bridge, up=True)
     _write(f"{SYSCTL}/conf/{net.Bridge}/route_localnet", "1", "let 127.0.0.1 be DNATed to a "
            "container behind this bridge (published ports on localhost)")
-    state = os.path.join(runroot, "network")
-    os.makedirs(state, exist_ok=True)
-    saved = os.path.join(state, "ip_forward")
+    saved = SAVED_FORWARD
     with open(f"{SYSCTL}/ip_forward") as f:
         current = f.read().strip()
     if not os.path.exists(saved):
@@ -82,9 +91,9 @@ def remove(net: Network, runroot: str, all_bridges: list[str]) -> None:
     if exists(net.Bridge):
         with Netlink() as nl:
             nl.delete_link(net.Bridge, "the network is gone (or unused): its bridge goes too")
-    if any(exists(b) for b in all_bridges if b != net.Bridge):
+    if any(exists(b) for b in all_bridges if b != net.Bridge) or any_minirun_bridge():
         return
-    saved = os.path.join(runroot, "network", "ip_forward")
+    saved = SAVED_FORWARD
     try:
         with open(saved) as f:
             old = f.read().strip()

@@ -1,4 +1,5 @@
-"""NAT and filtering for minirun's networks: one nftables table, `ip minirun`, that is all ours.
+"""NAT and filtering for minirun's networks: one nftables table, `ip minirun`, that is all ours
+(`ip minirun-<hash>` for a --root other than the default: each root keeps its own).
 
     table ip minirun
       prerouting, output  (nat)   packets for one of the host's own addresses (fib daddr type
@@ -37,12 +38,12 @@ class Published:
     port: int
 
 
-def ruleset(networks: list[Network], published: list[Published]) -> str:
+def ruleset(networks: list[Network], published: list[Published], table: str = TABLE) -> str:
     """The nft script that makes the table say exactly this (or removes it)."""
-    head = f"table ip {TABLE} {{}}\ndelete table ip {TABLE}\n"
+    head = f"table ip {table} {{}}\ndelete table ip {table}\n"
     if not networks:
         return head
-    lines = [f"table ip {TABLE} {{",
+    lines = [f"table ip {table} {{",
              "  chain prerouting { type nat hook prerouting priority dstnat; policy accept; "
              "fib daddr type local jump published; }",
              "  chain output { type nat hook output priority -100; policy accept; "
@@ -73,13 +74,13 @@ def ruleset(networks: list[Network], published: list[Published]) -> str:
     return head + "\n".join(lines) + "\n"
 
 
-def apply(networks: list[Network], published: list[Published]) -> None:
+def apply(networks: list[Network], published: list[Published], table: str = TABLE) -> None:
     from .. import trace
 
-    script = ruleset(networks, published)
+    script = ruleset(networks, published, table)
     if trace.enabled:
         trace.step(f"nft -f - ({len(published)} published ports, {len(networks)} networks)",
-                   "replace table ip minirun in one transaction: NAT, ports, isolation")
+                   f"replace table ip {table} in one transaction: NAT, ports, isolation")
     try:
         r = subprocess.run(["nft", "-f", "-"], input=script, capture_output=True, text=True)
     except FileNotFoundError:

@@ -3,7 +3,9 @@
     <root>/networks/<name>.json        Name, Id, Driver, Subnet, Gateway, Internal, Bridge ...
     <root>/networks/<name>.ipam.json   {"10.222.0.2": "<container id>", ...}
 
-`bridge` is the default network (Docker's name; its bridge device is minirun0). It is made on
+`bridge` is the default network (Docker's name; its bridge device is minirun0, or mrb-<hash of
+the root> for any --root but the default one, so two roots on one host never share a bridge,
+nor an nftables table: nat.py names it the same way). It is made on
 first use, on the first /24 of 10.222.0.0/16 that no host route and no other network covers
 (never 172.17.0.0/16, Docker's, nor 10.88.0.0/16, Podman's): $MINIRUN_DEFAULT_SUBNET picks
 another. A user network's bridge is mr-<12 hex of its ID>.
@@ -74,10 +76,21 @@ def host_routes() -> list[ipaddress.IPv4Network]:
     return out
 
 
+def root_tag(root: str) -> str:
+    """"" for the default root, else 10 hex of the root's path: what names per-root things."""
+    import hashlib
+
+    root = os.path.abspath(root)
+    return "" if root == "/var/lib/minirun" else hashlib.sha256(root.encode()).hexdigest()[:10]
+
+
 class Networks:
     def __init__(self, root: str) -> None:
         self.dir = os.path.join(root, "networks")
         os.makedirs(self.dir, mode=0o711, exist_ok=True)
+        tag = root_tag(root)
+        self.default_bridge = f"mrb-{tag}" if tag else DEFAULT_BRIDGE
+        self.nat_table = f"minirun-{tag}" if tag else "minirun"
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -125,7 +138,8 @@ class Networks:
                 with open(self._path(DEFAULT)) as f:
                     return Network(**json.load(f))
             subnet = os.environ.get("MINIRUN_DEFAULT_SUBNET") or self._free_subnet()
-            n = self._new(DEFAULT, subnet, None, False, {}, DEFAULT_BRIDGE, os.urandom(32).hex())
+            n = self._new(DEFAULT, subnet, None, False, {}, self.default_bridge,
+                          os.urandom(32).hex())
             return n
 
     def create(self, name: str, subnet: str | None = None, gateway: str | None = None,

@@ -53,7 +53,8 @@ def test_default_bridge_gives_an_address_a_route_and_no_names(mr):
     assert "0% packet loss" in mr.ok("run", "--rm", "busybox", "ping", "-c1", "-W2",
                                       ip_of(mr, "srv1"))
     n = json.loads(mr.ok("network", "inspect", "bridge"))[0]
-    assert n["Options"]["com.docker.network.bridge.name"] == "minirun0"
+    # minirun0 for the default --root; mrb-<hash> for another (each root has its own bridge).
+    assert n["Options"]["com.docker.network.bridge.name"].startswith("mrb-")
     assert [c["Name"] for c in n["Containers"].values()] == ["srv1"]
 
 
@@ -300,8 +301,9 @@ def test_a_killed_monitor_and_rm_leave_no_link_rule_or_address(mr):
     os.kill(mr.monitor_pid("crash"), signal.SIGKILL)
     mr.ok("rm", "-f", "crash")
     assert poll(lambda: not alive(pid))
-    assert poll(lambda: not (links() - before - {"minirun0"}))
-    rules = subprocess.run(["nft", "list", "table", "ip", "minirun"], capture_output=True,
-                           text=True).stdout
+    bridge_dev = json.loads(mr.ok("network", "inspect", "bridge"))[0]["Options"][
+        "com.docker.network.bridge.name"]
+    assert poll(lambda: not (links() - before - {bridge_dev}))
+    rules = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
     assert "18090" not in rules
     assert json.loads((mr.root / "networks" / "bridge.ipam.json").read_text()) == {}

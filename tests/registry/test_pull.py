@@ -453,12 +453,14 @@ def test_pull_after_load_of_the_same_image_keeps_what_save_needs(open_registry, 
 def test_run_pulls_a_missing_image_then_uses_the_stored_one(open_registry, tmp_path):
     name = f"{open_registry.host}/busybox:oci"
     runroot = tmp_path / "run"
-    r = run(tmp_path, "--runroot", str(runroot), "run", "--rm", name, "cat", "/etc/motd")
+    r = run(tmp_path, "--runroot", str(runroot), "run", "--rm", "--network", "none", name,
+            "cat", "/etc/motd")
     assert r.returncode == 0, r.stderr
     assert r.stdout == "hello from layer 2\n"
     assert f"Unable to find image '{name}' locally" in r.stderr
-    r = run(tmp_path, "--runroot", str(runroot), "run", "--rm", "--pull", "never", name, "true")
+    r = run(tmp_path, "--runroot", str(runroot), "run", "--rm", "--network", "none", "--pull",
+            "never", name, "true")
     assert r.returncode == 0 and "Unable to find" not in r.stderr
-    r = run(tmp_path, "--runroot", str(runroot), "run", "--rm", "--pull", "never",
-            f"{open_registry.host}/busybox:v2s2", "true")
+    r = run(tmp_path, "--runroot", str(runroot), "run", "--rm", "--network", "none", "--pull",
+            "never", f"{open_registry.host}/busybox:v2s2", "true")
     assert r.returncode == 125 and "--pull=never" in r.stderr

@@ -49,6 +49,11 @@ def info(obj) -> None:
     click.echo("Storage driver:  overlay (image layers unpacked once, lowerdirs per container)")
     click.echo("Logging driver:  json-file (one monitor process per running container)")
     click.echo("Cgroup driver:   cgroupfs")
+    from ..network.nat import backend
+
+    click.echo(f"Firewall:        {backend()}: outbound NAT, published ports, isolation")
+    click.echo(f"Networks:        {', '.join(n.Name for n in eng.net.networks.all())} "
+               "(and host, none)")
     click.echo(f"Running as root: {'yes' if os.geteuid() == 0 else 'no (most commands need root)'}")
 
 
@@ -108,10 +113,11 @@ def df(obj) -> None:
 @click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
 @click.pass_context
 def prune(ctx, all_: bool, volumes: bool, force: bool) -> None:
-    """Remove stopped containers, unused images (dangling; -a all unused) and, with --volumes,
-    unused anonymous volumes."""
+    """Remove stopped containers, unused networks, unused images (dangling; -a all unused)
+    and, with --volumes, unused anonymous volumes."""
     if not force and os.isatty(0):
         click.confirm("WARNING! This will remove:\n  - all stopped containers\n"
+                      "  - all networks not used by at least one container\n"
                       + ("  - all anonymous volumes not used by at least one container\n"
                          if volumes else "")
                       + ("  - all images without at least one container associated to them\n"
@@ -122,6 +128,9 @@ def prune(ctx, all_: bool, volumes: bool, force: bool) -> None:
     from .volumes import prune as volume_prune
 
     ctx.invoke(container_prune, force=True)
+    from .network import prune as network_prune
+
+    ctx.invoke(network_prune, force=True)
     if volumes:
         ctx.invoke(volume_prune, all_=False, force=True)
     ctx.invoke(image_prune, all_=all_, force=True)

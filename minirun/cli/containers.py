@@ -648,16 +648,9 @@ def inspect(obj, fmt: str, kind, size: bool, names) -> None:
 
 
 def _print_inspect(obj, rows: list[dict], fmt: str) -> None:
-    import json
+    from .template import inspect_output
 
-    if fmt:
-        from .template import Template
-
-        t = Template(fmt.replace("\\t", "\t").replace("\\n", "\n"))
-        for r in rows:
-            click.echo(t.render(r))
-    else:
-        click.echo(json.dumps(rows, indent=4))
+    click.echo(inspect_output(rows, fmt), nl=False)
     if getattr(obj, "_inspect_failed", False):
         sys.exit(1)
 

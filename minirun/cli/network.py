@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -111,14 +110,9 @@ def inspect(obj, fmt: str, names) -> None:
         except MinirunError as e:
             click.echo(f"minirun: {e}", err=True)
             failed = True
-    if fmt:
-        from .template import Template
+    from .template import inspect_output
 
-        t = Template(fmt)
-        for r in out:
-            click.echo(t.render(r))
-    else:
-        click.echo(json.dumps(out, indent=4))
+    click.echo(inspect_output(out, fmt), nl=False)
     if failed:
         sys.exit(1)
 

@@ -439,6 +439,15 @@ class Template:
 _NOTHING = object()
 
 
+def inspect_output(rows: list, fmt: str = "") -> str:
+    """What an `inspect` prints: the objects as JSON (indent 4), or the template rendered once
+    per object (with the shell escapes \\t and \\n expanded)."""
+    if not fmt:
+        return json.dumps(rows, indent=4) + "\n"
+    t = Template(fmt.replace("\\t", "\t").replace("\\n", "\n"))
+    return "".join(t.render(r) + "\n" for r in rows)
+
+
 def render(text: str, obj: Any) -> str:
     """Render one Go template against obj (no table prefix, no escape handling)."""
     return Template(text).render(obj)

@@ -104,8 +104,8 @@ def capabilities(cap_add: list[str], cap_drop: list[str], privileged: bool) -> l
         caps = []
     else:
         caps = [c for c in caps if c not in drops]
-    if "ALL" in adds:
-        caps = sorted(_bounding_caps(NAMES), key=NAMES.get)
+    if "ALL" in adds:  # Docker: every capability, less the ones dropped by name
+        caps = [c for c in sorted(_bounding_caps(NAMES), key=NAMES.get) if c not in drops]
     else:
         caps += [c for c in adds if c not in caps]
     return caps

@@ -72,7 +72,9 @@ def parse_since(text: str) -> str:
         t = float(text)
         return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
     if re.fullmatch(r"\d{4}-\d\d-\d\d(T\d\d:\d\d(:\d\d(\.\d+)?)?)?Z?", text):
-        return text
+        # Records' times are compared as strings: "Z" sorts after "." and ":", so keep it off
+        # (every time here is UTC) or records later in that same second would be dropped.
+        return text.rstrip("Z")
     raise ValueError(f"invalid --since value {text!r}: use a time (2026-12-02T10:00:00), a "
                      "Unix timestamp or a duration (10m)")
 
@@ -103,19 +105,19 @@ def follow(path: str, offset: int, alive) -> "iter":
         buf = ""
         while True:
             chunk = f.read()
-            if chunk:
-                buf += chunk
-                *lines, buf = buf.split("\n")
-                for line in lines:
-                    try:
-                        yield json.loads(line)
-                    except ValueError:
-                        continue
-                continue
-            if not alive():
-                chunk = f.read()
-                if not chunk:
-                    return
-                buf += chunk
-                continue
-            time.sleep(0.05)
+            last = False
+            if not chunk:
+                if alive():
+                    time.sleep(0.05)
+                    continue
+                chunk = f.read()  # what it wrote just before it went: the last records
+                last = True
+            buf += chunk
+            *lines, buf = buf.split("\n")
+            for line in lines:
+                try:
+                    yield json.loads(line)
+                except ValueError:
+                    continue
+            if last:
+                return

@@ -1,0 +1,176 @@
+"""engine.records: container records under <root>/containers, names and ID lookup."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import pytest
+
+from minirun.engine import records
+from minirun.engine.records import Conflict, Container, Containers, NoSuchContainer, State
+from minirun.errors import ContainerError
+
+
+def blank(name: str = "") -> Container:
+    return Container(id="", name=name, image="alpine", image_id="sha256:" + "1" * 64,
+                     created=records.now())
+
+
+def put(store: Containers, cid: str, name: str) -> Container:
+    """A record with a chosen ID (new() picks random ones)."""
+    c = blank(name)
+    c.id = cid
+    os.mkdir(store.path(cid))
+    store.save(c)
+    return c
+
+
+@pytest.fixture
+def store(tmp_path):
+    return Containers(str(tmp_path))
+
+
+def test_new_assigns_a_64_hex_id_and_writes_the_record(store):
+    c = store.new(blank("web"))
+    assert re.fullmatch(r"[0-9a-f]{64}", c.id)
+    assert not c.id[:12].isdigit()
+    assert os.path.exists(store.path(c.id, "container.json"))
+    assert store.load(c.id) == c
+    assert store.ids() == [c.id]
+
+
+def test_new_without_a_name_generates_adjective_underscore_surname(store):
+    c = store.new(blank())
+    adj, _, surname = c.name.partition("_")
+    assert adj in records._ADJECTIVES and surname in records._NAMES
+
+
+def test_generated_names_avoid_taken_ones():
+    taken = {f"{a}_{n}" for a in records._ADJECTIVES for n in records._NAMES}
+    name = records._free_name(taken)
+    assert name not in taken and records.valid_name(name)
+
+
+def test_a_taken_name_is_a_conflict_with_dockers_message(store):
+    first = store.new(blank("web"))
+    with pytest.raises(Conflict) as e:
+        store.new(blank("web"))
+    assert str(e.value) == (f'Conflict. The container name "/web" is already in use by '
+                            f'container "{first.id}". You have to remove (or rename) that '
+                            "container to be able to reuse that name.")
+    assert e.value.exit_code == 125
+
+
+@pytest.mark.parametrize("name", ["a", "-web", "_web", "web/1", "wéb", "has space"])
+def test_invalid_names_are_refused(store, name):
+    with pytest.raises(Conflict, match=r"Invalid container name"):
+        store.new(blank(name))
+    assert store.ids() == []
+
+
+@pytest.mark.parametrize("name", ["ab", "web.1", "my_app-2", "9lives"])
+def test_valid_names(name):
+    assert records.valid_name(name)
+
+
+def test_find_by_full_id_name_and_unique_prefix(store):
+    c = put(store, "ab" + "0" * 62, "web")
+    put(store, "cd" + "0" * 62, "db")
+    assert store.find(c.id).name == "web"
+    assert store.find("web").id == c.id
+    assert store.find("/web").id == c.id
+    assert store.find("ab").id == c.id
+
+
+def test_find_prefers_a_name_over_an_id_prefix(store):
+    put(store, "ab" + "0" * 62, "web")
+    other = put(store, "cd" + "0" * 62, "ab")
+    assert store.find("ab").id == other.id
+
+
+def test_find_with_an_ambiguous_prefix_is_an_error(store):
+    put(store, "ab" + "0" * 62, "one")
+    put(store, "ab" + "1" * 62, "two")
+    with pytest.raises(ContainerError, match="multiple containers match the ID prefix 'ab'"):
+        store.find("ab")
+    assert store.find("ab0").name == "one"
+
+
+@pytest.mark.parametrize("ref", ["nope", "ff", "", "f" * 64])
+def test_find_of_nothing_is_no_such_container(store, ref):
+    put(store, "ab" + "0" * 62, "web")
+    with pytest.raises(NoSuchContainer) as e:
+        store.find(ref)
+    assert str(e.value) == f"No such container: {ref}" and e.value.exit_code == 1
+
+
+def test_rename_changes_the_name_and_refuses_taken_or_invalid_ones(store):
+    c = store.new(blank("web"))
+    store.new(blank("db"))
+    store.rename(c.id, "front")
+    assert store.find("front").id == c.id
+    with pytest.raises(NoSuchContainer):
+        store.find("web")
+    with pytest.raises(Conflict, match='"/db" is already in use'):
+        store.rename(c.id, "db")
+    with pytest.raises(Conflict, match="Invalid container name"):
+        store.rename(c.id, "x")
+
+
+def test_update_applies_the_change_and_saves_it(store):
+    c = store.new(blank("web"))
+    out = store.update(c.id, lambda x: setattr(x.state, "status", "running"))
+    assert out.state.status == "running"
+    assert store.load(c.id).state.status == "running"
+
+
+def test_remove_dir_forgets_the_container(store):
+    c = store.new(blank("web"))
+    store.remove_dir(c.id)
+    assert not os.path.exists(store.path(c.id))
+    assert store.ids() == [] and os.listdir(store.dir) == [".lock"]
+    with pytest.raises(NoSuchContainer):
+        store.find("web")
+    store.remove_dir(c.id)  # a second time is a no-op
+
+
+def test_a_removed_name_can_be_reused(store):
+    store.remove_dir(store.new(blank("web")).id)
+    assert store.new(blank("web")).name == "web"
+
+
+def test_container_json_round_trip_keeps_state_fields():
+    c = blank("web")
+    c.id = "e" * 64
+    c.config = {"Env": ["A=1"], "Tty": True}
+    c.mounts = [{"Type": "bind", "Source": "/h", "Destination": "/c", "RW": False}]
+    c.state = State(status="exited", pid=0, exit_code=137, oom_killed=True, error="boom",
+                    started_at="2026-01-01T00:00:00Z", restart_count=3, monitor_pid=99,
+                    monitor_start=12345, stop_requested=True)
+    back = Container.from_dict(json.loads(c.to_json()))
+    assert back == c
+    assert back.state.exit_code == 137 and back.state.oom_killed is True
+    assert back.short_id == "e" * 12
+
+
+def test_from_dict_ignores_unknown_keys():
+    d = json.loads(blank("web").to_json())
+    d["future_field"] = 1
+    d["state"]["future_state"] = 2
+    assert Container.from_dict(d).name == "web"
+
+
+def test_state_running_covers_paused_and_restarting():
+    assert [State(status=s).running for s in ("running", "paused", "restarting", "exited",
+                                              "created")] == [True, True, True, False, False]
+
+
+def test_unreadable_record_is_a_minirun_error_not_a_traceback(store):
+    c = store.new(blank("web"))
+    with open(store.path(c.id, "container.json"), "w") as f:
+        f.write("{not json")
+    with pytest.raises(records.MinirunError, match="unreadable record"):
+        store.load(c.id)
+    assert store.all() == []

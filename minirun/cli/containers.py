@@ -90,7 +90,8 @@ def _run_options(f):
         click.option("--stop-timeout", type=int, default=None, help="Seconds before SIGKILL."),
         click.option("--pull", "pull_policy", default="missing", help="always, missing, never."),
         click.option("--platform", default=None, help="Pull this platform (os/arch)."),
-        click.option("--security-opt", multiple=True, help="no-new-privileges (others refused)."),
+        click.option("--security-opt", multiple=True, help="no-new-privileges, seccomp=unconfined, "
+                     "seccomp=PROFILE.json, systempaths=unconfined."),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -112,13 +113,6 @@ def _options(image: str, command: tuple[str, ...], kw: dict):
     for text in kw["labels"]:
         k, _, v = text.partition("=")
         labels[k] = v
-    nnp = False
-    for so in kw["security_opt"]:
-        if so in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"):
-            nnp = True
-        else:
-            raise MinirunError(f"--security-opt {so}: only no-new-privileges is supported "
-                               "(seccomp profiles come with the security work)")
     for flag, mode in (("--pid", kw["pid_mode"]), ("--ipc", kw["ipc_mode"]),
                        ("--uts", kw["uts_mode"])):
         if mode not in ("", "host", "private"):
@@ -154,7 +148,8 @@ def _options(image: str, command: tuple[str, ...], kw: dict):
         network=kw["network"], publish=list(kw["publish"]), publish_all=kw["publish_all"],
         ip=kw["ip"], aliases=list(kw["aliases"]), dns=list(kw["dns"]),
         dns_search=list(kw["dns_search"]), add_hosts=list(kw["add_host"]), labels=labels,
-        stop_signal=kw["stop_signal"], stop_timeout=kw["stop_timeout"], no_new_privileges=nnp)
+        stop_signal=kw["stop_signal"], stop_timeout=kw["stop_timeout"],
+        security_opt=list(kw["security_opt"]))
 
 
 def _create(obj, image: str, command, kw):

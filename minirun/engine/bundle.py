@@ -7,7 +7,7 @@ flags; below it, the runtime spec. Everything Docker decides for a container is 
             drops the image's CMD), the image's Env + -e/--env-file, PATH if the image has none,
             HOSTNAME, TERM=xterm with -t; WorkingDir/-w; USER/-u resolved in the image;
             Docker's 14 default capabilities (+/- --cap-add/--cap-drop; all of ours when
-            --privileged); no new privileges only on request
+            --privileged); no new privileges only on request (security.py)
   root      rootfs/ (the overlay mount), read-only with --read-only
   mounts    /proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys (ro), /sys/fs/cgroup (ro), the
             container's /etc/hostname, /etc/hosts, /etc/resolv.conf, then volumes, binds and
@@ -15,7 +15,8 @@ flags; below it, the runtime spec. Everything Docker decides for a container is 
   linux     new pid, ipc, uts, mount and network namespaces (each `host` mode skips one), a
             cgroup namespace on cgroup v2 hosts (Docker's default there), the cgroup
             /minirun/<id>, -m/--cpus/--pids-limit ... as linux.resources, Docker's masked and
-            read-only /proc and /sys paths (none with --privileged)
+            read-only /proc and /sys paths and its seccomp profile (none with --privileged,
+            which brings the host's devices instead: security.py)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import os
 
 from ..errors import MinirunError
+from . import security
 from .records import Container
 from .users import ResolvedUser
 
@@ -171,7 +173,7 @@ def oci_config(c: Container, cdir: str, user: ResolvedUser, cgroup_v2: bool,
         "env": list(cfg.get("Env") or []),
         "cwd": cfg.get("WorkingDir") or "/",
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-        "noNewPrivileges": bool(hc.get("NoNewPrivileges")),
+        "noNewPrivileges": security.no_new_privileges(hc),
     }
     if not any(e.startswith("HOME=") for e in process["env"]):
         process["env"].append(f"HOME={user.home}")
@@ -223,9 +225,14 @@ def oci_config(c: Container, cdir: str, user: ResolvedUser, cgroup_v2: bool,
         "cgroupsPath": f"/minirun/{c.id}",
         "resources": resources(hc),
     }
-    if not privileged:
+    if security.masks_paths(hc):
         linux["maskedPaths"] = list(MASKED)
         linux["readonlyPaths"] = list(READONLY)
+    seccomp = security.seccomp_for(hc, caps)
+    if seccomp is not None:
+        linux["seccomp"] = seccomp
+    if privileged:
+        linux["devices"] = security.host_devices()
     annotations = {f"org.minirun.label.{k}": str(v) for k, v in (cfg.get("Labels") or {}).items()}
     annotations["org.minirun.container.name"] = c.name
     if hc.get("Init"):

@@ -17,7 +17,7 @@ import time
 from ..record import dataclass, field
 
 from ..errors import CommandError, MinirunError
-from . import bundle as bundle_mod
+from . import bundle as bundle_mod, security
 from .records import Container, Containers, Conflict, State, ZERO_TIME, now
 from .volumes import Volumes
 
@@ -69,7 +69,7 @@ class RunOptions:
     labels: dict = field(default_factory=dict)
     stop_signal: str = ""
     stop_timeout: int | None = None
-    no_new_privileges: bool = False
+    security_opt: list = field(default_factory=list)  # --security-opt values
 
 
 class Engine:
@@ -197,7 +197,7 @@ class Engine:
                 "CpuShares": opts.cpu_shares, "CpusetCpus": opts.cpuset_cpus,
                 "PidsLimit": opts.pids_limit or None,
                 "Tmpfs": {t.split(":")[0]: t.partition(":")[2] for t in opts.tmpfs} or None,
-                "NoNewPrivileges": opts.no_new_privileges,
+                "SecurityOpt": security.parse(opts.security_opt) or None,
                 "Dns": list(opts.dns) or None, "DnsSearch": list(opts.dns_search) or None,
                 "ExtraHosts": list(opts.add_hosts) or None, "PublishAllPorts": opts.publish_all,
             }
@@ -207,7 +207,8 @@ class Engine:
                     raise bundle_mod.BundleError(f"invalid --add-host {h!r}: use HOST:IP")
             self.net.plan(c, opts.network, opts.ip, opts.aliases, opts.publish, opts.publish_all,
                           c.config.get("ExposedPorts") or {})
-            bundle_mod.capabilities(opts.cap_add, opts.cap_drop, opts.privileged)  # validate now
+            caps = bundle_mod.capabilities(opts.cap_add, opts.cap_drop, opts.privileged)
+            security.seccomp_for(c.host_config, caps)  # a profile that cannot apply fails now
             c.mounts = self._mounts(c, opts, icfg)
             self.containers.save(c)
             self.prepare(c, seed=True)

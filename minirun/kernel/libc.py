@@ -95,12 +95,16 @@ PRCTL_NAMES = {
 }
 
 RLIMIT_INFINITY = (1 << 64) - 1
+MFD_EXEC = 0x10  # memfd_create: an executable memfd (6.3; vm.memfd_noexec may insist on it)
 
 # Syscall numbers glibc has no wrapper for, per architecture.
 _SYSCALLS = {
-    "x86_64": {"pivot_root": 155, "keyctl": 250, "bpf": 321, "clone3": 435},
-    "aarch64": {"pivot_root": 41, "keyctl": 219, "bpf": 280, "clone3": 435},
+    "x86_64": {"pivot_root": 155, "keyctl": 250, "seccomp": 317, "bpf": 321, "clone3": 435},
+    "aarch64": {"pivot_root": 41, "keyctl": 219, "seccomp": 277, "bpf": 280, "clone3": 435},
 }
+# Numbered alike on every architecture (the tables were unified at 424).
+_SYSCALLS_COMMON = {"open_tree": 428, "move_mount": 429, "openat2": 437, "pidfd_getfd": 438,
+                    "mount_setattr": 442}
 KEYCTL_JOIN_SESSION_KEYRING = 1
 
 
@@ -139,7 +143,8 @@ class Kernel:
             lib.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong,
                                   ctypes.c_ulong, ctypes.c_ulong]
             Kernel._ctypes = ctypes
-            Kernel._nr = _SYSCALLS.get(os.uname().machine, _SYSCALLS["x86_64"])
+            Kernel._nr = {**_SYSCALLS.get(os.uname().machine, _SYSCALLS["x86_64"]),
+                          **_SYSCALLS_COMMON}
             Kernel._lib = lib
         return self._lib
 
@@ -189,6 +194,43 @@ class Kernel:
         lib = self._libc
         rc = lib.syscall(self._nr["keyctl"], KEYCTL_JOIN_SESSION_KEYRING, name.encode())
         return self._check(rc, "keyctl(JOIN_SESSION_KEYRING)", name)
+
+    def seccomp(self, flags: int, program: bytes) -> int:
+        """seccomp(SECCOMP_SET_MODE_FILTER, flags, &{len, filter}): 0, or the listener fd."""
+        import struct
+
+        lib = self._libc
+        buf = self._ctypes.create_string_buffer(program, len(program))
+        fprog = self._ctypes.create_string_buffer(
+            struct.pack("=HxxxxxxQ", len(program) // 8, self._ctypes.addressof(buf)), 16)
+        rc = lib.syscall(self._nr["seccomp"], 1, self._ctypes.c_ulong(flags), fprog)
+        return self._check(rc, "seccomp(SECCOMP_SET_MODE_FILTER)", f"{len(program) // 8} "
+                           "BPF instructions")
+
+    def pidfd_getfd(self, pid: int, fd: int) -> int:
+        pidfd = os.pidfd_open(pid)
+        try:
+            rc = self._libc.syscall(self._nr["pidfd_getfd"], pidfd, fd, 0)
+            return self._check(rc, "pidfd_getfd", f"fd {fd} of process {pid}")
+        finally:
+            os.close(pidfd)
+
+    def sealed_memfd(self, name: str, data: bytes) -> int:
+        import fcntl
+
+        flags = os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING
+        try:
+            fd = os.memfd_create(name, flags | MFD_EXEC)  # say "executable" where asked to
+        except OSError:
+            fd = os.memfd_create(name, flags)  # kernels before 6.3 know no MFD_EXEC
+        try:
+            os.write(fd, data)
+            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK |
+                        fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     def bpf(self, cmd: int, attr: bytes, what: str) -> tuple[int, bytes]:
         """bpf(2) with a union bpf_attr given as bytes; returns (result, the attr after the call)."""
@@ -496,6 +538,30 @@ def capset(effective: list[int], permitted: list[int], inheritable: list[int], l
     kernel().capset(effective, permitted, inheritable, last_cap)
 
 
+def seccomp_set_filter(program: bytes, flags: int, why: str) -> int:
+    """Load a seccomp BPF program for this process and its descendants, for good."""
+    if trace.enabled:
+        names = {1: "TSYNC", 2: "LOG", 4: "SPEC_ALLOW", 8: "NEW_LISTENER", 32: "WAIT_KILLABLE_RECV"}
+        shown = "|".join("SECCOMP_FILTER_FLAG_" + n for b, n in names.items() if flags & b) or "0"
+        trace.step(f"seccomp(SECCOMP_SET_MODE_FILTER, {shown}, {{len={len(program) // 8}}})", why)
+    return kernel().seccomp(flags, program)
+
+
+def pidfd_getfd(pid: int, fd: int, why: str) -> int:
+    """A duplicate of another process's file descriptor (needs ptrace rights over it)."""
+    if trace.enabled:
+        trace.step(f"pidfd_getfd(pidfd_open({pid}), {fd}, 0)", why)
+    return kernel().pidfd_getfd(pid, fd)
+
+
+def sealed_memfd(name: str, data: bytes, why: str) -> int:
+    """An in-memory file holding `data`, sealed so that nobody can ever change it."""
+    if trace.enabled:
+        trace.step(f'memfd_create("{name}", MFD_CLOEXEC|MFD_ALLOW_SEALING|MFD_EXEC); '
+                   f"write({len(data)} bytes); fcntl(F_ADD_SEALS, SEAL|SHRINK|GROW|WRITE)", why)
+    return kernel().sealed_memfd(name, data)
+
+
 def _mask(caps: list[int]) -> str:
     return hex(sum(1 << c for c in caps))
 
@@ -558,9 +624,12 @@ def clone_into_cgroup(cgroup_fd: int, cgroup: str, why: str) -> int:
     return kernel().clone_into_cgroup(cgroup_fd)
 
 
-def execve(path: str, args: list[str], env: dict[str, str], why: str) -> None:
+def execve(path: str, args: list[str], env: dict[str, str], why: str,
+           shown: tuple[str, list[str]] | None = None) -> None:
+    """execve(2); `shown` is what the trace says is run, when the call goes through a stub."""
     if trace.enabled:
-        trace.step(f'execve("{path}", {args})', why)
+        p, a = shown or (path, args)
+        trace.step(f'execve("{p}", {a})', why)
     kernel().execve(path, args, env)
 
 

@@ -66,6 +66,12 @@ def write_id_maps(pid: int, uid_maps: list[tuple[int, int, int]],
     if uid_maps:
         libc.write_file(f"/proc/{pid}/uid_map", "".join(f"{c} {h} {n}\n" for c, h, n in uid_maps),
                         "map container uids to host uids (lines: first container uid, first host uid, count)")
+    if gid_maps and os.geteuid() != 0:
+        # Without CAP_SETGID above it, a gid map is only accepted once setgroups(2) is off for
+        # good in the namespace (user_namespaces(7)): else a user could drop a group that was
+        # denying it access to a file.
+        libc.write_file(f"/proc/{pid}/setgroups", "deny", "rootless: no setgroups(2) in there, "
+                        "so that the kernel accepts our gid map")
     if gid_maps:
         libc.write_file(f"/proc/{pid}/gid_map", "".join(f"{c} {h} {n}\n" for c, h, n in gid_maps),
                         "map container gids to host gids")

@@ -41,6 +41,16 @@ def switch_user(uid: int, gid: int, additional_gids: list[int], setgroups_allowe
     libc.prctl(libc.PR_SET_KEEPCAPS, 0, "done switching user")
 
 
+def setgroups_allowed() -> bool:
+    """False when /proc/self/setgroups says "deny": set in a user namespace whose gid map was
+    written without privilege (a rootless runtime), where setgroups(2) fails for good."""
+    try:
+        with open("/proc/self/setgroups") as f:
+            return f.read().strip() != "deny"
+    except OSError:
+        return True
+
+
 def find_executable(name: str, env_path: str | None) -> str:
     """Resolve args[0] like execvp(3) would, in the container's (already pivoted) root.
 
@@ -108,15 +118,17 @@ FORWARDED = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SI
              "SIGCONT", "SIGALRM", "SIGPWR")
 
 
-def run_as_init(exe: str, args: list[str], env: dict[str, str], _signal, keep_open: int) -> None:
+def run_as_init(exe: str, args: list[str], env: dict[str, str], _signal, keep_open: int,
+                stub: int | None = None) -> None:
     """Be a small PID 1 (--init, like tini): run the program as our child, pass signals on to
     it, reap every orphan that is re-parented to us, and exit with the program's status.
 
     Why a container wants this: PID 1 of a PID namespace gets no default signal actions (the
     kernel drops a signal it has no handler for, so `stop`'s SIGTERM does nothing to a shell),
     and orphaned processes become its children, so a program that never calls wait() collects
-    zombies. `keep_open` is the exec fifo's write end: closed once the program runs. Only the
-    builtin _signal module is used: this runs after pivot_root, where imports would fail.
+    zombies. `keep_open` is the exec fifo's write end: closed once the program runs; `stub`
+    is the sealed exec stub (sealed_exec.py). Only modules already loaded are used: this runs
+    after pivot_root, where imports would search the container's filesystem.
     """
     for name in ("SIGPIPE", "SIGXFSZ"):
         _signal.signal(getattr(_signal, name), _signal.SIG_DFL)
@@ -132,7 +144,9 @@ def run_as_init(exe: str, args: list[str], env: dict[str, str], _signal, keep_op
                 os.tcsetpgrp(0, os.getpid())
                 _signal.signal(_signal.SIGTTOU, _signal.SIG_DFL)
             _signal.pthread_sigmask(_signal.SIG_UNBLOCK, forwarded)
-            os.execve(exe, args, env)
+            from . import sealed_exec
+
+            sealed_exec.execve(stub, exe, args, env, "--init: the program, as our child")
         except OSError as e:
             os.write(2, f"minirun-oci: exec {args[0]}: {e.strerror}\n".encode())
             os._exit(127 if e.errno == 2 else 126)

@@ -40,7 +40,8 @@ commands:
   features                               what this runtime supports, as JSON
 
 global options:
-  --root DIR          state directory (default /run/minirun)
+  --root DIR          state directory (default /run/minirun; rootless:
+                      $XDG_RUNTIME_DIR/minirun or /tmp/minirun-UID)
   --log FILE          also write errors (and --debug lines) to FILE
   --log-format text|json
   --debug             tracebacks and debug lines
@@ -148,6 +149,16 @@ def _count(o: dict, key: str) -> int:
     return int(v)
 
 
+def default_root() -> str:
+    """Where state lives without --root: /run/minirun for root. A user without root cannot
+    write there (rootless, `spec --rootless`): $XDG_RUNTIME_DIR/minirun then, as runc does,
+    or /tmp/minirun-UID when no login session set XDG_RUNTIME_DIR."""
+    if os.geteuid() == 0:
+        return "/run/minirun"
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    return os.path.join(xdg, "minirun") if xdg else f"/tmp/minirun-{os.geteuid()}"
+
+
 def _one_id(cmd: str, rest: list[str]) -> str:
     if not rest:
         raise UsageError(f"{cmd}: missing the container ID (minirun-oci {cmd} ID)")
@@ -173,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(USAGE)
         return 0 if (g.get("help") or rest) else 1
     cmd, args = rest[0], rest[1:]
-    root = os.path.abspath(g.get("root") or "/run/minirun")
+    root = os.path.abspath(g.get("root") or default_root())
     try:
         if cmd not in COMMANDS:
             raise UsageError(f"unknown command {cmd!r} (see minirun-oci --help)")

@@ -56,10 +56,11 @@ def create(o: CreateOptions) -> st.State:
     if spec.process.terminal and not (o.console_socket or o.console_sock_obj):
         raise MinirunError("process.terminal is true: pass --console-socket (or set "
                            "\"terminal\": false in config.json)")
-    pending = spec_mod.not_applied_yet(spec)
-    if pending:
-        warn(f"{', '.join(pending)}: accepted but not applied yet (seccomp arrives with the "
-             "security work)")
+    flt = None
+    if spec.linux.seccomp is not None:
+        from ..kernel import seccomp
+
+        flt = seccomp.compile_filter(spec.linux.seccomp)  # a bad profile fails before we start
 
     os.makedirs(o.root_dir, mode=0o711, exist_ok=True)
     sdir = os.path.join(o.root_dir, o.cid)
@@ -88,7 +89,7 @@ def create(o: CreateOptions) -> st.State:
         ctx = InitContext(cid=o.cid, spec=spec, bundle=bundle, state_dir=sdir,
                           console_socket=o.console_socket, console_sock_obj=o.console_sock_obj,
                           no_pivot=o.no_pivot, no_new_keyring=o.no_new_keyring,
-                          preserve_fds=o.preserve_fds, cgroup_dirs=cg_dirs)
+                          preserve_fds=o.preserve_fds, cgroup_dirs=cg_dirs, seccomp=flt)
         ctx.clone_into_cgroup2 = cg is not None and ctx.late_cgroup_join and \
             "" in cg_dirs and cgroups.layout() == "hybrid"
         chan = Channel()
@@ -133,6 +134,14 @@ def create(o: CreateOptions) -> st.State:
                     "pid": init_pid, "bundle": bundle, "annotations": spec.annotations})
                 for phase in ("prestart", "createRuntime"):
                     hooks.run(spec.hooks.get(phase, []), phase, state_json)
+                chan.send("ok")
+            elif verb == "seccomp":
+                from .seccomp_listener import forward
+
+                init_pid = init_pid or _await_pid(chan)
+                forward(flt.listener_path, flt.listener_metadata, init_pid, int(arg), {
+                    "ociVersion": st.OCI_VERSION, "id": o.cid, "status": "creating",
+                    "pid": init_pid, "bundle": bundle, "annotations": spec.annotations})
                 chan.send("ok")
             elif verb == "ready":
                 if warm is not None:
@@ -206,6 +215,14 @@ def create(o: CreateOptions) -> st.State:
             warm.stop()
 
 
+def _await_pid(chan) -> int:
+    """The init's PID, from the child's "pid N" line: the init can outrun it on the channel."""
+    nxt = chan.recv()
+    if nxt is None or not nxt.startswith("pid "):
+        raise MinirunError(f"the container's setup failed: {nxt or 'the child exited'}")
+    return int(nxt[4:])
+
+
 def _make_cgroup(o: CreateOptions, spec: "spec_mod.Spec"):
     """Create the container's cgroup and apply linux.resources to it (before anyone joins)."""
     from ..kernel import cgroups
@@ -221,10 +238,25 @@ def _make_cgroup(o: CreateOptions, spec: "spec_mod.Spec"):
     try:
         cg.create()
         cg.apply(spec.linux.resources)
+    except PermissionError:
+        cg.remove()
+        if os.geteuid() == 0 or _asks_for_limits(spec.linux.resources):
+            raise
+        # Rootless (runc's rule): without a cgroup delegated to this user there is nothing we
+        # may write; a container that asks for no limits runs in the caller's cgroup.
+        if trace.enabled:
+            trace.note(f"cgroup {path}: not writable by uid {os.geteuid()}; no limits asked "
+                       "for, so the container stays in our own cgroup")
+        return None
     except BaseException:
         cg.remove()
         raise
     return cg
+
+
+def _asks_for_limits(res: dict) -> bool:
+    """Does linux.resources ask for anything (runtime-spec's default device rules do not)?"""
+    return any(v for k, v in res.items() if k != "devices")
 
 
 def _warm_migration_lock():

@@ -46,10 +46,17 @@ def exec_process(root_dir: str, cid: str, proc: Process, detach: bool = False,
     except OSError:
         cg = None
     in_userns = not namespaces.same_as_self("user", state.pid)
+    # The container's seccomp filter applies to every process in it, exec'd ones too.
+    flt = None
+    sc = (state.config.get("linux") or {}).get("seccomp")
+    if sc is not None:
+        from ..kernel import seccomp
+
+        flt = seccomp.compile_filter(sc)
     chan = Channel()
     child = libc.fork("a child that will join the container's namespaces")
     if child == 0:
-        _child(state.pid, proc, chan.as_child(), sock, in_userns, preserve_fds)
+        _child(state.pid, proc, chan.as_child(), sock, in_userns, preserve_fds, flt)
     chan.as_parent()
     if sock is not None:
         sock.close()
@@ -67,6 +74,18 @@ def exec_process(root_dir: str, cid: str, proc: Process, detach: bool = False,
                 chan.send("ok")
             elif verb == "pid":
                 pid = int(arg)
+            elif verb == "seccomp":
+                from .seccomp_listener import forward
+
+                while not pid:  # the process can outrun its parent's "pid N"
+                    nxt = chan.recv()
+                    if nxt is None or not nxt.startswith("pid "):
+                        raise MinirunError(f"exec in container {cid}: setup failed")
+                    pid = int(nxt[4:])
+                forward(flt.listener_path, flt.listener_metadata, pid, int(arg), {
+                    "ociVersion": st.OCI_VERSION, "id": cid, "status": "running",
+                    "pid": state.pid, "bundle": state.bundle, "annotations": state.annotations})
+                chan.send("ok")
             elif verb == "error":
                 raise MinirunError(f"exec in container {cid}: {arg}")
             elif verb == "noexec":
@@ -114,8 +133,11 @@ def exec_process(root_dir: str, cid: str, proc: Process, detach: bool = False,
     return exit_code(wait_for(pid))
 
 
-def _child(init: int, proc: Process, chan: Channel, sock, in_userns: bool, preserve: int) -> None:
-    from .init import _describe, exec_process as do_exec, finalize_process
+def _child(init: int, proc: Process, chan: Channel, sock, in_userns: bool, preserve: int,
+           flt) -> None:
+    from ..kernel import sealed_exec
+    from .init import _describe, _reset_signals, exec_process as do_exec, finalize_process, \
+        load_seccomp
 
     code = 1
     try:
@@ -145,9 +167,16 @@ def _child(init: int, proc: Process, chan: Channel, sock, in_userns: bool, prese
                     slave = terminal.open_exec_console(sock, proc.console_size)
                     sock.close()
                     terminal.make_controlling(slave)
+                stub = sealed_exec.prepare()
+                early = flt is not None and (not proc.no_new_privileges or flt.notify)
+                if early:  # the same order as the init's (init.py)
+                    load_seccomp(flt, chan, proc.no_new_privileges)
                 exe, env = finalize_process(proc, in_userns)
                 kproc.close_fds_on_exec(3 + preserve)
-                do_exec(exe, proc.args, env, _signal)
+                _reset_signals(_signal)
+                if flt is not None and not early:
+                    load_seccomp(flt, None, True)
+                do_exec(exe, proc.args, env, stub)
             except CommandError as e:
                 chan.send(f"noexec {e.command_code} {e}")
             except MinirunError as e:

@@ -7,7 +7,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 from .. import __version__
-from ..kernel import capabilities, cgroups, rootfs
+from ..kernel import capabilities, cgroups, rootfs, seccomp
 from ..kernel.cgroups import LAYOUT_WHY
 from ..kernel.namespaces import TYPES
 from .spec import HOOK_NAMES
@@ -26,7 +26,14 @@ def features() -> dict[str, Any]:
             "capabilities": sorted(capabilities.NAMES, key=capabilities.NAMES.get),
             "cgroup": {"v1": layout in ("v1", "hybrid"), "v2": layout in ("v2", "hybrid"),
                        "systemd": False, "systemdUser": False, "rdma": False},
-            "seccomp": {"enabled": False},
+            "seccomp": {
+                "enabled": True,
+                "actions": sorted(seccomp.ACTIONS),
+                "operators": list(seccomp.OPS),
+                "archs": sorted(a for a, v in seccomp.ARCHES.items() if v is not None),
+                "knownFlags": sorted(seccomp.FLAGS),
+                "supportedFlags": sorted(seccomp.FLAGS),
+            },
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},
@@ -35,5 +42,7 @@ def features() -> dict[str, Any]:
             "org.minirun.version": __version__,
             "org.minirun.cgroup.layout": layout,
             "org.minirun.cgroup.layout.why": LAYOUT_WHY.get(layout, ""),
+            # runc names its libseccomp version here; our filters come from kernel/seccomp.py.
+            "org.minirun.seccomp.compiler": "minirun's own classic-BPF compiler (no libseccomp)",
         },
     }

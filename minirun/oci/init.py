@@ -19,7 +19,7 @@ from ..record import dataclass, field
 
 from .. import trace
 from ..errors import CommandError, MinirunError
-from ..kernel import capabilities, cgroups, libc, namespaces, rootfs
+from ..kernel import capabilities, cgroups, libc, namespaces, rootfs, sealed_exec
 from ..kernel.cgroups import migration
 from ..kernel import process as kproc
 from .channel import Channel
@@ -47,6 +47,7 @@ class InitContext:
     # hierarchy has no memory controller there, so nothing of ours is charged by it.
     clone_into_cgroup2: bool = False
     born_in_cgroup2: bool = False  # set in the init when that clone worked
+    seccomp: object = None  # linux.seccomp compiled by the runtime (kernel.seccomp.Filter)
 
     @property
     def late_cgroup_join(self) -> bool:
@@ -63,6 +64,9 @@ def child_main(ctx: InitContext, chan: Channel) -> None:
     code = 1
     try:
         trace.stage("child")
+        libc.prctl(libc.PR_SET_DUMPABLE, 0, "CVE-2019-5736: until it execs the container's "
+                   "program, nobody may open /proc/PID/exe of this process (the host's "
+                   "interpreter) or ptrace it")
         linux = ctx.spec.linux
         # Reach the state dir (exec fifo) and the console socket now, as the host's root: in a
         # new user namespace a 0700 directory on their path would refuse us (runc also opens
@@ -86,6 +90,9 @@ def child_main(ctx: InitContext, chan: Channel) -> None:
         new_user = userns is not None and not userns.path
         if new_user:
             namespaces.unshare_many(["user"])
+            # The runtime writes our uid/gid maps next: /proc/self/*_map of a non-dumpable
+            # process belong to the host's root, which a rootless runtime is not.
+            libc.prctl(libc.PR_SET_DUMPABLE, 1, "let the runtime (our owner) write our id maps")
         if new_user or (ctx.cgroup_dirs and not ctx.late_cgroup_join):
             # The runtime writes our uid/gid maps (it holds CAP_SETUID in the parent user
             # namespace; we do not) and moves us into the cgroup *before* we unshare the
@@ -267,6 +274,14 @@ def _init(ctx: InitContext, chan: Channel) -> None:
         if ns is not None and not ns.path:
             namespaces.unshare_many(["cgroup"])  # rooted at the cgroup we just joined
 
+    # The seccomp filter: before the capabilities go when it needs CAP_SYS_ADMIN (no
+    # no_new_privs) or a listener (its fd goes up the channel); otherwise as late as
+    # possible, just before execve, so that our own calls are not filtered (runc's order).
+    flt = ctx.seccomp
+    stub = sealed_exec.prepare()  # made before any filter can refuse memfd_create
+    early = flt is not None and (not proc.no_new_privileges or flt.notify)
+    if early:
+        load_seccomp(flt, chan, proc.no_new_privileges)
     exe, env = finalize_process(proc, in_userns)
     kproc.close_fds_on_exec(3 + ctx.preserve_fds)
     os.set_inheritable(fifo_fd, False)
@@ -298,9 +313,12 @@ def _init(ctx: InitContext, chan: Channel) -> None:
         st = {"ociVersion": OCI_VERSION, "id": ctx.cid, "status": "created", "pid": os.getpid(),
               "bundle": ctx.bundle, "annotations": spec.annotations}
         hooks.run(spec.hooks["startContainer"], "startContainer", fastjson.dumps(st))
+    _reset_signals(_signal)
+    if flt is not None and not early:
+        load_seccomp(flt, None, True)
     if spec.annotations.get(INIT_ANNOTATION) == "true":
-        kproc.run_as_init(exe, proc.args, env, _signal, keep_open=fifo)  # never returns
-    exec_process(exe, proc.args, env, _signal)
+        kproc.run_as_init(exe, proc.args, env, _signal, keep_open=fifo, stub=stub)  # never returns
+    exec_process(exe, proc.args, env, stub)
 
 
 def finalize_process(proc: Process, in_userns: bool) -> tuple[str, dict[str, str]]:
@@ -315,10 +333,16 @@ def finalize_process(proc: Process, in_userns: bool) -> tuple[str, dict[str, str
         capabilities.drop_bounding(caps.get("bounding", []), top)
     u = proc.user
     if u.uid != 0 or u.gid != 0 or u.additional_gids or caps is not None:
+        groups_ok = kproc.setgroups_allowed()
+        if not groups_ok and u.additional_gids:
+            raise MinirunError("process.user.additionalGids: setgroups(2) is denied in this user "
+                               "namespace (a rootless runtime had to deny it to map gids); "
+                               "remove them")
         try:
-            kproc.switch_user(u.uid, u.gid, u.additional_gids)
-        except MinirunError as e:
-            raise MinirunError(f"process.user {u.uid}:{u.gid}: {e}") from None
+            kproc.switch_user(u.uid, u.gid, u.additional_gids, setgroups_allowed=groups_ok)
+        except (MinirunError, OSError) as e:
+            why = e.strerror if isinstance(e, OSError) else e
+            raise MinirunError(f"process.user {u.uid}:{u.gid}: {why}") from None
     if caps is not None:
         capabilities.apply(caps, top)
     if proc.no_new_privileges:
@@ -356,12 +380,34 @@ def _home_of(uid: int) -> str:
     return "/"
 
 
-def exec_process(exe: str, args: list[str], env: dict[str, str], _signal) -> None:
+def _reset_signals(_signal) -> None:
     # Python ignores SIGPIPE and SIGXFSZ for itself; an exec'd program would inherit that.
     for sig in (_signal.SIGPIPE, _signal.SIGXFSZ):
         _signal.signal(sig, _signal.SIG_DFL)
+
+
+def load_seccomp(flt, chan: Channel | None, no_new_privs: bool) -> None:
+    """Load linux.seccomp's filter; with SCMP_ACT_NOTIFY rules, hand the listener fd to the
+    runtime (which passes it on to the supervisor at listenerPath) over `chan`."""
+    why = f"linux.seccomp: {flt.summary}"
+    if not no_new_privs:
+        why += " (loaded while we still hold CAP_SYS_ADMIN: no_new_privs is off)"
+    fd = libc.seccomp_set_filter(flt.program, flt.flags, why)
+    if flt.notify:
+        if chan is None or chan.wfd < 0:
+            raise MinirunError("linux.seccomp: SCMP_ACT_NOTIFY needs the runtime to pass the "
+                               "listener on, and it is gone")
+        chan.send(f"seccomp {fd}")
+        if chan.recv() != "ok":
+            raise MinirunError(f"linux.seccomp: the listener at {flt.listener_path} did not "
+                               "take the seccomp fd")
+        os.close(fd)
+
+
+def exec_process(exe: str, args: list[str], env: dict[str, str], stub: int | None) -> None:
     try:
-        libc.execve(exe, args, env, "become the container's program: same PID, new image")
+        sealed_exec.execve(stub, exe, args, env, "become the container's program: same PID, "
+                           "new image")
     except OSError as e:
         os.write(2, f"minirun-oci: exec {args[0]}: {e.strerror}\n".encode())
         os._exit(127 if e.errno == 2 else 126)

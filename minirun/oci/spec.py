@@ -454,11 +454,6 @@ def _check_sysctl(spec: Spec) -> None:
             raise ConfigError(name, "is not namespaced: setting it would change the host")
 
 
-def not_applied_yet(spec: Spec) -> list[str]:
-    """Fields we accept but cannot apply yet: said out loud (stderr and log), never dropped silently."""
-    return ["linux.seccomp"] if spec.linux.seccomp else []
-
-
 def default_config(rootless: bool = False) -> dict[str, Any]:
     """What `minirun-oci spec` writes: runc's default config.json, hostname "minirun".
 

@@ -206,3 +206,18 @@ def mr(mr_home):
     m = Minirun(mr_home / "root", mr_home / "run")
     yield m
     m.cleanup()
+
+
+@pytest.fixture(scope="session")
+def probe(tmp_path_factory) -> str:
+    """tests/integration/probe.c built static: raw system calls busybox has no applet for
+    (keyctl, bpf, clone3, int 0x80 ...), run inside containers."""
+    import subprocess
+
+    gcc = shutil.which("gcc")
+    if not gcc:
+        pytest.skip("gcc is not installed (scripts/setup installs build-essential)")
+    out = tmp_path_factory.mktemp("probe") / "probe"
+    subprocess.run([gcc, "-static", "-O2", "-o", str(out), str(Path(__file__).parent / "probe.c")],
+                   check=True)
+    return str(out)

@@ -233,17 +233,6 @@ def test_load_top_level_not_an_object(bundle):
         spec.load(bundle)
 
 
-def test_not_applied_yet_lists_only_seccomp_now_that_resources_apply(cfg, bundle):
-    cfg["linux"]["resources"]["memory"] = {"limit": 1 << 20}
-    cfg["linux"]["resources"]["pids"] = {}
-    cfg["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW"}
-    assert spec.not_applied_yet(spec.parse(cfg, bundle)) == ["linux.seccomp"]
-
-
-def test_default_config_has_nothing_pending(cfg, bundle):
-    assert spec.not_applied_yet(spec.parse(cfg, bundle)) == []
-
-
 def test_rootless_default_maps_the_caller_and_drops_what_it_cannot_do(bundle):
     cfg = spec.default_config(rootless=True)
     lx = cfg["linux"]

@@ -70,6 +70,10 @@ def _run_options(f):
         click.option("--cap-drop", multiple=True, help="Drop a Linux capability (ALL)."),
         click.option("--privileged", is_flag=True, help="Every capability, no masked paths, all "
                      "devices allowed."),
+        click.option("--userns", default="", help="host (default) or auto[:size=N]: a user "
+                     "namespace with a range of host ids of its own."),
+        click.option("--userns-remap", default="", help="default or USER[:GROUP]: map root to "
+                     "USER's first range in /etc/subuid and /etc/subgid."),
         click.option("--pid", "pid_mode", default="", help="host: share the host's PID namespace."),
         click.option("--ipc", "ipc_mode", default="", help="host: share the host's IPC namespace."),
         click.option("--uts", "uts_mode", default="", help="host: share the host's UTS namespace."),
@@ -149,7 +153,8 @@ def _options(image: str, command: tuple[str, ...], kw: dict):
         ip=kw["ip"], aliases=list(kw["aliases"]), dns=list(kw["dns"]),
         dns_search=list(kw["dns_search"]), add_hosts=list(kw["add_host"]), labels=labels,
         stop_signal=kw["stop_signal"], stop_timeout=kw["stop_timeout"],
-        security_opt=list(kw["security_opt"]))
+        security_opt=list(kw["security_opt"]), userns=kw["userns"],
+        userns_remap=kw["userns_remap"])
 
 
 def _create(obj, image: str, command, kw):

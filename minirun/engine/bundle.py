@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 
 from ..errors import MinirunError
-from . import security
+from . import security, userns
 from .records import Container
 from .users import ResolvedUser
 
@@ -164,6 +164,7 @@ def oci_config(c: Container, cdir: str, user: ResolvedUser, cgroup_v2: bool,
     /etc/hosts and resolv.conf (in etc_dir) it shares too."""
     cfg, hc = c.config, c.host_config
     privileged = bool(hc.get("Privileged"))
+    maps = hc.get("IDMappings")
     caps = capabilities(hc.get("CapAdd") or [], hc.get("CapDrop") or [], privileged)
     process = {
         "terminal": bool(cfg.get("Tty")),
@@ -206,8 +207,14 @@ def oci_config(c: Container, cdir: str, user: ResolvedUser, cgroup_v2: bool,
                                 "source": "tmpfs",
                                 "options": ["nosuid", "nodev", "noexec"] + m.get("Options", [])})
         else:
-            user_mounts.append({"destination": m["Destination"], "type": "bind",
-                                "source": m["Source"], "options": opts})
+            entry = {"destination": m["Destination"], "type": "bind", "source": m["Source"],
+                     "options": opts}
+            if maps and m["Type"] == "volume":
+                # A volume belongs to the container's root, seen through an idmapped mount (as
+                # Docker does, bind mounts of host paths are left as they are).
+                entry["uidMappings"] = userns.oci_maps(maps["UidMap"])
+                entry["gidMappings"] = userns.oci_maps(maps["GidMap"])
+            user_mounts.append(entry)
     mounts += sorted(user_mounts, key=_mount_sort_key)
 
     namespaces = [{"type": "mount"}]
@@ -225,6 +232,10 @@ def oci_config(c: Container, cdir: str, user: ResolvedUser, cgroup_v2: bool,
         "cgroupsPath": f"/minirun/{c.id}",
         "resources": resources(hc),
     }
+    if maps:  # --userns=auto / --userns-remap (userns.py)
+        namespaces.append({"type": "user"})
+        linux["uidMappings"] = userns.oci_maps(maps["UidMap"])
+        linux["gidMappings"] = userns.oci_maps(maps["GidMap"])
     if security.masks_paths(hc):
         linux["maskedPaths"] = list(MASKED)
         linux["readonlyPaths"] = list(READONLY)

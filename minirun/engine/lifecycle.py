@@ -70,6 +70,8 @@ class RunOptions:
     stop_signal: str = ""
     stop_timeout: int | None = None
     security_opt: list = field(default_factory=list)  # --security-opt values
+    userns: str = ""  # --userns: host, auto[:size=N]
+    userns_remap: str = ""  # --userns-remap: default or USER[:GROUP]
 
 
 class Engine:
@@ -209,6 +211,7 @@ class Engine:
                           c.config.get("ExposedPorts") or {})
             caps = bundle_mod.capabilities(opts.cap_add, opts.cap_drop, opts.privileged)
             security.seccomp_for(c.host_config, caps)  # a profile that cannot apply fails now
+            self._user_namespace(c, opts)
             c.mounts = self._mounts(c, opts, icfg)
             self.containers.save(c)
             self.prepare(c, seed=True)
@@ -216,6 +219,33 @@ class Engine:
             self.remove_files(c, volumes=True)
             raise
         return c
+
+    def _user_namespace(self, c: Container, opts: RunOptions) -> None:
+        """--userns / --userns-remap: pick the container's id maps and keep them in its record
+        (a restart keeps them). Auto ranges are chosen under a lock, against every other
+        container's, so two containers never get the same host uids."""
+        from . import userns
+        from .records import _flock
+
+        mode, user, size = userns.parse(opts.userns, opts.userns_remap)
+        if mode == "host":
+            return
+        if opts.privileged:
+            raise bundle_mod.BundleError("--privileged cannot be combined with a user namespace "
+                                         "(--userns/--userns-remap): use --userns=host")
+        if not userns.enabled():
+            raise bundle_mod.BundleError("user namespaces are disabled on this host "
+                                         "(user.max_user_namespaces is 0)")
+        with _flock(os.path.join(self.containers.dir, ".userns.lock")):
+            taken = []
+            for other in self.containers.all():
+                m = other.host_config.get("IDMappings")
+                if other.id != c.id and m and other.host_config.get("UsernsMode") == "auto":
+                    taken += [(o, n) for _i, o, n in m["UidMap"]]
+            uid_map, gid_map = userns.maps_for(mode, user, size, taken)
+            c.host_config["UsernsMode"] = "auto" if mode == "auto" else f"remap:{user}"
+            c.host_config["IDMappings"] = {"UidMap": uid_map, "GidMap": gid_map}
+            self.containers.save(c)
 
     def _network_mode(self, mode: str) -> None:
         if mode.startswith("container:"):
@@ -273,8 +303,17 @@ class Engine:
 
         cdir = self.cdir(c.id)
         rootfs = os.path.join(cdir, "rootfs")
+        maps = c.host_config.get("IDMappings")
+        if maps:
+            from .userns import check_reachable
+
+            check_reachable(rootfs, maps)
+            for m in c.mounts:
+                if m.get("Source"):
+                    check_reachable(m["Source"], maps)
         if not os.path.ismount(rootfs):
-            overlay.mount_rootfs(os.path.join(self.root, "image", "layers"), c.layers, cdir)
+            overlay.mount_rootfs(os.path.join(self.root, "image", "layers"), c.layers, cdir,
+                                 idmaps=maps)
         user = users.resolve(rootfs, c.config.get("User") or "")
         wd = c.config.get("WorkingDir")
         if wd:
@@ -285,7 +324,7 @@ class Engine:
             for m in c.mounts:
                 if m["Type"] == "volume" and m.pop("Seed", False):
                     src = secure_join(rootfs, m["Destination"])
-                    self.volumes.seed(self.volumes.get(m["Name"]), src)
+                    self.volumes.seed(self.volumes.get(m["Name"]), src, maps)
             self.containers.save(c)
         mode = c.host_config.get("NetworkMode", "bridge")
         etc_dir, netns = cdir, None
@@ -302,6 +341,14 @@ class Engine:
             dns.write(cdir, c.config["Hostname"], c.config.get("Domainname") or "",
                       host_mode=mode == "host", dns=hc.get("Dns"), dns_search=hc.get("DnsSearch"),
                       hosts_text=self.net.hosts_text(c, []) if mode != "host" else None)
+        if maps:
+            from .userns import host_root
+
+            uid, gid = host_root(maps)  # the container's root may write its /etc files
+            for name in ("hostname", "hosts", "resolv.conf"):
+                p = os.path.join(cdir, name)
+                if os.path.exists(p):
+                    os.chown(p, uid, gid)
         cfg = bundle_mod.oci_config(c, cdir, user, cgroup_v2=cgroups.layout() == "v2",
                                     netns_path=netns, etc_dir=etc_dir)
         import json

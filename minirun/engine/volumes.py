@@ -116,8 +116,11 @@ class Volumes:
             return True
 
     @staticmethod
-    def seed(v: Volume, source: str) -> None:
-        """Copy the image's content at the mount point into an empty volume (Docker does)."""
+    def seed(v: Volume, source: str, idmaps: dict | None = None) -> None:
+        """Copy the image's content at the mount point into an empty volume (Docker does).
+
+        idmaps: the container runs in a user namespace and its rootfs shows owners shifted to
+        host ids; the volume keeps the image's own ids, shifted back (it is idmapped in turn)."""
         if not os.path.isdir(source) or os.path.islink(source):
             return
         if not os.listdir(source):
@@ -132,3 +135,23 @@ class Volumes:
         st = os.stat(source)
         os.chown(v.Mountpoint, st.st_uid, st.st_gid)
         os.chmod(v.Mountpoint, st.st_mode & 0o7777)
+        if idmaps:
+            _unshift(v.Mountpoint, idmaps)
+
+
+def _unshift(top: str, idmaps: dict) -> None:
+    """Host ids -> the ids the container sees, for every file under top."""
+    import stat
+
+    def back(ident: int, m: list) -> int:
+        for inside, outside, count in m:
+            if outside <= ident < outside + count:
+                return inside + ident - outside
+        return ident
+
+    for dirpath, dirnames, filenames in os.walk(top):
+        for p in [dirpath] + [os.path.join(dirpath, n) for n in dirnames + filenames]:
+            st = os.lstat(p)
+            os.lchown(p, back(st.st_uid, idmaps["UidMap"]), back(st.st_gid, idmaps["GidMap"]))
+            if not stat.S_ISLNK(st.st_mode):
+                os.chmod(p, stat.S_IMODE(st.st_mode))  # chown clears setuid/setgid

@@ -35,8 +35,14 @@ def lowerdir_option(layer_names: list[str]) -> str:
     return "lowerdir=" + ":".join(reversed(layer_names))
 
 
-def mount_rootfs(layers_dir: str, layer_names: list[str], container_dir: str) -> str:
-    """Mount the merged view at container_dir/rootfs; make upper/ and work/ there. Returns it."""
+def mount_rootfs(layers_dir: str, layer_names: list[str], container_dir: str,
+                 idmaps: dict | None = None) -> str:
+    """Mount the merged view at container_dir/rootfs; make upper/ and work/ there. Returns it.
+
+    idmaps ({"UidMap": [[inside, outside, count]], "GidMap": ...}): the container runs in a user
+    namespace, so its root must own the image: each layer is seen through an idmapped mount
+    (or, where the kernel cannot, a copy with shifted owners) and the upper dir is its root's.
+    """
     if not layer_names:
         raise OverlayError("the image has no layers: nothing to mount")
     upper, work, merged = (os.path.join(container_dir, n) for n in ("upper", "work", "rootfs"))
@@ -46,6 +52,13 @@ def mount_rootfs(layers_dir: str, layer_names: list[str], container_dir: str) ->
     if len(options) >= PAGE:
         raise OverlayError(f"{len(layer_names)} layers do not fit in overlay's mount options "
                            f"({len(options)} bytes, the limit is one page)")
+    helpers: list[str] = []
+    if idmaps:
+        layers_dir, helpers = _idmapped_layers(layers_dir, layer_names, container_dir, idmaps)
+        from ..kernel.idmap import shift
+
+        # The merged root directory takes its owner from upper: the container's root owns /.
+        os.chown(upper, shift(0, idmaps["UidMap"]), shift(0, idmaps["GidMap"]))
     old = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         libc.chdir(layers_dir, "name the layers relative to their directory: short options")
@@ -55,7 +68,54 @@ def mount_rootfs(layers_dir: str, layer_names: list[str], container_dir: str) ->
     finally:
         os.fchdir(old)
         os.close(old)
+        for h in helpers:
+            # overlayfs took private clones of its layers: the idmapped helpers can go
+            libc.umount2(h, libc.MNT_DETACH, "overlay holds its own copy of this idmapped layer")
+            os.rmdir(h)
+        if helpers:
+            os.rmdir(os.path.dirname(helpers[0]))
     return merged
+
+
+def _idmapped_layers(layers_dir: str, names: list[str], container_dir: str,
+                     idmaps: dict) -> tuple[str, list[str]]:
+    """Each layer, seen with the container's owners, under one directory: (its path, the
+    helper mounts to detach once the overlay is up). Falls back to copies with shifted owners
+    (kept in the container's directory) where idmapped mounts are not possible."""
+    from ..kernel import idmap
+
+    uid_map = [tuple(e) for e in idmaps["UidMap"]]
+    gid_map = [tuple(e) for e in idmaps["GidMap"]]
+    where = os.path.join(container_dir, "idmapped")
+    os.makedirs(where, exist_ok=True)
+    made: list[str] = []
+    try:
+        ns = idmap.userns_fd(uid_map, gid_map)
+        try:
+            for name in names:
+                target = os.path.join(where, name)
+                os.makedirs(target, exist_ok=True)
+                idmap.bind(os.path.join(layers_dir, name), target, ns)
+                made.append(target)
+        finally:
+            os.close(ns)
+        return where, made
+    except idmap.Unsupported as e:
+        for t in made:
+            libc.umount2(t, libc.MNT_DETACH, "undo: idmapped mounts are not possible here")
+        import shutil
+
+        shutil.rmtree(where, ignore_errors=True)
+        copies = os.path.join(container_dir, "layers-shifted")
+        import sys
+
+        sys.stderr.write(f"minirun: no idmapped mounts here ({e}): copying the image's layers "
+                         "with shifted owners for this container (slower, and uses disk)\n")
+        for name in names:
+            dst = os.path.join(copies, name)
+            if not os.path.exists(dst):
+                idmap.chowned_copy(os.path.join(layers_dir, name), dst, uid_map, gid_map)
+        return copies, []
 
 
 def unmount_rootfs(container_dir: str) -> None:

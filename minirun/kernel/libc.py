@@ -95,6 +95,12 @@ PRCTL_NAMES = {
 }
 
 RLIMIT_INFINITY = (1 << 64) - 1
+# The new mount API (linux/mount.h): detached mount trees, idmapped mounts.
+OPEN_TREE_CLONE = 1
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+MOUNT_ATTR_IDMAP = 0x00100000
+MOVE_MOUNT_F_EMPTY_PATH = 0x00000004
 MFD_EXEC = 0x10  # memfd_create: an executable memfd (6.3; vm.memfd_noexec may insist on it)
 
 # Syscall numbers glibc has no wrapper for, per architecture.
@@ -214,6 +220,22 @@ class Kernel:
             return self._check(rc, "pidfd_getfd", f"fd {fd} of process {pid}")
         finally:
             os.close(pidfd)
+
+    def open_tree(self, path: str, flags: int) -> int:
+        rc = self._libc.syscall(self._nr["open_tree"], -100, path.encode(), flags)  # AT_FDCWD
+        return self._check(rc, "open_tree", path)
+
+    def mount_setattr(self, fd: int, flags: int, attr_set: int, userns_fd: int, what: str) -> None:
+        import struct
+
+        attr = self._ctypes.create_string_buffer(struct.pack("=QQQQ", attr_set, 0, 0, userns_fd), 32)
+        rc = self._libc.syscall(self._nr["mount_setattr"], fd, b"", flags | AT_EMPTY_PATH, attr, 32)
+        self._check(rc, "mount_setattr", what)
+
+    def move_mount(self, fd: int, target: str) -> None:
+        rc = self._libc.syscall(self._nr["move_mount"], fd, b"", -100, target.encode(),
+                                MOVE_MOUNT_F_EMPTY_PATH)
+        self._check(rc, "move_mount", target)
 
     def sealed_memfd(self, name: str, data: bytes) -> int:
         import fcntl
@@ -433,11 +455,23 @@ def setns(path: str, nstype: int, why: str) -> None:
 
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None,
-          why: str) -> None:
+          why: str, shown: tuple[str | None, str] | None = None) -> None:
+    """mount(2). `shown` (source, target): what the trace names instead of /proc/self/fd/N
+    paths, when the call goes through pinned file descriptors (kernel/rootfs.py)."""
     if trace.enabled:
-        trace.step(f'mount("{source or ""}", "{target}", "{fstype or ""}", '
-                   f'{flag_names(flags, MS_NAMES)}{", " + repr(data) if data else ""})', why)
-    kernel().mount(source, target, fstype, flags, data)
+        src, tgt, via = source, target, []
+        if shown:  # through pinned fds: the call names the objects, then says how
+            if shown[0] and source and source != shown[0]:
+                src, via = shown[0], via + [f"source {source}"]
+            if target != shown[1]:
+                tgt, via = shown[1], via + [f"target {target}"]
+        trace.step(f'mount("{src or ""}", "{tgt}", "{fstype or ""}", '
+                   f'{flag_names(flags, MS_NAMES)}{", " + repr(data) if data else ""})'
+                   + (f" [{', '.join(via)}]" if via else ""), why)
+    k = kernel()
+    if shown and isinstance(k, Recorder):  # tests read names, not fd numbers
+        source, target = (shown[0] if source else source), shown[1]
+    k.mount(source, target, fstype, flags, data)
 
 
 def umount2(target: str, flags: int, why: str) -> None:
@@ -545,6 +579,30 @@ def seccomp_set_filter(program: bytes, flags: int, why: str) -> int:
         shown = "|".join("SECCOMP_FILTER_FLAG_" + n for b, n in names.items() if flags & b) or "0"
         trace.step(f"seccomp(SECCOMP_SET_MODE_FILTER, {shown}, {{len={len(program) // 8}}})", why)
     return kernel().seccomp(flags, program)
+
+
+def open_tree(path: str, recursive: bool, why: str) -> int:
+    """A detached copy of the mount tree at `path` (OPEN_TREE_CLONE): an fd, attached nowhere."""
+    flags = OPEN_TREE_CLONE | os.O_CLOEXEC | (AT_RECURSIVE if recursive else 0)
+    if trace.enabled:
+        trace.step(f'open_tree(AT_FDCWD, "{path}", OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC'
+                   f'{"|AT_RECURSIVE" if recursive else ""})', why)
+    return kernel().open_tree(path, flags)
+
+
+def mount_setattr_idmap(fd: int, userns_fd: int, recursive: bool, what: str, why: str) -> None:
+    """Make a detached mount idmapped: files are seen through the user namespace's id maps."""
+    if trace.enabled:
+        trace.step(f'mount_setattr({fd}, "", AT_EMPTY_PATH{"|AT_RECURSIVE" if recursive else ""}, '
+                   f"{{attr_set=MOUNT_ATTR_IDMAP, userns_fd={userns_fd}}})", why)
+    kernel().mount_setattr(fd, AT_RECURSIVE if recursive else 0, MOUNT_ATTR_IDMAP, userns_fd, what)
+
+
+def move_mount(fd: int, target: str, why: str) -> None:
+    """Attach a detached mount tree at `target`."""
+    if trace.enabled:
+        trace.step(f'move_mount({fd}, "", AT_FDCWD, "{target}", MOVE_MOUNT_F_EMPTY_PATH)', why)
+    kernel().move_mount(fd, target)
 
 
 def pidfd_getfd(pid: int, fd: int, why: str) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import stat
 
+from ..errors import MinirunError
 from . import libc
 from .libc import (MNT_DETACH, MS_BIND, MS_MOVE, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE,
                    MS_RDONLY, MS_REC, MS_REMOUNT, MS_SHARED, MS_SLAVE, MS_UNBINDABLE)
@@ -49,8 +50,9 @@ PROPAGATION: dict[str, int] = {
     "unbindable": MS_UNBINDABLE, "runbindable": MS_UNBINDABLE | MS_REC,
 }
 # Options that need mount_setattr(2) or idmapped mounts: refused clearly rather than ignored.
-UNSUPPORTED = {"rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec", "idmap",
-               "ridmap", "tmpcopyup", "rnoatime", "ratime", "rrelatime", "rstrictatime"}
+UNSUPPORTED = {"rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec",
+               "tmpcopyup", "rnoatime", "ratime", "rrelatime", "rstrictatime"}
+IDMAP_OPTIONS = {"idmap", "ridmap"}  # handled by the runtime (kernel/idmap.py), not mount(2)
 
 # statvfs f_flag bits that a remount must keep (they are locked in a user namespace).
 _LOCKED = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | libc.MS_NOATIME | libc.MS_NODIRATIME | \
@@ -65,8 +67,8 @@ DEV_SYMLINKS = [("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
                 ("pts/ptmx", "/dev/ptmx")]
 
 
-class MountError(Exception):
-    pass
+class MountError(MinirunError):
+    """A mount cannot be made safely or as asked; names the path."""
 
 
 def parse_options(options: list[str]) -> tuple[int, int, str]:
@@ -78,6 +80,8 @@ def parse_options(options: list[str]) -> tuple[int, int, str]:
             flags = flags & ~bit if clear else flags | bit
         elif opt in PROPAGATION:
             prop |= PROPAGATION[opt]
+        elif opt in IDMAP_OPTIONS:
+            continue
         elif opt in UNSUPPORTED:
             raise MountError(f"mount option {opt!r} is not supported by minirun yet")
         else:
@@ -130,6 +134,46 @@ def _join_parent(root: str, path: str) -> str:
     return os.path.join(secure_join(root, os.path.dirname(path)), os.path.basename(path))
 
 
+def pin(path: str, inside: str | None = None) -> int:
+    """An O_PATH fd on `path` itself, to hand to mount(2) as /proc/self/fd/N.
+
+    Why (CVE-2021-30465, and CVE-2025-31133 / -52565 for /dev/null and /dev/console): between
+    our check of a path and the kernel's own walk of it, anything that can write the directory
+    can swap a component for a symlink, and the mount lands elsewhere -- on the host. Once the
+    object is open, /proc/self/fd/N names exactly that object. O_NOFOLLOW refuses a symlink in
+    the last place; `inside` (a real path) checks where the open object actually is.
+    """
+    try:
+        fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as e:
+        raise MountError(f"{path}: {e.strerror}") from None
+    try:
+        if stat.S_ISLNK(os.fstat(fd).st_mode):
+            raise MountError(f"{path} is a symlink (swapped in while the container was being "
+                             "set up?): refusing to mount on it")
+        if inside is not None:
+            real = os.readlink(f"/proc/self/fd/{fd}")
+            if real != inside and not real.startswith(inside.rstrip("/") + "/"):
+                raise MountError(f"{path} resolves to {real}, outside the container's root: "
+                                 "refusing to mount on it")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _mount_on(source: str | None, target: str, fstype: str | None, flags: int,
+              data: str | None, why: str, inside: str | None, shown_source: str | None = None
+              ) -> None:
+    """mount(2) onto a pinned `target` (see pin)."""
+    fd = pin(target, inside)
+    try:
+        libc.mount(source, f"/proc/self/fd/{fd}", fstype, flags, data, why,
+                   shown=(shown_source or source, target))
+    finally:
+        os.close(fd)
+
+
 def mkdir_all(path: str, mode: int = 0o755) -> None:
     os.makedirs(path, mode=mode, exist_ok=True)
 
@@ -162,15 +206,22 @@ def prepare_root(rootfs: str, propagation: str) -> None:
                "pivot_root needs the new root to be a mount point: bind it onto itself")
 
 
-def mount_one(rootfs: str, bundle: str, m, in_userns: bool, cgroup_mount=None) -> None:
-    """Step 3: one entry of config.json's mounts."""
+def bind_source(bundle: str, m) -> str:
+    """A bind mount's source: relative names are relative to the bundle."""
+    src = m.source or ""
+    return src if src.startswith("/") else os.path.join(bundle, src)
+
+
+def mount_one(rootfs: str, bundle: str, m, in_userns: bool, cgroup_mount=None,
+              idmapped_fd: int | None = None) -> None:
+    """Step 3: one entry of config.json's mounts. `idmapped_fd`: the runtime's detached,
+    idmapped copy of the source (kernel/idmap.py), attached here instead of a bind."""
     flags, prop, data = parse_options(m.options)
     dest = secure_join(rootfs, m.destination)
+    inside = os.path.realpath(rootfs)
     is_bind = bool(flags & MS_BIND) or m.type == "bind"
     if is_bind:
-        src = m.source or ""
-        if not src.startswith("/"):
-            src = os.path.join(bundle, src)
+        src = bind_source(bundle, m)
         try:
             src_is_dir = os.path.isdir(src)
             os.stat(src)
@@ -182,13 +233,22 @@ def mount_one(rootfs: str, bundle: str, m, in_userns: bool, cgroup_mount=None) -
         else:
             make_file(dest)
         rec = flags & MS_REC
-        libc.mount(src, dest, None, MS_BIND | rec, None,
-                   f"bind mount: {m.source} appears at {m.destination} in the container")
+        if idmapped_fd is not None:
+            fd = pin(dest, inside)
+            try:
+                libc.move_mount(idmapped_fd, f"/proc/self/fd/{fd}", f"idmapped bind mount: "
+                                f"{m.source} appears at {m.destination}, its owners seen "
+                                "through the mount's id maps")
+            finally:
+                os.close(fd)
+        else:
+            _mount_on(src, dest, None, MS_BIND | rec, None,
+                      f"bind mount: {m.source} appears at {m.destination} in the container", inside)
         extra = flags & ~(MS_BIND | MS_REC | MS_REMOUNT)
         if extra:
             keep = _current_flags(dest) if in_userns else 0
-            libc.mount(None, dest, None, MS_BIND | MS_REMOUNT | extra | keep, None,
-                       "a bind mount takes ro/nosuid/nodev/noexec only on a remount")
+            _mount_on(None, dest, None, MS_BIND | MS_REMOUNT | extra | keep, None,
+                      "a bind mount takes ro/nosuid/nodev/noexec only on a remount", inside)
     elif m.type == "cgroup":
         if cgroup_mount is None:
             raise MountError(f"cgroup mount at {m.destination}: no cgroup support")
@@ -204,7 +264,8 @@ def mount_one(rootfs: str, bundle: str, m, in_userns: bool, cgroup_mount=None) -
             "mqueue": "POSIX message queues of this IPC namespace",
         }.get(m.type or "", f"mount {m.type}")
         try:
-            libc.mount(m.source or m.type, dest, m.type, flags & ~MS_REMOUNT, data or None, why)
+            _mount_on(m.source or m.type, dest, m.type, flags & ~MS_REMOUNT, data or None, why,
+                      inside)
         except Exception as e:
             # Without their own network (sysfs) or IPC (mqueue) namespace, a user namespace may
             # not mount these: bind the host's instead, as runc does.
@@ -219,7 +280,7 @@ def mount_one(rootfs: str, bundle: str, m, in_userns: bool, cgroup_mount=None) -
             else:
                 raise
     if prop:
-        libc.mount(None, dest, None, prop, None, "propagation type asked for in the options")
+        _mount_on(None, dest, None, prop, None, "propagation type asked for in the options", inside)
 
 
 def setup_dev(rootfs: str, devices: list, in_userns: bool) -> None:
@@ -289,24 +350,33 @@ def move_root(rootfs: str) -> None:
 
 def mask_paths(paths: list[str]) -> None:
     """Step 6a: hide kernel files a container should not read (/proc/kcore, /proc/keys ...)."""
-    null = None
-    for p in paths:
-        try:
-            st = os.lstat(p)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        if stat.S_ISDIR(st.st_mode):
-            libc.mount("tmpfs", p, "tmpfs", MS_RDONLY, None,
-                       "maskedPaths: cover the directory with an empty read-only tmpfs")
-            continue
-        if null is None:
-            # CVE-2025-31133: /dev/null swapped for a symlink would mask the wrong file.
-            st_null = os.lstat("/dev/null")
-            if not stat.S_ISCHR(st_null.st_mode) or st_null.st_rdev != os.makedev(1, 3):
-                raise MountError("/dev/null in the container is not the null device: "
-                                 "refusing to use it to mask paths")
-            null = "/dev/null"
-        libc.mount(null, p, None, MS_BIND, None, "maskedPaths: bind /dev/null over the file")
+    null = -1
+    try:
+        for p in paths:
+            try:
+                st = os.lstat(p)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                continue  # a symlink in its place: masking it would mask whatever it points at
+            if stat.S_ISDIR(st.st_mode):
+                _mount_on("tmpfs", p, "tmpfs", MS_RDONLY, None,
+                          "maskedPaths: cover the directory with an empty read-only tmpfs", None)
+                continue
+            if null < 0:
+                # CVE-2025-31133: /dev/null swapped for a symlink (to core_pattern, say) would
+                # make the "mask" a writable window onto that file. Open it without following,
+                # check it is the null device, and bind exactly what was checked.
+                null = pin("/dev/null")
+                st_null = os.fstat(null)
+                if not stat.S_ISCHR(st_null.st_mode) or st_null.st_rdev != os.makedev(1, 3):
+                    raise MountError("/dev/null in the container is not the null device: "
+                                     "refusing to use it to mask paths")
+            _mount_on(f"/proc/self/fd/{null}", p, None, MS_BIND, None,
+                      "maskedPaths: bind /dev/null over the file", None, shown_source="/dev/null")
+    finally:
+        if null >= 0:
+            os.close(null)
 
 
 def readonly_paths(paths: list[str]) -> None:

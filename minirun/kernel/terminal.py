@@ -40,10 +40,18 @@ def open_console(sock, size: tuple[int, int] | None) -> int:
                         "a pseudo-terminal from the container's own devpts")
     master, slave = os.openpty()
     name = os.ttyname(slave)
+    if os.path.islink("/dev/console"):
+        os.unlink("/dev/console")  # never mount through a symlink the image put there
     if not os.path.lexists("/dev/console"):
         os.close(os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
-    libc.mount(name, "/dev/console", None, libc.MS_BIND, None,
-               "/dev/console is the container's terminal")
+    # CVE-2025-52565: bind the slave we opened (its fd), not the path /dev/pts/N, onto the
+    # /dev/console we checked (its fd): neither can be swapped for a symlink in between.
+    target = os.open("/dev/console", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        libc.mount(f"/proc/self/fd/{slave}", f"/proc/self/fd/{target}", None, libc.MS_BIND, None,
+                   "/dev/console is the container's terminal", shown=(name, "/dev/console"))
+    finally:
+        os.close(target)
     if size:
         set_size(slave, size[0], size[1])
     send_fd(sock, master)

@@ -74,6 +74,7 @@ def create(o: CreateOptions) -> st.State:
     cg_made: list[str] = []
     child = init_pid = 0
     chan = warm = None
+    idmapped: dict[int, int] = {}
     try:
         # 0622: the init may have dropped to any uid before it opens the fifo for writing.
         os.mkfifo(os.path.join(sdir, st.FIFO), 0o622)
@@ -86,10 +87,12 @@ def create(o: CreateOptions) -> st.State:
         from ..kernel.cgroups import migration
         from .init import InitContext, child_main
 
+        idmapped = _idmapped_mounts(spec, bundle)
         ctx = InitContext(cid=o.cid, spec=spec, bundle=bundle, state_dir=sdir,
                           console_socket=o.console_socket, console_sock_obj=o.console_sock_obj,
                           no_pivot=o.no_pivot, no_new_keyring=o.no_new_keyring,
-                          preserve_fds=o.preserve_fds, cgroup_dirs=cg_dirs, seccomp=flt)
+                          preserve_fds=o.preserve_fds, cgroup_dirs=cg_dirs, seccomp=flt,
+                          idmapped=idmapped)
         ctx.clone_into_cgroup2 = cg is not None and ctx.late_cgroup_join and \
             "" in cg_dirs and cgroups.layout() == "hybrid"
         chan = Channel()
@@ -100,6 +103,9 @@ def create(o: CreateOptions) -> st.State:
             child_main(ctx, chan.as_child())  # never returns
         chan.as_parent()
         trace.stage("runtime")
+        for fd in idmapped.values():
+            os.close(fd)  # the child has its copies
+        idmapped = {}
         if os.environ.get("MINIRUN_NO_WARM") is None and \
                 migration.pays_grace_period([k for k in cg_dirs if k or not ctx.clone_into_cgroup2],
                                             by_pid=not ctx.late_cgroup_join):
@@ -213,6 +219,42 @@ def create(o: CreateOptions) -> st.State:
             chan.close()
         if warm is not None:
             warm.stop()
+        for fd in idmapped.values():
+            os.close(fd)
+
+
+def _idmapped_mounts(spec: "spec_mod.Spec", bundle: str) -> dict[int, int]:
+    """Detached, idmapped copies of the idmapped bind mounts' sources, made here, in the host's
+    user namespace: mount_setattr(MOUNT_ATTR_IDMAP) needs privilege over the filesystem, which
+    the container's init, inside its own user namespace, does not have. The init attaches them
+    with move_mount()."""
+    wanted = [(i, m) for i, m in enumerate(spec.mounts) if m.idmapped]
+    if not wanted:
+        return {}
+    from ..kernel import idmap, rootfs
+
+    ns_fds: dict[tuple, int] = {}
+    out: dict[int, int] = {}
+    try:
+        for i, m in wanted:
+            key = (tuple((x.container_id, x.host_id, x.size) for x in m.uid_mappings),
+                   tuple((x.container_id, x.host_id, x.size) for x in m.gid_mappings))
+            if key not in ns_fds:
+                ns_fds[key] = idmap.userns_fd(list(key[0]), list(key[1]))
+            recursive = "ridmap" in m.options or "rbind" in m.options
+            try:
+                out[i] = idmap.idmapped_tree(rootfs.bind_source(bundle, m), ns_fds[key], recursive)
+            except idmap.Unsupported as e:
+                raise MinirunError(f"mounts[{i}] ({m.destination}): cannot make an idmapped "
+                                   f"mount here: {e}") from None
+    except BaseException:
+        for fd in out.values():
+            os.close(fd)
+        raise
+    finally:
+        for fd in ns_fds.values():
+            os.close(fd)
+    return out
 
 
 def _await_pid(chan) -> int:

@@ -48,6 +48,7 @@ class InitContext:
     clone_into_cgroup2: bool = False
     born_in_cgroup2: bool = False  # set in the init when that clone worked
     seccomp: object = None  # linux.seccomp compiled by the runtime (kernel.seccomp.Filter)
+    idmapped: dict = field(default_factory=dict)  # mounts[i] -> detached idmapped mount fd
 
     @property
     def late_cgroup_join(self) -> bool:
@@ -181,11 +182,11 @@ def _init(ctx: InitContext, chan: Channel) -> None:
         cgroups.mount_into(dest, flags, ctx.cgroup_dirs)
 
     dev_is_bind = False
-    for m in spec.mounts:
+    for i, m in enumerate(spec.mounts):
         if trace.enabled:
             trace.note(f"mount {m.destination} ({m.type or 'bind'})")
         try:
-            rootfs.mount_one(root, ctx.bundle, m, in_userns, cgroup_mount)
+            rootfs.mount_one(root, ctx.bundle, m, in_userns, cgroup_mount, ctx.idmapped.get(i))
         except rootfs.MountError as e:
             raise MinirunError(str(e)) from None
         except OSError as e:

@@ -65,6 +65,13 @@ class Mount:
     type: str | None = None
     source: str | None = None
     options: list[str] = field(default_factory=list)
+    # An idmapped bind mount (runtime-spec 1.1): the files seen through these maps.
+    uid_mappings: list[IDMap] = field(default_factory=list)
+    gid_mappings: list[IDMap] = field(default_factory=list)
+
+    @property
+    def idmapped(self) -> bool:
+        return bool(self.uid_mappings) or "idmap" in self.options or "ridmap" in self.options
 
 
 @dataclass
@@ -246,11 +253,15 @@ def parse(raw: Any, bundle: str) -> Spec:
         if not dest.startswith("/"):
             # runc accepts relative destinations as relative to / (with a warning); so do we.
             dest = "/" + dest
-        mounts.append(Mount(
+        mount = Mount(
             destination=os.path.normpath(dest),
             type=_str(m.get("type"), f"mounts[{i}].type"),
             source=_str(m.get("source"), f"mounts[{i}].source"),
-            options=_strs(m.get("options"), f"mounts[{i}].options")))
+            options=_strs(m.get("options"), f"mounts[{i}].options"),
+            uid_mappings=_idmaps(m.get("uidMappings"), f"mounts[{i}].uidMappings"),
+            gid_mappings=_idmaps(m.get("gidMappings"), f"mounts[{i}].gidMappings"))
+        _check_idmapped(mount, i, linux)
+        mounts.append(mount)
 
     hooks = parse_hooks(raw.get("hooks"))
 
@@ -271,6 +282,25 @@ def parse(raw: Any, bundle: str) -> Spec:
                 annotations=annotations, linux=linux, raw=raw)
     _check_sysctl(spec)
     return spec
+
+
+def _check_idmapped(m: Mount, i: int, linux: Linux) -> None:
+    """runtime-spec's rules for idmapped mounts: both maps or neither, bind mounts only, and a
+    user namespace (an "idmap" option with no maps of its own takes the container's)."""
+    where = f"mounts[{i}]"
+    if bool(m.uid_mappings) != bool(m.gid_mappings):
+        raise ConfigError(f"{where}.uidMappings", "needs gidMappings too (and the other way round)")
+    if not m.idmapped:
+        return
+    if m.type not in (None, "bind", "none") and "bind" not in m.options and "rbind" not in m.options:
+        raise ConfigError(where, f"only bind mounts can be idmapped, not {m.type!r}")
+    if linux.ns("user") is None:
+        raise ConfigError(where, "an idmapped mount needs a user namespace in linux.namespaces")
+    if not m.uid_mappings:
+        if not linux.uid_mappings:
+            raise ConfigError(where, "the idmap option takes the container's uidMappings: "
+                              "there are none")
+        m.uid_mappings, m.gid_mappings = list(linux.uid_mappings), list(linux.gid_mappings)
 
 
 def parse_hooks(raw_hooks: Any) -> dict[str, list[Hook]]:

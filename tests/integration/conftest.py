@@ -221,3 +221,57 @@ def probe(tmp_path_factory) -> str:
     subprocess.run([gcc, "-static", "-O2", "-o", str(out), str(Path(__file__).parent / "probe.c")],
                    check=True)
     return str(out)
+
+
+@pytest.fixture(scope="session")
+def probe_dir(probe, tmp_path_factory) -> str:
+    """A directory with probe.sh (what a container may see and do) and the static probe, to be
+    bind-mounted at /t: `minirun run -v DIR:/t:ro busybox /t/probe.sh`."""
+    d = tmp_path_factory.mktemp("probe-dir")
+    shutil.copy(probe, d / "probe")
+    shutil.copy(Path(__file__).parent / "probe.sh", d / "probe.sh")
+    os.chmod(d, 0o755)
+    return str(d)
+
+
+@pytest.fixture
+def subids():
+    """/etc/subuid and /etc/subgid as they were before the test, put back after it (minirun adds
+    its "minirun" ranges on first use of --userns-remap default / --userns=auto). Yields
+    first(NAME): NAME's first subordinate uid."""
+    files = ("/etc/subuid", "/etc/subgid")
+    saved = {p: (Path(p).read_text() if os.path.exists(p) else None) for p in files}
+
+    def first(name: str) -> int:
+        from minirun.engine.userns import SUBUID, ranges
+
+        return ranges(SUBUID, name)[0][0]
+
+    yield first
+    for p, text in saved.items():
+        if text is None:
+            if os.path.exists(p):
+                os.unlink(p)
+        else:
+            Path(p).write_text(text)
+
+
+@pytest.fixture
+def searchable():
+    """searchable(*paths): give every directory above (and at) each path the search bit for
+    others until the test ends -- a user-namespaced container's root is an ordinary host uid,
+    and pytest's own temporary directories are 0700."""
+    changed: list[tuple[Path, int]] = []
+
+    def make(*paths) -> None:
+        for p in paths:
+            d = Path(p)
+            for anc in [d, *d.parents]:
+                mode = anc.stat().st_mode
+                if not mode & 0o001:
+                    os.chmod(anc, (mode | 0o001) & 0o7777)
+                    changed.append((anc, mode & 0o7777))
+
+    yield make
+    for anc, mode in reversed(changed):
+        os.chmod(anc, mode)

@@ -42,7 +42,7 @@ static long call(const char *name) {
 	if (!strcmp(name, "unshare_mount"))
 		return unshare(CLONE_NEWNS);
 	if (!strcmp(name, "mount"))
-		return mount("probe", "/tmp", "tmpfs", 0, NULL) || umount("/tmp");
+		return mount("probe", "/tmp", "tmpfs", 0, NULL) ? -1 : umount("/tmp");
 	if (!strcmp(name, "bpf"))
 		return syscall(SYS_bpf, 0, NULL, 0); /* BPF_MAP_CREATE with no attr: EFAULT/EINVAL */
 	if (!strcmp(name, "clone3"))

@@ -94,10 +94,14 @@ def copy_out(engine, c, src: str, dest: str, archive: bool = False) -> None:
 
 
 def copy_in(engine, c, src: str, dest: str, archive: bool = False) -> None:
-    """`cp SRC CONTAINER:DEST`: a host file or tree into the container (owned by root unless
-    -a keeps the source's owners, as Docker does)."""
+    """`cp SRC CONTAINER:DEST`: a host file or tree into the container (owned by its root,
+    which is a shifted uid in a user namespace, unless -a keeps the source's owners, as Docker
+    does)."""
     if src != "-" and not os.path.lexists(src):
         raise FilesError(f"lstat {src}: no such file or directory")
+    from .userns import host_root
+
+    uid, gid = host_root(c.host_config.get("IDMappings"))  # "root" in a user namespace
     with root_of(engine, c) as root:
         target = secure_join(root, dest)
         if src == "-":
@@ -120,14 +124,14 @@ def copy_in(engine, c, src: str, dest: str, archive: bool = False) -> None:
             if not archive:
                 for dirpath, dirnames, filenames in os.walk(target):
                     for n in dirnames + filenames:
-                        os.lchown(os.path.join(dirpath, n), 0, 0)
-                os.lchown(target, 0, 0)
+                        os.lchown(os.path.join(dirpath, n), uid, gid)
+                os.lchown(target, uid, gid)
         else:
             if os.path.islink(target):
                 os.unlink(target)  # replace the link itself, never write through it
             _copy_any(src, target)
             if not archive:
-                os.lchown(target, 0, 0)
+                os.lchown(target, uid, gid)
 
 
 def _rel(root: str, path: str) -> str:

@@ -101,6 +101,7 @@ AT_EMPTY_PATH = 0x1000
 AT_RECURSIVE = 0x8000
 MOUNT_ATTR_IDMAP = 0x00100000
 MOVE_MOUNT_F_EMPTY_PATH = 0x00000004
+MOVE_MOUNT_T_EMPTY_PATH = 0x00000040
 MFD_EXEC = 0x10  # memfd_create: an executable memfd (6.3; vm.memfd_noexec may insist on it)
 
 # Syscall numbers glibc has no wrapper for, per architecture.
@@ -232,10 +233,14 @@ class Kernel:
         rc = self._libc.syscall(self._nr["mount_setattr"], fd, b"", flags | AT_EMPTY_PATH, attr, 32)
         self._check(rc, "mount_setattr", what)
 
-    def move_mount(self, fd: int, target: str) -> None:
-        rc = self._libc.syscall(self._nr["move_mount"], fd, b"", -100, target.encode(),
-                                MOVE_MOUNT_F_EMPTY_PATH)
-        self._check(rc, "move_mount", target)
+    def move_mount(self, fd: int, target: str | int) -> None:
+        if isinstance(target, int):  # onto an O_PATH fd (pinned target)
+            rc = self._libc.syscall(self._nr["move_mount"], fd, b"", target, b"",
+                                    MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
+        else:
+            rc = self._libc.syscall(self._nr["move_mount"], fd, b"", -100, target.encode(),
+                                    MOVE_MOUNT_F_EMPTY_PATH)
+        self._check(rc, "move_mount", str(target))
 
     def sealed_memfd(self, name: str, data: bytes) -> int:
         import fcntl
@@ -598,10 +603,14 @@ def mount_setattr_idmap(fd: int, userns_fd: int, recursive: bool, what: str, why
     kernel().mount_setattr(fd, AT_RECURSIVE if recursive else 0, MOUNT_ATTR_IDMAP, userns_fd, what)
 
 
-def move_mount(fd: int, target: str, why: str) -> None:
-    """Attach a detached mount tree at `target`."""
+def move_mount(fd: int, target: str | int, why: str, shown: str | None = None) -> None:
+    """Attach a detached mount tree at `target` (a path, or an O_PATH fd on the mount point)."""
     if trace.enabled:
-        trace.step(f'move_mount({fd}, "", AT_FDCWD, "{target}", MOVE_MOUNT_F_EMPTY_PATH)', why)
+        if isinstance(target, int):
+            trace.step(f'move_mount({fd}, "", {target}, "", MOVE_MOUNT_F_EMPTY_PATH|'
+                       f'MOVE_MOUNT_T_EMPTY_PATH) [target {shown or target}]', why)
+        else:
+            trace.step(f'move_mount({fd}, "", AT_FDCWD, "{target}", MOVE_MOUNT_F_EMPTY_PATH)', why)
     kernel().move_mount(fd, target)
 
 

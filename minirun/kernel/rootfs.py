@@ -236,9 +236,9 @@ def mount_one(rootfs: str, bundle: str, m, in_userns: bool, cgroup_mount=None,
         if idmapped_fd is not None:
             fd = pin(dest, inside)
             try:
-                libc.move_mount(idmapped_fd, f"/proc/self/fd/{fd}", f"idmapped bind mount: "
-                                f"{m.source} appears at {m.destination}, its owners seen "
-                                "through the mount's id maps")
+                libc.move_mount(idmapped_fd, fd, f"idmapped bind mount: {m.source} appears at "
+                                f"{m.destination}, its owners seen through the mount's id maps",
+                                shown=dest)
             finally:
                 os.close(fd)
         else:

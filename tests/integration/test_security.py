@@ -131,3 +131,28 @@ def test_exec_is_filtered_like_the_container(mr, probe_dir):
     mr.ok("run", "-d", "--name", "fx", "-v", f"{probe_dir}:/t:ro", "busybox", "sleep", "60")
     assert mr.ok("exec", "fx", "/t/probe", "keyctl").strip() == "keyctl=EPERM"
     assert "Seccomp:\t2" in mr.ok("exec", "fx", "cat", "/proc/self/status")
+
+
+def test_a_volume_on_an_image_symlink_stays_in_the_container(mr, tmp_path, rootfs_dir):
+    """The image's /data is a symlink to the host's /etc: the volume is mounted on the
+    container's /etc (resolved inside its root) and seeded from it, never from the host's."""
+    import tarfile
+
+    tar = tmp_path / "img.tar"
+    with tarfile.open(tar, "w") as t:
+        t.add(rootfs_dir, arcname=".", filter=lambda i: i)
+        link = tarfile.TarInfo("./data")
+        link.type, link.linkname = tarfile.SYMTYPE, "/../../../etc"
+        t.addfile(link)
+    mr.ok("import", str(tar), "linky:1")
+    host_mounts = open("/proc/self/mountinfo").read()
+    out = mr.ok("run", "--rm", "--network", "none", "-v", "lv:/data", "linky:1", "sh", "-c",
+                "grep -c ' /etc ' /proc/self/mountinfo; ls /etc/passwd; touch /data/mark")
+    assert out.split() == ["1", "/etc/passwd"]
+    assert not os.path.exists("/etc/mark") and open("/proc/self/mountinfo").read() == host_mounts
+    vol = json.loads(mr.ok("volume", "inspect", "lv"))[0]["Mountpoint"]
+    assert os.path.exists(os.path.join(vol, "mark")) and os.path.exists(os.path.join(vol, "passwd"))
+    with open(os.path.join(vol, "passwd")) as a, open(os.path.join(rootfs_dir, "etc", "passwd")) as b:
+        assert a.read() == b.read()  # seeded from the image's /etc, not the host's
+    mr("volume", "rm", "lv")
+    mr("rmi", "linky:1")

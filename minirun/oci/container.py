@@ -98,17 +98,32 @@ def create(o: CreateOptions) -> st.State:
         chan = Channel()
         from ..kernel import libc
 
-        child = libc.fork("a child to create the namespaces in (the runtime stays outside)")
-        if child == 0:
-            child_main(ctx, chan.as_child())  # never returns
+        child = -1
+        if ctx.early_cgroup_join and "" in cg_dirs:
+            cfd = os.open(cg_dirs[""], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                child = libc.clone_into_cgroup(cfd, cg_dirs[""], "a child to create the "
+                                               "namespaces in, born in its cgroup2 cgroup: it "
+                                               "will not be host root long enough to join it")
+            finally:
+                if child != 0:
+                    os.close(cfd)
+            if child == 0:
+                ctx.child_born_in_cgroup2 = True
+                child_main(ctx, chan.as_child())  # never returns
+            ctx.child_born_in_cgroup2 = child > 0
+        if child < 0:
+            child = libc.fork("a child to create the namespaces in (the runtime stays outside)")
+            if child == 0:
+                child_main(ctx, chan.as_child())  # never returns
         chan.as_parent()
         trace.stage("runtime")
         for fd in idmapped.values():
             os.close(fd)  # the child has its copies
         idmapped = {}
         if os.environ.get("MINIRUN_NO_WARM") is None and \
-                migration.pays_grace_period([k for k in cg_dirs if k or not ctx.clone_into_cgroup2],
-                                            by_pid=not ctx.late_cgroup_join):
+                migration.pays_grace_period([k for k in cg_dirs if k or not (
+                    ctx.clone_into_cgroup2 or ctx.child_born_in_cgroup2)], by_pid=False):
             warm = _warm_migration_lock()
         while True:
             if warm is not None and not chan.wait(migration.INTERVAL):
@@ -120,7 +135,7 @@ def create(o: CreateOptions) -> st.State:
                 raise MinirunError(f"create {o.cid}: the container's init exited during setup")
             verb, _, arg = msg.partition(" ")
             if verb == "setup":
-                _parent_setup(spec, child, cg_dirs)
+                _parent_setup(spec, child)
                 chan.send("ok")
             elif verb == "pid":
                 init_pid = int(arg)
@@ -317,18 +332,13 @@ def _warm_migration_lock():
     return migration.Warmer.start(os.path.join(own, "cgroup.procs"))
 
 
-def _parent_setup(spec: "spec_mod.Spec", child: int, cg_dirs: dict[str, str]) -> None:
+def _parent_setup(spec: "spec_mod.Spec", child: int) -> None:
+    """The child's new user namespace gets its id maps (written from out here)."""
     from ..kernel import namespaces
 
-    userns = spec.linux.ns("user")
-    if userns is not None and not userns.path:
-        m = spec.linux
-        namespaces.write_id_maps(child, [(x.container_id, x.host_id, x.size) for x in m.uid_mappings],
-                                 [(x.container_id, x.host_id, x.size) for x in m.gid_mappings])
-    if cg_dirs:
-        from ..kernel import cgroups
-
-        cgroups.Cgroup(cg_dirs).join(child)
+    m = spec.linux
+    namespaces.write_id_maps(child, [(x.container_id, x.host_id, x.size) for x in m.uid_mappings],
+                             [(x.container_id, x.host_id, x.size) for x in m.gid_mappings])
 
 
 def _reap_if_child(pid: int) -> None:

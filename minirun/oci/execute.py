@@ -1,10 +1,12 @@
 """`exec`: run another process inside a running container.
 
-The same two-stage dance as create, but *joining* instead of making: the child setns(2)s into
-each namespace of the container's init (/proc/INIT/ns/*, user first, mount last), the runtime
-moves it into the init's cgroups, and it forks the process that execs (only children enter the
-PID namespace). The joining process is made non-dumpable first: CVE-2019-5736 let a container
-reach the runtime's binary through /proc/PID/exe of a process entering it.
+The same two-stage dance as create, but *joining* instead of making: the child is born in the
+init's cgroup2 cgroup (clone3 CLONE_INTO_CGROUP) and moves itself into its v1 ones (`tasks`:
+no migration lock), setns(2)s into each namespace of the container's init (/proc/INIT/ns/*,
+user first, mount last), and forks the process that execs (only children enter the PID
+namespace). The joining process is made non-dumpable first, and the program is exec'd through
+the sealed stub: CVE-2019-5736 let a container reach the runtime's binary through
+/proc/PID/exe of a process entering it.
 """
 
 from __future__ import annotations
@@ -54,9 +56,24 @@ def exec_process(root_dir: str, cid: str, proc: Process, detach: bool = False,
 
         flt = seccomp.compile_filter(sc)
     chan = Channel()
-    child = libc.fork("a child that will join the container's namespaces")
+    dirs = dict(cg.dirs) if cg is not None else {}
+    child = -1
+    if "" in dirs:
+        # Born in the container's cgroup2 cgroup (clone3 CLONE_INTO_CGROUP): no move later,
+        # so no wait for the migration lock (kernel/cgroups/migration.py).
+        cfd = os.open(dirs[""], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            child = libc.clone_into_cgroup(cfd, dirs[""], "a child that will join the "
+                                           "container's namespaces, born in its cgroup")
+        finally:
+            if child != 0:
+                os.close(cfd)
+        if child >= 0:
+            del dirs[""]
+    if child < 0:
+        child = libc.fork("a child that will join the container's namespaces")
     if child == 0:
-        _child(state.pid, proc, chan.as_child(), sock, in_userns, preserve_fds, flt)
+        _child(state.pid, proc, chan.as_child(), sock, in_userns, preserve_fds, flt, dirs)
     chan.as_parent()
     if sock is not None:
         sock.close()
@@ -68,11 +85,7 @@ def exec_process(root_dir: str, cid: str, proc: Process, detach: bool = False,
             if msg is None:
                 break  # every write end closed: the process has exec'd
             verb, _, arg = msg.partition(" ")
-            if verb == "setup":
-                if cg is not None:
-                    cg.join(child)
-                chan.send("ok")
-            elif verb == "pid":
+            if verb == "pid":
                 pid = int(arg)
             elif verb == "seccomp":
                 from .seccomp_listener import forward
@@ -134,7 +147,7 @@ def exec_process(root_dir: str, cid: str, proc: Process, detach: bool = False,
 
 
 def _child(init: int, proc: Process, chan: Channel, sock, in_userns: bool, preserve: int,
-           flt) -> None:
+           flt, cgroup_dirs: dict[str, str]) -> None:
     from ..kernel import sealed_exec
     from .init import _describe, _reset_signals, exec_process as do_exec, finalize_process, \
         load_seccomp
@@ -150,9 +163,14 @@ def _child(init: int, proc: Process, chan: Channel, sock, in_userns: bool, prese
             from ..kernel import terminal
         libc.prctl(libc.PR_SET_DUMPABLE, 0, "CVE-2019-5736: no one in the container may open "
                    "/proc/PID/exe of this process (the runtime's interpreter)")
-        chan.send("setup")
-        if chan.recv() != "ok":
-            os._exit(1)
+        from ..kernel.cgroups import migration
+
+        for key in migration.join_order(cgroup_dirs):
+            # While still the host's root (a user namespace would take that away): v1 moves
+            # our one thread without the global lock; cgroup2 (if not born there) pays it.
+            name, how = migration.self_join_file(key)
+            libc.write_file(os.path.join(cgroup_dirs[key], name), "0",
+                            f"join the container's cgroup {cgroup_dirs[key]} ({how})")
         for t in namespaces.JOIN_ORDER:
             if os.path.exists(f"/proc/{init}/ns/{namespaces.TYPES[t][1]}") and \
                     not namespaces.same_as_self(t, init):

@@ -47,6 +47,7 @@ class InitContext:
     # hierarchy has no memory controller there, so nothing of ours is charged by it.
     clone_into_cgroup2: bool = False
     born_in_cgroup2: bool = False  # set in the init when that clone worked
+    child_born_in_cgroup2: bool = False  # early join: the runtime cloned the child into it
     seccomp: object = None  # linux.seccomp compiled by the runtime (kernel.seccomp.Filter)
     idmapped: dict = field(default_factory=dict)  # mounts[i] -> detached idmapped mount fd
 
@@ -58,6 +59,15 @@ class InitContext:
         the host's cgroup.procs, so the runtime moves the child in early instead (runc's way).
         """
         return bool(self.cgroup_dirs) and self.spec.linux.ns("user") is None
+
+    @property
+    def early_cgroup_join(self) -> bool:
+        """In a user namespace the child joins its cgroup itself, *before* it enters the
+        namespace (after that it is no longer host root and may not write the host's cgroup
+        files): v1 through `tasks` (no migration lock), cgroup2 by being born there (the runtime
+        forks it with clone3 CLONE_INTO_CGROUP). runc joins this early too; the price is that
+        the pages the child touches from then on are charged to the container."""
+        return bool(self.cgroup_dirs) and not self.late_cgroup_join
 
 
 def child_main(ctx: InitContext, chan: Channel) -> None:
@@ -82,6 +92,14 @@ def child_main(ctx: InitContext, chan: Channel) -> None:
         if ctx.late_cgroup_join:
             ctx.cgroup_fds = [os.open(d, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
                               for d in ctx.cgroup_dirs.values()]
+        if ctx.early_cgroup_join:
+            for key in migration.join_order(ctx.cgroup_dirs):
+                if key == "" and ctx.child_born_in_cgroup2:
+                    continue
+                name, how = migration.self_join_file(key)
+                libc.write_file(os.path.join(ctx.cgroup_dirs[key], name), "0",
+                                f"join {ctx.cgroup_dirs[key]} while still the host's root: the "
+                                f"user namespace will take that away ({how})")
         # Join every namespace given by path first (user first: it decides our privileges).
         for t in namespaces.JOIN_ORDER:
             ns = linux.ns(t)
@@ -94,10 +112,9 @@ def child_main(ctx: InitContext, chan: Channel) -> None:
             # The runtime writes our uid/gid maps next: /proc/self/*_map of a non-dumpable
             # process belong to the host's root, which a rootless runtime is not.
             libc.prctl(libc.PR_SET_DUMPABLE, 1, "let the runtime (our owner) write our id maps")
-        if new_user or (ctx.cgroup_dirs and not ctx.late_cgroup_join):
-            # The runtime writes our uid/gid maps (it holds CAP_SETUID in the parent user
-            # namespace; we do not) and moves us into the cgroup *before* we unshare the
-            # cgroup namespace, so that cgroup becomes the namespace's root.
+        if new_user:
+            # The runtime writes our uid/gid maps: it holds CAP_SETUID in the parent user
+            # namespace; we do not.
             chan.send("setup")
             if chan.recv() != "ok":
                 os._exit(1)

@@ -55,6 +55,16 @@ def info(obj) -> None:
     click.echo(f"Networks:        {', '.join(n.Name for n in eng.net.networks.all())} "
                "(and host, none)")
     click.echo(f"Running as root: {'yes' if os.geteuid() == 0 else 'no (most commands need root)'}")
+    from ..engine import userns
+
+    sub = userns.ranges(userns.SUBUID, userns.DEFAULT_USER)
+    click.echo("Security options (docs/security.md):")
+    click.echo("  seccomp: Docker's default profile, compiled to BPF by minirun itself")
+    click.echo("  capabilities: Docker's 14 by default; no AppArmor or SELinux")
+    click.echo("  userns: --userns-remap / --userns=auto, subordinate ids of "
+               f"{userns.DEFAULT_USER!r}: " + (", ".join(f"{a}:{n}" for a, n in sub) if sub
+                                               else "none yet (made on first use)"))
+    click.echo("  minirun is not a security boundary against a hostile root in a container")
 
 
 @main.group(cls=type(main))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -171,3 +172,20 @@ def test_each_container_has_its_own_session_keyring(oci, bundle, cid, probe):
     assert one.endswith(";" + cid) and two.endswith(";" + cid + "x")
     r = run(oci, b, cid + "y", "--no-new-keyring").stdout.strip()
     assert not r.endswith(cid + "y")  # the caller's own keyring, as asked
+
+
+def test_an_image_dev_symlink_stays_in_the_rootfs(oci, bundle, cid, tmp_path):
+    """CVE-2026-41579's shape: the image's /dev is a symlink to a host path. The /dev tmpfs and
+    its device nodes land inside the rootfs, wherever the link points."""
+    outside = tmp_path / "host-dev"
+    outside.mkdir()
+    b = bundle(args=["sh", "-c", "ls /dev/null && echo ok"], own_rootfs=True)
+    rootfs = Path(b) / "rootfs"
+    shutil.rmtree(rootfs / "dev")
+    os.symlink(str(outside), rootfs / "dev")
+    r = oci("run", "--bundle", b, cid)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["/dev/null", "ok"]
+    assert os.listdir(outside) == []  # nothing on the host path
+    inside = rootfs / str(outside).lstrip("/")
+    assert inside.is_dir()  # the link was followed inside the rootfs

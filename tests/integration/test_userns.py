@@ -96,6 +96,11 @@ def rootless_bundle(rootfs_dir, tmp_path_factory):
     shutil.copytree(rootfs_dir, b / "rootfs", symlinks=True)
     subprocess.run(["chown", "-R", f"{USER}:{USER}", str(top)], check=True)
     yield b
+    # Whatever a failed test left: its containers (as the user), then any process of that uid.
+    r = as_user("list", "-q", cwd=b)
+    for cid in r.stdout.split():
+        as_user("delete", "--force", cid, cwd=b)
+    subprocess.run(["pkill", "-KILL", "-U", str(USER)], capture_output=True)
     shutil.rmtree(top, ignore_errors=True)
 
 

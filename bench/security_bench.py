@@ -13,6 +13,9 @@ seccomp profile and a user namespace, and the price of the filter per system cal
   syscall   bench/syscall_loop.c (built static) inside each runtime's seccomp container: ns per
             getppid (the kernel's action cache answers it) and per personality(0xffffffff)
             (an argument rule: the whole filter runs), against the same loop without a filter
+  front end `minirun run --rm --network none busybox true` as Docker sets it up (seccomp and
+            the rest), with --security-opt seccomp=unconfined, and with --userns=auto
+            (idmapped layers); podman (runc) with its default profile and unconfined
 Python stdlib plus minirun's own profile module; run as root; everything is made in a temp
 directory and removed.
 """
@@ -100,6 +103,56 @@ def syscall_costs(rt: dict[str, list[str]], bundles: dict[str, Path], tmp: Path)
     return res
 
 
+def front_end(tmp: Path, runs: int) -> dict:
+    """`run --rm --network none busybox true`: minirun's variants against podman's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MINIRUN_", "CONTAINERS_"))}
+    mr = dict(env, MINIRUN_ROOT=str(tmp / "mr-root"), MINIRUN_RUNROOT=str(tmp / "mr-run"))
+    pm = dict(env, CONTAINERS_CONF=str(tmp / "containers.conf"),
+              CONTAINERS_STORAGE_CONF=str(tmp / "storage.conf"))
+    minirun = str(REPO / ".venv" / "bin" / "minirun")
+    layout = tmp / "image"
+    subprocess.run([str(REPO / "scripts" / "build-image"), str(layout)], check=True,
+                   capture_output=True)
+    subprocess.run([minirun, "load", "-i", str(layout)], env=mr, check=True, capture_output=True)
+    base = ["run", "--rm", "--network", "none"]
+    cases = {"minirun": ([minirun, *base, "busybox", "true"], mr),
+             "minirun unconfined": ([minirun, *base, "--security-opt", "seccomp=unconfined",
+                                     "busybox", "true"], mr),
+             "minirun userns=auto": ([minirun, *base, "--userns=auto", "busybox", "true"], mr)}
+    if shutil.which("podman"):
+        (tmp / "containers.conf").write_text(
+            '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]\n'
+            '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\nruntime = "runc"\n')
+        (tmp / "storage.conf").write_text(f'[storage]\ndriver = "overlay"\nrunroot = '
+                                          f'"{tmp}/pm-run"\ngraphroot = "{tmp}/pm-root"\n')
+        r = subprocess.run(["podman", "pull", "-q", f"oci:{layout}:latest"], env=pm,
+                           capture_output=True, text=True)
+        if r.returncode == 0:
+            image = r.stdout.strip().splitlines()[-1]
+            cases["podman"] = (["podman", *base, image, "true"], pm)
+            cases["podman unconfined"] = (["podman", *base, "--security-opt",
+                                           "seccomp=unconfined", image, "true"], pm)
+    try:
+        for argv, e in cases.values():  # warm up, untimed (and the auto range is made)
+            subprocess.run(argv, env=e, check=True, capture_output=True)
+        samples: dict[str, list[float]] = {n: [] for n in cases}
+        names = list(cases)
+        for i in range(runs):
+            for n in names[i % len(names):] + names[:i % len(names)]:
+                argv, e = cases[n]
+                t0 = time.perf_counter()
+                subprocess.run(argv, env=e, check=True, capture_output=True)
+                samples[n].append((time.perf_counter() - t0) * 1000)
+        return {n: stats(xs) for n, xs in samples.items()}
+    finally:
+        subprocess.run([minirun, "system", "prune", "-a", "-f"], env=mr, capture_output=True)
+        if "podman" in cases:
+            subprocess.run(["podman", "system", "reset", "-f"], env=pm, capture_output=True)
+        for m in reversed([ln.split()[4] for ln in open("/proc/self/mountinfo")
+                           if ln.split()[4].startswith(str(tmp))]):
+            subprocess.run(["umount", "-l", m], capture_output=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=30)
@@ -144,6 +197,23 @@ def main() -> int:
             print(f"{call:<13} {costs[f'minirun-oci/plain/{call}']:>10.1f} "
                   f"{costs[f'minirun-oci/seccomp/{call}']:>12.1f} "
                   f"{costs[f'runc/seccomp/{call}']:>18.1f}")
+        saved = {p: Path(p).read_text() if os.path.exists(p) else None
+                 for p in ("/etc/subuid", "/etc/subgid")}
+        try:
+            fe = front_end(tmp, args.runs)
+        finally:
+            for p, text in saved.items():  # --userns=auto may have added minirun's ranges
+                if text is None:
+                    Path(p).unlink(missing_ok=True)
+                else:
+                    Path(p).write_text(text)
+        results["front_end"] = fe
+        print(f"\n`run --rm --network none busybox true`, {args.runs} rounds")
+        ref = fe.get("podman", {}).get("median")
+        for n, st in fe.items():
+            ratio = f"{st['median'] / ref:.2f}x" if ref else "-"
+            print(f"{n:<21} {st['median']:>7.1f} ms  (p10 {st['p10']:.1f}, p90 {st['p90']:.1f})  "
+                  f"vs podman {ratio}")
     finally:
         for argv0 in rt.values():
             r = subprocess.run(argv0 + ["list", "-q"], capture_output=True, text=True)

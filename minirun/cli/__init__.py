@@ -123,4 +123,4 @@ def image() -> None:
 
 
 # Each command family registers itself on `main` (and `image`) when imported.
-from . import archive, containers, images, network, pull, system, volumes  # noqa: E402,F401
+from . import archive, build, containers, images, network, pull, push, system, volumes  # noqa: E402,F401

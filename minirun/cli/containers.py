@@ -96,6 +96,20 @@ def _run_options(f):
         click.option("--platform", default=None, help="Pull this platform (os/arch)."),
         click.option("--security-opt", multiple=True, help="no-new-privileges, seccomp=unconfined, "
                      "seccomp=PROFILE.json, systempaths=unconfined."),
+        click.option("--health-cmd", default="", help="Command to run to check health (in a "
+                     "shell)."),
+        click.option("--health-interval", default="", help="Time between running the check "
+                     "(ms|s|m|h) (default 30s)."),
+        click.option("--health-timeout", default="", help="Maximum time to allow one check to "
+                     "run (ms|s|m|h) (default 30s)."),
+        click.option("--health-start-period", default="", help="Start period for the container "
+                     "to initialize before counting retries towards unstable (ms|s|m|h)."),
+        click.option("--health-start-interval", default="", help="Time between running the "
+                     "check during the start period (ms|s|m|h) (default 5s)."),
+        click.option("--health-retries", type=int, default=0, help="Consecutive failures "
+                     "needed to report unhealthy (default 3)."),
+        click.option("--no-healthcheck", is_flag=True, help="Disable any container-specified "
+                     "HEALTHCHECK."),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -138,6 +152,11 @@ def _options(image: str, command: tuple[str, ...], kw: dict):
         raise MinirunError(f"invalid size for --memory/--memory-swap: {e}") from None
     if memory and 0 < memory < 6 * 1024 * 1024:
         raise MinirunError("Minimum memory limit allowed is 6MB")
+    from ..engine import health
+
+    healthcheck = health.from_flags(  # None when no --health-* flag was given
+        kw["health_cmd"], kw["health_interval"], kw["health_timeout"], kw["health_start_period"],
+        kw["health_start_interval"], kw["health_retries"], kw["no_healthcheck"])
     return RunOptions(
         image=image, command=list(command), name=kw["name"], tty=kw["tty"],
         interactive=kw["interactive"], env=env, entrypoint=kw["entrypoint"],
@@ -154,7 +173,7 @@ def _options(image: str, command: tuple[str, ...], kw: dict):
         dns_search=list(kw["dns_search"]), add_hosts=list(kw["add_host"]), labels=labels,
         stop_signal=kw["stop_signal"], stop_timeout=kw["stop_timeout"],
         security_opt=list(kw["security_opt"]), userns=kw["userns"],
-        userns_remap=kw["userns_remap"])
+        userns_remap=kw["userns_remap"], healthcheck=healthcheck)
 
 
 def _create(obj, image: str, command, kw):
@@ -437,7 +456,12 @@ def status_text(c, now: float | None = None) -> str:
     now = time.time() if now is None else now
     s = c.state
     if s.status == "running":
-        return f"Up {human_duration(now - _parse_time(s.started_at))}"
+        up = f"Up {human_duration(now - _parse_time(s.started_at))}"
+        if s.health is not None:
+            from ..engine.health import describe
+
+            up += f" ({describe(s.health)})"  # Up 5 seconds (healthy), (health: starting)
+        return up
     if s.status == "paused":
         return f"Up {human_duration(now - _parse_time(s.started_at))} (Paused)"
     if s.status == "restarting":
@@ -510,8 +534,14 @@ def _ps_filter(c, filters: list[str]) -> bool:
             return False
         if k == "exited" and (c.state.status != "exited" or str(c.state.exit_code) != v):
             return False
-        if k not in ("status", "name", "id", "label", "ancestor", "exited"):
-            raise MinirunError(f"invalid filter '{k}': status, name, id, label, ancestor or exited")
+        if k == "health":
+            if v not in ("starting", "healthy", "unhealthy", "none"):
+                raise MinirunError(f"Unrecognised filter value for health: {v}")
+            if ((c.state.health or {}).get("Status") or "none") != v:
+                return False
+        if k not in ("status", "name", "id", "label", "ancestor", "exited", "health"):
+            raise MinirunError(f"invalid filter '{k}': status, name, id, label, ancestor, "
+                               "exited or health")
     return True
 
 
@@ -520,7 +550,7 @@ def _ps_filter(c, filters: list[str]) -> bool:
 @click.option("-q", "--quiet", is_flag=True, help="Only display container IDs.")
 @click.option("--no-trunc", is_flag=True, help="Do not truncate output.")
 @click.option("-f", "--filter", "filters", multiple=True,
-              help="status=, name=, id=, label=k[=v], ancestor=, exited=.")
+              help="status=, name=, id=, label=k[=v], ancestor=, exited=, health=.")
 @click.option("--format", "fmt", default="", help="json, table, or a Go template.")
 @click.option("-n", "--last", type=int, default=-1, help="Show the n last created containers.")
 @click.option("-l", "--latest", is_flag=True, help="Show the latest created container.")
@@ -556,13 +586,16 @@ def inspect_container(eng, c) -> dict:
     s = c.state
     upper, work, merged = (os.path.join(cdir, n) for n in ("upper", "work", "rootfs"))
     lower = ":".join(os.path.join(eng.root, "image", "layers", n) for n in reversed(c.layers))
+    state = {"Status": s.status, "Running": s.status in ("running", "paused"),
+             "Paused": s.status == "paused", "Restarting": s.status == "restarting",
+             "OOMKilled": s.oom_killed, "Dead": s.status == "dead", "Pid": s.pid,
+             "ExitCode": s.exit_code, "Error": s.error, "StartedAt": s.started_at,
+             "FinishedAt": s.finished_at}
+    if s.health is not None:
+        state["Health"] = s.health  # only with a healthcheck, as in Docker
     return {
         "Id": c.id, "Created": c.created, "Path": c.path, "Args": list(c.args),
-        "State": {"Status": s.status, "Running": s.status in ("running", "paused"),
-                  "Paused": s.status == "paused", "Restarting": s.status == "restarting",
-                  "OOMKilled": s.oom_killed, "Dead": s.status == "dead", "Pid": s.pid,
-                  "ExitCode": s.exit_code, "Error": s.error, "StartedAt": s.started_at,
-                  "FinishedAt": s.finished_at},
+        "State": state,
         "Image": c.image_id,
         "ResolvConfPath": os.path.join(cdir, "resolv.conf"),
         "HostnamePath": os.path.join(cdir, "hostname"),

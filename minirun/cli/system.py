@@ -132,6 +132,7 @@ def prune(ctx, all_: bool, volumes: bool, force: bool) -> None:
                          if volumes else "")
                       + ("  - all images without at least one container associated to them\n"
                          if all_ else "  - all dangling images\n")
+                      + "  - all build cache\n"
                       + "\nAre you sure you want to continue?", abort=True)
     from .containers import container_prune
     from .images import image_prune
@@ -143,4 +144,9 @@ def prune(ctx, all_: bool, volumes: bool, force: bool) -> None:
     ctx.invoke(network_prune, force=True)
     if volumes:
         ctx.invoke(volume_prune, all_=False, force=True)
+    # The build cache first: what only it kept alive goes with the images' prune.
+    try:
+        os.unlink(os.path.join(ctx.obj.store().root, "build-cache.json"))
+    except FileNotFoundError:
+        pass
     ctx.invoke(image_prune, all_=all_, force=True)

@@ -72,6 +72,7 @@ class RunOptions:
     security_opt: list = field(default_factory=list)  # --security-opt values
     userns: str = ""  # --userns: host, auto[:size=N]
     userns_remap: str = ""  # --userns-remap: default or USER[:GROUP]
+    healthcheck: dict | None = None  # what the --health-* flags set (engine/health.py)
 
 
 class Engine:
@@ -188,6 +189,14 @@ class Engine:
             }
             if opts.stop_timeout is not None:
                 c.config["StopTimeout"] = opts.stop_timeout
+            if opts.healthcheck or icfg.get("Healthcheck"):
+                from . import health
+
+                hc = health.merge(opts.healthcheck, icfg.get("Healthcheck"))
+                if hc:
+                    c.config["Healthcheck"] = hc
+            if icfg.get("Shell"):
+                c.config["Shell"] = list(icfg["Shell"])  # SHELL: what CMD-SHELL checks run in
             c.host_config = {
                 "Binds": [v for v in opts.volumes if ":" in v and v.split(":")[0].startswith("/")],
                 "NetworkMode": opts.network, "RestartPolicy": restart,

@@ -13,6 +13,8 @@ notice its exit, record the exit code, restart it and remove it. That is this pr
   4. Then it is an event loop: output -> the json log and the attached clients (attach.py),
      clients' input -> the container's stdin, SIGCHLD -> the exit: record it (code, OOM kill,
      time), delete the runtime's state, apply the restart policy, or unmount and (--rm) remove.
+     With a HEALTHCHECK, the loop also runs the checks when they are due, each in a forked
+     child (health.py), and records their results in State.Health.
 
 It keeps nothing but that: no click, no image code. Its errors go to containers/<id>/monitor.log.
 """
@@ -88,6 +90,7 @@ class Monitor:
         self.outs: dict[int, str] = {}  # fd -> stream name
         self.stdin_fd = -1
         self.master = -1
+        self.probe = None  # health.Probe: the container's HEALTHCHECK, while it runs
 
     # -- the whole life --------------------------------------------------------------------------
     def run(self) -> None:
@@ -201,7 +204,13 @@ class Monitor:
         if first and self.wait_attach:
             self.tell("created")
             self.await_start()
+        argv = None
+        if c.config.get("Healthcheck"):
+            from . import health  # only for a container with a check: the monitor stays small
+
+            argv = health.probe_argv(c.config["Healthcheck"], c.config.get("Shell"))
         oci.start(self.runroot, self.cid)
+        started = time.monotonic()
 
         def running(x: Container) -> None:
             x.state.status, x.state.pid = "running", state.pid
@@ -209,8 +218,13 @@ class Monitor:
             x.state.exit_code, x.state.oom_killed, x.state.error = 0, False, ""
             if not first:
                 x.state.restart_count += 1
+            if argv:
+                x.state.health = health.fresh(x.state.health)  # each run starts "starting"
 
-        self.store.update(self.cid, running)
+        c = self.store.update(self.cid, running)
+        if argv:
+            self.probe = health.Probe(c.config["Healthcheck"], argv, c.state.health,
+                                      self.runroot, self.cid, self.cdir, c.config, started)
         if first:
             self.tell(f"ok {state.pid}")
 
@@ -314,17 +328,26 @@ class Monitor:
         while True:
             fds = [self.listener, self.wake_r] + list(self.outs) + \
                 [s for s, _ in self.clients.values()]
+            wait = 0.5 if status is None else 0.05
+            probe = self.probe
+            if probe is not None:
+                wait = min(wait, probe.wait(time.monotonic()))
+                if probe.busy:
+                    fds.append(probe.fd)
             try:
-                ready, _, _ = select.select(fds, [], [], 0.5 if status is None else 0.05)
+                ready, _, _ = select.select(fds, [], [], wait)
             except InterruptedError:
                 continue
             if status is not None and not ready:
                 break  # exited, and nothing more to read
+            checked = False
             for r in ready:
                 if r is self.listener:
                     self.accept()
                 elif r == self.wake_r:
                     _drain(self.wake_r)
+                elif probe is not None and r == probe.fd:
+                    checked = probe.read(time.monotonic()) is not None or checked
                 elif isinstance(r, int):
                     self.pump(r)
                 else:
@@ -332,9 +355,41 @@ class Monitor:
                         self.client_frame(kind, payload)
             if status is None:
                 status = self.reap()
+            if probe is not None:
+                if status is None:
+                    self.health_tick(checked)
+                else:
+                    probe.cancel()  # the container is gone: so is a check still running
+                    self.probe = None
             if status is not None and not self.outs:
                 break
         return status
+
+    def health_tick(self, changed: bool) -> None:
+        """Start the check that is due (not in a paused container: dockerd stops checking it
+        and calls it unhealthy), give up on a runner that hangs, publish what changed."""
+        probe, t = self.probe, time.monotonic()
+        try:
+            if probe.overdue(t):
+                probe.abandon(t)
+                changed = True
+            elif not probe.busy and t >= probe.due:
+                if self.store.load(self.cid).state.status == "paused":
+                    changed = changed or probe.health["Status"] != "unhealthy"
+                    probe.health["Status"] = "unhealthy"
+                    probe.postpone(t)
+                else:
+                    probe.launch(t)
+            if changed:
+                h = probe.health
+
+                def publish(x: Container) -> None:
+                    x.state.health = h
+
+                self.store.update(self.cid, publish)
+        except (MinirunError, OSError) as e:  # a check must never take the monitor down
+            os.write(2, f"{now()} monitor: health check: {e}\n".encode())
+            probe.postpone(t)
 
     def reap(self) -> int | None:
         status = None
@@ -347,6 +402,8 @@ class Monitor:
                 return status
             if pid == self.init_pid:
                 status = st
+            elif self.probe is not None:
+                self.probe.reaped(pid)
 
     def pump(self, fd: int) -> None:
         try:
@@ -458,6 +515,8 @@ class Monitor:
             x.state.exit_code, x.state.oom_killed = code, oom
             x.state.pid = 0
             x.state.finished_at = now()
+            if x.state.health:
+                x.state.health["Status"] = "unhealthy"  # dockerd's word for "no longer checked"
 
         c = self.store.update(self.cid, exited)
         if c.networks:
@@ -492,6 +551,9 @@ class Monitor:
     def shutdown(self) -> None:
         from ..image import overlay
 
+        if self.probe is not None:
+            self.probe.cancel()
+            self.probe = None
         if self.logw is not None:
             self.logw.close()
         if os.path.isdir(self.cdir):

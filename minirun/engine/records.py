@@ -56,6 +56,9 @@ class State:
     monitor_pid: int = 0  # the monitor, identified by PID and start time (PIDs are reused)
     monitor_start: int = 0
     stop_requested: bool = False  # `stop`/`kill`: the restart policy must not bring it back
+    # Docker's State.Health ({"Status", "FailingStreak", "Log"}), kept by the monitor of a
+    # container with a HEALTHCHECK (engine/health.py); None (no Health key) without one.
+    health: dict | None = None
 
     @property
     def running(self) -> bool:

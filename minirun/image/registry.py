@@ -15,6 +15,12 @@ only when they match. Connection errors, 5xx and 429 are retried (3 tries, expon
 a body cut short resumes with a Range request. Every failure is one RegistryError line naming the
 image, e.g. "pull 127.0.0.1:5000/nosuch:latest: manifest unknown".
 
+Pushes (image/push.py drives them): blob_exists(push=True) asks first, mount_blob() borrows a blob
+from another repository of the same registry, upload_blob() sends it in one PUT or, above
+MONOLITHIC_MAX, in UPLOAD_CHUNK-sized PATCHes that resume where the registry says it got to.
+A request may need several scopes (a mount: push here, pull there); they travel as one
+space-separated string, the form of a registry's challenge, and become one scope= each.
+
 Stdlib only: each thread keeps one kept-alive connection per host, so concurrent blob fetches
 (fetch_blobs) do not share sockets.
 """
@@ -59,6 +65,11 @@ MAX_REDIRECTS = 5
 MAX_RETRY_AFTER = 10.0  # seconds: a longer Retry-After is not worth blocking a pull on
 DOCKER_HUB_API = "registry-1.docker.io"  # "docker.io" names the registry, this host serves it
 USER_AGENT = f"minirun/{__version__}"
+# Push: a blob up to MONOLITHIC_MAX goes in one PUT; a bigger one in UPLOAD_CHUNK-sized PATCHes,
+# so a dropped connection costs one chunk, not the blob, and proxies that cap request bodies
+# still pass it. Read at each upload: tests lower them.
+MONOLITHIC_MAX = 8 << 20
+UPLOAD_CHUNK = 8 << 20
 
 _DIGEST = re.compile(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
@@ -241,6 +252,7 @@ class Registry:
         self._lock = threading.Lock()  # guards the challenge, the token cache, the conn list
         self._challenge: dict[str, str] | None = None
         self._tokens: dict[str, str] = {}  # scope -> bearer token
+        self._token_locks: dict[str, threading.Lock] = {}  # scope -> held while asking for it
         self._local = threading.local()  # per-thread {(scheme, netloc): connection}
         self._conns: list[http.client.HTTPConnection] = []
 
@@ -308,9 +320,11 @@ class Registry:
                                 f"got {actual}")
         return Manifest(media_type=media, digest=digest, raw_bytes=data, json=doc)
 
-    def blob_exists(self, repo: str, digest: str) -> bool:
-        what = f"pull {self.host}/{repo}@{digest}"
-        return self._blob_exists(repo, digest, what, self._scope(repo))
+    def blob_exists(self, repo: str, digest: str, *, push: bool = False) -> bool:
+        """HEAD the blob. push=True asks under the push scope, so a push needs one token."""
+        what = f"{'push' if push else 'pull'} {self.host}/{repo}@{digest}"
+        self._check_name(repo, digest, what)
+        return self._blob_exists(repo, digest, what, self._scope(repo, push=push))
 
     def fetch_blob(self, repo: str, digest: str, dest_path: str, expected_size: int | None = None,
                    progress: Progress | None = None, *, stop: threading.Event | None = None) -> str:
@@ -398,35 +412,78 @@ class Registry:
             raise
         return dest_path
 
-    def upload_blob(self, repo: str, path: str, digest: str) -> bool:
-        """Push the file at `path` as blob `digest` (POST, then a monolithic PUT ?digest=).
+    def upload_blob(self, repo: str, path: str, digest: str, *, location: str | None = None,
+                    progress: Progress | None = None) -> bool:
+        """Push the file at `path` as blob `digest`; returns False when the repository already
+        had it (nothing was sent).
 
-        Returns False when the repository already had it (nothing was sent).
+        Without `location`: HEAD, then POST a new upload. With one (an upload already opened,
+        e.g. by a mount the registry could not do) the bytes go there at once. Up to
+        MONOLITHIC_MAX bytes: one PUT ?digest=. Above: PATCHes of UPLOAD_CHUNK bytes with
+        Content-Range (distribution's chunked protocol), then an empty PUT ?digest=.
+        progress(sent, total) follows the bytes out.
         """
         what = f"push {self.host}/{repo}@{digest}"
         self._check_name(repo, digest, what)
         scope = self._scope(repo, push=True)
         size = os.path.getsize(path)
+        opened = [location] if location else []
 
         def attempt() -> bool:
-            if self._blob_exists(repo, digest, what, scope):
+            if opened:
+                url = self._upload_url(repo, opened.pop())  # used once: a retry starts afresh
+            elif self._blob_exists(repo, digest, what, scope):
                 return False
-            resp = self._request("POST", f"/v2/{repo}/blobs/uploads/", what=what, scope=scope,
-                                 ok=(202,), headers={"Content-Length": "0"}, body=b"")
-            location = resp.getheader("Location")
-            self._discard(resp)
-            if not location:
-                raise RegistryError(f"{what}: the registry sent no upload Location")
-            url = urljoin(f"{self.scheme}://{self.api_host}/v2/{repo}/blobs/uploads/", location)
+            else:
+                url = self._start_upload(repo, what)
+            if size > MONOLITHIC_MAX:
+                url = self._patch_chunks(url, path, size, what, scope, progress)
+                headers, body = {"Content-Length": "0"}, b""
+            else:
+                headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+                body = lambda: _FileSlice(path, 0, size, progress, size)  # noqa: E731
             url += ("&" if urlsplit(url).query else "?") + urlencode({"digest": digest})
-            resp = self._request("PUT", url, what=what, scope=scope, ok=(201,),
-                                 headers={"Content-Type": "application/octet-stream",
-                                          "Content-Length": str(size)},
-                                 body=lambda: open(path, "rb"))
+            resp = self._request("PUT", url, what=what, scope=scope, ok=(201,), headers=headers,
+                                 body=body)
             self._discard(resp)
             return True
 
         return self._retry(attempt)
+
+    def mount_blob(self, repo: str, digest: str, source: str) -> str | None:
+        """Ask the registry to link blob `digest` from repository `source` into `repo`
+        (POST ?mount=&from=). None: mounted (201). Otherwise the URL of the upload the registry
+        opened instead (202: it lacks the blob there, or will not mount): upload to it."""
+        what = f"push {self.host}/{repo}@{digest}"
+        self._check_name(repo, digest, what)
+        self._check_name(source, digest, what)
+        # The registry checks pull access on the source too: one token for both repositories.
+        scope = f"{self._scope(repo, push=True)} {self._scope(source)}"
+        query = urlencode({"mount": digest, "from": source})
+
+        def attempt() -> str | None:
+            resp = self._request("POST", f"/v2/{repo}/blobs/uploads/?{query}", what=what,
+                                 scope=scope, ok=(201, 202), headers={"Content-Length": "0"},
+                                 body=b"")
+            location = resp.getheader("Location")
+            self._discard(resp)
+            if resp.status == 201:
+                return None
+            if not location:
+                raise RegistryError(f"{what}: the registry sent no upload Location")
+            return self._upload_url(repo, location)
+
+        return self._retry(attempt)
+
+    def cancel_upload(self, url: str) -> None:
+        """DELETE an upload we will not use (best effort: the registry purges stale ones)."""
+        try:
+            repo = urlsplit(url).path.split("/v2/", 1)[1].rsplit("/blobs/uploads/", 1)[0]
+            resp = self._request("DELETE", url, what=f"push {self.host}/{repo}",
+                                 scope=self._scope(repo, push=True), ok=(204, 404))
+            self._discard(resp)
+        except (RegistryError, _Transient, IndexError):
+            pass
 
     def put_manifest(self, repo: str, ref: str, data: bytes, media_type: str) -> str:
         """Push a manifest or index under ref (tag or digest); returns its digest."""
@@ -475,6 +532,75 @@ class Registry:
             return resp.status == 200
 
         return self._retry(attempt)
+
+    def _start_upload(self, repo: str, what: str) -> str:
+        """POST a new blob upload; its URL (the Location, made absolute)."""
+        resp = self._request("POST", f"/v2/{repo}/blobs/uploads/", what=what,
+                             scope=self._scope(repo, push=True), ok=(202,),
+                             headers={"Content-Length": "0"}, body=b"")
+        location = resp.getheader("Location")
+        self._discard(resp)
+        if not location:
+            raise RegistryError(f"{what}: the registry sent no upload Location")
+        return self._upload_url(repo, location)
+
+    def _upload_url(self, repo: str, location: str) -> str:
+        # Locations may be relative, and carry distribution's _state query: keep it whole.
+        return urljoin(f"{self.scheme}://{self.api_host}/v2/{repo}/blobs/uploads/", location)
+
+    def _patch_chunks(self, url: str, path: str, size: int, what: str, scope: str,
+                      progress: Progress | None) -> str:
+        """PATCH the file to the upload at `url` in UPLOAD_CHUNK pieces; returns the URL to PUT.
+
+        Each answer's Location replaces the URL (distribution signs the offset into its _state)
+        and its Range says how much the registry holds. After a failed chunk we ask the
+        registry where it got to (GET the upload) and go on from there: a dropped connection
+        costs one chunk. Failures in a row beyond `tries` give up; a lost or cancelled upload
+        raises _Transient, so the caller starts a new one.
+        """
+        chunk = max(1, UPLOAD_CHUNK)
+        offset, failures = 0, 0
+        while offset < size:
+            n = min(chunk, size - offset)
+            headers = {"Content-Type": "application/octet-stream",
+                       "Content-Range": f"{offset}-{offset + n - 1}", "Content-Length": str(n)}
+            try:
+                resp = self._request("PATCH", url, what=what, scope=scope, ok=(202, 416),
+                                     headers=headers,
+                                     body=lambda o=offset, n=n: _FileSlice(path, o, n, progress,
+                                                                           size))
+                if resp.status == 416:  # not where the registry is: resynchronize below
+                    self._discard(resp)
+                    raise _Transient(f"{what}: the registry refused the range {offset}-"
+                                     f"{offset + n - 1}")
+                url = self._upload_url_from(resp, url)
+                end = _range_end(resp.getheader("Range"))
+                self._discard(resp)
+                offset = end + 1 if end is not None and end + 1 > offset else offset + n
+                failures = 0
+            except _Transient as e:
+                failures += 1
+                if failures >= self.tries:
+                    raise RegistryError(str(e)) from None
+                time.sleep(min(self.backoff * 2 ** (failures - 1), MAX_RETRY_AFTER))
+                url, offset = self._upload_status(url, what, scope)
+        return url
+
+    def _upload_status(self, url: str, what: str, scope: str) -> tuple[str, int]:
+        """(url, bytes the registry holds) of an upload in progress (GET -> 204 + Range)."""
+        resp = self._request("GET", url, what=what, scope=scope, ok=(204, 400, 404))
+        self._discard(resp)
+        if resp.status != 204:
+            # Unknown, or (distribution) cancelled because it holds more than the offset our
+            # URL's _state promises, e.g. half of a chunk whose answer we lost: start over.
+            raise _Transient(f"{what}: the registry dropped the upload")
+        end = _range_end(resp.getheader("Range"))
+        # distribution says "0-0" for an empty upload as for one byte: read it as empty.
+        return self._upload_url_from(resp, url), end + 1 if end else 0
+
+    def _upload_url_from(self, resp: http.client.HTTPResponse, url: str) -> str:
+        location = resp.getheader("Location")
+        return urljoin(url, location) if location else url
 
     def _retry(self, fn: Callable[[], T]) -> T:
         for attempt in range(self.tries):
@@ -527,6 +653,9 @@ class Registry:
                     method, body = "GET", None
                 continue
             message = f"{what}: {error_text(resp.status, resp.reason, self._discard(resp))}"
+            if resp.status == 403 and scope.split(" ")[0].endswith(",push"):
+                # Authenticated, but not allowed to write here: say where to fix it.
+                message += f" (pushing needs write access: check `minirun login {self.host}`)"
             if resp.status >= 500 or resp.status == 429:
                 retry_after = resp.getheader("Retry-After") or ""
                 raise _Transient(message, float(retry_after) if retry_after.isdigit() else None)
@@ -658,7 +787,14 @@ class Registry:
         # A pull,push token covers pulls too.
         token = self._tokens.get(scope) or self._tokens.get(scope + ",push")
         if token is None:
-            token = self._token(scope, [scope] if scope else [], what)
+            # Workers needing the same new scope at once (a push's layers): one asks, the
+            # others wait for its token instead of each asking the token server.
+            with self._lock:
+                lock = self._token_locks.setdefault(scope, threading.Lock())
+            with lock:
+                token = self._tokens.get(scope) or self._tokens.get(scope + ",push")
+                if token is None:
+                    token = self._token(scope, scope.split(), what)  # a mount names two repos
         return f"Bearer {token}"
 
     def _answer(self, header: str, scope: str, what: str) -> None:
@@ -675,8 +811,9 @@ class Registry:
                 raise RegistryError(self._unauthorized(what))
             return
         # Ask for our scope and for the one the registry named, when it is another (push: the
-        # registry may name pull,push while we hold a pull token; /v2/: we have none).
-        scopes = [s for s in dict.fromkeys([scope, challenge.get("scope", "")]) if s]
+        # registry may name pull,push while we hold a pull token; /v2/: we have none). Either
+        # may hold several, space-separated (a mount): each becomes a scope= of its own.
+        scopes = list(dict.fromkeys([*scope.split(), *challenge.get("scope", "").split()]))
         self._token(scope, scopes, what)
 
     def _token(self, key: str, scopes: list[str], what: str) -> str:
@@ -720,6 +857,37 @@ class Registry:
         with self._lock:
             self._tokens[key] = token
         return token
+
+
+def _range_end(header: str | None) -> int | None:
+    """The last byte of an upload's Range header ("0-1234" -> 1234); None if absent or odd."""
+    start, _, end = (header or "").strip().removeprefix("bytes=").partition("-")
+    return int(end) if start.isdigit() and end.isdigit() else None
+
+
+class _FileSlice:
+    """`length` bytes of the file at `path` from `offset`: a request body http.client reads in
+    blocks. progress(offset + sent, total) follows each block."""
+
+    def __init__(self, path: str, offset: int, length: int, progress: Progress | None,
+                 total: int) -> None:
+        self._file = open(path, "rb")
+        self._file.seek(offset)
+        self._left, self._done = length, offset
+        self._progress, self._total = progress, total
+
+    def read(self, n: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        data = self._file.read(self._left if n is None or n < 0 else min(n, self._left))
+        self._left = self._left - len(data) if data else 0  # a shrunk file ends the body
+        self._done += len(data)
+        if self._progress is not None and data:
+            self._progress(self._done, self._total)
+        return data
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def _reason(e: BaseException) -> str:

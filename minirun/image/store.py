@@ -484,6 +484,15 @@ class Store:
                 self._write_refs({k: v for k, v in refs.items() if v in live})
             keep_blobs = {d for r in records for d in (r.id, r.manifest, r.index, *r.layers) if d}
             keep_layers = {d for r in records for d in r.diff_ids}
+            # The build cache (engine/builder.py) names configs of steps no image keeps: they,
+            # and their layers, stay until `builder prune` forgets the cache.
+            for digest in self._build_cache_configs():
+                keep_blobs.add(digest)
+                try:
+                    with self.open_blob(digest) as f:
+                        keep_layers.update(json.loads(f.read())["rootfs"]["diff_ids"])
+                except (OSError, ValueError, KeyError, TypeError):
+                    pass
 
             for digest in self.blobs():
                 if digest not in keep_blobs:
@@ -509,6 +518,13 @@ class Store:
                     self._discard(os.path.join(self.layers_dir, name))
             self._fsync_dir(self.layers_dir)
         return pruned
+
+    def _build_cache_configs(self) -> set[str]:
+        try:
+            with open(os.path.join(self.root, "build-cache.json")) as f:
+                return {d for d in json.load(f).values() if isinstance(d, str) and self.has_blob(d)}
+        except (OSError, ValueError, AttributeError):
+            return set()
 
     def clean_tmp(self) -> None:
         """Remove tmp/ entries no live writer holds (junk from a crash). Safe to run while other

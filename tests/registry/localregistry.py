@@ -7,6 +7,7 @@
   (htpasswd with bcrypt entries) or "token" (JWT token server: tokenserver.py, run here).
   Several registries may share one storage directory: push once, serve it in every mode.
 - skopeo_copy: push a layout ref to a registry (plain HTTP, no policy file, no auth file).
+- RecordingProxy: a reverse proxy in front of a registry that records (and may answer) requests.
 
 Every process started here is in its own session and is stopped by stop(): nothing outlives
 the tests.
@@ -27,7 +28,9 @@ import socket
 import subprocess
 import sys
 import tarfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -319,3 +322,91 @@ class LocalRegistry:
             return r.status, dict(r.getheaders()), r.read()
         finally:
             conn.close()
+
+
+# ---- a recording proxy -----------------------------------------------------------------------
+
+class ProxyRequest:
+    def __init__(self, method: str, path: str, headers: dict[str, str], body: bytes) -> None:
+        self.method, self.path, self.headers, self.body = method, path, headers, body
+
+    def __repr__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+class RecordingProxy:
+    """A reverse proxy on 127.0.0.1:<free port> in front of a registry: records every request
+    (.requests) and lets a test answer some itself: intercept(proxy, req) returns None (forward
+    it) or (status, headers, body). The Host header is passed on unchanged, so the Locations the
+    registry builds point back at the proxy and a whole push goes through it."""
+
+    _HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection"}
+
+    def __init__(self, target: str, intercept=None) -> None:
+        self.target, self.intercept = target, intercept
+        self.requests: list[ProxyRequest] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            timeout = 10
+
+            def handle_one(self) -> None:
+                n = int(self.headers.get("Content-Length") or 0)
+                req = ProxyRequest(self.command, self.path, dict(self.headers.items()),
+                                   self.rfile.read(n) if n else b"")
+                outer.requests.append(req)
+                answer = outer.intercept(outer, req) if outer.intercept else None
+                status, headers, body = answer if answer is not None else outer.forward(req)
+                self.send_response(status)
+                for k, v in headers.items():
+                    if k.lower() not in outer._HOP and k.lower() != "content-length":
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body) if self.command != "HEAD"
+                                                       else headers.get("Content-Length", 0)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = handle_one
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
+        self.thread.start()
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+    def forward(self, req: ProxyRequest, *, headers: dict | None = None,
+                body: bytes | None = None) -> tuple[int, dict, bytes]:
+        """Send req (or req with other headers / body) to the registry; its answer."""
+        h = {k: v for k, v in (headers if headers is not None else req.headers).items()
+             if k.lower() not in self._HOP}
+        data = req.body if body is None else body
+        h["Content-Length"] = str(len(data))
+        conn = http.client.HTTPConnection(self.target, timeout=30)
+        try:
+            conn.request(req.method, req.path, body=data, headers=h)
+            r = conn.getresponse()
+            out = r.read()
+            return r.status, dict(r.getheaders()), out
+        finally:
+            conn.close()
+
+    def blob_writes(self) -> list[ProxyRequest]:
+        """Requests that upload or start uploading a blob (POST, PATCH, PUT under /blobs/)."""
+        return [r for r in self.requests
+                if r.method in ("POST", "PATCH", "PUT") and "/blobs/" in r.path]
+
+    def clear(self) -> None:
+        self.requests.clear()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)

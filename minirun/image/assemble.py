@@ -1,0 +1,204 @@
+"""Making images here (commit, build): a layer from a directory of changes, an image from a
+config and its layers.
+
+An image is three kinds of content-addressed blobs (image-spec):
+  layers     tars of filesystem changes; a deletion is an empty file `.wh.NAME`, and
+             `.wh..wh..opq` in a directory hides everything below it from the layers under it
+  config     JSON: the runtime defaults (Env, Cmd, User ...), the layers' uncompressed digests
+             (`rootfs.diff_ids`) and one `history` entry per step; its digest is the image ID
+  manifest   JSON: the config's and the layers' blob digests, sizes and media types
+A container's changes are overlayfs's upper directory, where a deletion is a 0:0 character
+device and an opaque directory carries the xattr trusted.overlay.opaque=y: `layer_from_dir`
+translates one into the other. Layers made here stay uncompressed in the store (blob digest =
+diff_id), as `import` keeps them: a build step is not slowed by gzip; `push` compresses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import tarfile
+from datetime import datetime, timezone
+
+from .store import ImageRecord, Store
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
+WHITEOUT, OPAQUE = ".wh.", ".wh..wh..opq"
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class _Hashing:
+    """A file object that hashes (and counts) what tarfile writes through it."""
+
+    def __init__(self, f) -> None:
+        self.f, self.h, self.size = f, hashlib.sha256(), 0
+
+    def write(self, data: bytes) -> int:
+        self.h.update(data)
+        self.size += len(data)
+        return self.f.write(data)
+
+
+def _unshift(ident: int, m: list | None) -> int:
+    """A host id in a user-namespaced container's upper dir -> the id the container saw."""
+    for inside, outside, count in m or ():
+        if outside <= ident < outside + count:
+            return inside + ident - outside
+    return ident
+
+
+def write_layer_tar(upper: str, out, skip: set[str] = frozenset(),
+                    idmaps: dict | None = None) -> bool:
+    """Write the changes in overlay upper dir `upper` to `out` as an OCI layer tar, sorted.
+    `skip`: "/paths" to leave out. idmaps: the container's maps; owners are written as the
+    container saw them. Returns whether anything was written."""
+    um = (idmaps or {}).get("UidMap")
+    gm = (idmaps or {}).get("GidMap")
+    wrote = False
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for dirpath, dirnames, filenames in os.walk(upper):
+            dirnames.sort()
+            rel_dir = os.path.relpath(dirpath, upper)
+            rel_dir = "" if rel_dir == "." else rel_dir + "/"
+            for name in sorted(dirnames + filenames):
+                path = os.path.join(dirpath, name)
+                rel = rel_dir + name
+                if "/" + rel in skip:
+                    continue
+                st = os.lstat(path)
+                if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:  # overlay's whiteout
+                    info = tarfile.TarInfo(rel_dir + WHITEOUT + name)
+                    info.mtime = int(st.st_mtime)
+                    tar.addfile(info)
+                    wrote = True
+                    continue
+                info = tar.gettarinfo(path, arcname=rel)
+                info.uid, info.gid = _unshift(st.st_uid, um), _unshift(st.st_gid, gm)
+                info.uname = info.gname = ""  # the container's users are not the host's
+                opaque = False
+                try:
+                    attrs = os.listxattr(path, follow_symlinks=False)
+                except OSError:
+                    attrs = []
+                for a in attrs:
+                    v = os.getxattr(path, a, follow_symlinks=False)
+                    if a == "trusted.overlay.opaque":
+                        opaque = v == b"y"
+                    elif not a.startswith("trusted.overlay."):
+                        info.pax_headers["SCHILY.xattr." + a] = v.decode("utf-8", "surrogateescape")
+                if info.isreg():
+                    with open(path, "rb") as f:
+                        tar.addfile(info, f)
+                else:
+                    tar.addfile(info)
+                wrote = True
+                if opaque:  # deleted and made again: nothing below it from the lower layers
+                    o = tarfile.TarInfo(rel + "/" + OPAQUE)
+                    o.mtime = int(st.st_mtime)
+                    tar.addfile(o)
+    return wrote
+
+
+def add_layer_from_dir(store: Store, upper: str, skip: set[str] = frozenset(),
+                       idmaps: dict | None = None) -> tuple[str, int] | None:
+    """The changes in `upper` as a layer in the store: (diff_id, tar size), or None if there
+    are none (Docker adds no layer for an empty change, and marks the history entry so)."""
+    from .layers import LayerError, apply_layer
+
+    with store.ingest(), store.staging() as staging:
+        path = os.path.join(staging, "layer.tar")
+        with open(path, "wb") as f:
+            h = _Hashing(f)
+            if not write_layer_tar(upper, h, skip, idmaps):
+                return None
+        diff_id = "sha256:" + h.h.hexdigest()
+        with store.new_layer(diff_id) as target:
+            if target is not None:
+                try:
+                    apply_layer(path, target)
+                except LayerError as e:
+                    from ..errors import ImageError
+
+                    raise ImageError(f"the new layer cannot be unpacked: {e}") from None
+        store.put_blob(path, diff_id)
+        return diff_id, h.size
+
+
+def add_layer_from_tar(store: Store, tar_path: str) -> str:
+    """An uncompressed layer tar already written: unpack it into the store; its diff_id."""
+    from .layers import apply_layer
+
+    h = hashlib.sha256()
+    with open(tar_path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    diff_id = "sha256:" + h.hexdigest()
+    with store.new_layer(diff_id) as target:
+        if target is not None:
+            apply_layer(tar_path, target)
+    store.put_blob(tar_path, diff_id)
+    return diff_id
+
+
+def image_config(store: Store, record: ImageRecord | None) -> dict:
+    """The full config JSON of a stored image (or a fresh one for `scratch`)."""
+    if record is None:
+        from .registry import host_platform
+
+        os_, arch, variant = host_platform()
+        return {"architecture": arch, "os": os_, **({"variant": variant} if variant else {}),
+                "config": {}, "rootfs": {"type": "layers", "diff_ids": []}, "history": []}
+    with store.open_blob(record.id) as f:
+        return json.loads(f.read())
+
+
+def write_image(store: Store, config: dict, tags: list[str] = (),
+                base: ImageRecord | None = None) -> ImageRecord:
+    """Store a config (its rootfs.diff_ids already in the store as layers) with an OCI
+    manifest, as an image record, tagged. Layers inherited from `base` (a pulled image, say)
+    keep its blobs (compressed, as the registry has them); layers made here are their own,
+    uncompressed, blobs."""
+    diff_ids = list(config["rootfs"]["diff_ids"])
+    blob_of: dict[str, tuple[str, str, int]] = {}
+    if base is not None and base.manifest and store.has_blob(base.manifest):
+        with store.open_blob(base.manifest) as f:
+            m = json.loads(f.read())
+        for d, layer in zip(base.diff_ids, m.get("layers") or []):
+            blob_of[d] = (layer["digest"], layer.get("mediaType", OCI_LAYER), layer.get("size", 0))
+    layers = []
+    for d in diff_ids:
+        digest, media, size = blob_of.get(d) or (d, OCI_LAYER, _blob_size(store, d))
+        if not store.has_blob(digest):  # (an archive loaded unpacked layers only)
+            digest, media, size = d, OCI_LAYER, _blob_size(store, d)
+        layers.append({"mediaType": media, "digest": digest, "size": size})
+    data = json.dumps(config, indent=1).encode()
+    cid = _sha256(data)
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                           "config": {"mediaType": OCI_CONFIG, "digest": cid, "size": len(data)},
+                           "layers": layers}, indent=2).encode()
+    store.put_blob(data, cid)
+    store.put_blob(manifest, _sha256(manifest))
+    plat = f"{config.get('os', 'linux')}/{config.get('architecture', '')}" + (
+        f"/{config['variant']}" if config.get("variant") else "")
+    return store.add_image(ImageRecord(
+        id=cid, diff_ids=diff_ids, layers=[x["digest"] for x in layers],
+        manifest=_sha256(manifest), repo_tags=list(tags), created=config.get("created", ""),
+        platform=plat))
+
+
+def _blob_size(store: Store, digest: str) -> int:
+    try:
+        return os.path.getsize(store.blob_path(digest))
+    except OSError:
+        return 0

@@ -552,7 +552,7 @@ class Builder:
         srcs = [self.expand(stage, s) for s in srcs]
         dest = self.expand(stage, dest)
         flags = instr.flags
-        known = {"from", "chown", "chmod", "link"} | ({"checksum", "keep-git-dir"} if add else set())
+        known = {"from", "chown", "chmod", "link"} | ({"checksum"} if add else set())
         for k in flags:
             if k not in known:
                 raise BuildError(f"{self.fname}:{instr.line}: {instr.cmd} --{k}: unknown flag")
@@ -578,6 +578,13 @@ class Builder:
             files = self.expand_sources(source_root, [s for s in srcs if s not in urls], matcher,
                                         instr, from_context=src_from is None)
             downloads = [self.download(u, instr) for u in urls]
+            want = flags.get("checksum")
+            if want and (len(downloads) != 1 or files):
+                raise BuildError(f"{self.fname}:{instr.line}: ADD --checksum needs exactly one "
+                                 "URL source")
+            if want and "sha256:" + downloads[0][1] != want:
+                raise BuildError(f"{self.fname}:{instr.line}: ADD {urls[0]}: checksum mismatch: "
+                                 f"got sha256:{downloads[0][1]}, --checksum says {want}")
             if (len(files) + len(downloads) > 1 or any(has_glob(s) for s in srcs)) and \
                     not dest.endswith("/"):
                 if len(files) + len(downloads) > 1:

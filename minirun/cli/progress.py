@@ -46,23 +46,30 @@ class Display(Progress):
 
     def layer(self, digest: str, status: str, done: int | None = None,
               total: int | None = None) -> None:
+        self._layer(digest, status, done, total, moving="Downloading")
+
+    def _layer(self, key: str, status: str, done: int | None, total: int | None, moving: str,
+               logged=lambda status: True) -> None:
+        """One layer's line: redrawn in place on a terminal (the `moving` status with its
+        bytes, at most every REDRAW_EVERY); elsewhere one plain line per change of status
+        that `logged(status)` wants."""
         with self._lock:
-            previous = self._state.get(digest)
-            self._state[digest] = status
+            previous = self._state.get(key)
+            self._state[key] = status
             if not self.tty:
-                if status != previous:
-                    self.out.write(f"{digest}: {status}\n")
+                if status != previous and logged(status):
+                    self.out.write(f"{key}: {status}\n")
                     self.out.flush()
                 return
-            text = f"{digest}: {status}"
-            if status == "Downloading" and done is not None:
+            text = f"{key}: {status}"
+            if status == moving and done is not None:
                 now = time.monotonic()
-                if previous == status and now - self._drawn.get(digest, 0) < REDRAW_EVERY and (
+                if previous == status and now - self._drawn.get(key, 0) < REDRAW_EVERY and (
                         total is None or done < total):
                     return
-                self._drawn[digest] = now
+                self._drawn[key] = now
                 text += f"  {human(done)}" + (f"/{human(total)}" if total else "")
-            self._set(digest, text)
+            self._set(key, text)
 
     def finish(self, digest: str, status: str) -> None:
         self._print(f"Digest: {digest}")

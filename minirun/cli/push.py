@@ -19,7 +19,6 @@ registries and those named by --insecure-registry; credentials from `minirun log
 from __future__ import annotations
 
 import sys
-import time
 from typing import TextIO
 
 import click
@@ -30,7 +29,7 @@ from . import image, main
 def _display(out: TextIO, tty: bool | None = None):
     # Imported here: progress.py brings the registry client, which no other command needs.
     from ..image.push import FINAL, Progress
-    from .progress import REDRAW_EVERY, Display, human
+    from .progress import Display
 
     class PushDisplay(Display, Progress):
         """pull's Display, with push's statuses; `Pushing` carries the bytes sent so far."""
@@ -40,23 +39,9 @@ def _display(out: TextIO, tty: bool | None = None):
 
         def layer(self, key: str, status: str, done: int | None = None,
                   total: int | None = None) -> None:
-            with self._lock:
-                previous = self._state.get(key)
-                self._state[key] = status
-                if not self.tty:  # a log: the outcome only, one line per layer
-                    if status.startswith(FINAL) and status != previous:
-                        self.out.write(f"{key}: {status}\n")
-                        self.out.flush()
-                    return
-                text = f"{key}: {status}"
-                if status == "Pushing" and done is not None:
-                    now = time.monotonic()
-                    if previous == status and now - self._drawn.get(key, 0) < REDRAW_EVERY and (
-                            total is None or done < total):
-                        return
-                    self._drawn[key] = now
-                    text += f"  {human(done)}" + (f"/{human(total)}" if total else "")
-                self._set(key, text)
+            # a log shows the outcome only, one line per layer
+            self._layer(key, status, done, total, moving="Pushing",
+                        logged=lambda st: st.startswith(FINAL))
 
         def finish(self, pushed) -> None:
             self._print(f"{pushed.tag}: digest: {pushed.digest} size: {pushed.size}")

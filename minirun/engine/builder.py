@@ -643,6 +643,7 @@ class Builder:
         upper directory is read-only by construction)."""
         import tempfile
 
+        from ..image.overlay import mount_in
         from ..kernel import libc
 
         where = tempfile.mkdtemp(prefix="build-from-", dir=self.store.tmp_dir)
@@ -653,14 +654,12 @@ class Builder:
             lower_opts = "lowerdir=" + names[0] + ":" + names[0]  # overlay wants two lowers
         else:
             lower_opts = "lowerdir=" + ":".join(reversed(names))
-        old = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            libc.chdir(self.store.layers_dir, "name the layers relative to their directory")
-            libc.mount("overlay", where, "overlay", libc.MS_RDONLY, lower_opts,
-                       "COPY --from: the source stage's files, read-only")
-        finally:
-            os.fchdir(old)
-            os.close(old)
+            mount_in(self.store.layers_dir, where, lower_opts, libc.MS_RDONLY,
+                     "COPY --from: the source stage's files, read-only")
+        except BaseException:
+            os.rmdir(where)
+            raise
 
         def cleanup() -> None:
             libc.umount2(where, libc.MNT_DETACH, "COPY --from is done with it")
@@ -720,26 +719,20 @@ class Builder:
         import tempfile
 
         from ..image.assemble import add_layer_from_dir
+        from ..image.overlay import mount_in
         from ..kernel import libc
 
         work = tempfile.mkdtemp(prefix="build-step-", dir=self.store.tmp_dir)
-        upper, ovl, merged = (os.path.join(work, n) for n in ("upper", "work", "merged"))
-        empty = os.path.join(work, "empty")
-        for d in (upper, ovl, merged, empty):
-            os.mkdir(d, 0o755)
-        names = [self.store.layer_name(d) for d in stage.config["rootfs"]["diff_ids"]]
-        lowers = ":".join(reversed(names)) if names else None
-        opts = (f"lowerdir={lowers}" if lowers else f"lowerdir={empty}") + \
-            f",upperdir={upper},workdir={ovl}"
-        old = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            libc.chdir(self.store.layers_dir, "name the layers relative to their directory")
-            libc.mount("overlay", merged, "overlay", 0, opts,
-                       "the stage so far, with a fresh writable layer for this step")
-        finally:
-            os.fchdir(old)
-            os.close(old)
-        try:
+            upper, ovl, merged = (os.path.join(work, n) for n in ("upper", "work", "merged"))
+            empty = os.path.join(work, "empty")
+            for d in (upper, ovl, merged, empty):
+                os.mkdir(d, 0o755)
+            names = [self.store.layer_name(d) for d in stage.config["rootfs"]["diff_ids"]]
+            lowers = ":".join(reversed(names)) if names else empty
+            mount_in(self.store.layers_dir, merged,
+                     f"lowerdir={lowers},upperdir={upper},workdir={ovl}", 0,
+                     "the stage so far, with a fresh writable layer for this step")
             try:
                 change(merged)
             finally:

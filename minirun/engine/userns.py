@@ -57,34 +57,25 @@ def parse(userns: str, remap: str) -> tuple[str, str, int]:
     raise UsernsError(f"--userns {userns}: use host, auto or auto:size=N (or --userns-remap)")
 
 
-def ranges(path: str, name: str) -> list[tuple[int, int]]:
-    """NAME's subordinate ranges in /etc/subuid or /etc/subgid, in file order."""
-    import pwd
+def ranges(path: str, name: str | None) -> list[tuple[int, int]]:
+    """NAME's subordinate ranges in /etc/subuid or /etc/subgid, in file order (every user's
+    when name is None)."""
+    names = None
+    if name is not None:
+        import pwd
 
-    names = {name}
-    try:
-        names.add(str(pwd.getpwnam(name).pw_uid))  # the file may name the user by uid
-    except (KeyError, ImportError):
-        pass
+        names = {name}
+        try:
+            names.add(str(pwd.getpwnam(name).pw_uid))  # the file may name the user by uid
+        except KeyError:
+            pass
     out = []
     try:
         with open(path) as f:
             for line in f:
                 parts = line.strip().split(":")
-                if len(parts) == 3 and parts[0] in names and parts[1].isdigit() and parts[2].isdigit():
-                    out.append((int(parts[1]), int(parts[2])))
-    except FileNotFoundError:
-        pass
-    return out
-
-
-def _all_ranges(path: str) -> list[tuple[int, int]]:
-    out = []
-    try:
-        with open(path) as f:
-            for line in f:
-                parts = line.strip().split(":")
-                if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+                if len(parts) == 3 and (names is None or parts[0] in names) and \
+                        parts[1].isdigit() and parts[2].isdigit():
                     out.append((int(parts[1]), int(parts[2])))
     except FileNotFoundError:
         pass
@@ -96,7 +87,7 @@ def ensure_default_ranges() -> None:
     for path in (SUBUID, SUBGID):
         if ranges(path, DEFAULT_USER):
             continue
-        top = max([s + c for s, c in _all_ranges(path)] + [100000])
+        top = max([s + c for s, c in ranges(path, None)] + [100000])
         start = -(-top // BLOCK) * BLOCK  # the next multiple of 65536
         line = f"{DEFAULT_USER}:{start}:{DEFAULT_RANGE}\n"
         with open(path, "a") as f:
@@ -161,19 +152,9 @@ def host_root(maps: dict | None) -> tuple[int, int]:
     """The host uid and gid of the container's root (0, 0 without a user namespace)."""
     if not maps:
         return 0, 0
-    return _outside(0, maps["UidMap"]), _outside(0, maps["GidMap"])
+    from ..kernel.idmap import shift
 
-
-def _outside(ident: int, m: list) -> int:
-    for inside, outside, count in m:
-        if inside <= ident < inside + count:
-            return outside + ident - inside
-    return 65534
-
-
-def as_strings(m: list) -> list[str]:
-    """[[0, 100000, 65536]] -> ["0:100000:65536"], as podman's inspect shows maps."""
-    return [":".join(str(x) for x in e) for e in m]
+    return shift(0, maps["UidMap"]), shift(0, maps["GidMap"])
 
 
 def oci_maps(m: list) -> list[dict]:

@@ -143,15 +143,11 @@ def _unshift(top: str, idmaps: dict) -> None:
     """Host ids -> the ids the container sees, for every file under top."""
     import stat
 
-    def back(ident: int, m: list) -> int:
-        for inside, outside, count in m:
-            if outside <= ident < outside + count:
-                return inside + ident - outside
-        return ident
+    from ..kernel.idmap import unshift
 
     for dirpath, dirnames, filenames in os.walk(top):
         for p in [dirpath] + [os.path.join(dirpath, n) for n in dirnames + filenames]:
             st = os.lstat(p)
-            os.lchown(p, back(st.st_uid, idmaps["UidMap"]), back(st.st_gid, idmaps["GidMap"]))
+            os.lchown(p, unshift(st.st_uid, idmaps["UidMap"]), unshift(st.st_gid, idmaps["GidMap"]))
             if not stat.S_ISLNK(st.st_mode):
                 os.chmod(p, stat.S_IMODE(st.st_mode))  # chown clears setuid/setgid

@@ -50,19 +50,13 @@ class _Hashing:
         return self.f.write(data)
 
 
-def _unshift(ident: int, m: list | None) -> int:
-    """A host id in a user-namespaced container's upper dir -> the id the container saw."""
-    for inside, outside, count in m or ():
-        if outside <= ident < outside + count:
-            return inside + ident - outside
-    return ident
-
-
 def write_layer_tar(upper: str, out, skip: set[str] = frozenset(),
                     idmaps: dict | None = None) -> bool:
     """Write the changes in overlay upper dir `upper` to `out` as an OCI layer tar, sorted.
     `skip`: "/paths" to leave out. idmaps: the container's maps; owners are written as the
     container saw them. Returns whether anything was written."""
+    from ..kernel.idmap import unshift
+
     um = (idmaps or {}).get("UidMap")
     gm = (idmaps or {}).get("GidMap")
     wrote = False
@@ -84,7 +78,7 @@ def write_layer_tar(upper: str, out, skip: set[str] = frozenset(),
                     wrote = True
                     continue
                 info = tar.gettarinfo(path, arcname=rel)
-                info.uid, info.gid = _unshift(st.st_uid, um), _unshift(st.st_gid, gm)
+                info.uid, info.gid = unshift(st.st_uid, um), unshift(st.st_gid, gm)
                 info.uname = info.gname = ""  # the container's users are not the host's
                 opaque = False
                 try:

@@ -59,15 +59,11 @@ def mount_rootfs(layers_dir: str, layer_names: list[str], container_dir: str,
 
         # The merged root directory takes its owner from upper: the container's root owns /.
         os.chown(upper, shift(0, idmaps["UidMap"]), shift(0, idmaps["GidMap"]))
-    old = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        libc.chdir(layers_dir, "name the layers relative to their directory: short options")
-        libc.mount("overlay", merged, "overlay", 0, options,
-                   f"the container's / : a writable layer over the image's {len(layer_names)} "
-                   "read-only layers (copy-on-write)")
+        mount_in(layers_dir, merged, options, 0,
+                 f"the container's / : a writable layer over the image's {len(layer_names)} "
+                 "read-only layers (copy-on-write)")
     finally:
-        os.fchdir(old)
-        os.close(old)
         for h in helpers:
             # overlayfs took private clones of its layers: the idmapped helpers can go
             libc.umount2(h, libc.MNT_DETACH, "overlay holds its own copy of this idmapped layer")
@@ -75,6 +71,18 @@ def mount_rootfs(layers_dir: str, layer_names: list[str], container_dir: str,
         if helpers:
             os.rmdir(os.path.dirname(helpers[0]))
     return merged
+
+
+def mount_in(layers_dir: str, target: str, options: str, flags: int, why: str) -> None:
+    """mount overlay at target, its lowerdirs named relative to layers_dir (we chdir there for
+    the call: short names keep the options within one page)."""
+    old = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        libc.chdir(layers_dir, "name the layers relative to their directory: short options")
+        libc.mount("overlay", target, "overlay", flags, options, why)
+    finally:
+        os.fchdir(old)
+        os.close(old)
 
 
 def _idmapped_layers(layers_dir: str, names: list[str], container_dir: str,
@@ -89,6 +97,14 @@ def _idmapped_layers(layers_dir: str, names: list[str], container_dir: str,
     where = os.path.join(container_dir, "idmapped")
     os.makedirs(where, exist_ok=True)
     made: list[str] = []
+
+    def undo(why: str) -> None:
+        import shutil
+
+        for t in made:
+            libc.umount2(t, libc.MNT_DETACH, why)
+        shutil.rmtree(where, ignore_errors=True)
+
     try:
         ns = idmap.userns_fd(uid_map, gid_map)
         try:
@@ -101,20 +117,25 @@ def _idmapped_layers(layers_dir: str, names: list[str], container_dir: str,
             os.close(ns)
         return where, made
     except idmap.Unsupported as e:
-        for t in made:
-            libc.umount2(t, libc.MNT_DETACH, "undo: idmapped mounts are not possible here")
-        import shutil
+        undo("undo: idmapped mounts are not possible here")
+        reason = e
+    except BaseException:
+        undo("undo: the rootfs could not be made")
+        raise
+    import sys
 
-        shutil.rmtree(where, ignore_errors=True)
-        copies = os.path.join(container_dir, "layers-shifted")
-        import sys
+    copies = os.path.join(container_dir, "layers-shifted")
+    sys.stderr.write(f"minirun: no idmapped mounts here ({reason}): copying the image's layers "
+                     "with shifted owners for this container (slower, and uses disk)\n")
+    for name in names:
+        dst = os.path.join(copies, name)
+        if not os.path.exists(dst):
+            # copied beside, renamed in whole: a half copy is never taken for a layer later
+            import shutil
 
-        sys.stderr.write(f"minirun: no idmapped mounts here ({e}): copying the image's layers "
-                         "with shifted owners for this container (slower, and uses disk)\n")
-        for name in names:
-            dst = os.path.join(copies, name)
-            if not os.path.exists(dst):
-                idmap.chowned_copy(os.path.join(layers_dir, name), dst, uid_map, gid_map)
+            shutil.rmtree(dst + ".tmp", ignore_errors=True)
+            idmap.chowned_copy(os.path.join(layers_dir, name), dst + ".tmp", uid_map, gid_map)
+            os.rename(dst + ".tmp", dst)
         return copies, []
 
 

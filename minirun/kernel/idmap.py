@@ -97,6 +97,14 @@ def shift(uid: int, m: Map) -> int:
     return 65534
 
 
+def unshift(uid: int, m: Map | None) -> int:
+    """A host id -> the id the namespace sees it as (unchanged if the maps do not cover it)."""
+    for inside, outside, count in m or ():
+        if outside <= uid < outside + count:
+            return inside + uid - outside
+    return uid
+
+
 def chowned_copy(src: str, dst: str, uid_map: Map, gid_map: Map) -> None:
     """The fallback where idmapped mounts are not available: a copy of src at dst whose owners
     are shifted through the maps (what the container would see through an idmapped mount).

@@ -162,6 +162,16 @@ def pin(path: str, inside: str | None = None) -> int:
     return fd
 
 
+_reals: dict[str, str] = {}
+
+
+def _real(rootfs: str) -> str:
+    """realpath(rootfs), walked once per create rather than once per mount."""
+    if rootfs not in _reals:
+        _reals[rootfs] = os.path.realpath(rootfs)
+    return _reals[rootfs]
+
+
 def _mount_on(source: str | None, target: str, fstype: str | None, flags: int,
               data: str | None, why: str, inside: str | None, shown_source: str | None = None
               ) -> None:
@@ -218,7 +228,7 @@ def mount_one(rootfs: str, bundle: str, m, in_userns: bool, cgroup_mount=None,
     idmapped copy of the source (kernel/idmap.py), attached here instead of a bind."""
     flags, prop, data = parse_options(m.options)
     dest = secure_join(rootfs, m.destination)
-    inside = os.path.realpath(rootfs)
+    inside = _real(rootfs)
     is_bind = bool(flags & MS_BIND) or m.type == "bind"
     if is_bind:
         src = bind_source(bundle, m)

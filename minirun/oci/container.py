@@ -7,7 +7,6 @@ the runtime-spec allows for the verb, does its one thing and exits.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from ..record import dataclass
 
@@ -35,9 +34,6 @@ class CreateOptions:
     console_sock_obj: object = None  # foreground run with a terminal: our end of a socketpair
     spec: object = None  # config.json already loaded by the caller (run), else read here
 
-
-def warn(msg: str) -> None:
-    sys.stderr.write(f"minirun-oci: warning: {msg}\n")
 
 
 def create(o: CreateOptions) -> st.State:

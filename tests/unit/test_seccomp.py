@@ -8,7 +8,6 @@ import ctypes
 import ctypes.util
 import os
 import random
-import struct
 
 import pytest
 

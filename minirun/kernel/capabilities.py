@@ -16,9 +16,9 @@ from __future__ import annotations
 from .. import trace
 from . import libc
 
-try:  # python-prctl's C module, for capset (libc.Kernel.capset): imported now, before any
-    import _prctl  # noqa: F401  pivot_root, since imports afterwards search the container
-except ImportError:  # pragma: no cover - unit tests without the package
+try:  # python-prctl, for capset and the prctl options it wraps (libc.Kernel): imported now,
+    import prctl  # noqa: F401  before any pivot_root, since imports afterwards search the container
+except ImportError:  # pragma: no cover - libc.Kernel names the missing package when it is used
     pass
 
 NAMES: dict[str, int] = {

@@ -198,3 +198,57 @@ def test_start_time_of_a_zombie_is_none():
         assert process.start_time(pid) is None
     finally:
         os.waitpid(pid, 0)
+
+
+# --- the real seam's use of python-prctl (a fake module stands in for it) -----------------
+
+class _FakePrctl:
+    """Stands in for python-prctl's public module: records each call, makes none."""
+    CAP_EFFECTIVE, CAP_PERMITTED, CAP_INHERITABLE = 0, 1, 2
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.calls: list[tuple] = []
+        self.error = error
+
+    def __getattr__(self, name: str):
+        def call(*args):
+            self.calls.append((name, *args))
+            if self.error:
+                raise self.error
+        return call
+
+
+@pytest.fixture
+def fake_prctl(monkeypatch):
+    fake = _FakePrctl()
+    monkeypatch.setattr(libc.Kernel, "_prctl_mod", fake)
+    return fake
+
+
+@pytest.mark.parametrize("option,function", [
+    (libc.PR_SET_DUMPABLE, "set_dumpable"), (libc.PR_SET_KEEPCAPS, "set_keepcaps"),
+    (libc.PR_CAPBSET_DROP, "capbset_drop"), (libc.PR_SET_NO_NEW_PRIVS, "set_no_new_privs"),
+    (libc.PR_SET_CHILD_SUBREAPER, "set_child_subreaper"), (libc.PR_SET_PDEATHSIG, "set_pdeathsig"),
+])
+def test_kernel_prctl_uses_python_prctl_public_functions(fake_prctl, option, function):
+    assert libc.Kernel().prctl(option, 1) == 0
+    assert fake_prctl.calls == [(function, 1)]
+
+
+def test_kernel_capset_is_one_set_caps_raising_the_listed_and_clearing_the_rest(fake_prctl):
+    libc.Kernel().capset([5], [0, 5], [0], 5)
+    (name, *triples), = fake_prctl.calls
+    assert name == "set_caps"
+    assert triples == [([5], 0, True), ([0, 5], 1, True), ([0], 2, True),
+                       ([0, 1, 2, 3, 4], 0, False), ([1, 2, 3, 4], 1, False),
+                       ([1, 2, 3, 4, 5], 2, False)]
+
+
+def test_kernel_prctl_errors_name_the_option(monkeypatch):
+    monkeypatch.setattr(libc.Kernel, "_prctl_mod", _FakePrctl(OSError(errno.EPERM, "no")))
+    with pytest.raises(KernelError, match="prctl PR_CAPBSET_DROP") as e:
+        libc.Kernel().prctl(libc.PR_CAPBSET_DROP, 21)
+    assert e.value.errno == errno.EPERM
+    monkeypatch.setattr(libc.Kernel, "_prctl_mod", _FakePrctl(ValueError("Unknown capability")))
+    with pytest.raises(KernelError, match="PR_CAPBSET_DROP 99.*Unknown capability"):
+        libc.Kernel().prctl(libc.PR_CAPBSET_DROP, 99)

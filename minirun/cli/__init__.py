@@ -13,13 +13,17 @@ click is imported here only: the OCI runtime's hot path (minirun-oci) stays lean
 Global options: --root DIR (images, containers, volumes: default /var/lib/minirun, or
 $MINIRUN_ROOT) and --runroot DIR (runtime state: default /run/minirun, or $MINIRUN_RUNROOT), so
 tests never touch the real ones. Errors are one line on stderr, with Docker's exit codes (125
-for minirun's own errors), never a traceback (unless --debug).
+for minirun's own errors), never a traceback (unless --debug). A command line that cannot be
+parsed (an unknown flag or command, a missing argument, a bad flag value) gets Docker's two
+lines, what is wrong and "See 'minirun run --help'.", and exit 125, not click's usage block
+and 2.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import NoReturn
 
 import click
 
@@ -63,12 +67,57 @@ class Context:
         return default_path(self.root)
 
 
+class UnknownCommand(click.UsageError):
+    """A command name the group does not have (click before 8.4 raises a bare UsageError)."""
+
+    def __init__(self, name: str, ctx: click.Context | None) -> None:
+        super().__init__(f"No such command {name!r}.", ctx)
+        self.command_name = name
+
+
+class Command(click.Command):
+    """A command whose flag and argument errors are Docker's two lines and exit 125."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as e:
+            if e.ctx is None:  # click's parser raises some without it (a flag missing its value)
+                e.ctx = ctx
+            usage_error(e)
+
+
 class Group(click.Group):
-    """A click group whose errors are one line and exit with Docker's codes."""
+    """A click group whose errors are one line and exit with Docker's codes.
+
+    Usage errors (an unknown flag or command, a missing argument, a bad value) are caught
+    here, not by click's main(), which would print a usage block and exit 2: Docker prints
+    what is wrong and where the help is, and exits 125."""
+
+    command_class = Command  # what @group.command() makes
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # The group's own options: `minirun --bogus ps`, or a group given nothing to do.
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as e:
+            if e.ctx is None:
+                e.ctx = ctx
+            usage_error(e)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        try:
+            return super().resolve_command(ctx, args)
+        except (click.NoSuchOption, UnknownCommand):
+            raise
+        except click.UsageError as e:  # NoSuchCommand (8.4+), or the bare one before it
+            raise UnknownCommand(getattr(e, "command_name", args[0]), ctx) from None
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.UsageError as e:  # an unknown command; a bad value found in a callback
+            usage_error(e)
         except MinirunError as e:
             if _debug():
                 raise
@@ -100,11 +149,69 @@ class Group(click.Group):
             sys.exit(125)
 
 
+def usage_error(e: click.UsageError) -> NoReturn:
+    """Docker's answer to a command line it cannot parse: what is wrong on one line, then where
+    the help is (`docker run --bogus` prints the same two lines), and exit 125."""
+    ctx = e.ctx
+    if isinstance(e, _NO_ARGS_IS_HELP) and ctx is not None:
+        # `minirun` or `minirun network` alone: Docker prints the help and exits 0 (as click
+        # did before 8.2 made this an error).
+        click.echo(ctx.get_help())
+        sys.exit(0)
+    click.echo(f"minirun: {usage_message(e)}", err=True)
+    if ctx is not None:
+        click.echo(f"See '{ctx.command_path} --help'.", err=True)
+    sys.exit(125)
+
+
+def usage_message(e: click.UsageError) -> str:
+    """click's usage error in Docker's words, on one line."""
+    if isinstance(e, UnknownCommand):
+        return f"'{e.command_name}' is not a minirun command."
+    if isinstance(e, click.NoSuchOption):
+        name = e.option_name
+        if name.startswith("--"):
+            return f"unknown flag: {name}"
+        return f"unknown shorthand flag: {name.lstrip('-')[:1]!r} in {name}"
+    if isinstance(e, click.MissingParameter) and isinstance(e.param, click.Argument) \
+            and e.ctx is not None:
+        args = [p for p in e.ctx.command.params if isinstance(p, click.Argument)]
+        need = sum(1 if p.nargs < 0 else p.nargs for p in args if p.required)
+        exact = all(p.required and p.nargs > 0 for p in args)
+        plural = "s" if need != 1 else ""
+        return (f'"{e.ctx.command_path}" requires {"exactly" if exact else "at least"} '
+                f"{need} argument{plural}.")
+    if isinstance(e, click.BadParameter) and not isinstance(e, click.MissingParameter) \
+            and e.param is not None:
+        if isinstance(e.param, click.Option):
+            where = f'"{", ".join(e.param.opts)}" flag'
+        else:
+            where = e.param.human_readable_name
+        return _one_line(f"invalid argument for {where}: {e.message}")
+    if isinstance(e, click.BadOptionUsage) and "requires an argument" in e.message:
+        return f"flag needs an argument: {e.option_name}"
+    if type(e) in (click.UsageError, click.BadArgumentUsage) and e.ctx is not None \
+            and not isinstance(e.ctx.command, click.Group) \
+            and not any(isinstance(p, click.Argument) for p in e.ctx.command.params):
+        return f'"{e.ctx.command_path}" accepts no arguments.'  # click: "unexpected extra ..."
+    text = e.format_message()
+    return _one_line(text[:1].lower() + text[1:])
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# click 8.2+ raises this for a group given no arguments; before, it printed the help itself.
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 def _debug() -> bool:
     return bool(os.environ.get("MINIRUN_DEBUG")) or "--debug" in sys.argv
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, invoke_without_command=True, subcommand_metavar="COMMAND [ARGS]...",
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", message="minirun version %(version)s")
 @click.option("--root", envvar="MINIRUN_ROOT", default=DEFAULT_ROOT, show_default=True,
               help="Where images, containers and volumes live ($MINIRUN_ROOT).")
@@ -114,6 +221,9 @@ def _debug() -> bool:
 @click.pass_context
 def main(ctx: click.Context, root: str, runroot: str, debug: bool) -> None:
     """A container runtime in readable Python: namespaces, cgroups, overlayfs, OCI."""
+    if ctx.invoked_subcommand is None:  # `minirun` (flags, no command): Docker shows the help
+        click.echo(ctx.get_help())
+        ctx.exit()
     ctx.obj = Context(root=os.path.abspath(root), runroot=os.path.abspath(runroot), debug=debug)
 
 

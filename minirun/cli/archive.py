@@ -15,10 +15,10 @@ import sys
 import click
 
 from ..errors import ImageError
-from . import image, main  # noqa: F401
+from . import Command, image, main  # noqa: F401
 
 
-@click.command()
+@click.command(cls=Command)
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
 @click.option("--format", "fmt", type=click.Choice(["docker-archive", "oci"]),
               default="docker-archive", show_default=True,
@@ -39,7 +39,7 @@ def save(obj, output: str | None, fmt: str, images: tuple[str, ...]) -> None:
         do_save(obj.store(), list(images), output, format=fmt)
 
 
-@click.command()
+@click.command(cls=Command)
 @click.option("-i", "--input", "input_", metavar="FILE",
               help="Read from a tar archive (plain or compressed) or an OCI layout directory "
                    "instead of stdin.")
@@ -69,7 +69,7 @@ def load(obj, input_: str | None, quiet: bool, repository: str | None) -> None:
             click.echo(f"Loaded image ID: {record.id}")
 
 
-@click.command("import")
+@click.command("import", cls=Command)
 @click.option("-c", "--change", "changes", multiple=True, metavar="INSTRUCTION",
               help="Apply a Dockerfile instruction to the config: CMD, ENTRYPOINT, ENV, EXPOSE, "
                    "LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL (repeatable).")

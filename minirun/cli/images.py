@@ -32,7 +32,7 @@ import click
 
 from ..errors import ImageError, MinirunError, ReferenceError
 from ..image import reference
-from . import image, main
+from . import Command, image, main
 from .template import Format
 
 NONE = "<none>"
@@ -361,7 +361,7 @@ def _names(tags: list[str], dgsts: list[str], show_digests: bool) -> list[tuple[
     return out
 
 
-@click.command("images")
+@click.command("images", cls=Command)
 @click.option("-a", "--all", "all_", is_flag=True,
               help="Show all images (minirun keeps no intermediate images: same as without).")
 @click.option("-q", "--quiet", is_flag=True, help="Only show image IDs.")
@@ -400,7 +400,7 @@ image.add_command(_alias(_images), "list")
 
 # --- tag -------------------------------------------------------------------------------------------
 
-@click.command("tag")
+@click.command("tag", cls=Command)
 @click.argument("source", metavar="SOURCE_IMAGE[:TAG]")
 @click.argument("target", metavar="TARGET_IMAGE[:TAG]")
 @click.pass_obj
@@ -472,7 +472,7 @@ def remove_image(store, text: str, force: bool, echo: Callable[[str], None]) -> 
         return True
 
 
-@click.command("rmi")
+@click.command("rmi", cls=Command)
 @click.option("-f", "--force", is_flag=True, help="Remove the image even if it has several tags "
               "(never stops containers: an image a container uses is only untagged).")
 @click.option("--no-prune", is_flag=True, help="Keep unreferenced layers and blobs.")
@@ -621,7 +621,7 @@ def history_rows(store, record, *, no_trunc: bool, human: bool, now: datetime | 
     return rows
 
 
-@click.command("history")
+@click.command("history", cls=Command)
 @click.option("-H", "--human", type=click.BOOL, default=True, show_default=True,
               help="Print sizes and dates in human readable format.")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output.")

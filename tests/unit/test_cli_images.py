@@ -345,7 +345,7 @@ def test_rmi_refuses_an_image_a_container_uses(run, store, three, monkeypatch):
 
 
 def test_rmi_needs_an_argument(run):
-    assert run("rmi").exit_code == 2
+    assert run("rmi").exit_code == 125  # a usage error, as Docker's CLI: tests/unit/test_cli_usage.py
 
 
 # --- image inspect ---------------------------------------------------------------------------------

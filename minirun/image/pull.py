@@ -106,16 +106,23 @@ def pull(store: Store, reference_text: str, *, platform: str | None = None,
     display = Progress() if (quiet or progress is None) else progress
     want = parse_platform(platform) if platform else None
     what = f"pull {ref.familiar}"
+    added: set[str] = set()  # blobs and layers this pull put in the store
     try:
         with registry_for(ref.registry, insecure_registries=insecure_registries,
                           auth_file=auth_file) as reg, store.ingest():
-            return _pull(store, reg, ref, want, display, what, max(1, workers))
+            return _pull(store, reg, ref, want, display, what, max(1, workers), added)
+    except BaseException:
+        # A failed pull keeps nothing: what it added and no image uses is taken back (a
+        # sibling layer that verified, the config), once the other pulls have named theirs.
+        if added:
+            store.prune_unused(only=added)
+        raise
     finally:
         display.close()
 
 
 def _pull(store: Store, reg: Registry, ref: reference.Reference, want: tuple[str, str, str] | None,
-          display: Progress, what: str, workers: int) -> ImageRecord:
+          display: Progress, what: str, workers: int, added: set[str]) -> ImageRecord:
     repo = ref.repository
     display.start(ref)
     top = reg.get_manifest(repo, ref.manifest_ref)
@@ -155,6 +162,7 @@ def _pull(store: Store, reg: Registry, ref: reference.Reference, want: tuple[str
             path = reg.fetch_blob(repo, config_id, os.path.join(staging, "config"),
                                   size if isinstance(size, int) else None)
             store.put_blob(path, config_id)
+            added.add(config_id)
         config = _read_config(store, config_id, what)
         diff_ids = (config.get("rootfs") or {}).get("diff_ids") if isinstance(
             config.get("rootfs"), dict) else None
@@ -172,7 +180,7 @@ def _pull(store: Store, reg: Registry, ref: reference.Reference, want: tuple[str
                 raise RegistryError(f"{what}: the image is for {got[0]}/{got[1]}, not "
                                     f"{'/'.join(p for p in want if p)}")
 
-        _layers(store, reg, repo, layer_descs, diff_ids, staging, display, what, workers)
+        _layers(store, reg, repo, layer_descs, diff_ids, staging, display, what, workers, added)
 
     # Content first, then the record naming it, then the tags (add_image writes both in order).
     store.put_blob(manifest.raw_bytes, manifest.digest)
@@ -194,8 +202,9 @@ def _pull(store: Store, reg: Registry, ref: reference.Reference, want: tuple[str
 
 
 def _layers(store: Store, reg: Registry, repo: str, descs: list[dict], diff_ids: list[str],
-            staging: str, display: Progress, what: str, workers: int) -> None:
-    """Fetch and unpack every layer not in the store yet, `workers` at a time."""
+            staging: str, display: Progress, what: str, workers: int, added: set[str]) -> None:
+    """Fetch and unpack every layer not in the store yet, `workers` at a time; what is new in
+    the store goes into `added`."""
     todo: dict[str, tuple[dict, str]] = {}  # diff_id -> (descriptor, diff_id), each once
     for desc, diff_id in zip(descs, diff_ids):
         key = desc["digest"][7:7 + SHORT]
@@ -222,6 +231,7 @@ def _layers(store: Store, reg: Registry, repo: str, descs: list[dict], diff_ids:
                                   stop=stop)
             display.layer(key, "Verifying Checksum")
             path = store.put_blob(path, digest)
+            added.add(digest)
             display.layer(key, "Download complete")
         else:
             path = store.blob_path(digest)
@@ -238,6 +248,7 @@ def _layers(store: Store, reg: Registry, repo: str, descs: list[dict], diff_ids:
                     # Raised inside new_layer: the unpacked directory is removed, not committed.
                     raise ImageError(f"{what}: layer {digest} unpacks to {info.diff_id}, but the "
                                      f"config says {diff_id}: image refused, nothing was kept")
+                added.add(diff_id)
         display.layer(key, "Pull complete")
 
     pool = ThreadPoolExecutor(max_workers=min(workers, len(todo)), thread_name_prefix="minirun-pull")

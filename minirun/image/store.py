@@ -468,10 +468,13 @@ class Store:
 
     # --- garbage collection ------------------------------------------------------------------
 
-    def prune_unused(self) -> Pruned:
+    def prune_unused(self, only: set[str] | None = None) -> Pruned:
         """Remove blobs and layers no image record references, tags naming missing images, and
         tmp/ junk. Waits for pulls in progress (ingest()) to finish; must not be called inside
-        lock() or ingest() (lock order: ingest.lock, then lock)."""
+        lock() or ingest() (lock order: ingest.lock, then lock).
+
+        `only`: consider just these blob digests and layer diff_ids (what a failed pull added:
+        it takes back what no image came to use meanwhile)."""
         if getattr(self._local, "lock_depth", 0) or getattr(self._local, "ingest_depth", 0):
             raise ImageError("prune_unused() called inside lock() or ingest(): it would deadlock")
         pruned = Pruned()
@@ -495,7 +498,7 @@ class Store:
                     pass
 
             for digest in self.blobs():
-                if digest not in keep_blobs:
+                if digest not in keep_blobs and (only is None or digest in only):
                     path = self.blob_path(digest)
                     pruned.reclaimed += os.lstat(path).st_size
                     os.unlink(path)
@@ -505,7 +508,7 @@ class Store:
             named = set()
             for diff_id, name in self._layer_records():
                 named.add(name)
-                if diff_id in keep_layers:
+                if diff_id in keep_layers or (only is not None and diff_id not in only):
                     continue
                 directory = os.path.join(self.layers_dir, name)
                 if os.path.lexists(directory):
@@ -513,7 +516,7 @@ class Store:
                     pruned.layers.append(diff_id)
                     self._discard(directory)  # out of layers/ first: never a half-removed layer
                 _unlink(os.path.join(self.layers_dir, name + ".json"))
-            for name in os.listdir(self.layers_dir):  # directories without a record
+            for name in os.listdir(self.layers_dir) if only is None else ():  # without a record
                 if not name.endswith(".json") and name not in named:
                     self._discard(os.path.join(self.layers_dir, name))
             self._fsync_dir(self.layers_dir)

@@ -25,10 +25,15 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-OCI = str(REPO / ".venv" / "bin" / "minirun-oci")
+# The entry points of the venv that runs the tests: the checkout's .venv (scripts/test), or the
+# throw-away one of scripts/test-lower-bounds, so the runtime runs on the packages under test.
+_HERE = Path(sys.executable).parent
+BIN = _HERE if (_HERE / "minirun-oci").exists() else REPO / ".venv" / "bin"
+OCI = str(BIN / "minirun-oci")
 sys.path.insert(0, str(REPO))
 
 from minirun.oci.spec import default_config  # noqa: E402
+from polling import poll  # noqa: E402,F401  (re-exported: the tests import it from here)
 
 # --- rootfs, runtimes, bundles (the conftest fixtures' building blocks) ---------------------------
 
@@ -187,16 +192,6 @@ def one_line_error(stderr: str) -> str:
     assert "\n" not in text, f"error is more than one line:\n{stderr}"
     assert "Traceback" not in text
     return text
-
-
-def poll(pred, timeout: float = 5.0, every: float = 0.01):
-    """pred() until it is truthy or the timeout passes; returns its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() > deadline:
-            return v
-        time.sleep(every)
 
 
 # --- bundles -------------------------------------------------------------------------------------
@@ -396,7 +391,7 @@ def read(cid: str, ctrl: str, name: str) -> str:
 
 # --- the front end (minirun) ---------------------------------------------------------------------
 
-MINIRUN = str(REPO / ".venv" / "bin" / "minirun")
+MINIRUN = str(BIN / "minirun")
 
 
 class Minirun:

@@ -18,6 +18,7 @@ import pytest
 
 from helpers import (all_dirs, create, launch, mounts, one_line_error, poll, read, status,
                      v1_hybrid_only)
+from hostfeatures import blkio_weight_file, block_device, hugepage_sizes, need, v1_controller
 
 pytestmark = v1_hybrid_only("memory", "memory.limit_in_bytes, cpu.stat")
 
@@ -172,28 +173,36 @@ def test_busy_loop_is_throttled_by_the_quota(oci, bundle, cid, tmp_path):
     oci("delete", "--force", cid, check=True)
 
 
-def test_shares_cpuset_and_blkio_files(oci, runc, bundle, cid, tmp_path):
+def runc_files(runc, cid: str, files: list[tuple[str, str]]) -> dict[str, str]:
+    """The same files as runc wrote them for its container `cid`."""
+    theirs = {}
+    mem = mounts()
+    rpid = runc.state(cid)["pid"]
+    for line in Path(f"/proc/{rpid}/cgroup").read_text().splitlines():
+        _, key, path = line.split(":", 2)
+        for ctrl, name in files:
+            if ctrl in key.split(","):
+                theirs[name] = (Path(mem[key] + path) / name).read_text().strip()
+    return theirs
+
+
+def test_shares_cpuset_and_blkio_throttle_files(oci, runc, bundle, cid, tmp_path):
     """The v1 files hold what the config asks for, as runc writes them."""
-    dev = Path("/sys/block/vda/dev")
-    if not dev.exists():
-        pytest.skip("no /dev/vda on this machine")
-    major, minor = (int(x) for x in dev.read_text().split(":"))
+    disk = block_device()
+    need(disk, "no block device in /sys/block to throttle")
+    _, major, minor = disk
     b = bundle(args=["sleep", "100"], edit=resources(
         cpu={"shares": 512, "cpus": "0", "mems": "0"},
-        blockIO={"weight": 500,
-                 "throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}],
+        blockIO={"throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}],
                  "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 100}]}))
     files = [("cpu", "cpu.shares"), ("cpuset", "cpuset.cpus"), ("cpuset", "cpuset.mems"),
              ("blkio", "blkio.throttle.read_bps_device"),
-             ("blkio", "blkio.throttle.write_iops_device"),
-             # No CFQ here: the blkio weight goes to BFQ's file, as runc does it.
-             ("blkio", "blkio.bfq.weight")]
+             ("blkio", "blkio.throttle.write_iops_device")]
     create(oci, tmp_path, b, cid)
     ours = {name: read(cid, ctrl, name) for ctrl, name in files}
     assert ours == {"cpu.shares": "512", "cpuset.cpus": "0", "cpuset.mems": "0",
                     "blkio.throttle.read_bps_device": f"{major}:{minor} 1048576",
-                    "blkio.throttle.write_iops_device": f"{major}:{minor} 100",
-                    "blkio.bfq.weight": "500"}
+                    "blkio.throttle.write_iops_device": f"{major}:{minor} 100"}
     # The init is in those cgroups, and the cpuset holds.
     pid = oci.state(cid)["pid"]
     assert str(pid) in read(cid, "cpuset", "cgroup.procs").split()
@@ -201,26 +210,34 @@ def test_shares_cpuset_and_blkio_files(oci, runc, bundle, cid, tmp_path):
     assert "Cpus_allowed_list:\t0\n" in Path(f"/proc/{pid}/status").read_text()
 
     create(runc, tmp_path, b, cid + "-runc")
-    rpid = runc.state(cid + "-runc")["pid"]
-    theirs = {}
-    mem = mounts()
-    for line in Path(f"/proc/{rpid}/cgroup").read_text().splitlines():
-        _, key, path = line.split(":", 2)
-        for ctrl, name in files:
-            if ctrl in key.split(","):
-                theirs[name] = (Path(mem[key] + path) / name).read_text().strip()
+    theirs = runc_files(runc, cid + "-runc", files)
     runc("delete", "--force", cid + "-runc", check=True)
     assert ours == theirs
     oci("delete", "--force", cid, check=True)
 
 
+def test_blkio_weight_where_the_scheduler_has_one(oci, runc, bundle, cid, tmp_path):
+    """blockIO.weight goes to CFQ's blkio.weight or BFQ's blkio.bfq.weight, as runc does it;
+    a host whose I/O schedulers have no weights (none, mq-deadline) gets a clear refusal."""
+    b = bundle(args=["sleep", "100"], edit=resources(blockIO={"weight": 500}))
+    wfile = blkio_weight_file()
+    if wfile is None:
+        r = launch(oci, tmp_path, "create", "--bundle", b, cid)
+        assert r.returncode != 0
+        msg = one_line_error(r.stderr)
+        assert "blockIO.weight" in msg and "BFQ" in msg, msg
+        assert not os.path.exists(f"/sys/fs/cgroup/blkio/minirun/{cid}")
+        return
+    create(oci, tmp_path, b, cid)
+    assert read(cid, "blkio", wfile) == "500"
+    create(runc, tmp_path, b, cid + "-runc")
+    assert runc_files(runc, cid + "-runc", [("blkio", wfile)]) == {wfile: "500"}
+    runc("delete", "--force", cid + "-runc", check=True)
+    oci("delete", "--force", cid, check=True)
+
+
 UNSUPPORTED = {
     # name: (linux.resources, the field the one-line error must name)
-    "hugepageLimits": ({"hugepageLimits": [{"pageSize": "2MB", "limit": 2 * MiB}]},
-                       "hugepageLimits[0]"),
-    "network.classID": ({"network": {"classID": 0x100001}}, "network.classID"),
-    "network.priorities": ({"network": {"priorities": [{"name": "lo", "priority": 1}]}},
-                           "network.priorities[0]"),
     "unified": ({"unified": {"memory.max": "33554432"}}, "unified"),
     "blockIO.leafWeight": ({"blockIO": {"leafWeight": 300}}, "blockIO.leafWeight"),
     "memory.swappiness": ({"memory": {"swappiness": 101}}, "memory.swappiness"),
@@ -248,6 +265,38 @@ def test_unsupported_or_invalid_field_fails_create_and_leaves_nothing(oci, bundl
                 assert cid not in (p / "cmdline").read_text(), p
             except OSError:
                 pass
+
+
+# Fields whose controller some hosts of this kind mount and others do not: applied where the
+# hierarchy is there, refused with one line naming the field where it is not.
+HOST_DEPENDENT = {
+    # name: (linux.resources, field, v1 controller, file, value written)
+    "hugepageLimits": ({"hugepageLimits": [{"pageSize": "2MB", "limit": 2 * MiB}]},
+                       "hugepageLimits[0]", "hugetlb", "hugetlb.2MB.limit_in_bytes", str(2 * MiB)),
+    "network.classID": ({"network": {"classID": 0x100001}}, "network.classID", "net_cls",
+                        "net_cls.classid", str(0x100001)),
+    "network.priorities": ({"network": {"priorities": [{"name": "lo", "priority": 1}]}},
+                           "network.priorities[0]", "net_prio", "net_prio.ifpriomap", None),
+}
+
+
+@pytest.mark.parametrize("case", HOST_DEPENDENT, ids=list(HOST_DEPENDENT))
+def test_host_dependent_field_is_applied_or_refused(oci, bundle, cid, tmp_path, case):
+    res, field, ctrl, name, value = HOST_DEPENDENT[case]
+    if ctrl == "hugetlb" and "2MB" not in hugepage_sizes():
+        pytest.skip("this host lacks it: no 2 MB huge pages (/sys/kernel/mm/hugepages)")
+    b = bundle(args=["sleep", "100"], edit=resources(**res))
+    if not v1_controller(ctrl):
+        r = launch(oci, tmp_path, "create", "--bundle", b, cid)
+        assert r.returncode != 0
+        msg = one_line_error(r.stderr)
+        assert f"linux.resources.{field}:" in msg, msg
+        assert not (oci.root / cid).exists()
+        return
+    create(oci, tmp_path, b, cid)
+    got = read(cid, ctrl, name)
+    assert (got == value) if value is not None else ("lo 1" in got.splitlines()), got
+    oci("delete", "--force", cid, check=True)
 
 
 # --- devices -----------------------------------------------------------------------------------

@@ -36,8 +36,8 @@ def test_stop_waits_then_kills_a_pid_1_that_ignores_sigterm(mr):
     mr.ok("run", "-d", "--name", "stubborn", "busybox", "sleep", "100")
     t = time.monotonic()
     mr.ok("stop", "-t", "1", "stubborn")
-    took = time.monotonic() - t
-    assert 0.9 < took < 10
+    assert time.monotonic() - t > 0.9  # the grace period was waited out (no upper bound here:
+    # speed is measured in bench/, and a slow machine is not a failure)
     # A PID 1 with no handler is immune to SIGTERM (the kernel drops it): SIGKILL after 1 s.
     assert mr.record("stubborn")["State"]["ExitCode"] == 137
 
@@ -46,9 +46,9 @@ def test_with_init_stop_is_quick_and_the_program_gets_sigterm(mr):
     mr.ok("run", "-d", "--init", "--name", "polite", "busybox", "sleep", "100")
     assert "minirun-init -- sleep 100" in mr.ok("exec", "polite", "cat", "/proc/1/cmdline") \
         .replace("\0", " ")
-    t = time.monotonic()
     mr.ok("stop", "polite")
-    assert time.monotonic() - t < 5
+    # 143 = 128 + SIGTERM: the init passed the signal on and the program ended on it, before
+    # any SIGKILL (which would give 137 after the 10 s grace period).
     assert mr.record("polite")["State"]["ExitCode"] == 143
 
 
@@ -69,14 +69,22 @@ def test_rm_refuses_a_running_container_unless_forced(mr):
 def test_pause_and_unpause(mr):
     mr.ok("run", "-d", "--name", "pz", "busybox", "sh", "-c",
           "while true; do date +%s%N > /tmp/t; sleep 0.05; done")
-    time.sleep(0.3)
-    mr.ok("pause", "pz")
-    assert status(mr, "pz") == "paused" and "(Paused)" in mr.ok("ps")
     cid = mr.record("pz")["Id"]
     upper = mr.root / "containers" / cid / "upper" / "tmp" / "t"
-    before = upper.read_text()
-    time.sleep(0.3)
-    assert upper.read_text() == before  # frozen: no progress
+
+    def stamp() -> str:
+        try:
+            return upper.read_text()
+        except FileNotFoundError:
+            return ""
+
+    assert poll(lambda: stamp().strip())  # the loop runs
+    mr.ok("pause", "pz")
+    assert status(mr, "pz") == "paused" and "(Paused)" in mr.ok("ps")
+    before = stamp()
+    # Frozen: two more front-end calls (each longer than a loop iteration) see no progress.
+    assert "(Paused)" in mr.ok("ps") and status(mr, "pz") == "paused"
+    assert stamp() == before
     mr.ok("unpause", "pz")
     assert poll(lambda: upper.read_text() != before)
     assert status(mr, "pz") == "running"
@@ -107,7 +115,8 @@ def test_restart_always_comes_back_until_stopped(mr):
     mr.ok("stop", "ra")
     assert poll(lambda: status(mr, "ra") == "exited", timeout=15)
     n = mr.record("ra")["RestartCount"]
-    time.sleep(0.5)
+    # Stopped by the user: the monitor has ended, so nothing is left that could restart it.
+    assert poll(lambda: not alive(mr.monitor_pid("ra")))
     assert mr.record("ra")["RestartCount"] == n and status(mr, "ra") == "exited"
 
 
@@ -129,11 +138,12 @@ def test_a_killed_monitor_is_noticed_and_nothing_leaks(mr):
     mr.ok("run", "-d", "--name", "orphan", "busybox", "sleep", "100")
     cid = mr.record("orphan")["Id"]
     pid = mr.record("orphan")["State"]["Pid"]
-    os.kill(mr.monitor_pid("orphan"), signal.SIGKILL)
-    time.sleep(0.2)
+    mon = mr.monitor_pid("orphan")
+    os.kill(mon, signal.SIGKILL)
+    assert poll(lambda: not alive(mon))
     # The process runs on: the container is still running, and says why its logs stopped.
-    rec = mr.record("orphan")
-    assert rec["State"]["Running"] and "monitor" in rec["State"]["Error"]
+    assert poll(lambda: "monitor" in mr.record("orphan")["State"]["Error"])
+    assert mr.record("orphan")["State"]["Running"]
     mr.ok("kill", "orphan")
     assert poll(lambda: not alive(pid))
     assert poll(lambda: status(mr, "orphan") == "dead")

@@ -9,7 +9,6 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -146,12 +145,16 @@ class Upstream:
                     ["ip", "link", "set", "mrupN", "up"], ["ip", "link", "set", "lo", "up"]):
             sh("ip", "netns", "exec", self.ns, *cmd)
         self.log = f"/tmp/{self.ns}.log"
+        if os.path.exists(self.log):  # from a run that was killed
+            os.unlink(self.log)
         server = ("import socket\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
                   f"s.bind(('198.51.100.2', {self.port})); s.listen(8)\n"
+                  f"open('{self.log}', 'a').close()\n"  # listening: the log exists
                   "while True:\n    c, a = s.accept()\n"
                   f"    open('{self.log}', 'a').write(a[0] + '\\n'); c.sendall(a[0].encode() + b'\\n'); c.close()\n")
         self.proc = subprocess.Popen(["ip", "netns", "exec", self.ns, "python3", "-c", server])
-        time.sleep(0.3)
+        assert poll(lambda: os.path.exists(self.log) or self.proc.poll() is not None)
+        assert self.proc.poll() is None, "the upstream server did not start"
 
     def seen(self) -> list[str]:
         try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 
 import pytest
 
@@ -217,8 +216,8 @@ def test_cpu_and_swap_flags_reach_the_cgroup(mr):
 def test_stop_signal_and_kill_with_a_signal(mr):
     mr.ok("run", "-d", "--name", "sig", "--stop-signal", "USR1", "busybox", "sh", "-c",
           "trap 'echo got-usr2' USR2; trap 'echo got-usr1; exit 0' USR1; "
-          "while true; do sleep 0.1; done")
-    time.sleep(0.3)
+          "echo trapping; while true; do sleep 0.1; done")
+    assert poll(lambda: "trapping" in mr.ok("logs", "sig"))  # the traps are set
     mr.ok("kill", "-s", "USR2", "sig")
     assert poll(lambda: "got-usr2" in mr.ok("logs", "sig"))
     mr.ok("start", "sig")  # already running: nothing to do

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import localregistry as lr
+from polling import poll
 from minirun.cli.progress import Display, human
 from minirun.image.reference import parse
 from minirun.image.store import Store
@@ -63,7 +64,7 @@ def assert_empty_store(root: Path) -> None:
     s = store_of(root)
     assert s.images() == []
     assert s._refs() == {}
-    assert s.layers() == []
+    assert s.layers() == [] and s.blobs() == []
     assert [n for n in os.listdir(s.layers_dir) if not n.endswith(".json")] == []
     assert os.listdir(s.tmp_dir) == []
 
@@ -355,9 +356,8 @@ def test_interrupted_pull_is_completed_by_the_next(fake, open_registry, image, t
                             start_new_session=True)
     try:
         assert streaming.wait(30), "the pull never started the big layer"
-        time.sleep(0.5)  # the small layer finishes meanwhile
         s = store_of(tmp_path)
-        assert [n for n in os.listdir(s.tmp_dir) if n.startswith("staging-")]
+        assert poll(lambda: [n for n in os.listdir(s.tmp_dir) if n.startswith("staging-")])
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=10)

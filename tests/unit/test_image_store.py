@@ -19,6 +19,7 @@ import pytest
 from minirun.errors import DigestError, ImageError, ReferenceError
 from minirun.image import store as st
 from minirun.image.store import ImageRecord, Store
+from polling import poll
 
 
 def sha(data: bytes) -> str:
@@ -92,6 +93,12 @@ def fork(child) -> int:
         finally:
             os._exit(code)
     return pid
+
+
+def blocked_on_a_lock(pid: int) -> bool:
+    """/proc/locks lists `pid` as waiting for a lock ("1: -> FLOCK ... PID ...")."""
+    with open("/proc/locks") as f:
+        return any(ln.split()[1] == "->" and ln.split()[5] == str(pid) for ln in f)
 
 
 def wait_exit(pid: int) -> int:
@@ -602,8 +609,10 @@ def test_lock_is_reentrant_in_a_thread_and_excludes_other_processes(tmp_path):
     with store.lock():
         store.tag("two", rec.id)  # takes lock() again inside: must not deadlock
         os.write(go_w, b"x")
-        time.sleep(0.3)
-        assert os.waitpid(pid, os.WNOHANG) == (0, 0)  # the child waits for our lock
+        # The child waits for our lock: the kernel lists it as a blocked waiter ("->") in
+        # /proc/locks until we let go.
+        assert poll(lambda: blocked_on_a_lock(pid)), "the child never waited for the lock"
+        assert os.waitpid(pid, os.WNOHANG) == (0, 0)
         assert "docker.io/library/three:latest" not in store._refs()
     assert wait_exit(pid) == 0
     assert store.image(rec.id).repo_tags == ["docker.io/library/one:latest",

@@ -107,11 +107,14 @@ class Group(click.Group):
 
     def resolve_command(self, ctx: click.Context, args: list[str]):
         try:
-            return super().resolve_command(ctx, args)
+            name, cmd, rest = super().resolve_command(ctx, args)
         except (click.NoSuchOption, UnknownCommand):
             raise
         except click.UsageError as e:  # NoSuchCommand (8.4+), or the bare one before it
             raise UnknownCommand(getattr(e, "command_name", args[0]), ctx) from None
+        # The name as typed: `image ls` is `images` registered twice, and older click names
+        # it `images` in "See 'minirun image images --help'."
+        return (args[0] if cmd is not None else name), cmd, rest
 
     def invoke(self, ctx: click.Context):
         try:

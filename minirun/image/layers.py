@@ -8,7 +8,8 @@ The tar is read once, as a stream (tarfile mode 'r|', 1 MiB chunks: memory stays
 the layer's size), and applied with our own rules, never tarfile's extract() or its filters:
 'data' rejects absolute symlinks and devices and drops owners, 'tar' clears setuid/setgid/sticky
 (FACTS.md section 5). Compression is found from the magic bytes (gzip, zstd with the optional
-`zstandard` module, bzip2, xz), as Docker does; the media type only has to name a tar layer.
+`zstandard` module, the extra `minirun[zstd]`, bzip2, xz), as Docker does; the media type only
+has to name a tar layer.
 
 Rules (image-spec "Applying changesets", Docker's archive.UnpackLayer where the spec is silent):
 - Names: a leading '/' is stripped ("/etc/x" is the layer's etc/x, as GNU tar and Docker do);
@@ -178,10 +179,12 @@ def _decompressed(raw: BinaryIO) -> Iterator[bytes]:
         return _stdlib_chunks(src, lambda: zlib.decompressobj(16 + zlib.MAX_WBITS), _GZIP)
     if head.startswith(_ZSTD):
         try:
-            import zstandard  # optional: only zstd layers need it
+            # The extra `zstd` (pyproject.toml): only zstd layers need it, and a lazy import
+            # keeps it off every other path.
+            import zstandard
         except ImportError:
             raise LayerError("layer is zstd-compressed but the Python module 'zstandard' is not "
-                             "installed (pip install zstandard)") from None
+                             "installed: pip install 'minirun[zstd]'") from None
         reader = zstandard.ZstdDecompressor().stream_reader(src, read_size=CHUNK,
                                                              read_across_frames=True)
         return iter(lambda: reader.read(CHUNK), b"")

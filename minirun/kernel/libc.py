@@ -335,9 +335,10 @@ class Kernel:
                        ([c for c in allcaps if c not in inheritable], p.CAP_INHERITABLE, False))
         except OSError as e:
             raise KernelError("capset", "process capabilities", e.errno or errno.EPERM) from None
-        except ValueError as e:  # a capability this build of python-prctl does not know
+        except ValueError as e:  # a capability this python-prctl does not know (before 1.8: >35)
             raise KernelError("capset", "process capabilities", errno.EINVAL,
-                              f"{e}; rebuild python-prctl against newer libcap headers") from None
+                              f"{e}: pip install 'python-prctl>=1.8', built against this "
+                              "kernel's headers") from None
 
     # Calls the os module already has: kept here so they are narrated and can be faked.
     def fork(self) -> int:

@@ -29,3 +29,16 @@ def recorder(monkeypatch):
         except OSError:
             pass
     trace.enabled, trace._fd, trace._who, trace._t0 = saved
+
+
+@pytest.fixture
+def cli_runner():
+    """click's CliRunner with stdout and stderr kept apart: always so from click 8.2, asked for
+    with mix_stderr=False before (the oldest click pyproject.toml allows is older)."""
+    import inspect
+
+    from click.testing import CliRunner
+
+    if "mix_stderr" in inspect.signature(CliRunner).parameters:
+        return CliRunner(mix_stderr=False)
+    return CliRunner()

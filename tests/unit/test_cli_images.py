@@ -12,7 +12,6 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from click.testing import CliRunner
 
 from minirun.cli import images as images_cli
 from minirun.cli import main
@@ -36,8 +35,8 @@ def store(root):
 
 
 @pytest.fixture
-def run(root):
-    runner = CliRunner()
+def run(root, cli_runner):
+    runner = cli_runner
 
     def invoke(*args, input=None):
         result = runner.invoke(main, ["--root", str(root), *args], input=input)

@@ -12,7 +12,6 @@ import subprocess
 import sys
 
 import pytest
-from click.testing import CliRunner
 
 from minirun.cli import main
 
@@ -20,10 +19,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 @pytest.fixture
-def run(tmp_path):
+def run(tmp_path, cli_runner):
     def invoke(*args: str):
-        result = CliRunner().invoke(main, ["--root", str(tmp_path / "root"), "--runroot",
-                                           str(tmp_path / "run"), *args], prog_name="minirun")
+        result = cli_runner.invoke(main, ["--root", str(tmp_path / "root"), "--runroot",
+                                          str(tmp_path / "run"), *args], prog_name="minirun")
         if result.exception and not isinstance(result.exception, SystemExit):
             raise result.exception
         return result

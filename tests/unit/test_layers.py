@@ -368,13 +368,27 @@ def test_zstd(tmp_path):
     assert info.diff_id == "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def test_zstd_without_the_module_is_a_clear_error(tmp_path, monkeypatch):
+def test_zstd_without_the_module_is_a_one_line_error_naming_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "zstandard", None)  # import fails
     blob = b"\x28\xb5\x2f\xfd" + b"\x00" * 64
     with pytest.raises(LayerError, match="zstd-compressed but the Python module 'zstandard' is not "
                                          "installed") as err:
         apply_layer(io.BytesIO(blob), str(tmp_path / "l"))
+    assert "pip install 'minirun[zstd]'" in str(err.value)
     assert "\n" not in str(err.value) and not (tmp_path / "l").exists()
+
+
+def test_zstd_image_archive_without_the_module_names_the_extra(tmp_path, monkeypatch):
+    # `load` and `import` read archives through the same decompressor: the same one line.
+    monkeypatch.setitem(sys.modules, "zstandard", None)
+    from minirun.image import archive
+    from minirun.image.store import Store
+
+    src = tmp_path / "rootfs.tar.zst"
+    src.write_bytes(b"\x28\xb5\x2f\xfd" + b"\x00" * 64)
+    with pytest.raises(MinirunError) as err:
+        archive.import_tar(Store(str(tmp_path / "store")), str(src), "mini:1")
+    assert "pip install 'minirun[zstd]'" in str(err.value) and "\n" not in str(err.value)
 
 
 def test_path_source_and_unseekable_stream(tmp_path):

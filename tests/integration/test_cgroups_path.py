@@ -1,4 +1,5 @@
-"""linux.cgroupsPath on this hybrid machine (v1 controllers + cgroup2 at /sys/fs/cgroup/unified).
+"""linux.cgroupsPath on this machine: hybrid (v1 controllers + cgroup2 at /sys/fs/cgroup/unified)
+here, or pure v2 (one hierarchy) on other hosts; the tests ask which (tests/hostfeatures.py).
 
 A relative path goes under the caller's own cgroup in each hierarchy (from /proc/self/cgroup),
 an absolute one under each hierarchy's root; the container's init is in that cgroup in *every*
@@ -16,6 +17,14 @@ from pathlib import Path
 import pytest
 
 from helpers import create, own_cgroups, run_detached
+from hostfeatures import cgroup_layout
+
+
+def in_container(name: str, controller: str) -> str:
+    """Path, inside the container, of cgroup file `name` of `controller`'s hierarchy: v1 has a
+    directory per controller, v2 one directory for all."""
+    return f"/sys/fs/cgroup/{name}" if cgroup_layout() == "v2" else \
+        f"/sys/fs/cgroup/{controller}/{name}"
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -94,7 +103,9 @@ def cg_cleanup():
 def test_relative_path_under_our_own_cgroup(oci, bundle, cid, tmp_path, cg_cleanup):
     parent = f"minirun-test-{cid}"  # the intermediate directory create must make (and delete)
     dirs = expected_dirs(f"{parent}/{cid}")
-    assert "" in dirs and "memory" in dirs, f"not the hybrid layout: {hierarchies()}"
+    assert dirs, f"no cgroup hierarchy found: {hierarchies()}"
+    if cgroup_layout() == "hybrid":  # every hierarchy, the cgroup2 one included
+        assert "" in dirs and "memory" in dirs, hierarchies()
     cg_cleanup += list(dirs.values()) + [d.parent for d in dirs.values()]
     assert not any(d.parent.exists() for d in dirs.values())
 
@@ -188,7 +199,8 @@ def test_cgroup_namespace_view(oci, bundle, cid, tmp_path, cg_cleanup):
     path = f"minirun-test-{cid}/{cid}"
     dirs = expected_dirs(path)
     cg_cleanup += list(dirs.values()) + [d.parent for d in dirs.values()]
-    script = ("cat /proc/self/cgroup; echo ---; cat /sys/fs/cgroup/pids/cgroup.procs; echo ---; "
+    script = (f"cat /proc/self/cgroup; echo ---; cat {in_container('cgroup.procs', 'pids')}; "
+              "echo ---; "
               "grep ' /sys/fs/cgroup' /proc/self/mountinfo | cut -d' ' -f4-6")
     r = oci("run", "--bundle", bundle(args=["sh", "-c", script], edit=with_path(path)), cid)
     assert r.returncode == 0, r.stderr
@@ -208,13 +220,13 @@ def test_no_cgroup_namespace_binds_the_own_cgroup(oci, bundle, cid, tmp_path, cg
     path = f"/minirun-test-{cid}"
     dirs = expected_dirs(path)
     cg_cleanup += list(dirs.values())
-    script = "cat /proc/self/cgroup; echo ---; cat /sys/fs/cgroup/memory/cgroup.procs"
+    script = f"cat /proc/self/cgroup; echo ---; cat {in_container('cgroup.procs', 'memory')}"
     r = oci("run", "--bundle", bundle(args=["sh", "-c", script],
                                       edit=with_path(path, drop_cgroupns=True)), cid)
     assert r.returncode == 0, r.stderr
     cg, pids = r.stdout.split("---\n")
     assert {ln.split(":", 2)[2] for ln in cg.splitlines()} == {path}  # the host's names
-    # /sys/fs/cgroup/memory is the container's own cgroup, not the host's whole tree.
+    # /sys/fs/cgroup(/memory) is the container's own cgroup, not the host's whole tree.
     assert "1" in pids.split() and len(pids.split()) <= 3
 
 
@@ -228,15 +240,19 @@ def test_sys_fs_cgroup_is_read_only(oci, bundle, cid, tmp_path, cg_cleanup):
         for s in ("bounding", "effective", "permitted"):  # only the mount may refuse
             c["process"]["capabilities"][s] += ["CAP_SYS_ADMIN", "CAP_DAC_OVERRIDE"]
 
-    script = ("ls /sys/fs/cgroup; mkdir /sys/fs/cgroup/memory/sub 2>&1 || echo mkdir-refused; "
-              "echo 10 > /sys/fs/cgroup/pids/pids.max || echo write-refused; "
-              "touch /sys/fs/cgroup/x 2>&1 || echo tmpfs-refused")
+    v2 = cgroup_layout() == "v2"
+    script = (f"ls /sys/fs/cgroup; mkdir {in_container('sub', 'memory')} 2>&1 || "
+              "echo mkdir-refused; "
+              f"echo 10 > {in_container('cgroup.procs' if v2 else 'pids.max', 'pids')} || "
+              "echo write-refused; "
+              "touch /sys/fs/cgroup/x 2>&1 || echo top-refused")
     r = oci("run", "--bundle", bundle(args=["sh", "-c", script], edit=edit), cid)
     assert r.returncode == 0, r.stderr
     out = r.stdout.split()
-    for name in ("memory", "pids", "cpu", "cpuacct", "cpuset", "devices", "freezer", "blkio",
-                 "systemd", "unified"):
+    # v1: a read-only tmpfs holding each hierarchy; v2: the one hierarchy, read-only.
+    for name in (("cgroup.procs", "cgroup.controllers") if v2 else (
+            "memory", "pids", "cpu", "cpuacct", "cpuset", "devices", "freezer", "blkio")):
         assert name in out, name
-    assert {"mkdir-refused", "write-refused", "tmpfs-refused"} <= set(out), r.stdout
+    assert {"mkdir-refused", "write-refused", "top-refused"} <= set(out), r.stdout
     assert "Read-only file system" in r.stdout + r.stderr
     assert not any(d.exists() for d in dirs.values())  # run deleted the container

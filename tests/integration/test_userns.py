@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from helpers import OCI, one_line_error, run
+from hostfeatures import idmapped_mounts, need, unprivileged_userns
 
 MAPS = {"uidMappings": [{"containerID": 0, "hostID": 300000, "size": 65536}],
         "gidMappings": [{"containerID": 0, "hostID": 300000, "size": 65536}]}
@@ -42,6 +43,8 @@ def shared_dir(tmp_path, searchable):
 
 @pytest.mark.parametrize("how", ["explicit", "idmap-option"])
 def test_idmapped_bind_mount(oci, bundle, cid, shared_dir, searchable, how):
+    need(idmapped_mounts(str(shared_dir)), "the kernel cannot idmap a mount of this filesystem "
+         "(Linux 5.12+; tmpfs from 6.3)")
     def edit(cfg):
         in_userns(cfg)
         m = {"destination": "/vol", "type": "bind", "source": str(shared_dir),
@@ -85,6 +88,12 @@ def test_idmapped_mount_errors_name_the_field(oci, bundle, cid, edit, msg):
 USER = 12345
 
 
+def need_rootless() -> None:
+    need(shutil.which("setpriv"), "setpriv (util-linux) is not installed")
+    need(unprivileged_userns(), "an ordinary user may not create a user namespace here "
+         "(kernel.unprivileged_userns_clone, user.max_user_namespaces or an LSM forbids it)")
+
+
 @pytest.fixture
 def rootless_bundle(rootfs_dir, tmp_path_factory):
     """A bundle made by `spec --rootless` as uid 12345, in a directory that user owns."""
@@ -121,8 +130,7 @@ def as_user(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Comple
 
 
 def test_rootless_run_as_an_ordinary_user(rootless_bundle):
-    if not shutil.which("setpriv"):
-        pytest.skip("setpriv (util-linux) is not installed")
+    need_rootless()
     b = rootless_bundle
     assert as_user("spec", "--rootless", cwd=b).returncode == 0
     cfg = json.loads((b / "config.json").read_text())
@@ -153,8 +161,7 @@ def test_rootless_run_as_an_ordinary_user(rootless_bundle):
 
 
 def test_rootless_asking_for_limits_without_delegation_fails(rootless_bundle):
-    if not shutil.which("setpriv"):
-        pytest.skip("setpriv (util-linux) is not installed")
+    need_rootless()
     b = rootless_bundle
     as_user("spec", "--rootless", cwd=b)
     cfg = json.loads((b / "config.json").read_text())

@@ -14,9 +14,9 @@ Global options: --root DIR (images, containers, volumes: default /var/lib/miniru
 $MINIRUN_ROOT) and --runroot DIR (runtime state: default /run/minirun, or $MINIRUN_RUNROOT), so
 tests never touch the real ones. Errors are one line on stderr, with Docker's exit codes (125
 for minirun's own errors), never a traceback (unless --debug). A command line that cannot be
-parsed (an unknown flag or command, a missing argument, a bad flag value) gets Docker's two
-lines, what is wrong and "See 'minirun run --help'.", and exit 125, not click's usage block
-and 2.
+parsed (an unknown flag or command, a missing argument, a bad flag value) gets one line, in
+Docker's words, with where to look ("minirun: unknown flag: --x (see 'minirun run --help')"),
+and exit 125, not click's usage block and 2.
 """
 
 from __future__ import annotations
@@ -161,9 +161,9 @@ def usage_error(e: click.UsageError) -> NoReturn:
         # did before 8.2 made this an error).
         click.echo(ctx.get_help())
         sys.exit(0)
-    click.echo(f"minirun: {usage_message(e)}", err=True)
-    if ctx is not None:
-        click.echo(f"See '{ctx.command_path} --help'.", err=True)
+    # One line, as every minirun error is: what is wrong, then where the fix is.
+    see = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    click.echo(f"minirun: {usage_message(e).rstrip('.')}{see}", err=True)
     sys.exit(125)
 
 

@@ -1,5 +1,5 @@
-"""The front end's usage errors: Docker's two lines ("what is wrong", "See '... --help'.") and
-exit 125, never click's usage block and exit 2; --help and a bare `minirun` still exit 0.
+"""The front end's usage errors: one line in Docker's words with where to look ("minirun:
+unknown flag: --x (see 'minirun run --help')") and exit 125, never click's usage block and exit 2; --help and a bare `minirun` still exit 0.
 
 Through click's CliRunner with --root under tmp_path (no root, nothing touched), and once
 through the installed launcher, which is what a user runs.
@@ -33,7 +33,7 @@ def run(tmp_path, cli_runner):
 def docker_shape(result, message: str, command: str) -> None:
     """Exit 125; on stderr the message after `minirun: `, then where the help is; no stdout."""
     assert result.exit_code == 125, result.output
-    assert result.stderr.splitlines() == [f"minirun: {message}", f"See '{command} --help'."]
+    assert result.stderr.splitlines() == [f"minirun: {message.rstrip('.')} (see '{command} --help')"]
     assert result.stdout == ""
 
 
@@ -103,5 +103,5 @@ def test_the_launcher_exits_125_in_two_lines(tmp_path):
     r = subprocess.run([*cmd, "--root", str(tmp_path), "run", "--no-such-flag", "busybox"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 125
-    assert r.stderr.splitlines() == ["minirun: unknown flag: --no-such-flag",
-                                     "See 'minirun run --help'."]
+    assert r.stderr.splitlines() == ["minirun: unknown flag: --no-such-flag "
+                                     "(see 'minirun run --help')"]

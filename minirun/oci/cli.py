@@ -13,6 +13,7 @@ import sys
 
 from .. import __version__, trace
 from ..errors import MinirunError
+from . import log
 
 USAGE = """usage: minirun-oci [global options] COMMAND [options] ARGS
 
@@ -185,43 +186,24 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if (g.get("help") or rest) else 1
     cmd, args = rest[0], rest[1:]
     root = os.path.abspath(g.get("root") or default_root())
+    log.configure(bool(g.get("debug")), g.get("log"), g.get("log_format"))
     try:
         if cmd not in COMMANDS:
             raise UsageError(f"unknown command {cmd!r} (see minirun-oci --help)")
         opts, pos = parse_flags(args, COMMANDS[cmd])
         return dispatch(cmd, opts, pos, root, g)
     except MinirunError as e:
-        _report(g, f"{e}")
+        log.error(f"{e}")
         if g.get("debug"):
             raise
         return e.exit_code
     except KeyboardInterrupt:
         return 130
     except OSError as e:
-        _report(g, f"{cmd}: {e.filename + ': ' if e.filename else ''}{e.strerror or e}")
+        log.error(f"{cmd}: {e.filename + ': ' if e.filename else ''}{e.strerror or e}")
         if g.get("debug"):
             raise
         return 1
-
-
-def _report(g: dict, msg: str) -> None:
-    sys.stderr.write(f"minirun-oci: {msg}\n")
-    log = g.get("log")
-    if not log:
-        return
-    from .state import now_rfc3339
-
-    if g.get("log_format") == "json":
-        from .. import fastjson
-
-        line = fastjson.dumps({"level": "error", "msg": msg, "time": now_rfc3339()})
-    else:
-        line = f'time="{now_rfc3339()}" level=error msg="{msg}"'
-    try:
-        with open(log, "a") as f:
-            f.write(line + "\n")
-    except OSError:
-        pass
 
 
 def parse_signal(text: str) -> int:

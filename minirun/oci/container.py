@@ -13,6 +13,7 @@ from ..record import dataclass
 from .. import fastjson, trace
 from ..errors import ContainerError, MinirunError
 from ..kernel import process as kproc
+from . import log
 from . import state as st
 
 TYPE_CHECKING = False  # the spec module is imported lazily: only create needs it
@@ -46,9 +47,8 @@ def create(o: CreateOptions) -> st.State:
     spec = o.spec if o.spec is not None else spec_mod.load(bundle)
     if spec.process is None:
         raise MinirunError("config.json: process: is required to create a container")
-    if spec.linux.ns("mount") is None:
-        raise MinirunError("config.json: linux.namespaces: minirun needs a mount namespace "
-                           "(add {\"type\": \"mount\"})")
+    for note in spec.ignored:
+        log.debug(f"create {o.cid}: config.json: {note}")
     if spec.process.terminal and not (o.console_socket or o.console_sock_obj):
         raise MinirunError("process.terminal is true: pass --console-socket (or set "
                            "\"terminal\": false in config.json)")
@@ -68,6 +68,7 @@ def create(o: CreateOptions) -> st.State:
 
     cg_dirs: dict[str, str] = {}
     cg_made: list[str] = []
+    host_root_mount = 0
     child = init_pid = 0
     chan = warm = None
     idmapped: dict[int, int] = {}
@@ -84,6 +85,10 @@ def create(o: CreateOptions) -> st.State:
         from .init import InitContext, child_main
 
         idmapped = _idmapped_mounts(spec, bundle)
+        if spec.linux.ns("mount") is None:
+            from ..kernel import host_mountns
+
+            host_root_mount = host_mountns.bind_root(spec.root_path)
         ctx = InitContext(cid=o.cid, spec=spec, bundle=bundle, state_dir=sdir,
                           console_socket=o.console_socket, console_sock_obj=o.console_sock_obj,
                           no_pivot=o.no_pivot, no_new_keyring=o.no_new_keyring,
@@ -146,8 +151,11 @@ def create(o: CreateOptions) -> st.State:
                         raise MinirunError(f"create {o.cid}: setup failed: {nxt or 'child exited'}")
                     init_pid = int(nxt[4:])
 
+                # runtime-spec (runtime.md, State and Lifecycle): `creating` is step 2, building
+                # the environment; prestart and createRuntime are steps 3-4, "after step 2",
+                # with the program not yet run: `created` (as crun; runc says `creating`).
                 state_json = fastjson.dumps({
-                    "ociVersion": st.OCI_VERSION, "id": o.cid, "status": "creating",
+                    "ociVersion": st.OCI_VERSION, "id": o.cid, "status": "created",
                     "pid": init_pid, "bundle": bundle, "annotations": spec.annotations})
                 for phase in ("prestart", "createRuntime"):
                     hooks.run(spec.hooks.get(phase, []), phase, state_json)
@@ -188,7 +196,8 @@ def create(o: CreateOptions) -> st.State:
                          rootfs=spec.root_path, created=st.now_rfc3339(),
                          annotations=spec.annotations, cgroup_paths=cg_dirs,
                          cgroup_version=cg.version if cg is not None else 0,
-                         cgroup_made=cg_made, hooks=spec.raw.get("hooks") or {},
+                         cgroup_made=cg_made, host_root_mount=host_root_mount,
+                         hooks=spec.raw.get("hooks") or {},
                          config=spec.raw, root_dir=o.root_dir)
         state.save()
         if o.pid_file:
@@ -213,6 +222,13 @@ def create(o: CreateOptions) -> st.State:
             try:
                 cg.kill_all()
                 cg.remove()
+            except (OSError, MinirunError):
+                pass
+        if host_root_mount:
+            from ..kernel import host_mountns
+
+            try:
+                host_mountns.detach_root(spec.root_path, host_root_mount)
             except (OSError, MinirunError):
                 pass
         _rmtree(sdir)
@@ -387,14 +403,18 @@ def start(root_dir: str, cid: str) -> st.State:
 
             p = select.poll()
             p.register(fd, select.POLLIN)
-            released = False  # the init wrote its byte: it runs startContainer hooks, then execs
+            # The init writes its byte when released, runs the startContainer hooks and execs;
+            # its write end is close-on-exec, so EOF says the program runs. Return only then:
+            # runtime-spec (runtime.md, State) calls a container `running` once it "has executed
+            # the user-specified program", and callers act on that (runtime-tools' killsig sends
+            # TERM as soon as `state` says running: before the execve it would reach our
+            # Python init, which, as PID 1 of its namespace, drops it). Poststart needs it too.
+            released = False
             while True:
                 if p.poll(100):
                     data = os.read(fd, 1)
                     if data:
                         released = True
-                        if not state.hooks.get("poststart"):
-                            break  # nothing to order after the execve: do not wait for it
                         continue
                     if released:
                         break  # EOF: the init's close-on-exec write end closed at execve()
@@ -411,7 +431,13 @@ def start(root_dir: str, cid: str) -> st.State:
         from . import hooks
         from . import spec as spec_mod
 
-        hooks.run(spec_mod.parse_hooks({"poststart": poststart})["poststart"], "poststart", fastjson.dumps(state.oci()), warn_only=True)
+        # The state of lifecycle step 9, "after step 8" (the program was executed): `running`
+        # with the container's PID, even when a short program has already exited by now (the
+        # live `state` then says `stopped`). crun passes the same.
+        oci = state.oci()
+        oci["status"], oci["pid"] = "running", state.pid
+        hooks.run(spec_mod.parse_hooks({"poststart": poststart})["poststart"], "poststart",
+                  fastjson.dumps(oci), warn_only=True)
     return state
 
 
@@ -478,14 +504,23 @@ def delete(root_dir: str, cid: str, force: bool = False) -> None:
         raise
     with st.Lock(state.dir):
         status = state.status()
-        if status in ("running", "paused") and not force:
-            raise ContainerError(f"cannot delete container {cid}: it is {status} (stop it "
+        if status != "stopped" and not force:
+            # runtime-spec (runtime.md, Delete): "Attempting to delete a container that is not
+            # stopped MUST have no effect on the container and MUST generate an error." That
+            # includes `created`, whose init is alive and waiting (runc kills it instead).
+            raise ContainerError(f"cannot delete container {cid}: it is {status} (kill it "
                                  "first, or use delete --force)")
         cg = cgroup_of(state)
         if status != "stopped" or (cg is not None and cg.populated()):
-            # A created container is deleted without --force, as runc does; leftovers of a
-            # stopped one (processes outside its PID namespace) go with it.
+            # --force; or leftovers of a stopped container (processes that were never in its
+            # PID namespace) that go with it.
             _kill_and_wait(state)
+        if state.host_root_mount:
+            from ..kernel import host_mountns
+
+            # Its mounts were made in the host's mount table: the container cannot take them
+            # away by exiting.
+            host_mountns.detach_root(state.rootfs, state.host_root_mount)
         poststop = state.hooks.get("poststop")
         if poststop:
             from . import hooks

@@ -149,8 +149,8 @@ def exec_process(root_dir: str, cid: str, proc: Process, detach: bool = False,
 def _child(init: int, proc: Process, chan: Channel, sock, in_userns: bool, preserve: int,
            flt, cgroup_dirs: dict[str, str]) -> None:
     from ..kernel import sealed_exec
-    from .init import _describe, _reset_signals, exec_process as do_exec, finalize_process, \
-        load_seccomp
+    from .init import _describe, _reset_signals, enter_cwd, exec_process as do_exec, \
+        finalize_process, load_seccomp
 
     code = 1
     try:
@@ -171,11 +171,16 @@ def _child(init: int, proc: Process, chan: Channel, sock, in_userns: bool, prese
             name, how = migration.self_join_file(key)
             libc.write_file(os.path.join(cgroup_dirs[key], name), "0",
                             f"join the container's cgroup {cgroup_dirs[key]} ({how})")
+        shares_mounts = namespaces.same_as_self("mount", init)
         for t in namespaces.JOIN_ORDER:
             if os.path.exists(f"/proc/{init}/ns/{namespaces.TYPES[t][1]}") and \
                     not namespaces.same_as_self(t, init):
                 namespaces.join(t, f"/proc/{init}/ns/{namespaces.TYPES[t][1]}",
                                 f"enter the container's {t} namespace")
+        if shares_mounts:
+            from ..kernel import host_mountns
+
+            host_mountns.enter_root_of(init)
         pid = libc.fork("fork: only children enter the joined PID namespace")
         if pid == 0:
             try:
@@ -187,9 +192,10 @@ def _child(init: int, proc: Process, chan: Channel, sock, in_userns: bool, prese
                     terminal.make_controlling(slave)
                 stub = sealed_exec.prepare()
                 early = flt is not None and (not proc.no_new_privileges or flt.notify)
-                if early:  # the same order as the init's (init.py)
+                in_cwd = enter_cwd(proc.cwd)  # the same order as the init's (init.py)
+                if early:
                     load_seccomp(flt, chan, proc.no_new_privileges)
-                exe, env = finalize_process(proc, in_userns)
+                exe, env = finalize_process(proc, in_userns, in_cwd)
                 kproc.close_fds_on_exec(3 + preserve)
                 _reset_signals(_signal)
                 if flt is not None and not early:

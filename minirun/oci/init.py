@@ -19,7 +19,7 @@ from ..record import dataclass, field
 
 from .. import trace
 from ..errors import CommandError, MinirunError
-from ..kernel import capabilities, cgroups, libc, namespaces, rootfs, sealed_exec
+from ..kernel import capabilities, cgroups, host_mountns, libc, namespaces, rootfs, sealed_exec
 from ..kernel.cgroups import migration
 from ..kernel import process as kproc
 from .channel import Channel
@@ -193,8 +193,11 @@ def _init(ctx: InitContext, chan: Channel) -> None:
         from . import hooks as _hooks  # noqa: F401
     import _signal
 
-    # 1-3: propagation, rootfs as a mount point, config.json's mounts.
-    rootfs.prepare_root(root, linux.rootfs_propagation)
+    # 1-3: propagation, rootfs as a mount point, config.json's mounts. Without a mount
+    # namespace the runtime made the rootfs a mount point, and / is the host's: leave it alone.
+    own_mounts = linux.ns("mount") is not None
+    if own_mounts:
+        rootfs.prepare_root(root, linux.rootfs_propagation)
     def cgroup_mount(dest: str, flags: int) -> None:
         cgroups.mount_into(dest, flags, ctx.cgroup_dirs)
 
@@ -233,7 +236,8 @@ def _init(ctx: InitContext, chan: Channel) -> None:
         from .state import OCI_VERSION
         from .. import fastjson
 
-        st = {"ociVersion": OCI_VERSION, "id": ctx.cid, "status": "creating", "pid": os.getpid(),
+        # Lifecycle step 5, after step 2: `created`, as for prestart and createRuntime.
+        st = {"ociVersion": OCI_VERSION, "id": ctx.cid, "status": "created", "pid": os.getpid(),
               "bundle": ctx.bundle, "annotations": spec.annotations}
         hooks.run(spec.hooks["createContainer"], "createContainer", fastjson.dumps(st))
 
@@ -242,7 +246,9 @@ def _init(ctx: InitContext, chan: Channel) -> None:
         console = ctx.console_sock_obj or terminal.connect(ctx.console_socket)
 
     # 5: the switch.
-    if ctx.no_pivot:
+    if not own_mounts:
+        host_mountns.enter_root(root)
+    elif ctx.no_pivot:
         rootfs.move_root(root)
     else:
         rootfs.pivot(root)
@@ -298,9 +304,10 @@ def _init(ctx: InitContext, chan: Channel) -> None:
     flt = ctx.seccomp
     stub = sealed_exec.prepare()  # made before any filter can refuse memfd_create
     early = flt is not None and (not proc.no_new_privileges or flt.notify)
+    in_cwd = enter_cwd(proc.cwd)  # before any filter can refuse getcwd (runc's order)
     if early:
         load_seccomp(flt, chan, proc.no_new_privileges)
-    exe, env = finalize_process(proc, in_userns)
+    exe, env = finalize_process(proc, in_userns, in_cwd)
     kproc.close_fds_on_exec(3 + ctx.preserve_fds)
     os.set_inheritable(fifo_fd, False)
 
@@ -339,8 +346,38 @@ def _init(ctx: InitContext, chan: Channel) -> None:
     exec_process(exe, proc.args, env, stub)
 
 
-def finalize_process(proc: Process, in_userns: bool) -> tuple[str, dict[str, str]]:
-    """The last steps as root: rlimits, capabilities, user, no_new_privs, umask, cwd.
+def enter_cwd(cwd: str) -> bool:
+    """chdir(process.cwd) while still root and before a seccomp filter is loaded: a profile
+    may deny getcwd(2), which the CVE-2024-21626 check below needs, and the filter is loaded
+    before finalize_process when it needs CAP_SYS_ADMIN. runc also enters the cwd before it
+    switches user. False: root may not search it (EACCES: e.g. a directory only the
+    container's user can enter, in a user namespace); finalize_process tries again as that
+    user."""
+    try:
+        libc.chdir(cwd, "process.cwd, entered as root before the seccomp filter")
+    except OSError as e:
+        if e.errno == 13:  # EACCES
+            return False
+        raise MinirunError(f"process.cwd {cwd}: {e.strerror}") from None
+    _check_cwd(cwd)
+    return True
+
+
+def _check_cwd(cwd: str) -> None:
+    # CVE-2024-21626: a cwd reached through a leaked fd lies outside our root, and the
+    # kernel says so: getcwd() then starts with "(unreachable)".
+    try:
+        inside = os.getcwd().startswith("/")
+    except OSError as e:
+        raise MinirunError(f"process.cwd {cwd}: {e.strerror}") from None
+    if not inside:
+        raise MinirunError(f"process.cwd {cwd}: resolves outside the container's root")
+
+
+def finalize_process(proc: Process, in_userns: bool, in_cwd: bool = False
+                     ) -> tuple[str, dict[str, str]]:
+    """The last steps as root: rlimits, capabilities, user, no_new_privs, umask, cwd (unless
+    enter_cwd already entered it: in_cwd).
 
     Returns the resolved executable and the environment. Shared by `create` and `exec`.
     """
@@ -367,14 +404,12 @@ def finalize_process(proc: Process, in_userns: bool) -> tuple[str, dict[str, str
         libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1, "process.noNewPrivileges: execve() can never "
                    "grant more privileges (setuid bits and file capabilities are ignored)")
     libc.umask(u.umask if u.umask is not None else 0o022, "process.user.umask")
-    try:
-        libc.chdir(proc.cwd, "process.cwd")
-        # CVE-2024-21626: a cwd reached through a leaked fd lies outside our root, and the
-        # kernel says so: getcwd() then starts with "(unreachable)".
-        if not os.getcwd().startswith("/"):
-            raise MinirunError(f"process.cwd {proc.cwd}: resolves outside the container's root")
-    except OSError as e:
-        raise MinirunError(f"process.cwd {proc.cwd}: {e.strerror}") from None
+    if not in_cwd:
+        try:
+            libc.chdir(proc.cwd, "process.cwd")
+        except OSError as e:
+            raise MinirunError(f"process.cwd {proc.cwd}: {e.strerror}") from None
+        _check_cwd(proc.cwd)
     env = proc.env_dict()
     if "HOME" not in env:
         env["HOME"] = _home_of(u.uid)

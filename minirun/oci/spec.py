@@ -140,6 +140,8 @@ class Spec:
     annotations: dict[str, str] = field(default_factory=dict)
     linux: Linux = field(default_factory=Linux)
     raw: dict[str, Any] = field(default_factory=dict)
+    # Fields accepted but not applied on this host, with why (create logs them under --debug).
+    ignored: list[str] = field(default_factory=list)
 
 
 # --- small typed getters that name the field on error -------------------------------------
@@ -270,6 +272,12 @@ def parse(raw: Any, bundle: str) -> Spec:
         if not isinstance(v, str):
             raise ConfigError(f"annotations.{k}", "must be a string")
 
+    if linux.ns("mount") is None and linux.ns("user") is not None:
+        # Without a mount namespace the container's mounts are made in the host's, which a
+        # user namespace may not touch (kernel/host_mountns.py).
+        raise ConfigError("linux.namespaces", "a user namespace needs a mount namespace too: "
+                          "add {\"type\": \"mount\"}")
+
     hostname = _str(raw.get("hostname"), "hostname")
     domainname = _str(raw.get("domainname"), "domainname")
     if (hostname or domainname) and linux.ns("uts") is None:
@@ -281,7 +289,27 @@ def parse(raw: Any, bundle: str) -> Spec:
                 hostname=hostname, domainname=domainname, mounts=mounts, hooks=hooks,
                 annotations=annotations, linux=linux, raw=raw)
     _check_sysctl(spec)
+    for where, label in (("process.selinuxLabel", (raw.get("process") or {}).get("selinuxLabel")),
+                         ("linux.mountLabel", (raw.get("linux") or {}).get("mountLabel"))):
+        if label:  # only reached when SELinux is off (refuse_label_if_selinux)
+            spec.ignored.append(f"{where} {label!r} ignored: SELinux is not enabled on this host")
     return spec
+
+
+def selinux_enabled() -> bool:
+    """Is SELinux on here? libselinux's test: selinuxfs is mounted (at /sys/fs/selinux)."""
+    return os.path.exists("/sys/fs/selinux/enforce")
+
+
+def refuse_label_if_selinux(where: str) -> None:
+    """An SELinux label (process.selinuxLabel, linux.mountLabel) on an SELinux host is refused:
+    minirun does not apply labels, and running unlabelled there would pretend confinement.
+    Without SELinux a label means nothing to the kernel, so it is ignored, as crun does (runc
+    adds a context= mount option, which such a kernel refuses). The runtime-spec gives no rule
+    for a host without the LSM."""
+    if selinux_enabled():
+        raise ConfigError(where, "SELinux is enabled on this host and minirun does not apply "
+                          "SELinux labels; remove it")
 
 
 def _check_idmapped(m: Mount, i: int, linux: Linux) -> None:
@@ -376,7 +404,7 @@ def parse_process(p: Any) -> Process:
     if p.get("apparmorProfile"):
         raise ConfigError("process.apparmorProfile", "AppArmor is not supported by minirun; remove it")
     if p.get("selinuxLabel"):
-        raise ConfigError("process.selinuxLabel", "SELinux is not supported by minirun; remove it")
+        refuse_label_if_selinux("process.selinuxLabel")
 
     return Process(args=args, cwd=os.path.normpath(cwd), env=env,
                    terminal=_bool(p.get("terminal"), "process.terminal"), console_size=size,
@@ -451,9 +479,8 @@ def _linux(lx: dict) -> Linux:
     linux.rootfs_propagation = prop
     if lx.get("seccomp") is not None:
         linux.seccomp = _obj(lx.get("seccomp"), "linux.seccomp")
-    for key in ("mountLabel",):
-        if lx.get(key):
-            raise ConfigError(f"linux.{key}", "SELinux labels are not supported by minirun; remove it")
+    if lx.get("mountLabel"):
+        refuse_label_if_selinux("linux.mountLabel")
     if lx.get("intelRdt"):
         raise ConfigError("linux.intelRdt", "Intel RDT is not supported by minirun; remove it")
     if lx.get("personality"):

@@ -44,6 +44,9 @@ class State:
     cgroup_paths: dict[str, str] = field(default_factory=dict)  # hierarchy key -> our dir
     cgroup_version: int = 0  # 1 (v1 or hybrid) or 2; 0: no cgroup
     cgroup_made: list[str] = field(default_factory=list)  # directories create made (delete removes)
+    # No mount namespace: the mount ID of the rootfs bind create made in the host's mount
+    # table, which delete detaches with everything below it (kernel/host_mountns.py); 0: none.
+    host_root_mount: int = 0
     hooks: dict[str, Any] = field(default_factory=dict)  # raw config hooks, frozen at create
     config: dict[str, Any] = field(default_factory=dict)  # the config.json create saw
     root_dir: str = DEFAULT_ROOT

@@ -157,7 +157,7 @@ def test_delete_of_a_created_container_removes_the_cgroups(oci, bundle, cid, tmp
     create(oci, tmp_path, bundle(args=["true"], edit=with_path(path)), cid)
     pid = oci.state(cid)["pid"]
     assert all(procs(d) == [pid] for d in dirs.values())
-    oci("delete", cid, check=True)  # created: no --force needed
+    oci("delete", "--force", cid, check=True)  # created is not stopped: --force (runtime.md)
     assert not any(d.parent.parent.exists() for d in dirs.values())
 
 

@@ -102,9 +102,11 @@ def test_every_hook_runs_in_order_with_its_state(oci, bundle, cid, tmp_path):
     assert order(d)[-1] == "poststop"
     assert sorted(order(d)) == sorted([*HOST_PHASES, "startContainer", "process"])
 
+    # runtime-spec (runtime.md): `creating` is lifecycle step 2 only; the create-time hooks
+    # are steps 3-5, after it, with the program not yet run: `created` (as crun passes).
     expected = {  # phase: (status, pid)
-        "prestart": ("creating", pid), "createRuntime": ("creating", pid),
-        "createContainer": ("creating", 1),  # run by the init: its PID in its own namespace
+        "prestart": ("created", pid), "createRuntime": ("created", pid),
+        "createContainer": ("created", 1),  # run by the init: its PID in its own namespace
         "startContainer": ("created", 1),
         "poststart": ("running", pid), "poststop": ("stopped", 0),
     }
@@ -315,15 +317,31 @@ def test_poststart_timeout_only_warns(oci, bundle, cid, tmp_path):
     assert oci.state(cid)["status"] == "running"
 
 
+def test_poststart_state_is_running_even_after_a_quick_exit(oci, bundle, cid, tmp_path):
+    """Poststart is lifecycle step 9, after the program was executed: its state says `running`
+    with the container's PID, even when the program (`true`) is gone by then and `state`
+    already says `stopped` (runtime-tools' hooks_stdin checks this with `true`)."""
+    d = shared_dir(tmp_path)
+    b, d = setup(bundle, tmp_path, {"poststart": [recorder("poststart", str(d))]}, args=["true"])
+    assert launch(oci, tmp_path, "create", "--bundle", b, cid).returncode == 0
+    pid = oci.state(cid)["pid"]
+    oci("start", cid, check=True)
+    assert poll(lambda: oci.state(cid)["status"] == "stopped")
+    s = state_of(d, "poststart")
+    assert s["status"] == "running" and s["pid"] == pid
+
+
 # --- poststop ----------------------------------------------------------------------------------
 
 
-def test_poststop_runs_on_delete_of_a_created_container(oci, bundle, cid, tmp_path):
+def test_poststop_runs_on_forced_delete_of_a_created_container(oci, bundle, cid, tmp_path):
     d = shared_dir(tmp_path)
     b, d = setup(bundle, tmp_path, {"poststop": [recorder("poststop", str(d))]})
     assert launch(oci, tmp_path, "create", "--bundle", b, cid).returncode == 0
     assert order(d) == []
-    oci("delete", cid, check=True)
+    assert oci("delete", cid).returncode == 1  # not stopped: refused, and no hook ran
+    assert order(d) == []
+    oci("delete", "--force", cid, check=True)
     assert order(d) == ["poststop"]
     assert state_of(d, "poststop")["status"] == "stopped"
 

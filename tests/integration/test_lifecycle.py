@@ -107,17 +107,41 @@ def test_delete_running_needs_force(oci, bundle, cid, tmp_path):
     assert "does not exist" in one_line_error(r.stderr)
 
 
-def test_delete_created_container(oci, bundle, cid, tmp_path):
-    """runc deletes a created (never started) container without --force; so do we."""
+def test_delete_of_a_created_container_needs_force(oci, bundle, cid, tmp_path):
+    """runtime-spec (runtime.md, Delete): deleting a container that is not stopped MUST fail and
+    have no effect; `created` is not stopped (runc deletes it anyway; runtime-tools' `delete`
+    test checks this)."""
     shared = tmp_path / "shared"
     create(oci, tmp_path, bundle(args=LONG, edit=with_shared(shared)), cid)
     pid = oci.state(cid)["pid"]
-    oci("delete", cid, check=True)
+
+    r = oci("delete", cid)
+    assert r.returncode == 1
+    err = one_line_error(r.stderr)
+    assert cid in err and "created" in err and "--force" in err
+    assert status(oci, cid) == "created" and alive(pid)
+    assert (oci.root / cid).exists()
+
+    oci("delete", "--force", cid, check=True)
     assert poll(lambda: not alive(pid))
     assert not (oci.root / cid).exists()
     assert not (shared / "marker").exists(), "delete ran the process"
     r = oci("state", cid)
     assert r.returncode == 1 and "does not exist" in r.stderr
+
+
+def test_start_returns_once_the_program_runs(oci, bundle, cid, tmp_path):
+    """`running` means the container "has executed the user-specified program" (runtime.md,
+    State): when `start` returns, the init is no longer the runtime's interpreter. A caller
+    that signals the container as soon as `state` says running (runtime-tools' killsig) must
+    not reach our init instead, which as PID 1 of its namespace drops signals it has no
+    handler for."""
+    create(oci, tmp_path, bundle(args=LONG), cid)
+    pid = oci.state(cid)["pid"]
+    interpreter = os.path.realpath(f"/proc/{pid}/exe")
+    oci("start", cid, check=True)
+    assert os.path.realpath(f"/proc/{pid}/exe") != interpreter
+    assert status(oci, cid) == "running"
 
 
 def test_stopped_container_reports_pid_0_and_cannot_be_killed(oci, bundle, cid, tmp_path):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import NS, READ_NS, pairs, run, run_detached
+from helpers import NS, READ_NS, create, launch, one_line_error, pairs, poll, run, run_detached
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -298,3 +298,67 @@ def test_terminal_in_a_user_namespace(oci, bundle, cid, tmp_path, open_rootfs, c
     oci("start", cid, check=True)
     out = srv.read_until(master).replace("\r\n", "\n").split()
     assert out[0] in ("/dev/console", "/dev/pts/0") and out[1] == "0", out
+
+
+# --- no mount namespace: the runtime's is inherited (kernel/host_mountns.py) ----------------------
+
+
+def mounts_at_or_below(path: str) -> list[str]:
+    """Mount points at or below `path` in our own (the host's) mount table."""
+    with open("/proc/self/mountinfo") as f:
+        points = [ln.split()[4] for ln in f]
+    return [p for p in points if p == path or p.startswith(path + "/")]
+
+
+def no_namespaces(cfg: dict) -> None:
+    cfg["linux"]["namespaces"] = []
+    cfg.pop("hostname", None)  # a hostname needs a UTS namespace of its own
+
+
+def test_unlisted_namespaces_are_the_runtimes(oci, bundle, cid, tmp_path):
+    """runtime-spec (config-linux.md): a namespace type not listed is inherited from the
+    runtime, the mount namespace too (runtime-tools' linux_ns_itype). Its mounts are then made
+    in the host's mount table, below the rootfs, and the container is chroot()ed into it."""
+    b = bundle(args=["sleep", "60"], edit=no_namespaces, own_rootfs=True)
+    rootfs = os.path.join(b, "rootfs")
+    (Path(rootfs) / "only-in-this-rootfs").write_text("")
+    create(oci, tmp_path, b, cid)
+    pid = oci.state(cid)["pid"]
+    assert host_ns(pid) == host_ns()
+    assert os.path.realpath(f"/proc/{pid}/root") == os.path.realpath(rootfs)
+    assert {rootfs, f"{rootfs}/proc", f"{rootfs}/dev"} <= set(mounts_at_or_below(rootfs))
+
+    oci("start", cid, check=True)
+    r = oci("exec", cid, "ls", "/")  # no namespace to join: exec enters the same root
+    assert r.returncode == 0 and "only-in-this-rootfs" in r.stdout.split(), r.stderr
+
+    oci("delete", "--force", cid, check=True)
+    assert mounts_at_or_below(rootfs) == []
+
+
+def test_no_mount_namespace_delete_of_a_stopped_container_unmounts(oci, bundle, cid, tmp_path):
+    """The container's exit cannot take its mounts away (they are the host's): delete does."""
+    def edit(cfg: dict) -> None:
+        cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"]
+                                      if n["type"] != "mount"]
+    b = bundle(args=["true"], edit=edit, own_rootfs=True)
+    rootfs = os.path.join(b, "rootfs")
+    create(oci, tmp_path, b, cid)
+    oci("start", cid, check=True)
+    assert poll(lambda: oci.state(cid)["status"] == "stopped")
+    assert f"{rootfs}/proc" in mounts_at_or_below(rootfs)
+    oci("delete", cid, check=True)
+    assert mounts_at_or_below(rootfs) == []
+    assert not (oci.root / cid).exists()
+
+
+def test_no_mount_namespace_failed_create_leaves_no_mount(oci, bundle, cid, tmp_path):
+    def edit(cfg: dict) -> None:
+        no_namespaces(cfg)
+        cfg["mounts"].append({"destination": "/data", "type": "bind",
+                              "source": str(tmp_path / "no-such-dir"), "options": ["rbind"]})
+    b = bundle(args=["true"], edit=edit, own_rootfs=True)
+    r = launch(oci, tmp_path, "create", "--bundle", b, cid)
+    assert r.returncode != 0 and "no-such-dir" in one_line_error(r.stderr)
+    assert mounts_at_or_below(os.path.join(b, "rootfs")) == []
+    assert not (oci.root / cid).exists()

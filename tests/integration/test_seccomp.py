@@ -16,7 +16,7 @@ import threading
 
 import pytest
 
-from helpers import launch, one_line_error, pairs, run
+from helpers import launch, one_line_error, pairs, poll, run
 
 ALLOW = "SCMP_ACT_ALLOW"
 ARCH3 = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
@@ -105,6 +105,20 @@ def test_both_load_points_filter_the_program(oci, bundle, cid, nnp):
     r = run(oci, b, cid, ok=False)
     assert f"NoNewPrivs:\t{int(nnp)}" in r.stdout and "Seccomp:\t2" in r.stdout
     assert "Disk quota exceeded" in r.stderr
+
+
+@pytest.mark.parametrize("nnp", [True, False])
+def test_a_profile_denying_getcwd_still_starts(oci, bundle, cid, tmp_path, nnp):
+    """The runtime's own check of process.cwd (getcwd, CVE-2024-21626) is made before the
+    filter is loaded at either point, so a profile that denies getcwd (runtime-tools'
+    linux_seccomp) filters the program and exec'd processes, not the runtime."""
+    sc = profile({"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"})
+    b = bundle(args=["sh", "-c", "/bin/pwd; sleep 60"], edit=with_seccomp(sc, nnp=nnp))
+    r = launch(oci, tmp_path, "run", "--detach", "--bundle", b, cid)
+    assert r.returncode == 0, r.stderr
+    assert poll(lambda: "Operation not permitted" in r.stderr), r.stderr  # the program's pwd
+    r = oci("exec", cid, "/bin/pwd")
+    assert r.returncode == 1 and "getcwd: Operation not permitted" in r.stderr
 
 
 def test_exec_gets_the_containers_filter(oci, bundle, cid, tmp_path):

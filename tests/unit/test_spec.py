@@ -110,8 +110,6 @@ INVALID = {
                        "process.rlimits[0].type"),
     "uid negative": (_set("process.user.uid", -1), "process.user.uid"),
     "apparmor": (_set("process.apparmorProfile", "docker-default"), "process.apparmorProfile"),
-    "selinux": (_set("process.selinuxLabel", "system_u:x"), "process.selinuxLabel"),
-    "mount label": (_linux("mountLabel", "system_u:x"), "linux.mountLabel"),
     "unknown namespace": (_linux("namespaces", _ns("mount", "galaxy")), "linux.namespaces[1].type"),
     "duplicate namespace": (_linux("namespaces", _ns("mount", "pid", "mount")),
                             "linux.namespaces[2].type"),
@@ -127,6 +125,12 @@ INVALID = {
     "device path relative": (_linux("devices", [{"type": "c", "path": "dev/foo", "major": 1, "minor": 1}]),
                              "linux.devices[0].path"),
     "hostname without uts": (_linux("namespaces", _ns("mount", "pid")), "hostname"),
+    "user ns without mount ns": (_both(_linux("namespaces", _ns("pid", "user")),
+                                       _linux("uidMappings", [{"containerID": 0, "hostID": 1000,
+                                                               "size": 1}]),
+                                       _linux("gidMappings", [{"containerID": 0, "hostID": 1000,
+                                                               "size": 1}])),
+                                 "linux.namespaces"),
     "net sysctl without netns": (_both(_linux("namespaces", _ns("mount", "uts")),
                                        _linux("sysctl", {"net.ipv4.ip_forward": "1"})),
                                  "linux.sysctl.net.ipv4.ip_forward"),
@@ -152,6 +156,38 @@ def test_invalid_config_error_names_the_field(cfg, bundle, edit, field):
     msg = parse_error(cfg, bundle)
     assert f"config.json: {field}:" in msg
     assert "\n" not in msg
+
+
+LABELS = {"process.selinuxLabel": _set("process.selinuxLabel", "system_u:system_r:x:s0"),
+          "linux.mountLabel": _linux("mountLabel", "system_u:object_r:x:s0:c1,c2")}
+
+
+@pytest.mark.parametrize("field", LABELS)
+def test_selinux_label_is_ignored_and_noted_without_selinux(cfg, bundle, monkeypatch, field):
+    """A label means nothing to a kernel without SELinux: ignored, as crun does, and noted
+    (create logs spec.ignored under --debug)."""
+    monkeypatch.setattr(spec, "selinux_enabled", lambda: False)
+    LABELS[field](cfg)
+    s = spec.parse(cfg, bundle)
+    assert len(s.ignored) == 1
+    note = s.ignored[0]
+    assert note.startswith(f"{field} 'system_u:") and "SELinux is not enabled" in note
+
+
+@pytest.mark.parametrize("field", LABELS)
+def test_selinux_label_is_refused_with_selinux(cfg, bundle, monkeypatch, field):
+    """With SELinux on, running unlabelled would pretend a confinement minirun does not give."""
+    monkeypatch.setattr(spec, "selinux_enabled", lambda: True)
+    LABELS[field](cfg)
+    msg = parse_error(cfg, bundle)
+    assert f"config.json: {field}: SELinux is enabled" in msg and "remove it" in msg
+
+
+def test_no_mount_namespace_is_accepted(cfg, bundle):
+    """runtime-spec: an unlisted namespace is inherited, the mount namespace too."""
+    cfg["linux"]["namespaces"] = _ns("pid")
+    cfg.pop("hostname")
+    assert spec.parse(cfg, bundle).linux.ns("mount") is None
 
 
 VALID_SYSCTLS = {

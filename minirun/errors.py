@@ -3,6 +3,23 @@
 The command-line layers catch `MinirunError` and print `str(err)`; only `--debug` shows a
 traceback. `exit_code` follows the conventions of the layer that raises: runc exits 1 on its own
 errors, Docker uses 125 for the CLI's own errors and 126/127 when the command cannot be run.
+
+The engine API (minirun/engine/api/) raises errors of five kinds, so that each front end can
+answer in its own terms without reading messages. The older classes (ContainerError, ImageError)
+stay; an engine error of a clear kind is both (records.NoSuchContainer is a ContainerError and
+a NotFound), so code that catches either keeps working. What each front end makes of them:
+
+    kind              CLI (minirun)                  Docker API service (to come)
+    NotFound          one line, exit 125             404 Not Found
+    Conflict          one line, exit 125             409 Conflict
+    InvalidArgument   one line, exit 125             400 Bad Request
+    Unsupported       one line, exit 125             501 Not Implemented
+    Unavailable       one line, exit 125             500 Internal Server Error
+    CommandError      one line, exit 126 or 127      500 (exec start: the ExitCode)
+    any other         one line, exit 125             500 Internal Server Error
+
+(A command acting on several containers, `minirun stop a b`, prints each failure and exits 1,
+as Docker's does.) Compose prints the message under the service it was acting on.
 """
 
 from __future__ import annotations
@@ -21,6 +38,38 @@ class ConfigError(MinirunError):
         where = "config.json" if field == "config.json" else f"config.json: {field}"
         super().__init__(f"{where}: {problem}")
         self.field = field
+
+
+class NotFound(MinirunError):
+    """The object named does not exist: no such container, image, volume, network or exec."""
+
+    exit_code = 125
+
+
+class Conflict(MinirunError):
+    """The object is in a state that forbids the request: a name in use, a container running
+    (or not running), a volume or image in use."""
+
+    exit_code = 125
+
+
+class InvalidArgument(MinirunError):
+    """The request itself is wrong: a bad signal, filter, restart policy, size or option mix."""
+
+    exit_code = 125
+
+
+class Unsupported(MinirunError):
+    """A request minirun understands but does not implement (Docker's 501 Not Implemented)."""
+
+    exit_code = 125
+
+
+class Unavailable(MinirunError):
+    """The request is valid but this host cannot do it: a kernel feature or a tool is missing,
+    user namespaces are disabled."""
+
+    exit_code = 125
 
 
 class ContainerError(MinirunError):

@@ -16,7 +16,7 @@ import sys
 import time
 from ..record import dataclass, field
 
-from ..errors import CommandError, MinirunError
+from ..errors import CommandError, InvalidArgument, MinirunError, Unavailable
 from . import bundle as bundle_mod, security
 from .records import Container, Containers, Conflict, State, ZERO_TIME, now
 from .volumes import Volumes
@@ -243,7 +243,7 @@ class Engine:
             raise bundle_mod.BundleError("--privileged cannot be combined with a user namespace "
                                          "(--userns/--userns-remap): use --userns=host")
         if not userns.enabled():
-            raise bundle_mod.BundleError("user namespaces are disabled on this host "
+            raise _HostCannot("user namespaces are disabled on this host "
                                          "(user.max_user_namespaces is 0)")
         with _flock(os.path.join(self.containers.dir, ".userns.lock")):
             taken = []
@@ -340,7 +340,7 @@ class Engine:
         if mode.startswith("container:"):
             other = self.refresh(self.containers.find(mode.split(":", 1)[1]))
             if other.state.status not in ("running", "paused") or not other.state.pid:
-                raise bundle_mod.BundleError(f"cannot join the network of container "
+                raise _NotRunning(f"cannot join the network of container "
                                              f"{other.name}: it is not running")
             netns, etc_dir = f"/proc/{other.state.pid}/ns/net", self.cdir(other.id)
             with open(os.path.join(cdir, "hostname"), "w") as f:
@@ -503,6 +503,14 @@ class Engine:
                 if any(m.get("Type") == "volume" and m.get("Name") == name for m in c.mounts)]
 
 
+class _HostCannot(bundle_mod.BundleError, Unavailable):
+    """A bundle this host cannot run (errors.Unavailable; a BundleError as before)."""
+
+
+class _NotRunning(bundle_mod.BundleError, Conflict):
+    """A bundle that needs another container running (errors.Conflict; a BundleError)."""
+
+
 def _oci_alive(runroot: str, cid: str) -> bool:
     from ..oci import state as st
 
@@ -522,10 +530,10 @@ def _image_config(store, record) -> dict:
 def _restart_policy(text: str) -> dict:
     name, _, count = (text or "no").partition(":")
     if name not in ("no", "always", "on-failure", "unless-stopped"):
-        raise MinirunError(f"invalid restart policy {text!r}: no, always, unless-stopped or "
+        raise InvalidArgument(f"invalid restart policy {text!r}: no, always, unless-stopped or "
                            "on-failure[:max-retries]")
     if count and (name != "on-failure" or not count.isdigit()):
-        raise MinirunError(f"invalid restart policy {text!r}: only on-failure takes a maximum "
+        raise InvalidArgument(f"invalid restart policy {text!r}: only on-failure takes a maximum "
                            "retry count (on-failure:3)")
     return {"Name": name, "MaximumRetryCount": int(count or 0)}
 
@@ -539,7 +547,7 @@ def _signal_number(text: str | int) -> int:
     try:
         return int(getattr(signal, name))
     except AttributeError:
-        raise MinirunError(f"invalid signal: {text}") from None
+        raise InvalidArgument(f"invalid signal: {text}") from None
 
 
 def monitor_argv(engine: Engine, ready_fd: int) -> list[str]:

@@ -21,19 +21,26 @@ from typing import Iterator
 
 from ..record import asdict, dataclass, field  # the light subset: the monitor imports this
 
-from ..errors import ContainerError, MinirunError
+from ..errors import Conflict as ConflictKind, ContainerError, InvalidArgument, MinirunError, NotFound
 
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Docker's "never"
 
 
-class NoSuchContainer(ContainerError):
+class NoSuchContainer(ContainerError, NotFound):
     exit_code = 1  # docker: "Error response from daemon: No such container: x", exit 1
 
     def __init__(self, ref: str) -> None:
         super().__init__(f"No such container: {ref}")
 
 
-class Conflict(ContainerError):
+class Conflict(ContainerError, ConflictKind):
+    """A container's name is taken or invalid, or its state forbids the request (errors.Conflict,
+    and a ContainerError for the code that catches that)."""
+
+    exit_code = 125
+
+
+class AmbiguousPrefix(ContainerError, InvalidArgument):
     exit_code = 125
 
 
@@ -178,7 +185,7 @@ class Containers:
         if len(hits) == 1:
             return hits[0]
         if len(hits) > 1:
-            raise ContainerError(f"multiple containers match the ID prefix {ref!r}: use more of "
+            raise AmbiguousPrefix(f"multiple containers match the ID prefix {ref!r}: use more of "
                                  "the ID, or the name")
         raise NoSuchContainer(ref)
 

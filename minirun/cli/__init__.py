@@ -1,12 +1,23 @@
 """minirun: the docker-like front end.
 
-The front end turns an image and flags into an OCI bundle and hands it to the runtime; it never
-calls the kernel itself. One module per command family registers its commands on `main`:
+The front end parses flags, calls the engine and renders what it returns; it never calls the
+kernel itself. One module per command family registers its commands on `main`:
 
-  images.py    images, tag, rmi, image inspect, history, image prune
-  pull.py      pull, login, logout
-  archive.py   save, load, import, export
-  system.py    version, info
+  containers.py  run, create, start, attach, stop, kill, restart, rm, pause, unpause, wait,
+                 rename, cp, diff, export, container prune; the `container` group
+  listing.py     ps, inspect, logs, top, port
+  exec.py        exec
+  stats.py       stats
+  images.py      images, tag, rmi, image inspect, history, image prune
+  pull.py        pull, login, logout
+  push.py        push
+  archive.py     save, load, import
+  build.py       build, commit, builder prune
+  network.py     network create, ls, inspect, rm, connect, disconnect, prune
+  volumes.py     volume create, ls, inspect, rm, prune
+  system.py      version, info, system df, system prune
+  template.py    Go templates for --format, and tables
+  progress.py    the progress of pull and push
 
 click is imported here only: the OCI runtime's hot path (minirun-oci) stays lean.
 
@@ -236,4 +247,5 @@ def image() -> None:
 
 
 # Each command family registers itself on `main` (and `image`) when imported.
-from . import archive, build, containers, images, network, pull, push, system, volumes  # noqa: E402,F401
+from . import (archive, build, containers, exec, images, listing, network, pull, push,  # noqa: E402,F401,A004
+               stats, system, volumes)

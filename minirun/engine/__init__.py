@@ -7,11 +7,13 @@
     monitor.py    the per-container monitor: owns stdio, writes logs, records the exit, restarts
     attach.py     the framed stream between the monitor and `run`/`attach` (stdio, resize, exit)
     logs.py       json-file logs: one JSON line per chunk, like Docker's default driver
-    lifecycle.py  create, start, stop, kill, rm, wait ... as the CLI calls them
+    lifecycle.py  the Engine: create, start, stop, kill, rm, wait ... on container records
+    api/          what a front end asks for, in plain data with typed errors (containers, exec,
+                  stats: see api/__init__.py)
     files.py      cp, diff and export: walking a container's filesystem without leaving it
 
-Data flows down: the CLI calls the engine, the engine writes bundles and calls the OCI runtime
-(minirun.oci) in-process; the runtime never knows about images, names or logs.
+Data flows down: the CLI calls the engine API (api/), the engine writes bundles and calls the
+OCI runtime (minirun.oci) in-process; the runtime never knows about images, names or logs.
 
 On disk, under --root (default /var/lib/minirun), like /var/lib/docker:
 

@@ -1,0 +1,199 @@
+"""Listing and inspection commands: ps, inspect (containers, images, volumes), logs, top, port.
+
+They call the engine API (engine/api/containers.py) and render what it returns as Docker does:
+ps and top as tables (or --format), inspect as JSON (or a Go template), logs as the container
+wrote them, stdout to stdout and stderr to stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from ..base.units import human_duration
+from ..errors import MinirunError
+from . import main
+from .containers import _api, _engine, container_group
+from .template import Format, inspect_output, tabwrite
+
+PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",
+              "RunningFor": "CREATED", "CreatedAt": "CREATED AT", "Status": "STATUS",
+              "Ports": "PORTS", "Names": "NAMES", "Labels": "LABELS", "State": "STATE",
+              "Size": "SIZE", "Mounts": "MOUNTS"}
+PS_DEFAULT = ("table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t"
+              "{{.Ports}}\t{{.Names}}")
+
+
+# --- ps -----------------------------------------------------------------------------------------
+
+
+def ps_row(row: dict, no_trunc: bool = False) -> dict:
+    """An engine API row as `docker ps` shows it (the names its --format templates use)."""
+    command = row["Command"]
+    if not no_trunc and len(command) > 20:
+        command = command[:19] + "…"
+    created = row["Created"]
+    return {
+        "ID": row["Id"] if no_trunc else row["Id"][:12], "Image": row["Image"],
+        "Command": f'"{command}"',
+        "RunningFor": f"{human_duration(time.time() - created)} ago",
+        "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(created)),
+        "Status": row["Status"], "State": row["State"],
+        "Ports": ", ".join(f"{p['IP']}:{p['PublicPort']}->{p['PrivatePort']}/{p['Type']}"
+                           for p in row["Ports"]),
+        "Names": row["Names"][0].lstrip("/"),
+        "Labels": ",".join(f"{k}={v}" for k, v in sorted(row["Labels"].items())),
+        "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in row["Mounts"]),
+        "Size": "",
+    }
+
+
+def _filters(texts) -> dict[str, list[str]]:
+    """-f k=v ... as the engine API's filters: {"k": ["v", ...]}."""
+    out: dict[str, list[str]] = {}
+    for text in texts:
+        k, _, v = text.partition("=")
+        out.setdefault(k, []).append(v)
+    return out
+
+
+@main.command()
+@click.option("-a", "--all", "all_", is_flag=True, help="Show all containers (default: running).")
+@click.option("-q", "--quiet", is_flag=True, help="Only display container IDs.")
+@click.option("--no-trunc", is_flag=True, help="Do not truncate output.")
+@click.option("-f", "--filter", "filters", multiple=True,
+              help="status=, name=, id=, label=k[=v], ancestor=, exited=, health=.")
+@click.option("--format", "fmt", default="", help="json, table, or a Go template.")
+@click.option("-n", "--last", type=int, default=-1, help="Show the n last created containers.")
+@click.option("-l", "--latest", is_flag=True, help="Show the latest created container.")
+@click.pass_obj
+def ps(obj, all_: bool, quiet: bool, no_trunc: bool, filters, fmt: str, last: int,
+       latest: bool) -> None:
+    """List containers."""
+    rows = _api().list_(_engine(obj), all=all_, limit=1 if latest else last,
+                        filters=_filters(filters))
+    if quiet:
+        for r in rows:
+            click.echo(r["Id"] if no_trunc else r["Id"][:12])
+        return
+    rows = [ps_row(r, no_trunc) for r in rows]
+    click.echo(Format(fmt or PS_DEFAULT, PS_HEADERS, PS_DEFAULT[6:]).write(rows), nl=False)
+
+
+# --- inspect ------------------------------------------------------------------------------------
+
+
+def _inspect_rows(obj, names: tuple[str, ...], kind: str | None) -> list[dict]:
+    eng = _engine(obj)
+    out = []
+    missing = []
+    for name in names:
+        found = None
+        if kind in (None, "container"):
+            try:
+                found = _api().inspect(eng, name)
+            except MinirunError:
+                found = None
+        if found is None and kind in (None, "image"):
+            try:
+                from .images import inspect_image
+
+                found = inspect_image(obj.store(), obj.store().resolve(name))
+            except (MinirunError, ImportError):
+                found = None
+        if found is None and kind in (None, "volume"):
+            try:
+                found = eng.volumes.get(name).inspect()
+            except MinirunError:
+                found = None
+        if found is None:
+            missing.append(name)
+        else:
+            out.append(found)
+    for name in missing:
+        click.echo(f"Error: No such object: {name}", err=True)
+    if missing:
+        obj._inspect_failed = True
+    return out
+
+
+@main.command()
+@click.option("-f", "--format", "fmt", default="", help="Go template, e.g. {{.State.Pid}}.")
+@click.option("--type", "kind", type=click.Choice(["container", "image", "volume"]),
+              default=None, help="Only look for this kind of object.")
+@click.option("-s", "--size", is_flag=True, help="(accepted; sizes are not computed)")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+def inspect(obj, fmt: str, kind, size: bool, names) -> None:
+    """Low-level information on containers, images or volumes, as JSON (or --format)."""
+    _print_inspect(obj, _inspect_rows(obj, names, kind), fmt)
+
+
+def _print_inspect(obj, rows: list[dict], fmt: str) -> None:
+    click.echo(inspect_output(rows, fmt), nl=False)
+    if getattr(obj, "_inspect_failed", False):
+        sys.exit(1)
+
+
+@container_group.command("inspect")
+@click.option("-f", "--format", "fmt", default="")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+def container_inspect(obj, fmt: str, names) -> None:
+    """Low-level information on containers."""
+    _print_inspect(obj, _inspect_rows(obj, names, "container"), fmt)
+
+
+# --- logs ---------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("-f", "--follow", is_flag=True, help="Follow the output.")
+@click.option("-n", "--tail", default="all", help="Lines from the end (default all).")
+@click.option("-t", "--timestamps", is_flag=True, help="Show timestamps.")
+@click.option("--since", default="", help="Since a time, a timestamp or a duration (10m).")
+@click.option("--until", default="", help="Until a time, a timestamp or a duration.")
+@click.argument("container")
+@click.pass_obj
+def logs(obj, follow: bool, tail: str, timestamps: bool, since: str, until: str,
+         container: str) -> None:
+    """Fetch a container's logs (stdout to stdout, stderr to stderr)."""
+    frames = _api().logs(_engine(obj), container, follow=follow, tail=tail,
+                         timestamps=timestamps, since=since, until=until)
+    for stream, data in frames:
+        out = sys.stderr if stream == "stderr" else sys.stdout
+        out.flush()  # (anything click wrote through the text layer goes first)
+        out.buffer.write(data)
+        out.buffer.flush()
+
+
+# --- top, port ----------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("container")
+@click.argument("ps_args", nargs=-1)
+@click.pass_obj
+def top(obj, container: str, ps_args) -> None:
+    """The running processes of a container (as host PIDs)."""
+    t = _api().top(_engine(obj), container, tuple(ps_args))
+    rows = [t["Titles"], *t["Processes"]]
+    click.echo(tabwrite(["\t".join(r) for r in rows]), nl=False)
+
+
+@main.command()
+@click.argument("container")
+@click.argument("private_port", required=False)
+@click.pass_obj
+def port(obj, container: str, private_port) -> None:
+    """List a container's published ports (or the host side of one: port CTR 80/tcp)."""
+    for p in _api().port(_engine(obj), container, private_port):
+        host = f"{p['HostIp']}:{p['HostPort']}"
+        click.echo(host if private_port else f"{p['PrivatePort']} -> {host}")
+
+
+for _name, _cmd in (("ls", ps), ("list", ps), ("ps", ps), ("logs", logs), ("top", top),
+                    ("port", port)):
+    container_group.add_command(_cmd, _name)

@@ -25,7 +25,7 @@ CGROUP = "/sys/fs/cgroup"
 def need(have: object, why: str) -> None:
     """Skip the calling test unless `have` is true; `why` says what the host lacks."""
     if not have:
-        pytest.skip(f"this host lacks it: {why}")
+        pytest.skip(f"not on this host: {why}")
 
 
 @functools.cache

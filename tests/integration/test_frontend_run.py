@@ -42,9 +42,9 @@ def test_own_errors_are_125_in_one_line(mr):
     assert len(r.stderr.strip().splitlines()) == 1 and "no-such-image" in r.stderr
     r = mr("run", "--rm", "--restart", "sometimes", "busybox", "true")
     assert r.returncode == 125 and "restart policy" in r.stderr
-    r = mr("run", "--rm", "--bogus-flag", "busybox")  # a usage error: Docker's two lines
+    r = mr("run", "--rm", "--bogus-flag", "busybox")  # a usage error: one line, where to look
     assert r.returncode == 125 and r.stderr.splitlines() == [
-        "minirun: unknown flag: --bogus-flag", "See 'minirun run --help'."]
+        "minirun: unknown flag: --bogus-flag (see 'minirun run --help')"]
 
 
 def test_detached_run_prints_the_id_and_ps_shows_it(mr):

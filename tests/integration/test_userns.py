@@ -92,6 +92,10 @@ def need_rootless() -> None:
     need(shutil.which("setpriv"), "setpriv (util-linux) is not installed")
     need(unprivileged_userns(), "an ordinary user may not create a user namespace here "
          "(kernel.unprivileged_userns_clone, user.max_user_namespaces or an LSM forbids it)")
+    r = subprocess.run(["setpriv", f"--reuid={USER}", f"--regid={USER}", "--clear-groups", OCI,
+                        "--version"], capture_output=True, text=True, timeout=30)
+    need(r.returncode == 0, f"uid {USER} cannot run {OCI}: a directory above this checkout is "
+         "not open to other users (e.g. a clone under /root)")
 
 
 @pytest.fixture

@@ -27,9 +27,10 @@ from __future__ import annotations
 import os
 import time
 
+from ..base.durations import SECOND, format_duration, parse_duration
+from ..base.times import now as stamp  # `now` is the loop's clock in this module
 from ..errors import MinirunError
 
-SECOND = 10**9  # durations are nanoseconds, as in Docker's JSON
 DEFAULT_INTERVAL = 30 * SECOND
 DEFAULT_TIMEOUT = 30 * SECOND
 DEFAULT_START_PERIOD = 0
@@ -40,77 +41,6 @@ LOG_ENTRIES = 5
 MAX_OUTPUT = 4096  # bytes of a check's output kept, as dockerd does ("..." marks the cut)
 START_GRACE = 30.0  # s for the runtime to start a check before the monitor gives up on it
 FIELDS = ("Test", "Interval", "Timeout", "StartPeriod", "StartInterval", "Retries")
-
-
-# -- durations, in Go's syntax ---------------------------------------------------------------------
-
-_UNITS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": SECOND,
-          "m": 60 * SECOND, "h": 3600 * SECOND}
-
-
-def parse_duration(text: str) -> int:
-    """Go's time.ParseDuration, in nanoseconds: "30s", "1m30s", "500ms", "1.5h", "-2s", "0".
-    Raises ValueError with Go's message."""
-    s, neg = text, False
-    if s[:1] in ("-", "+"):
-        neg, s = s[0] == "-", s[1:]
-    if s == "0":
-        return 0
-    if not s:
-        raise ValueError(f'time: invalid duration "{text}"')
-    total = 0
-    while s:
-        i = 0
-        while i < len(s) and s[i].isdigit() and s[i].isascii():
-            i += 1
-        whole, s = s[:i], s[i:]
-        frac = ""
-        if s[:1] == ".":
-            j = 1
-            while j < len(s) and s[j].isdigit() and s[j].isascii():
-                j += 1
-            frac, s = s[1:j], s[j:]
-        if not whole and not frac:
-            raise ValueError(f'time: invalid duration "{text}"')
-        j = 0
-        while j < len(s) and s[j] != "." and not (s[j].isdigit() and s[j].isascii()):
-            j += 1
-        unit, s = s[:j], s[j:]
-        if not unit:
-            raise ValueError(f'time: missing unit in duration "{text}"')
-        if unit not in _UNITS:
-            raise ValueError(f'time: unknown unit "{unit}" in duration "{text}"')
-        size = _UNITS[unit]
-        total += int(whole or 0) * size + (int(frac) * size // 10**len(frac) if frac else 0)
-    if total >= 2**63:
-        raise ValueError(f'time: invalid duration "{text}"')
-    return -total if neg else total
-
-
-def format_duration(ns: int) -> str:
-    """Go's Duration.String(): "1s", "1m30s", "1h0m0s", "500ms", "1.5µs", "0s"."""
-    if ns == 0:
-        return "0s"
-    sign, u = ("-" if ns < 0 else ""), abs(ns)
-    if u < SECOND:
-        for unit, size in (("ms", 10**6), ("µs", 10**3), ("ns", 1)):
-            if u >= size:
-                return sign + _decimal(u, size) + unit
-    h, rest = divmod(u, 3600 * SECOND)
-    m, rest = divmod(rest, 60 * SECOND)
-    text = _decimal(rest, SECOND) + "s"
-    if h:
-        return f"{sign}{h}h{m}m{text}"
-    if m:
-        return f"{sign}{m}m{text}"
-    return sign + text
-
-
-def _decimal(n: int, size: int) -> str:
-    whole, part = divmod(n, size)
-    if not part:
-        return str(whole)
-    return f"{whole}.{str(part).rjust(len(str(size)) - 1, '0').rstrip('0')}"
 
 
 # -- the config: flags, image, merge ---------------------------------------------------------------
@@ -291,8 +221,6 @@ class Probe:
 
     def launch(self, now: float) -> None:
         """Fork the runner of one check; its result comes on self.fd."""
-        from .records import now as stamp
-
         r, w = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child; its result is all it leaves
@@ -326,8 +254,6 @@ class Probe:
                                 f"for container {self.cid}"})
 
     def _done(self, now: float, res: dict) -> dict:
-        from .records import now as stamp
-
         os.close(self.fd)
         self.fd = -1
         self._kill()
@@ -439,7 +365,6 @@ def run_check(runroot: str, cid: str, cdir: str, config: dict, argv: list[str],
     from ..kernel import libc
     from ..oci import execute
     from ..oci.run import exit_code
-    from .records import now as stamp
 
     proc = check_process(cdir, config, argv)
     # The runtime's intermediate child exits once the check runs: as a subreaper we adopt

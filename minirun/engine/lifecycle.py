@@ -16,9 +16,12 @@ import sys
 import time
 from ..record import dataclass, field
 
+from ..base.atomicfile import write_atomic
+from ..base.filelock import FileLock
+from ..base.times import ZERO_TIME, now
 from ..errors import CommandError, InvalidArgument, MinirunError, Unavailable
 from . import bundle as bundle_mod, security
-from .records import Container, Containers, Conflict, State, ZERO_TIME, now
+from .records import Container, Containers, Conflict, State
 from .volumes import Volumes
 
 STOP_TIMEOUT = 10  # s: Docker's default grace period before SIGKILL
@@ -234,7 +237,6 @@ class Engine:
         (a restart keeps them). Auto ranges are chosen under a lock, against every other
         container's, so two containers never get the same host uids."""
         from . import userns
-        from .records import _flock
 
         mode, user, size = userns.parse(opts.userns, opts.userns_remap)
         if mode == "host":
@@ -245,7 +247,7 @@ class Engine:
         if not userns.enabled():
             raise _HostCannot("user namespaces are disabled on this host "
                                          "(user.max_user_namespaces is 0)")
-        with _flock(os.path.join(self.containers.dir, ".userns.lock")):
+        with FileLock(os.path.join(self.containers.dir, ".userns.lock")):
             taken = []
             for other in self.containers.all():
                 m = other.host_config.get("IDMappings")
@@ -360,12 +362,9 @@ class Engine:
                     os.chown(p, uid, gid)
         cfg = bundle_mod.oci_config(c, cdir, user, cgroup_v2=cgroups.layout() == "v2",
                                     netns_path=netns, etc_dir=etc_dir)
-        import json
+        import json  # here: lifecycle is imported by `minirun run`'s lean paths too
 
-        tmp = os.path.join(cdir, "config.json.tmp")
-        with open(tmp, "w") as f:
-            json.dump(cfg, f, indent=1)
-        os.rename(tmp, os.path.join(cdir, "config.json"))
+        write_atomic(os.path.join(cdir, "config.json"), json.dumps(cfg, indent=1), mode=0o666)
 
     # -- start -----------------------------------------------------------------------------------
     def start(self, c: Container, attach: bool = False, monitor: "MonitorHandle | None" = None

@@ -11,16 +11,14 @@ one stream (the terminal), logged as stdout with its \\r\\n line ends, as Docker
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
+from .. import fastjson  # not json: the monitor writes logs and starts lean (test_startup_budget.py)
+from ..base.durations import SECOND, parse_duration
+from ..base.times import format_time, now
+
 MAX_PARTIAL = 16 * 1024
-
-
-def _now() -> str:
-    t = time.time_ns()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t // 10**9)) + f".{t % 10**9:09d}Z"
 
 
 class Writer:
@@ -54,23 +52,22 @@ class Writer:
 
 
 def _record(stream: str, data: bytes) -> str:
-    return json.dumps({"log": data.decode(errors="replace"), "stream": stream,
-                       "time": _now()}, separators=(",", ":")) + "\n"
+    return fastjson.dumps({"log": data.decode(errors="replace"), "stream": stream,
+                           "time": now()}, compact=True) + "\n"
 
 
 def parse_since(text: str) -> str:
-    """--since: an RFC 3339 time, a Unix timestamp, or a duration (10m, 1h30m) ago."""
-    import re
+    """--since: an RFC 3339 time, a Unix timestamp, or a Go duration (10m, 1h30m) ago."""
+    import re  # here, not at the top: the monitor imports this module (start-up budget)
 
     text = text.strip()
-    m = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", text)
-    if text and m and any(m.groups()):
-        h, mi, s = (int(g or 0) for g in m.groups())
-        t = time.time() - (h * 3600 + mi * 60 + s)
-        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
+    try:  # Docker tries a duration first; "0" is the Unix epoch, not "now"
+        if text != "0":
+            return format_time(time.time() - parse_duration(text) / SECOND)
+    except ValueError:
+        pass
     if re.fullmatch(r"\d+(\.\d+)?", text):
-        t = float(text)
-        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
+        return format_time(float(text))
     if re.fullmatch(r"\d{4}-\d\d-\d\d(T\d\d:\d\d(:\d\d(\.\d+)?)?)?Z?", text):
         # Records' times are compared as strings: "Z" sorts after "." and ":", so keep it off
         # (every time here is UTC) or records later in that same second would be dropped.
@@ -88,7 +85,7 @@ def read(path: str, tail: int | None = None, since: str | None = None) -> list[d
     recs = []
     for line in lines:
         try:
-            recs.append(json.loads(line))
+            recs.append(fastjson.loads(line))
         except ValueError:
             continue
     if since:
@@ -116,7 +113,7 @@ def follow(path: str, offset: int, alive) -> "iter":
             *lines, buf = buf.split("\n")
             for line in lines:
                 try:
-                    yield json.loads(line)
+                    yield fastjson.loads(line)
                 except ValueError:
                     continue
             if last:

@@ -28,12 +28,13 @@ import socket
 import sys
 import time
 
+from ..base.times import now
 from ..errors import CommandError, MinirunError
 from ..kernel import libc
 from ..kernel import process as kproc
 from . import attach
 from .logs import Writer
-from .records import Container, Containers, now
+from .records import Container, Containers
 
 RESET_AFTER = 10.0  # s of running that reset the restart back-off (Docker's rule)
 

@@ -1,7 +1,8 @@
 """A container's record: what `create` was asked for, and what has happened to it since.
 
 One JSON file per container, containers/<id>/container.json, replaced whole by rename (readers
-never see half of it) and changed only under containers/<id>/lock (flock), so the monitor and
+never see half of it: base/atomicfile.py) and changed only under containers/<id>/lock (flock:
+base/filelock.py), so the monitor and
 the CLI can update it from different processes. Names are unique: `create` and `rename` hold
 the store-wide containers/.lock while they check and claim one.
 
@@ -12,19 +13,17 @@ is gone). The monitor writes the transitions; `refresh()` notices a monitor that
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
 import os
-import time
-from typing import Iterator
 
-from ..record import asdict, dataclass, field  # the light subset: the monitor imports this
-
+# The light subsets of dataclasses and json: the monitor imports this module on its start path
+# (tests/unit/test_startup_budget.py), so neither json, dataclasses nor typing is loaded here.
+from .. import fastjson
+from ..base.atomicfile import write_atomic
+from ..base.filelock import FileLock
+from ..base.names import new_id, valid_name
+from ..base.times import ZERO_TIME, now
+from ..record import asdict, dataclass, field
 from ..errors import Conflict as ConflictKind, ContainerError, InvalidArgument, MinirunError, NotFound
-
-ZERO_TIME = "0001-01-01T00:00:00Z"  # Docker's "never"
-
 
 class NoSuchContainer(ContainerError, NotFound):
     exit_code = 1  # docker: "Error response from daemon: No such container: x", exit 1
@@ -42,12 +41,6 @@ class Conflict(ContainerError, ConflictKind):
 
 class AmbiguousPrefix(ContainerError, InvalidArgument):
     exit_code = 125
-
-
-def now() -> str:
-    """RFC 3339 with nanoseconds, UTC: Docker's timestamp format."""
-    t = time.time_ns()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t // 10**9)) + f".{t % 10**9:09d}Z"
 
 
 @dataclass
@@ -93,7 +86,7 @@ class Container:
         return self.id[:12]
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1)
+        return fastjson.dumps(asdict(self), indent=1)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Container":
@@ -113,12 +106,6 @@ _NAMES = ("torvalds", "ritchie", "thompson", "pike", "kerrisk", "viro", "tejun",
           "knuth", "lamport", "liskov", "dijkstra")
 
 
-def valid_name(name: str) -> bool:
-    # Docker: [a-zA-Z0-9][a-zA-Z0-9_.-]+
-    return len(name) >= 2 and name[0].isascii() and name[0].isalnum() and \
-        all(c.isascii() and (c.isalnum() or c in "_.-") for c in name)
-
-
 class Containers:
     """The container records under <root>/containers."""
 
@@ -130,17 +117,13 @@ class Containers:
         return os.path.join(self.dir, cid, *names)
 
     # -- locks ---------------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def names_lock(self) -> Iterator[None]:
+    def names_lock(self) -> FileLock:
         """The store-wide lock: name checks and claims, creation and removal of records."""
-        with _flock(os.path.join(self.dir, ".lock")):
-            yield
+        return FileLock(os.path.join(self.dir, ".lock"))
 
-    @contextlib.contextmanager
-    def lock(self, cid: str) -> Iterator[None]:
+    def lock(self, cid: str) -> FileLock:
         """One container's lock: every read-modify-write of its record."""
-        with _flock(self.path(cid, "lock")):
-            yield
+        return FileLock(self.path(cid, "lock"))
 
     # -- records -------------------------------------------------------------------------------
     def ids(self) -> list[str]:
@@ -152,15 +135,17 @@ class Containers:
 
     def load(self, cid: str) -> Container:
         try:
-            with open(self.path(cid, "container.json")) as f:
-                return Container.from_dict(json.load(f))
+            with open(self.path(cid, "container.json"), "rb") as f:
+                return Container.from_dict(fastjson.loads(f.read()))
         except FileNotFoundError:
             raise NoSuchContainer(cid) from None
         except (OSError, ValueError) as e:
             raise MinirunError(f"container {cid[:12]}: unreadable record: {e}") from None
 
     def save(self, c: Container) -> None:
-        _write_atomic(self.path(c.id, "container.json"), c.to_json())
+        # No fsync: a record is runtime state that a crash makes stale anyway; refresh()
+        # re-derives it from what is running. 0o666 less the umask, as open() made it.
+        write_atomic(self.path(c.id, "container.json"), c.to_json(), mode=0o666)
 
     def all(self) -> list[Container]:
         out = []
@@ -204,13 +189,12 @@ class Containers:
             else:
                 c.name = _free_name(set(taken))
             while True:
-                c.id = os.urandom(32).hex()
-                if not c.id[:12].isdigit():  # Docker avoids all-digit short IDs too
-                    try:
-                        os.mkdir(self.path(c.id), 0o711)
-                        break
-                    except FileExistsError:
-                        continue
+                c.id = new_id()
+                try:
+                    os.mkdir(self.path(c.id), 0o711)
+                    break
+                except FileExistsError:
+                    continue
             self.save(c)
         return c
 
@@ -262,22 +246,3 @@ def _free_name(taken: set[str]) -> str:
         if name not in taken:
             return name
     return "ctr_" + os.urandom(4).hex()
-
-
-@contextlib.contextmanager
-def _flock(path: str) -> Iterator[None]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
-def _write_atomic(path: str, text: str) -> None:
-    """Readers see the old record or the new one, never half. (No fsync: a record is runtime
-    state that a crash makes stale anyway; refresh() re-derives it from what is running.)"""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.rename(tmp, path)

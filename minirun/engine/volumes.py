@@ -20,7 +20,10 @@ import subprocess
 from ..record import asdict, dataclass, field
 
 from ..errors import MinirunError
-from .records import _flock, _write_atomic, now, valid_name
+from ..base.atomicfile import write_atomic
+from ..base.filelock import FileLock
+from ..base.names import valid_name
+from ..base.times import now
 
 
 class VolumeError(MinirunError):
@@ -50,7 +53,7 @@ class Volumes:
         os.makedirs(self.dir, mode=0o711, exist_ok=True)
 
     def _lock(self):
-        return _flock(os.path.join(self.dir, ".lock"))
+        return FileLock(os.path.join(self.dir, ".lock"))
 
     def _path(self, name: str, *rest: str) -> str:
         return os.path.join(self.dir, name, *rest)
@@ -97,7 +100,8 @@ class Volumes:
             os.makedirs(self._path(name, "_data"), mode=0o755, exist_ok=True)
             v = Volume(Name=name, Mountpoint=self._path(name, "_data"), CreatedAt=now()[:19] + "Z",
                        Labels=dict(labels or {}), Anonymous=anonymous)
-            _write_atomic(self._path(name, "volume.json"), json.dumps(asdict(v), indent=1))
+            write_atomic(self._path(name, "volume.json"), json.dumps(asdict(v), indent=1),
+                         mode=0o666)
             return v, True
 
     def remove(self, name: str) -> None:

@@ -22,6 +22,7 @@ import stat
 
 from ..errors import MinirunError
 from . import libc
+from .devices import Device
 from .libc import (MNT_DETACH, MS_BIND, MS_MOVE, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE,
                    MS_RDONLY, MS_REC, MS_REMOUNT, MS_SHARED, MS_SLAVE, MS_UNBINDABLE)
 
@@ -295,8 +296,6 @@ def mount_one(rootfs: str, bundle: str, m, in_userns: bool, cgroup_mount=None,
 
 def setup_dev(rootfs: str, devices: list, in_userns: bool) -> None:
     """Step 4: device nodes (default ones plus linux.devices) and the /dev symlinks."""
-    from ..oci.spec import Device
-
     all_devs = [Device("c", p, ma, mi, 0o666, 0, 0) for p, ma, mi in DEFAULT_DEVICES]
     paths = {d.path for d in devices}
     all_devs = [d for d in all_devs if d.path not in paths] + list(devices)

@@ -17,12 +17,14 @@ restarted container keeps its address.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import json
 import os
-from typing import Iterator
 
+from ..base.atomicfile import write_atomic
+from ..base.filelock import FileLock
+from ..base.names import valid_name
+from ..base.times import now
 from ..errors import MinirunError
 from ..record import asdict, dataclass, field
 
@@ -92,12 +94,9 @@ class Networks:
         self.default_bridge = f"mrb-{tag}" if tag else DEFAULT_BRIDGE
         self.nat_table = f"minirun-{tag}" if tag else "minirun"
 
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        from ..engine.records import _flock
-
-        with _flock(os.path.join(self.dir, ".lock")):
-            yield
+    def lock(self) -> FileLock:
+        """The lock on the network records: creation, removal, the default network."""
+        return FileLock(os.path.join(self.dir, ".lock"))
 
     def _path(self, name: str, suffix: str = ".json") -> str:
         return os.path.join(self.dir, name + suffix)
@@ -128,9 +127,7 @@ class Networks:
         return out
 
     def _save(self, n: Network) -> None:
-        from ..engine.records import _write_atomic
-
-        _write_atomic(self._path(n.Name), json.dumps(asdict(n), indent=1))
+        write_atomic(self._path(n.Name), json.dumps(asdict(n), indent=1), mode=0o666)
 
     def ensure_default(self) -> Network:
         with self.lock():
@@ -144,8 +141,6 @@ class Networks:
 
     def create(self, name: str, subnet: str | None = None, gateway: str | None = None,
                internal: bool = False, labels: dict | None = None) -> Network:
-        from ..engine.records import valid_name
-
         if not valid_name(name) or name in ("host", "none", DEFAULT):
             raise NetworkError(f"invalid network name {name!r}" if name not in ("host", "none", DEFAULT)
                                else f"network with name {name} already exists")
@@ -157,8 +152,6 @@ class Networks:
                              "mr-" + nid[:12], nid)
 
     def _new(self, name, subnet, gateway, internal, labels, bridge, nid) -> Network:
-        from ..engine.records import now
-
         try:
             net = ipaddress.ip_network(subnet)
         except ValueError:
@@ -214,9 +207,7 @@ class Networks:
 
     def allocate(self, n: Network, cid: str, want: str | None = None) -> str:
         """An address on n for container cid (the same one again if it has one)."""
-        from ..engine.records import _flock, _write_atomic
-
-        with _flock(self._path(n.Name, ".ipam.lock")):
+        with FileLock(self._path(n.Name, ".ipam.lock")):
             used = self._ipam(n.Name)
             for ip, owner in used.items():
                 if owner == cid and (want is None or want == ip):
@@ -238,14 +229,12 @@ class Networks:
                 if ip is None:
                     raise NetworkError(f"no free address left on network {n.Name} ({n.Subnet})")
             used[ip] = cid
-            _write_atomic(self._path(n.Name, ".ipam.json"), json.dumps(used, indent=1))
+            write_atomic(self._path(n.Name, ".ipam.json"), json.dumps(used, indent=1), mode=0o666)
             return ip
 
     def release(self, name: str, cid: str) -> None:
-        from ..engine.records import _flock, _write_atomic
-
         if not os.path.exists(self._path(name, ".ipam.json")):
             return
-        with _flock(self._path(name, ".ipam.lock")):
+        with FileLock(self._path(name, ".ipam.lock")):
             used = {ip: c for ip, c in self._ipam(name).items() if c != cid}
-            _write_atomic(self._path(name, ".ipam.json"), json.dumps(used, indent=1))
+            write_atomic(self._path(name, ".ipam.json"), json.dumps(used, indent=1), mode=0o666)

@@ -11,6 +11,10 @@ import time
 from ..record import dataclass
 
 from .. import fastjson, trace
+from ..base.atomicfile import write_atomic
+from ..base.filelock import FileLock
+from ..base.names import valid_runtime_id
+from ..base.times import now
 from ..errors import ContainerError, MinirunError
 from ..kernel import process as kproc
 from . import log
@@ -193,7 +197,7 @@ def create(o: CreateOptions) -> st.State:
         if start is None:
             raise MinirunError(f"create {o.cid}: the container's init exited during setup")
         state = st.State(id=o.cid, pid=init_pid, pid_start=start, bundle=bundle,
-                         rootfs=spec.root_path, created=st.now_rfc3339(),
+                         rootfs=spec.root_path, created=now(),
                          annotations=spec.annotations, cgroup_paths=cg_dirs,
                          cgroup_version=cg.version if cg is not None else 0,
                          cgroup_made=cg_made, host_root_mount=host_root_mount,
@@ -202,7 +206,7 @@ def create(o: CreateOptions) -> st.State:
         state.save()
         if o.pid_file:
             # runtime-tools reads the bare decimal PID: no trailing newline.
-            st.write_atomic(os.path.abspath(o.pid_file), str(init_pid), 0o644)
+            write_atomic(os.path.abspath(o.pid_file), str(init_pid), mode=0o644)
         return state
     except BaseException:
         # "as if the operation were never attempted": kill what we started, undo what we made.
@@ -389,7 +393,7 @@ def _rmtree(path: str) -> None:
 def start(root_dir: str, cid: str) -> st.State:
     """Release a created container's init: it execs process.args."""
     state = st.load(root_dir, cid)
-    with st.Lock(state.dir):
+    with FileLock(state.dir, directory=True):
         status = state.status()
         if status != "created":
             raise ContainerError(f"cannot start container {cid}: it is {status} (only a created "
@@ -475,7 +479,7 @@ def kill(root_dir: str, cid: str, sig: int, all_procs: bool = False) -> None:
     status = state.status()
     if status == "stopped":
         raise ContainerError(f"cannot kill container {cid}: it is not running")
-    with st.Lock(state.dir):
+    with FileLock(state.dir, directory=True):
         pids = container_pids(state) if all_procs else [state.pid]
         _signal_all(pids, sig)
 
@@ -496,13 +500,13 @@ def delete(root_dir: str, cid: str, force: bool = False) -> None:
         state = st.load(root_dir, cid)
     except ContainerError:
         sdir = os.path.join(root_dir, cid)
-        if force and st.valid_id(cid) and os.path.isdir(sdir):
+        if force and valid_runtime_id(cid) and os.path.isdir(sdir):
             _rmtree(sdir)  # a create that died half way: nothing else to undo
             return
-        if force and st.valid_id(cid):
+        if force and valid_runtime_id(cid):
             return  # runc: delete --force of a missing container succeeds
         raise
-    with st.Lock(state.dir):
+    with FileLock(state.dir, directory=True):
         status = state.status()
         if status != "stopped" and not force:
             # runtime-spec (runtime.md, Delete): "Attempting to delete a container that is not

@@ -12,6 +12,8 @@ import sys
 import time
 
 from .. import fastjson
+from ..base.durations import SECOND, parse_duration as parse_go_duration
+from ..base.filelock import FileLock
 from ..errors import ContainerError, MinirunError
 from . import state as st
 from .container import cgroup_of
@@ -87,7 +89,7 @@ def resources_from_flags(flags: dict[str, str]) -> dict:
 def update(root_dir: str, cid: str, resources: dict) -> None:
     """Apply new limits to a live container and remember them in its state."""
     state, cg = _live_cgroup(root_dir, cid, "update", ("created", "running", "paused"))
-    with st.Lock(state.dir):
+    with FileLock(state.dir, directory=True):
         linux = state.config.setdefault("linux", {})
         merged = linux.setdefault("resources", {})
         cg.apply(_with_partners(resources, merged))
@@ -148,21 +150,16 @@ def events(root_dir: str, cid: str, stats_once: bool, interval: float) -> int:
 
 
 def parse_duration(text: str) -> float:
-    """Go-style durations as runc takes them: '5s', '500ms', '1m', or plain seconds."""
+    """--interval in seconds: a Go duration as runc takes it ('5s', '500ms', '1m30s'), or a
+    plain number of seconds."""
     t = text.strip()
-    seconds = None
-    for suffix, mult in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)):
-        if t.endswith(suffix):
-            try:
-                seconds = float(t[: -len(suffix)]) * mult
-            except ValueError:
-                pass
-            break
-    else:
+    try:
+        seconds = parse_go_duration(t) / SECOND
+    except ValueError:
         try:
             seconds = float(t)
         except ValueError:
-            pass
+            seconds = None
     if seconds is None or not seconds >= 0:  # a negative interval would crash time.sleep
         raise MinirunError(f"{text!r} is not a duration (e.g. 5s, 500ms)")
     return seconds

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 from .. import trace
+from ..base.atomicfile import write_atomic
 from ..errors import CommandError, ContainerError, MinirunError
 from ..kernel import cgroups, libc, namespaces
 from . import state as st
@@ -121,7 +122,7 @@ def exec_process(root_dir: str, cid: str, proc: Process, detach: bool = False,
     finally:
         chan.close()
     if pid_file:
-        st.write_atomic(os.path.abspath(pid_file), str(pid), 0o644)
+        write_atomic(os.path.abspath(pid_file), str(pid), mode=0o644)
     if detach:
         return 0
     from .run import exit_code, wait_for

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import sys
 
+from ..base.times import now
+
 _debug = False
 _file: str | None = None
 _json = False
@@ -39,15 +41,13 @@ def debug(msg: str) -> None:
 def _to_file(level: str, msg: str) -> None:
     if not _file:
         return
-    from .state import now_rfc3339
-
     if _json:
         from .. import fastjson
 
-        line = fastjson.dumps({"level": level, "msg": msg, "time": now_rfc3339()})
+        line = fastjson.dumps({"level": level, "msg": msg, "time": now()})
     else:
         quoted = msg.replace("\\", "\\\\").replace('"', '\\"')
-        line = f'time="{now_rfc3339()}" level={level} msg="{quoted}"'
+        line = f'time="{now()}" level={level} msg="{quoted}"'
     try:
         with open(_file, "a") as f:
             f.write(line + "\n")

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 from ..errors import ConfigError
 from ..kernel import capabilities, process
+from ..kernel.devices import Device  # linux.devices entries: the kernel layer's own record
 from ..kernel.namespaces import TYPES as NS_TYPES
 
 HOOK_NAMES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart",
@@ -93,17 +94,6 @@ class IDMap:
     container_id: int
     host_id: int
     size: int
-
-
-@dataclass
-class Device:
-    type: str
-    path: str
-    major: int = 0
-    minor: int = 0
-    file_mode: int | None = None
-    uid: int | None = None
-    gid: int | None = None
 
 
 @dataclass

@@ -9,13 +9,12 @@ right even when nobody waits for the process, and a reused PID is never mistaken
   paused    running, with its cgroup frozen
   stopped   init is gone (or a zombie)
 
-Writes are atomic (temp file + rename); a flock on the container's directory serialises the
-verbs that change a container (start, kill, delete) between concurrent callers.
+Writes are atomic (base/atomicfile.py); a flock on the container's directory (base/filelock.py)
+serialises the verbs that change a container (start, kill, delete) between concurrent callers.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 from ..record import asdict, dataclass, field
 TYPE_CHECKING = False  # `import typing` costs ~7 ms per start; annotations are strings here
@@ -23,6 +22,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 from .. import fastjson
+from ..base.atomicfile import write_atomic
+from ..base.names import valid_runtime_id
 from ..errors import ContainerError
 from ..kernel import process
 
@@ -98,26 +99,9 @@ class State:
         write_atomic(os.path.join(self.dir, "state.json"), fastjson.dumps(data))
 
 
-def valid_id(cid: str) -> bool:
-    # runc's rule (^[\w+-\.]+$), written without `re` to keep the start path lean.
-    return bool(cid) and cid not in (".", "..") and all(c.isalnum() or c in "_+-." for c in cid) \
-        and cid.isascii()
-
-
 def check_id(cid: str) -> None:
-    if not valid_id(cid):
+    if not valid_runtime_id(cid):
         raise ContainerError(f"invalid container ID {cid!r}: use letters, digits and _ + - .")
-
-
-def write_atomic(path: str, text: str, mode: int = 0o600) -> None:
-    """Write a file so readers see the old or the new content, never half of it."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
 
 
 def load(root_dir: str, cid: str) -> State:
@@ -144,28 +128,7 @@ def load(root_dir: str, cid: str) -> State:
 
 def list_ids(root_dir: str) -> list[str]:
     try:
-        return sorted(n for n in os.listdir(root_dir) if valid_id(n)
+        return sorted(n for n in os.listdir(root_dir) if valid_runtime_id(n)
                       and os.path.isdir(os.path.join(root_dir, n)))
     except FileNotFoundError:
         return []
-
-
-class Lock:
-    """flock() on the container's directory: one lifecycle verb at a time per container."""
-
-    def __init__(self, directory: str) -> None:
-        self.fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-
-    def __enter__(self) -> "Lock":
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        os.close(self.fd)
-
-
-def now_rfc3339() -> str:
-    import time
-
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"

@@ -15,7 +15,8 @@ from minirun.errors import KernelError
 from minirun.kernel import libc, rootfs
 from minirun.kernel.libc import (MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE,
                                  MS_RDONLY, MS_REC, MS_REMOUNT, MS_SHARED, MS_SLAVE)
-from minirun.oci.spec import Device, Mount
+from minirun.kernel.devices import Device
+from minirun.oci.spec import Mount
 
 
 # --- parse_options ------------------------------------------------------------------------

@@ -150,19 +150,12 @@ CASES: dict[str, Case] = {
     "monitor": Case(
         (), "", ("minirun.engine.monitor:_preload",),
         allows={**RAW_SYSCALLS, **TTY_ALLOWS,
-                "contextlib": "engine/records.py's lock",
                 "minirun.engine": "the monitor is part of the engine",
                 "minirun.image.overlay": "it mounts the container's rootfs (and unmounts it)"},
         forbids={
             "minirun.engine.lifecycle": "the CLI's engine, imported only to --rm a container "
                                         "once it is gone (it brings image and network code)",
             "minirun.engine.networking": "runs in the monitor's forked child (in_child)",
-        },
-        tolerated={
-            "json": "engine/records.py and engine/logs.py import json at the top: "
-                    "fixed when they use fastjson (or the monitor stops importing them)",
-            "typing": "engine/records.py: `from typing import Iterator` at the top",
-            "re": "json's and typing's (json.decoder, json.scanner, typing)",
         }),
 }
 

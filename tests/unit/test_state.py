@@ -1,4 +1,5 @@
-"""Container state on disk: IDs, atomic writes, save/load, and status derived from /proc."""
+"""Container state on disk: IDs, save/load, and status derived from /proc (the atomic write and
+the lock under it: test_base.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 
 import pytest
 
+from minirun.base.names import valid_runtime_id
 from minirun.errors import ContainerError
 from minirun.kernel import process
 from minirun.oci import state as st
@@ -15,25 +17,16 @@ from minirun.oci import state as st
 @pytest.mark.parametrize("cid", ["a", "abc123", "my_ctr", "a+b", "web-1", "v1.2", "A.B-C_D+E",
                                  "x" * 200, "..."])
 def test_valid_ids(cid):
-    assert st.valid_id(cid)
+    assert valid_runtime_id(cid)
     st.check_id(cid)
 
 
 @pytest.mark.parametrize("cid", ["", ".", "..", "/", "a/b", "../x", "a b", " a", "tab\t", "café",
                                  "日本", "a:b", "a@b", "a*", "new\nline", "a,b"])
 def test_invalid_ids(cid):
-    assert not st.valid_id(cid)
+    assert not valid_runtime_id(cid)
     with pytest.raises(ContainerError, match="invalid container ID"):
         st.check_id(cid)
-
-
-def test_write_atomic_writes_content_mode_and_leaves_no_temp_files(tmp_path):
-    path = tmp_path / "state.json"
-    st.write_atomic(str(path), "old")
-    st.write_atomic(str(path), "new")
-    assert path.read_text() == "new"
-    assert os.listdir(tmp_path) == ["state.json"]
-    assert path.stat().st_mode & 0o777 == 0o600
 
 
 def make_state(root, cid="c1", pid=None, pid_start=None, **kw) -> st.State:
@@ -141,23 +134,3 @@ def test_list_ids_sorted_dirs_with_valid_names_only(tmp_path):
 
 def test_list_ids_of_missing_root_is_empty(tmp_path):
     assert st.list_ids(str(tmp_path / "nope")) == []
-
-
-def test_lock_is_exclusive_per_directory(tmp_path):
-    import fcntl
-
-    with st.Lock(str(tmp_path)):
-        fd = os.open(str(tmp_path), os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            with pytest.raises(BlockingIOError):
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        finally:
-            os.close(fd)
-    fd = os.open(str(tmp_path), os.O_RDONLY | os.O_DIRECTORY)
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released at exit
-    os.close(fd)
-
-
-def test_now_rfc3339_shape():
-    t = st.now_rfc3339()
-    assert len(t) == len("2024-01-01T00:00:00.000000000Z") and t.endswith("Z") and t[10] == "T"

@@ -14,11 +14,11 @@ import os
 import time
 from typing import Iterator
 
+from ...base.times import ZERO_TIME, now
 from ...errors import MinirunError
 from ...oci import container as oci
 from ...oci import state as st
 from ..lifecycle import Engine
-from ..records import ZERO_TIME, now
 
 
 def sample(eng: Engine, ref: str, previous: dict | None = None) -> dict:

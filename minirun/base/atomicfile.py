@@ -93,9 +93,7 @@ class AtomicFile:
             self._discard()
             raise naming(e, self.path) from None
         self._discard()
-        if isinstance(exc, OSError) and exc.filename is None:
-            raise naming(exc, self.path) from None  # a write that failed (ENOSPC ...)
-        return False
+        return False  # the block's own exception goes on as it is
 
     def _discard(self) -> None:
         try:

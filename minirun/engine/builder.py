@@ -27,6 +27,9 @@ import os
 import shutil
 import sys
 
+from ..base.atomicfile import write_atomic
+from ..base.filelock import FileLock
+from ..base.times import now
 from ..errors import MinirunError
 from ..image.build import dockerfile as df
 from ..record import dataclass, field
@@ -115,16 +118,10 @@ class Cache:
         return config
 
     def put(self, key: str, digest: str) -> None:
-        import fcntl
-
-        with open(self.path + ".lock", "a") as lk:
-            fcntl.flock(lk, fcntl.LOCK_EX)
+        with FileLock(self.path + ".lock", mode=0o666):
             entries = self._load()
             entries[key] = digest
-            tmp = f"{self.path}.tmp{os.getpid()}"
-            with open(tmp, "w") as f:
-                json.dump(entries, f)
-            os.rename(tmp, self.path)
+            write_atomic(self.path, json.dumps(entries), mode=0o666)
 
 
 def config_digest(config: dict) -> tuple[bytes, str]:
@@ -318,8 +315,6 @@ class Builder:
     def commit_step(self, stage: Stage, created_by: str, key_text: str, do, extra: str = "") -> None:
         """Run step `do` (it changes stage.config and returns a new diff_id or None) unless the
         cache has it; record the history entry and the new config."""
-        from ..image.assemble import now
-
         key = "sha256:" + hashlib.sha256(json.dumps([stage.id, key_text, extra]).encode()).hexdigest()
         if not self.opts.no_cache:
             hit = self.cache.get(key)
@@ -330,7 +325,7 @@ class Builder:
                 self.say(f" ---> {short(stage.id)}")
                 return
         layer = do()
-        stamp = now()
+        stamp = now(6)  # image times in microseconds, as minirun's images have them
         entry = {"created": stamp, "created_by": created_by}
         if layer is None:
             entry["empty_layer"] = True

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 
+from ..base.bundle_defaults import INIT_ANNOTATION, READONLY_PATHS, default_mounts
 from ..errors import MinirunError
 from . import security, userns
 from .records import Container
@@ -38,9 +39,6 @@ DEFAULT_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CA
 MASKED = ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
           "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
           "/sys/firmware", "/sys/devices/virtual/powercap"]
-READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
-
-INIT_ANNOTATION = "run.minirun.init"  # minirun-oci: PID 1 is a reaper that runs the program
 
 
 class BundleError(MinirunError):
@@ -178,22 +176,8 @@ def oci_config(c: Container, cdir: str, user: ResolvedUser, cgroup_v2: bool,
     }
     if not any(e.startswith("HOME=") for e in process["env"]):
         process["env"].append(f"HOME={user.home}")
-    mounts = [
-        {"destination": "/proc", "type": "proc", "source": "proc",
-         "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-         "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-         "options": ["nosuid", "noexec", "nodev"] + ([] if privileged else ["ro"])},
-        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-         "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
-    ]
+    # Docker's: /proc nosuid,noexec,nodev; /sys writable only for a privileged container.
+    mounts = default_mounts(proc_options=("nosuid", "noexec", "nodev"), sys_readonly=not privileged)
     for name in ("hostname", "hosts", "resolv.conf"):
         src_dir = cdir if name == "hostname" else (etc_dir or cdir)
         mounts.append({"destination": f"/etc/{name}", "type": "bind",
@@ -238,7 +222,7 @@ def oci_config(c: Container, cdir: str, user: ResolvedUser, cgroup_v2: bool,
         linux["gidMappings"] = userns.oci_maps(maps["GidMap"])
     if security.masks_paths(hc):
         linux["maskedPaths"] = list(MASKED)
-        linux["readonlyPaths"] = list(READONLY)
+        linux["readonlyPaths"] = list(READONLY_PATHS)
     seccomp = security.seccomp_for(hc, caps)
     if seccomp is not None:
         linux["seccomp"] = seccomp

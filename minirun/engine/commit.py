@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 
+from ..base.times import now
 from ..errors import MinirunError
 from .records import Container
 
@@ -45,7 +46,7 @@ def commit(engine, c: Container, tag: str | None = None, message: str = "", auth
     """Make an image of container `c`; returns its ImageRecord."""
     from ..image import reference
     from ..image.archive import apply_changes
-    from ..image.assemble import add_layer_from_dir, image_config, now, write_image
+    from ..image.assemble import add_layer_from_dir, image_config, write_image
 
     store = engine.images()
     tags = []
@@ -77,7 +78,7 @@ def commit(engine, c: Container, tag: str | None = None, message: str = "", auth
     finally:
         if frozen:
             engine.unpause(engine.containers.load(c.id))
-    stamp = now()
+    stamp = now(6)  # image times in microseconds, as minirun's images have them
     entry = {"created": stamp, "created_by": " ".join([c.path, *c.args])}
     if message:
         entry["comment"] = message

@@ -45,22 +45,18 @@ import shlex
 import sys
 import tarfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import BinaryIO, Iterable, Iterator
 
+from ..base import times
+from ..base.atomicfile import AtomicFile
+from ..base.mediatypes import (DOCKER_LIST, DOCKER_MANIFEST, OCI_CONFIG, OCI_INDEX, OCI_LAYER,
+                               OCI_MANIFEST, SCHEMA1_TYPES)
+from ..base.names import is_hex_id
 from ..errors import DigestError, ImageError, ReferenceError
 from . import reference
 from .layers import CHUNK, LayerError, _clean as _clean_name, _decompressed, apply_layer
 from .store import ImageRecord, Store, _hex
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_SCHEMA1 = ("application/vnd.docker.distribution.manifest.v1+json",
-                  "application/vnd.docker.distribution.manifest.v1+prettyjws")
 REF_NAME = "org.opencontainers.image.ref.name"
 CONTAINERD_NAME = "io.containerd.image.name"
 FORMATS = ("docker-archive", "oci")
@@ -303,7 +299,7 @@ def _docker_images(tree: _Tree) -> list[_Image]:
         config = tree.read(config_name)
         digest = _sha256(config)
         stem = config_name.rsplit("/", 1)[-1].removesuffix(".json")
-        if len(stem) == 64 and all(c in "0123456789abcdef" for c in stem) and stem != _hex(digest):
+        if is_hex_id(stem) and stem != _hex(digest):
             raise DigestError(f"{what}: config {entry['Config']} has digest {digest}, not the one "
                               "its name promises; the archive is corrupt or was tampered with")
         cfg = _json(config, f"{what}: config {entry['Config']}")
@@ -410,7 +406,7 @@ def _oci_images(tree: _Tree, default: reference.Reference | None) -> list[_Image
             data, digest = _descriptor_blob(tree, chosen, what)
             doc = _json(data, f"{what}: {digest}")
             media = chosen.get("mediaType") or doc.get("mediaType", "")
-        if media in DOCKER_SCHEMA1 or (isinstance(doc, dict) and doc.get("schemaVersion") == 1):
+        if media in SCHEMA1_TYPES or (isinstance(doc, dict) and doc.get("schemaVersion") == 1):
             raise ImageError(f"{what}: manifest {digest} is Docker schema 1, which is not supported")
         if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict) \
                 or not isinstance(doc.get("layers"), list):
@@ -541,20 +537,11 @@ def save(store: Store, images: list[str], out: str | os.PathLike | BinaryIO,
         else:
             chosen[record.id] = (record, tags)
     if isinstance(out, (str, os.PathLike)):
-        path = os.path.abspath(out)
-        tmp = f"{path}.tmp-{os.getpid()}"
-        try:
-            with open(tmp, "wb") as f:
+        try:  # a half-written archive never appears under the name (0o666 less the umask)
+            with AtomicFile(os.path.abspath(out), mode=0o666) as f:
                 _write(store, list(chosen.values()), f, format)
-            os.rename(tmp, path)
         except OSError as e:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
             raise ImageError(f"save to {out}: {e.strerror or e}") from None
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
     else:
         _write(store, list(chosen.values()), out, format)
 
@@ -776,7 +763,7 @@ def import_tar(store: Store, src: str | os.PathLike | BinaryIO, reference_: str 
         from .registry import host_platform
 
         os_, arch, variant = host_platform()
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        now = times.now(6)  # image times in microseconds, as minirun's images have them
         config = {"architecture": arch, "os": os_, **({"variant": variant} if variant else {}),
                   "created": now, "config": container_config,
                   "rootfs": {"type": "layers", "diff_ids": [diff_id]},

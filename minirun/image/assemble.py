@@ -20,18 +20,11 @@ import json
 import os
 import stat
 import tarfile
-from datetime import datetime, timezone
 
+from ..base.mediatypes import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST
 from .store import ImageRecord, Store
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 WHITEOUT, OPAQUE = ".wh.", ".wh..wh..opq"
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _sha256(data: bytes) -> str:

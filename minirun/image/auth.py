@@ -5,8 +5,8 @@ auth.json), so a file from either works: `auth` is base64("user:password"); plai
 `password` fields are read too. Docker keys Docker Hub as "https://index.docker.io/v1/" and some
 tools write URLs ("https://host:port"): keys are matched by their bare host:port.
 
-The file holds secrets: it is written with mode 0600 through a temp file and a rename, so a crash
-never leaves a half-written or world-readable file. Keys we do not know (credsStore, ...) are kept.
+The file holds secrets: it is written with mode 0600 through a temp file, fsynced, and a rename
+(base/atomicfile.py), so a crash never leaves a half-written or world-readable file. Keys we do not know (credsStore, ...) are kept.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from __future__ import annotations
 import base64
 import json
 import os
-import tempfile
 
+from ..base.atomicfile import write_atomic
 from ..errors import RegistryError
 
 ENV = "MINIRUN_AUTH_FILE"
@@ -58,20 +58,8 @@ class AuthFile:
     def save(self, data: dict) -> None:
         d = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(d, mode=0o700, exist_ok=True)
-        # mkstemp creates the file 0600 from the start: the secret is never readable by others.
-        fd, tmp = tempfile.mkstemp(prefix=".auth-", dir=d)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(json.dumps(data, indent=2).encode() + b"\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        # The temporary file is created 0600: the secret is never readable by others.
+        write_atomic(self.path, json.dumps(data, indent=2) + "\n", mode=0o600, fsync=True)
 
     def _key(self, auths: dict, host: str) -> str | None:
         want = normalize_host(host)

@@ -33,20 +33,18 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Iterable
 
+from ..base.mediatypes import (DOCKER_LAYER_FOREIGN_GZIP, DOCKER_LAYER_GZIP, MANIFEST_TYPES,
+                               OCI_CONFIG, OCI_LAYER, OCI_LAYER_GZIP,
+                               OCI_LAYER_NONDISTRIBUTABLE_GZIP, OCI_LAYER_ZSTD, OCI_MANIFEST)
 from ..errors import ImageError
 from . import reference
 from .pull import registry_for
-from .registry import MANIFEST_TYPES, OCI_MANIFEST, Registry
+from .registry import Registry
 from .store import ImageRecord, Store
 
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 # Docker's layer types, for an OCI manifest made around layers a Docker manifest named.
-_TO_OCI = {
-    "application/vnd.docker.image.rootfs.diff.tar.gzip": OCI_LAYER_GZIP,
-    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip":
-        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-}
+_TO_OCI = {DOCKER_LAYER_GZIP: OCI_LAYER_GZIP,
+           DOCKER_LAYER_FOREIGN_GZIP: OCI_LAYER_NONDISTRIBUTABLE_GZIP}
 # zlib's default, and Go's, so what Docker pushes with. Measured on a busybox rootfs and on
 # Python's stdlib tree: level 9 is only ~1% smaller at 2-7x the time, level 1 ~6-15% bigger. A
 # layer is compressed once (compressed-layers.json) and downloaded many times: the middle.
@@ -448,6 +446,6 @@ def _sniff(store: Store, digest: str) -> str:
     if head[:2] == b"\x1f\x8b":
         return OCI_LAYER_GZIP
     if head == b"\x28\xb5\x2f\xfd":
-        return "application/vnd.oci.image.layer.v1.tar+zstd"
-    return "application/vnd.oci.image.layer.v1.tar"
+        return OCI_LAYER_ZSTD
+    return OCI_LAYER
 

@@ -36,7 +36,6 @@ import os
 import re
 import socket
 import ssl
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -44,17 +43,12 @@ from typing import Any, Callable, TypeVar
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from .. import __version__
+from ..base.atomicfile import AtomicFile
+from ..base.mediatypes import (DOCKER_LIST, DOCKER_MANIFEST, INDEX_TYPES, MANIFEST_TYPES,
+                               OCI_INDEX, OCI_MANIFEST, SCHEMA1_TYPES)
 from ..errors import RegistryError
 from ..record import dataclass
 
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
-MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
-SCHEMA1_TYPES = ("application/vnd.docker.distribution.manifest.v1+json",
-                 "application/vnd.docker.distribution.manifest.v1+prettyjws")
 # All four, always: without the OCI types distribution answers 404 for OCI content, and with no
 # Accept at all it down-converts a Docker v2 manifest to schema 1.
 ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
@@ -330,7 +324,7 @@ class Registry:
                    progress: Progress | None = None, *, stop: threading.Event | None = None) -> str:
         """Stream a blob into dest_path, sha256-checked; nothing is left at dest_path on failure.
 
-        The bytes go to a hidden temp file next to dest_path and are renamed in only after the
+        The bytes go to a temp file next to dest_path (base/atomicfile.py) and are renamed in only after the
         digest (and expected_size) matched. progress(done, total) follows each 1 MiB chunk; `stop`
         set by another thread cancels the fetch.
         """
@@ -339,59 +333,58 @@ class Registry:
         algo = digest.split(":", 1)[0]
         directory = os.path.dirname(os.path.abspath(dest_path))
         os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".partial-", dir=directory)
-        f = os.fdopen(fd, "wb")
-        st: dict[str, Any] = {"done": 0, "hash": hashlib.new(algo)}
+        # The name promises the content: fsynced before the rename, and only once checked.
+        with AtomicFile(dest_path, mode=0o600, fsync=True) as f:
+            st: dict[str, Any] = {"done": 0, "hash": hashlib.new(algo)}
 
-        def restart() -> None:
-            f.seek(0)
-            f.truncate()
-            st["done"], st["hash"] = 0, hashlib.new(algo)
+            def restart() -> None:
+                f.seek(0)
+                f.truncate()
+                st["done"], st["hash"] = 0, hashlib.new(algo)
 
-        def attempt() -> None:
-            headers = {"Range": f"bytes={st['done']}-"} if st["done"] else {}
-            resp = self._request("GET", f"/v2/{repo}/blobs/{digest}", what=what,
-                                 scope=self._scope(repo), ok=(200, 206), headers=headers)
-            if resp.status == 206:
-                start = (resp.getheader("Content-Range") or "").removeprefix("bytes ").split("-")[0]
-                if start != str(st["done"]):
+            def attempt() -> None:
+                headers = {"Range": f"bytes={st['done']}-"} if st["done"] else {}
+                resp = self._request("GET", f"/v2/{repo}/blobs/{digest}", what=what,
+                                     scope=self._scope(repo), ok=(200, 206), headers=headers)
+                if resp.status == 206:
+                    start = (resp.getheader("Content-Range") or "").removeprefix("bytes ").split("-")[0]
+                    if start != str(st["done"]):
+                        self._drop(resp)
+                        restart()
+                        raise _Transient(f"{what}: the registry resumed at the wrong offset")
+                elif st["done"]:
+                    restart()  # a 200 to our Range: the server sends it all again
+                length = resp.getheader("Content-Length")
+                body_len = int(length) if length and length.isdigit() else None
+                total = expected_size if expected_size is not None else (
+                    None if body_len is None else body_len + st["done"])
+                got = 0
+                try:
+                    while True:
+                        if stop is not None and stop.is_set():
+                            raise RegistryError(f"{what}: cancelled")
+                        chunk = resp.read(CHUNK)
+                        if not chunk:
+                            break
+                        f.write(chunk)
+                        st["hash"].update(chunk)
+                        st["done"] += len(chunk)
+                        got += len(chunk)
+                        if expected_size is not None and st["done"] > expected_size:
+                            raise RegistryError(f"{what}: the registry sent more than the "
+                                                f"{expected_size} bytes the descriptor names")
+                        if progress is not None:
+                            progress(st["done"], total)
+                except (OSError, http.client.HTTPException) as e:
                     self._drop(resp)
-                    restart()
-                    raise _Transient(f"{what}: the registry resumed at the wrong offset")
-            elif st["done"]:
-                restart()  # a 200 to our Range: the server sends it all again
-            length = resp.getheader("Content-Length")
-            body_len = int(length) if length and length.isdigit() else None
-            total = expected_size if expected_size is not None else (
-                None if body_len is None else body_len + st["done"])
-            got = 0
-            try:
-                while True:
-                    if stop is not None and stop.is_set():
-                        raise RegistryError(f"{what}: cancelled")
-                    chunk = resp.read(CHUNK)
-                    if not chunk:
-                        break
-                    f.write(chunk)
-                    st["hash"].update(chunk)
-                    st["done"] += len(chunk)
-                    got += len(chunk)
-                    if expected_size is not None and st["done"] > expected_size:
-                        raise RegistryError(f"{what}: the registry sent more than the "
-                                            f"{expected_size} bytes the descriptor names")
-                    if progress is not None:
-                        progress(st["done"], total)
-            except (OSError, http.client.HTTPException) as e:
-                self._drop(resp)
-                raise _Transient(f"{what}: connection lost: {e or type(e).__name__}") from None
-            finally:
-                if not resp.isclosed():
-                    self._drop(resp)
-            if body_len is not None and got < body_len:
-                # http.client's read() reports a short body as a quiet EOF: resume from here.
-                raise _Transient(f"{what}: connection closed after {st['done']} bytes")
+                    raise _Transient(f"{what}: connection lost: {e or type(e).__name__}") from None
+                finally:
+                    if not resp.isclosed():
+                        self._drop(resp)
+                if body_len is not None and got < body_len:
+                    # http.client's read() reports a short body as a quiet EOF: resume from here.
+                    raise _Transient(f"{what}: connection closed after {st['done']} bytes")
 
-        try:
             self._retry(attempt)
             if expected_size is not None and st["done"] != expected_size:
                 raise RegistryError(f"{what}: size mismatch: expected {expected_size} bytes, "
@@ -399,17 +392,6 @@ class Registry:
             actual = f"{algo}:{st['hash'].hexdigest()}"
             if actual != digest:
                 raise RegistryError(f"{what}: digest mismatch: got {actual}; nothing was kept")
-            f.flush()
-            os.fsync(f.fileno())  # the name promises the content: the data is on disk first
-            f.close()
-            os.replace(tmp, dest_path)
-        except BaseException:
-            f.close()
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
         return dest_path
 
     def upload_blob(self, repo: str, path: str, digest: str, *, location: str | None = None,

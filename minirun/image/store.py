@@ -46,9 +46,11 @@ import stat
 import tempfile
 import threading
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
 from typing import BinaryIO, Iterator
 
+from ..base.atomicfile import fsync_dir, write_atomic
+from ..base.filelock import FileLock, same_file
+from ..base.times import now
 from ..errors import DigestError, ImageError, ReferenceError
 from . import reference
 
@@ -166,7 +168,7 @@ class Store:
             finally:
                 self._local.lock_depth -= 1
             return
-        with _flocked(os.path.join(self.root, "lock"), fcntl.LOCK_EX):
+        with FileLock(os.path.join(self.root, "lock")):
             self._local.lock_depth = 1
             try:
                 yield
@@ -179,7 +181,7 @@ class Store:
         layers written but not yet named by a record are not collected as unused."""
         self._local.ingest_depth = getattr(self._local, "ingest_depth", 0) + 1
         try:
-            with _flocked(os.path.join(self.root, "ingest.lock"), fcntl.LOCK_SH):
+            with FileLock(os.path.join(self.root, "ingest.lock"), shared=True):
                 yield
         finally:
             self._local.ingest_depth -= 1
@@ -318,7 +320,7 @@ class Store:
             yield None
             return
         # Creators of layers sharing a short name serialize here; the loser finds it done.
-        with _flocked(os.path.join(self.tmp_dir, f"layer-{hexd[:SHORT_ID]}.lock"), fcntl.LOCK_EX,
+        with FileLock(os.path.join(self.tmp_dir, f"layer-{hexd[:SHORT_ID]}.lock"),
                       remove=True):
             if self._layer_name(hexd) is not None:
                 yield None
@@ -335,7 +337,7 @@ class Store:
                 if os.path.lexists(final):  # a directory without its record: junk from tampering
                     self._discard(final)
                 self._write_atomic(os.path.join(self.layers_dir, name + ".json"),
-                                   {"diff_id": diff_id, "size": size, "created": _now()})
+                                   {"diff_id": diff_id, "size": size, "created": now(6)})
                 os.rename(tmp, final)
                 self._fsync_dir(self.layers_dir)
             except BaseException:
@@ -478,7 +480,7 @@ class Store:
         if getattr(self._local, "lock_depth", 0) or getattr(self._local, "ingest_depth", 0):
             raise ImageError("prune_unused() called inside lock() or ingest(): it would deadlock")
         pruned = Pruned()
-        with _flocked(os.path.join(self.root, "ingest.lock"), fcntl.LOCK_EX), self.lock():
+        with FileLock(os.path.join(self.root, "ingest.lock")), self.lock():
             self.clean_tmp()
             records = self.images()
             refs = self._refs()
@@ -628,25 +630,17 @@ class Store:
                 fd, path = tempfile.mkstemp(prefix=prefix, dir=self.tmp_dir)
             fcntl.flock(fd, fcntl.LOCK_EX)
             # A cleaner may have taken and removed it between creation and our flock: retry.
-            if _same_file(fd, path):
+            if same_file(fd, path):
                 return path, fd
             os.close(fd)
 
     def _write_atomic(self, path: str, data: dict) -> None:
-        """Replace `path` with JSON `data`: temp file in tmp/, fsync, rename, fsync the directory."""
+        """Replace `path` with JSON `data`: temp file in tmp/ (flocked, so clean_tmp leaves it
+        alone), fsync, rename, fsync the directory (base/atomicfile.py)."""
         tmp, fd = self._tmp_entry("json-", directory=False)
         try:
-            with os.fdopen(os.dup(fd), "w") as f:
-                json.dump(data, f, indent=1)
-                f.flush()
-                if self.sync:
-                    os.fsync(f.fileno())
-            os.chmod(tmp, 0o644)
-            os.rename(tmp, path)
-            self._fsync_dir(os.path.dirname(path))
-        except BaseException:
-            _unlink(tmp)
-            raise
+            write_atomic(path, json.dumps(data, indent=1), mode=0o644, fsync=self.sync,
+                         fsync_dir=self.sync, tmp=tmp)
         finally:
             os.close(fd)
 
@@ -660,13 +654,8 @@ class Store:
             os.close(fd)
 
     def _fsync_dir(self, path: str) -> None:
-        if not self.sync:
-            return
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        if self.sync:
+            fsync_dir(path)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -689,39 +678,6 @@ def _ref_name(ref: str | reference.Reference, *, want: str) -> str:
     if want == "digest" and (r.tag or not r.digest):
         raise ReferenceError(str(ref), "a repo digest is name@digest, without a tag")
     return r.name
-
-
-@contextlib.contextmanager
-def _flocked(path: str, how: int, *, remove: bool = False) -> Iterator[int]:
-    """Hold flock `how` on the file at `path` (created if missing). The lock is on the file
-    description: two threads of one process exclude each other too; death releases it.
-    `remove`: unlink the file before releasing (tmp/ lock files; waiters then retry)."""
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, how)
-        except BaseException:
-            os.close(fd)
-            raise
-        # tmp/ lock files are removed when free (by clean_tmp or their last holder): make sure
-        # the one we locked is still the one at `path`, or another process may hold that one.
-        if _same_file(fd, path):
-            break
-        os.close(fd)
-    try:
-        yield fd
-    finally:
-        if remove:
-            _unlink(path)
-        os.close(fd)
-
-
-def _same_file(fd: int, path: str) -> bool:
-    try:
-        a, b = os.fstat(fd), os.lstat(path)
-    except FileNotFoundError:
-        return False
-    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 def _copy(src: BinaryIO, dst: BlobWriter) -> None:
@@ -784,7 +740,3 @@ def _tree_size(path: str) -> int:
                 else:
                     total += st.st_size
     return total
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

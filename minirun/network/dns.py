@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 
+from ..base.atomicfile import write_atomic
+
 FALLBACK = ["nameserver 8.8.8.8", "nameserver 8.8.4.4"]
 
 
@@ -76,7 +78,4 @@ def write(cdir: str, hostname: str, domainname: str = "", host_mode: bool = Fals
                             ([f"search {' '.join(dns_search)}"] if dns_search else []) + kept) + "\n"
     for name, text in (("hostname", hostname + "\n"), ("hosts", hosts_text),
                        ("resolv.conf", resolv)):
-        tmp = os.path.join(cdir, f".{name}.tmp")
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.rename(tmp, os.path.join(cdir, name))
+        write_atomic(os.path.join(cdir, name), text, mode=0o666)

@@ -18,6 +18,7 @@ import os
 from ..record import dataclass, field
 
 from .. import trace
+from ..base.bundle_defaults import INIT_ANNOTATION  # "true": PID 1 is a reaper (run --init)
 from ..errors import CommandError, MinirunError
 from ..kernel import capabilities, cgroups, host_mountns, libc, namespaces, rootfs, sealed_exec
 from ..kernel.cgroups import migration
@@ -26,7 +27,6 @@ from .channel import Channel
 from .spec import Process, Spec
 
 
-INIT_ANNOTATION = "run.minirun.init"  # "true": PID 1 is a reaper running the program (--init)
 
 
 @dataclass

@@ -12,6 +12,7 @@ TYPE_CHECKING = False  # `import typing` costs ~7 ms per start; annotations are 
 if TYPE_CHECKING:
     from typing import Any
 
+from ..base.bundle_defaults import READONLY_PATHS, default_mounts
 from ..errors import ConfigError
 from ..kernel import capabilities, process
 from ..kernel.devices import Device  # linux.devices entries: the kernel layer's own record
@@ -525,29 +526,14 @@ def default_config(rootless: bool = False) -> dict[str, Any]:
         },
         "root": {"path": "rootfs", "readonly": True},
         "hostname": "minirun",
-        "mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc"},
-            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-             "options": ["nosuid", "noexec", "nodev"]},
-            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-             "options": ["nosuid", "noexec", "nodev", "ro"]},
-            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
-        ],
+        "mounts": default_mounts(),  # runc spec's: /proc without options, /sys read-only
         "linux": {
             "resources": {"devices": [{"allow": False, "access": "rwm"}]},
             "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")],
             "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
                             "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
                             "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
-            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
-                              "/proc/sysrq-trigger"],
+            "readonlyPaths": list(READONLY_PATHS),
         },
     }
     if rootless:

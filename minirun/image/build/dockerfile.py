@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import re
 
+from ...base.durations import parse_duration as go_duration  # Go's time.ParseDuration
 from ...errors import MinirunError
 from ...record import dataclass, field
 
@@ -594,42 +595,7 @@ def key_values(instr: Instruction, env: dict[str, str] | None = None,
 
 # --- HEALTHCHECK ---------------------------------------------------------------------------------
 
-_NS = {"ns": 1, "us": 1_000, "\u00b5s": 1_000, "\u03bcs": 1_000, "ms": 1_000_000,
-       "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
 _MIN_INTERVAL = 1_000_000  # Docker's container.MinimumDuration: 1ms
-
-
-def go_duration(text: str) -> int:
-    """Go's time.ParseDuration ("1m30s", "500ms", "-1.5h") in nanoseconds; ValueError if bad."""
-    s, negative = text, False
-    if s[:1] in ("-", "+"):
-        negative, s = s[0] == "-", s[1:]
-    if s == "0":
-        return 0
-    if s == "":
-        raise ValueError(f"time: invalid duration {_go_quote(text)}")
-    total = 0.0
-    while s:
-        number = re.match(r"([0-9]*)(?:\.([0-9]*))?", s)
-        whole, frac = number.group(1), number.group(2)
-        if whole == "" and not frac:
-            raise ValueError(f"time: invalid duration {_go_quote(text)}")
-        s = s[number.end():]
-        unit = re.match(r"[^0-9.]*", s).group(0)
-        if unit == "":
-            raise ValueError(f"time: missing unit in duration {_go_quote(text)}")
-        if unit not in _NS:
-            raise ValueError(f"time: unknown unit {_go_quote(unit)} in duration {_go_quote(text)}")
-        s = s[len(unit):]
-        total += int(whole or "0") * _NS[unit]
-        if frac:
-            total += int(frac) * (_NS[unit] / 10 ** len(frac))
-        if total > 2**63:
-            raise ValueError(f"time: invalid duration {_go_quote(text)}")
-    value = int(total)
-    if value > 2**63 - 1 and not negative:
-        raise ValueError(f"time: invalid duration {_go_quote(text)}")
-    return -value if negative else value
 
 
 def healthcheck(instr: Instruction) -> dict | None:

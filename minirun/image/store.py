@@ -48,7 +48,7 @@ import threading
 from dataclasses import asdict, dataclass, field, fields
 from typing import BinaryIO, Iterator
 
-from ..base.atomicfile import fsync_dir, write_atomic
+from ..base.atomicfile import AtomicFile, fsync_dir, write_atomic
 from ..base.filelock import FileLock, same_file
 from ..base.times import now
 from ..errors import DigestError, ImageError, ReferenceError
@@ -214,21 +214,14 @@ class Store:
         hexd = _hex(expected_digest)
         path, fd = self._tmp_entry(f"blob-{hexd[:SHORT_ID]}-", directory=False)
         try:
-            with os.fdopen(os.dup(fd), "wb") as f:
+            # Written in tmp/ (flocked: clean_tmp leaves it alone), renamed in once verified.
+            with AtomicFile(self.blob_path(expected_digest), mode=0o644, fsync=self.sync,
+                            fsync_dir=self.sync, tmp=path) as f:
                 writer = BlobWriter(f, expected_digest)
                 yield writer
-                f.flush()
-                if self.sync:
-                    os.fsync(f.fileno())
-            if writer.digest != expected_digest:
-                raise DigestError(f"blob {expected_digest}: content has digest {writer.digest} "
-                                  f"({writer.size} bytes); nothing was kept")
-            os.chmod(path, 0o644)
-            os.rename(path, self.blob_path(expected_digest))
-            self._fsync_dir(self.blobs_dir)
-        except BaseException:
-            _unlink(path)
-            raise
+                if writer.digest != expected_digest:
+                    raise DigestError(f"blob {expected_digest}: content has digest "
+                                      f"{writer.digest} ({writer.size} bytes); nothing was kept")
         finally:
             os.close(fd)
 

@@ -118,6 +118,21 @@ FORWARDED = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SI
              "SIGCONT", "SIGALRM", "SIGPWR")
 
 
+def forward_signals(pid: int, signums: list[int], _signal) -> None:
+    """Pass each signal in `signums` that reaches us on to `pid` (one already gone is no error):
+    --init's PID 1, and `minirun-oci run`/`exec` in the foreground. `_signal` is the C module,
+    given by the caller: --init runs after pivot_root, where nothing can be imported."""
+
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for s in signums:
+        _signal.signal(s, forward)
+
+
 def run_as_init(exe: str, args: list[str], env: dict[str, str], _signal, keep_open: int,
                 stub: int | None = None) -> None:
     """Be a small PID 1 (--init, like tini): run the program as our child, pass signals on to
@@ -155,14 +170,7 @@ def run_as_init(exe: str, args: list[str], env: dict[str, str], _signal, keep_op
     except OSError:
         pass  # it did so itself, or has exec'd already
 
-    def forward(signum: int, _frame: object) -> None:
-        try:
-            os.kill(child, signum)
-        except ProcessLookupError:
-            pass
-
-    for s in forwarded:
-        _signal.signal(s, forward)
+    forward_signals(child, forwarded, _signal)
     os.close(keep_open)
     _signal.pthread_sigmask(_signal.SIG_UNBLOCK, forwarded)
     while True:

@@ -17,6 +17,7 @@ from .. import trace
 from ..base.atomicfile import write_atomic
 from ..errors import CommandError, ContainerError, MinirunError
 from ..kernel import cgroups, libc, namespaces
+from ..kernel import process as kproc
 from . import state as st
 from .channel import Channel
 from .spec import Process
@@ -136,14 +137,7 @@ def exec_process(root_dir: str, cid: str, proc: Process, detach: bool = False,
 
     from .run import FORWARDED
 
-    def forward(signum: int, _frame: object) -> None:
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
-
-    for name in FORWARDED:
-        _signal.signal(getattr(_signal, name), forward)
+    kproc.forward_signals(pid, [getattr(_signal, n) for n in FORWARDED], _signal)
     return exit_code(wait_for(pid))
 
 
@@ -157,8 +151,6 @@ def _child(init: int, proc: Process, chan: Channel, sock, in_userns: bool, prese
     try:
         trace.stage("exec-child")
         import _signal
-
-        from ..kernel import process as kproc
 
         if proc.terminal:
             from ..kernel import terminal

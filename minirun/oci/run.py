@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from ..kernel import libc
+from ..kernel import process as kproc
 from . import container
 from .container import CreateOptions
 
@@ -44,14 +45,7 @@ def run(o: CreateOptions, detach: bool = False, keep: bool = False) -> int:
             return 0
         import _signal
 
-        def forward(signum: int, _frame: object) -> None:
-            try:
-                os.kill(state.pid, signum)
-            except ProcessLookupError:
-                pass
-
-        for name in FORWARDED:
-            _signal.signal(getattr(_signal, name), forward)
+        kproc.forward_signals(state.pid, [getattr(_signal, n) for n in FORWARDED], _signal)
         master = -1
         if ours is not None:
             from ..kernel import terminal as term

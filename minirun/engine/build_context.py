@@ -33,7 +33,7 @@ def glob_match(pattern: str, path: str) -> bool:
 
 def all_paths(root: str, matcher) -> list[str]:
     """Every path in the context that .dockerignore leaves in (dockerignore.walk)."""
-    from ..image.build.dockerignore import walk
+    from ..image.dockerfile.dockerignore import walk
 
     return list(walk(root, matcher))
 

@@ -31,7 +31,8 @@ from ..base.atomicfile import write_atomic
 from ..base.filelock import FileLock
 from ..base.times import now
 from ..errors import MinirunError
-from ..image.build import dockerfile as df
+from ..image.dockerfile import dockerfile as df
+from ..image.dockerfile import shellwords
 from ..record import dataclass, field
 from .build_context import all_paths, checksum, copy_into, glob_match, has_glob
 
@@ -155,7 +156,7 @@ class Builder:
     # -- the whole build ------------------------------------------------------------------------
     def build(self):
         from ..image.assemble import write_image
-        from ..image.build import dockerignore
+        from ..image.dockerfile import dockerignore
 
         if not os.path.isdir(self.context):
             raise BuildError(f"unable to prepare context: path {self.opts.context!r} not found "
@@ -256,7 +257,7 @@ class Builder:
 
         raw, name = df.stage(instr)
         name = name or ""
-        image = df.expand(raw, self.meta_env(), self.escape)  # only global ARGs reach FROM
+        image = shellwords.expand(raw, self.meta_env(), self.escape)  # only global ARGs reach FROM
         if not image:
             raise BuildError(f"{self.fname}:{instr.line}: FROM {raw}: the image name is empty "
                              "after expanding its variables (give the ARG a default)")
@@ -306,7 +307,7 @@ class Builder:
             raise BuildError(f"{self.fname}:{instr.line}: {cmd}: {e}") from None
 
     def expand(self, stage: Stage, word: str) -> str:
-        return df.expand(word, stage.expansion_env(), self.escape)
+        return shellwords.expand(word, stage.expansion_env(), self.escape)
 
     def metadata(self, stage: Stage, text: str, change) -> None:
         """A config-only step: history says `#(nop)`, no layer."""
@@ -402,7 +403,7 @@ class Builder:
 
     def do_expose(self, stage: Stage, instr) -> None:
         ports = []
-        for word in df.expand_words(" ".join(instr.args), stage.expansion_env(), self.escape):
+        for word in shellwords.expand_words(" ".join(instr.args), stage.expansion_env(), self.escape):
             port, _, proto = word.partition("/")
             proto = (proto or "tcp").lower()
             lo, _, hi = port.partition("-")
@@ -425,7 +426,7 @@ class Builder:
         if instr.json:
             vols = [self.expand(stage, v) for v in instr.args]
         else:
-            vols = df.expand_words(" ".join(instr.args), stage.expansion_env(), self.escape)
+            vols = shellwords.expand_words(" ".join(instr.args), stage.expansion_env(), self.escape)
         if not vols or any(not v for v in vols):
             raise BuildError(f"{self.fname}:{instr.line}: VOLUME specified can not be an empty string")
 
@@ -540,7 +541,7 @@ class Builder:
         self.copy(stage, instr, add=True)
 
     def copy(self, stage: Stage, instr, add: bool) -> None:
-        from ..image.build.dockerignore import Matcher
+        from ..image.dockerfile.dockerignore import Matcher
 
         srcs, dest = df.split_copy(instr)
         srcs = [self.expand(stage, s) for s in srcs]

@@ -45,7 +45,7 @@ def commit(engine, c: Container, tag: str | None = None, message: str = "", auth
            changes: list[str] = (), pause: bool = True):
     """Make an image of container `c`; returns its ImageRecord."""
     from ..image import reference
-    from ..image.archive import apply_changes
+    from ..image.dockerfile.changes import apply_changes
     from ..image.assemble import add_layer_from_dir, image_config, write_image
 
     store = engine.images()

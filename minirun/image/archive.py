@@ -41,7 +41,6 @@ import contextlib
 import hashlib
 import json
 import os
-import shlex
 import sys
 import tarfile
 from dataclasses import dataclass, field
@@ -54,7 +53,9 @@ from ..base.mediatypes import (DOCKER_LIST, DOCKER_MANIFEST, OCI_CONFIG, OCI_IND
 from ..base.names import is_hex_id
 from ..errors import DigestError, ImageError, ReferenceError
 from . import reference
+from .dockerfile.changes import apply_changes
 from .layers import CHUNK, LayerError, _clean as _clean_name, _decompressed, apply_layer
+from .platform import host_platform, select_platform
 from .store import ImageRecord, Store, _hex
 
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -378,7 +379,6 @@ def _oci_names(desc: dict, default: reference.Reference | None, what: str) -> li
 
 
 def _oci_images(tree: _Tree, default: reference.Reference | None) -> list[_Image]:
-    from .registry import select_platform
 
     what = tree.what
     layout = _json(tree.read("oci-layout"), f"{what}: oci-layout") if tree.exists("oci-layout") else {}
@@ -760,8 +760,6 @@ def import_tar(store: Store, src: str | os.PathLike | BinaryIO, reference_: str 
                     raise DigestError(f"import {what}: the tar changed while it was read")
         size = os.path.getsize(layer)
         store.put_blob(layer, diff_id)
-        from .registry import host_platform
-
         os_, arch, variant = host_platform()
         now = times.now(6)  # image times in microseconds, as minirun's images have them
         config = {"architecture": arch, "os": os_, **({"variant": variant} if variant else {}),
@@ -782,82 +780,3 @@ def import_tar(store: Store, src: str | os.PathLike | BinaryIO, reference_: str 
             id=config_digest, diff_ids=[diff_id], layers=[diff_id], manifest=_sha256(manifest_data),
             repo_tags=[ref.name] if ref else [], created=now,
             platform=f"{os_}/{arch}" + (f"/{variant}" if variant else "")))
-
-
-_CHANGES = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "USER", "VOLUME", "WORKDIR", "STOPSIGNAL")
-
-
-def apply_changes(config: dict, changes: Iterable[str]) -> dict:
-    """Apply Dockerfile instructions (`docker import -c`/`commit -c`) to an image's config."""
-    config = dict(config)
-    for change in changes:
-        instr, _, rest = change.strip().partition(" ")
-        if not rest.strip() and "=" not in instr:
-            instr, _, rest = change.strip().partition("=")  # "CMD=..." is not Docker's form
-            if instr.upper() not in _CHANGES or not rest:
-                raise ImageError(f"invalid change {change!r}: expected INSTRUCTION ARGUMENTS")
-        instr, rest = instr.upper(), rest.strip()
-        if instr not in _CHANGES:
-            raise ImageError(f"invalid change {change!r}: {instr} is not one of {', '.join(_CHANGES)}")
-        if instr in ("CMD", "ENTRYPOINT"):
-            config["Cmd" if instr == "CMD" else "Entrypoint"] = _exec_form(rest, change)
-        elif instr == "ENV":
-            env = list(config.get("Env") or [])
-            for key, value in _pairs(rest, change, allow_space=True):
-                env = [e for e in env if e.partition("=")[0] != key] + [f"{key}={value}"]
-            config["Env"] = env
-        elif instr == "LABEL":
-            config["Labels"] = {**(config.get("Labels") or {}), **dict(_pairs(rest, change))}
-        elif instr == "EXPOSE":
-            ports = dict(config.get("ExposedPorts") or {})
-            for port in rest.split():
-                num, _, proto = port.partition("/")
-                if not num.isdigit() or proto not in ("", "tcp", "udp", "sctp"):
-                    raise ImageError(f"invalid change {change!r}: bad port {port!r}")
-                ports[f"{num}/{proto or 'tcp'}"] = {}
-            config["ExposedPorts"] = ports
-        elif instr == "VOLUME":
-            paths = _json(rest.encode(), f"change {change!r}") if rest.startswith("[") else rest.split()
-            config["Volumes"] = {**(config.get("Volumes") or {}), **{p: {} for p in paths}}
-        elif instr == "WORKDIR":
-            base = config.get("WorkingDir") or "/"
-            config["WorkingDir"] = os.path.normpath(os.path.join(base, rest))
-        elif instr == "USER":
-            config["User"] = rest
-        elif instr == "STOPSIGNAL":
-            config["StopSignal"] = rest
-    return config
-
-
-def _exec_form(rest: str, change: str) -> list[str]:
-    if rest.startswith("["):
-        try:
-            value = json.loads(rest)
-        except ValueError:
-            value = None
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return value
-    if not rest:
-        raise ImageError(f"invalid change {change!r}: no command")
-    return ["/bin/sh", "-c", rest]  # shell form, as Docker does (also for bad JSON)
-
-
-def _pairs(rest: str, change: str, allow_space: bool = False) -> list[tuple[str, str]]:
-    try:
-        words = shlex.split(rest)
-    except ValueError as e:
-        raise ImageError(f"invalid change {change!r}: {e}") from None
-    if not words:
-        raise ImageError(f"invalid change {change!r}: nothing to set")
-    if "=" not in words[0]:
-        if not allow_space or len(words) < 2:
-            raise ImageError(f"invalid change {change!r}: expected KEY=VALUE")
-        key, _, value = rest.strip().partition(" ")
-        return [(key, value.strip())]  # ENV KEY VALUE: the rest of the line, as Docker does
-    pairs = []
-    for w in words:
-        key, eq, value = w.partition("=")
-        if not eq or not key:
-            raise ImageError(f"invalid change {change!r}: {w!r} is not KEY=VALUE")
-        pairs.append((key, value))
-    return pairs

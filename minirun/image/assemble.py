@@ -22,6 +22,7 @@ import stat
 import tarfile
 
 from ..base.mediatypes import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST
+from .platform import host_platform
 from .store import ImageRecord, Store
 
 WHITEOUT, OPAQUE = ".wh.", ".wh..wh..opq"
@@ -141,8 +142,6 @@ def add_layer_from_tar(store: Store, tar_path: str) -> str:
 def image_config(store: Store, record: ImageRecord | None) -> dict:
     """The full config JSON of a stored image (or a fresh one for `scratch`)."""
     if record is None:
-        from .registry import host_platform
-
         os_, arch, variant = host_platform()
         return {"architecture": arch, "os": os_, **({"variant": variant} if variant else {}),
                 "config": {}, "rootfs": {"type": "layers", "diff_ids": []}, "history": []}

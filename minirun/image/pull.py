@@ -39,8 +39,8 @@ from typing import Iterable
 
 from ..errors import ImageError, RegistryError
 from . import auth, layers, reference
-from .registry import (INDEX_TYPES, MANIFEST_TYPES, Registry, host_platform, parse_platform,
-                       platform_string, select_platform)
+from .platform import parse_platform, platform_string, select_platform
+from .registry import INDEX_TYPES, MANIFEST_TYPES, Registry
 from .store import ImageRecord, Store
 
 WORKERS = 4
@@ -300,9 +300,4 @@ def _named(store: Store, names: list[str]) -> dict[str, str]:
     return {n: refs.get(n, "") for n in names}
 
 
-def host_platform_string() -> str:
-    os_, arch, variant = host_platform()
-    return f"{os_}/{arch}" + (f"/{variant}" if variant else "")
-
-
-__all__ = ["Progress", "pull", "insecure_for", "registry_for", "host_platform_string"]
+__all__ = ["Progress", "pull", "insecure_for", "registry_for"]

@@ -10,8 +10,9 @@ import pytest
 
 import localregistry as lr
 from minirun.errors import RegistryError
+from minirun.image.platform import select_platform
 from minirun.image.registry import (DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST,
-                                    Registry, blob_path, fetch_blobs, select_platform)
+                                    Registry, blob_path, fetch_blobs)
 
 CREDS = (lr.USER, lr.PASSWORD)
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import pytest
 
 from minirun.errors import MinirunError
-from minirun.image.build.dockerfile import (
+from minirun.image.dockerfile.dockerfile import (
     DockerfileError,
     Instruction,
-    expand,
-    expand_words,
     fields,
     go_duration,
     healthcheck,
@@ -19,6 +17,7 @@ from minirun.image.build.dockerfile import (
     split_copy,
     stage,
 )
+from minirun.image.dockerfile.shellwords import expand, expand_words
 
 
 def one(line: str, prefix: str = "FROM scratch\n") -> Instruction:

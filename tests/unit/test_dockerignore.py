@@ -7,7 +7,7 @@ import os
 import pytest
 
 from minirun.errors import MinirunError
-from minirun.image.build.dockerignore import (
+from minirun.image.dockerfile.dockerignore import (
     DockerignoreError,
     Matcher,
     clean,

@@ -1,4 +1,5 @@
-"""minirun.image.registry: the parts that need no server (platforms, challenges, errors)."""
+"""minirun.image.registry and platform: the parts that need no server (platforms, challenges,
+errors)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import os
 import pytest
 
 from minirun.errors import RegistryError
+from minirun.image import platform as platform_mod
 from minirun.image import registry
-from minirun.image.registry import (blob_path, error_text, host_platform, is_loopback,
-                                    parse_challenge, parse_platform, select_platform)
+from minirun.image.platform import host_platform, parse_platform, select_platform
+from minirun.image.registry import blob_path, error_text, is_loopback, parse_challenge
 
 INDEX = {"manifests": [
     {"digest": "sha256:" + "1" * 64, "platform": {"os": "linux", "architecture": "amd64"}},
@@ -24,7 +26,7 @@ INDEX = {"manifests": [
 
 def fake_machine(monkeypatch, machine: str) -> None:
     real = os.uname()
-    monkeypatch.setattr(registry.os, "uname", lambda: os.uname_result(
+    monkeypatch.setattr(platform_mod.os, "uname", lambda: os.uname_result(
         (real.sysname, real.nodename, real.release, real.version, machine)))
 
 

@@ -18,7 +18,8 @@ What Docker does, in the order it does it (moby/buildkit frontend/dockerfile/par
      ONBUILD triggers, HEALTHCHECK durations) and an error names the file and line.
 
 Variables are not expanded here: the builder does that per step, with the ARG and ENV values in
-scope then, through `expand`, `expand_words` and `key_values` (Docker's ShellLex).
+scope then, through `key_values` here and shellwords.py's `expand` and `expand_words`
+(Docker's ShellLex).
 
 `Instruction.args` holds the exec-form items, or `[the text as written]` for everything else; the
 helpers (`fields`, `split_copy`, `key_values`, `healthcheck`, `stage`) read it the way Docker does.
@@ -31,8 +32,8 @@ import json
 import re
 
 from ...base.durations import parse_duration as go_duration  # Go's time.ParseDuration
-from ...errors import MinirunError
 from ...record import dataclass, field
+from .shellwords import GO_SPACE, DockerfileError, Lexer, go_quote
 
 INSTRUCTIONS = frozenset({
     "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
@@ -58,33 +59,10 @@ _FLAGS: dict[str, dict[str, str]] = {
 }
 _UNCHECKED_FLAGS = frozenset({"ARG", "STOPSIGNAL"})
 
-# Go's unicode.IsSpace for the characters that matter in a Dockerfile.
-_GO_SPACE = "\t\n\v\f\r \x85\xa0"
 _WHITESPACE = re.compile(r"[\t\v\f\r ]+")  # Docker's reWhitespace: splits words, not "\n"
 _DIRECTIVE = re.compile(r"([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*")
 _STAGE_NAME = re.compile(r"[a-z][a-z0-9_.-]*")
 _ONBUILD_PREFIX = re.compile(r"^\s*ONBUILD\s*", re.IGNORECASE)
-
-
-class DockerfileError(MinirunError):
-    """A Dockerfile is malformed; the message starts with "<file>:<line>: " when the line is known.
-
-    Expansion errors (`expand`, `expand_words`) have no line: the builder knows the instruction
-    and re-raises with `err.at(filename, line)`.
-    """
-
-    exit_code = 1  # docker build exits 1 on a Dockerfile error
-
-    def __init__(self, problem: str, filename: str | None = None, line: int | None = None) -> None:
-        where = f"{filename or 'Dockerfile'}:{line}: " if line is not None else ""
-        super().__init__(where + problem)
-        self.problem = problem
-        self.filename = filename
-        self.line = line
-
-    def at(self, filename: str, line: int) -> DockerfileError:
-        """The same problem, located at `filename:line`."""
-        return DockerfileError(self.problem, filename, line)
 
 
 @dataclass
@@ -155,7 +133,7 @@ class _Directives:
         if not text.startswith("#"):
             self.done = True
             return
-        match = _DIRECTIVE.fullmatch(text[1:].lstrip(_GO_SPACE))
+        match = _DIRECTIVE.fullmatch(text[1:].lstrip(GO_SPACE))
         name = match.group(1).lower() if match else ""
         if name not in DIRECTIVES:
             self.done = True  # a plain comment or an unknown directive: just a comment
@@ -175,7 +153,7 @@ class _Directives:
 
 
 def _is_comment(text: str) -> bool:
-    return text.lstrip(_GO_SPACE).startswith("#")
+    return text.lstrip(GO_SPACE).startswith("#")
 
 
 def _logical_lines(text: str, d: _Directives) -> list[tuple[int, str]]:
@@ -191,7 +169,7 @@ def _logical_lines(text: str, d: _Directives) -> list[tuple[int, str]]:
             raw = raw.removeprefix("\ufeff")
         i += 1
         start = i
-        raw = raw.lstrip(_GO_SPACE)
+        raw = raw.lstrip(GO_SPACE)
         d.consider(raw, start)
         body, more = d.trim_continuation("" if _is_comment(raw) else raw)
         if not more and body == "":
@@ -202,7 +180,7 @@ def _logical_lines(text: str, d: _Directives) -> list[tuple[int, str]]:
             i += 1
             # Inside a continuation, comment lines vanish and blank lines are skipped; the
             # leading blanks of the other lines are kept, as Docker keeps them.
-            if _is_comment(raw) or raw.lstrip(_GO_SPACE) == "":
+            if _is_comment(raw) or raw.lstrip(GO_SPACE) == "":
                 continue
             body, more = d.trim_continuation(raw)
             parts.append(body)
@@ -224,7 +202,7 @@ def _split_flags(text: str) -> tuple[str, list[str]]:
         if phase == "spaces":
             if pos == n:
                 break
-            if ch in _GO_SPACE:
+            if ch in GO_SPACE:
                 pos += 1
                 continue
             if ch != "-" or pos + 1 == n or text[pos + 1] != "-":
@@ -236,7 +214,7 @@ def _split_flags(text: str) -> tuple[str, list[str]]:
                 words.append(w)
             break
         if phase == "word":
-            if ch in _GO_SPACE:
+            if ch in GO_SPACE:
                 w = "".join(word)
                 if w == "--":
                     return text[pos:], words  # "--" ends the flags
@@ -303,7 +281,7 @@ class _NotStrings(ValueError):
 
 def _parse_json(text: str) -> list[str] | None:
     """The items of a JSON array of strings, or None when `text` is not a JSON array at all."""
-    text = text.lstrip(_GO_SPACE)
+    text = text.lstrip(GO_SPACE)
     if not text.startswith("["):
         return None
 
@@ -334,8 +312,8 @@ def _arguments(cmd: str, rest: str) -> tuple[list[str], bool]:
         if items is not None:
             return items, True
     if cmd == "HEALTHCHECK":
-        parts = re.split(f"[{_GO_SPACE}]", rest, maxsplit=1)
-        typ, command = parts[0], (parts[1].lstrip(_GO_SPACE) if len(parts) > 1 else "")
+        parts = re.split(f"[{GO_SPACE}]", rest, maxsplit=1)
+        typ, command = parts[0], (parts[1].lstrip(GO_SPACE) if len(parts) > 1 else "")
         if typ == "":
             return [], False
         items = _parse_json(command)
@@ -347,14 +325,14 @@ def _arguments(cmd: str, rest: str) -> tuple[list[str], bool]:
 
 def _instruction(text: str, line: int, filename: str) -> Instruction:
     """Split one joined line into an Instruction (parser-level checks only)."""
-    stripped = text.strip(_GO_SPACE)
+    stripped = text.strip(GO_SPACE)
     head = _WHITESPACE.split(stripped, maxsplit=1)
     word = head[0]
     cmd = word.upper()
     if cmd not in INSTRUCTIONS:
         raise DockerfileError(f"unknown instruction: {word}", filename, line)
     rest, flag_words = _split_flags(head[1]) if len(head) == 2 else ("", [])
-    rest = rest.strip(_GO_SPACE)
+    rest = rest.strip(GO_SPACE)
     try:
         if cmd == "ONBUILD":
             # The trigger is kept as text (Docker stores it so in the image config), minus the
@@ -374,10 +352,10 @@ def _instruction(text: str, line: int, filename: str) -> Instruction:
 
 def _check_trigger_json(trigger: str) -> None:
     """Raise _NotStrings if an ONBUILD trigger's arguments are a JSON array of non-strings."""
-    head = _WHITESPACE.split(trigger.strip(_GO_SPACE), maxsplit=1)
+    head = _WHITESPACE.split(trigger.strip(GO_SPACE), maxsplit=1)
     if len(head) == 2:
         rest, _ = _split_flags(head[1])
-        _arguments(head[0].upper(), rest.strip(_GO_SPACE))
+        _arguments(head[0].upper(), rest.strip(GO_SPACE))
 
 
 def _flag_words_checked(instr: Instruction, words: list[str]) -> dict[str, str | list[str]]:
@@ -410,12 +388,12 @@ def _check(instr: Instruction, escape: str) -> None:
         if not instr.json:
             raise instr.error("SHELL requires the arguments to be in JSON form")
     elif cmd == "VOLUME":
-        if any(v.strip(_GO_SPACE) == "" for v in fields(instr)):
+        if any(v.strip(GO_SPACE) == "" for v in fields(instr)):
             raise instr.error("VOLUME specified can not be an empty string")
 
 
 def _check_trigger(instr: Instruction) -> str:
-    trigger = _WHITESPACE.split(instr.args[0].strip(_GO_SPACE), maxsplit=1)[0].upper()
+    trigger = _WHITESPACE.split(instr.args[0].strip(GO_SPACE), maxsplit=1)[0].upper()
     if trigger == "ONBUILD":
         raise instr.error("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
     if trigger in ("MAINTAINER", "FROM"):
@@ -483,7 +461,7 @@ def stage(instr: Instruction) -> tuple[str, str | None]:
     if len(items) == 3 and items[1].lower() == "as":
         name = items[2].lower()
         if not _STAGE_NAME.fullmatch(name):
-            raise instr.error(f"invalid name for build stage: {_go_quote(items[2])}, name can't "
+            raise instr.error(f"invalid name for build stage: {go_quote(items[2])}, name can't "
                               "start with a number or contain symbols")
         return items[0], name
     if len(items) != 1:
@@ -502,7 +480,7 @@ def _parse_words(rest: str, escape: str) -> list[str]:
         if phase == "spaces":
             if pos == n:
                 break
-            if ch in _GO_SPACE:
+            if ch in GO_SPACE:
                 pos += 1
                 continue
             phase = "word"
@@ -511,7 +489,7 @@ def _parse_words(rest: str, escape: str) -> list[str]:
                 words.append("".join(word))
             break
         if phase == "word":
-            if ch in _GO_SPACE:
+            if ch in GO_SPACE:
                 if blank_ok or word:
                     words.append("".join(word))
                 phase, word, blank_ok = "spaces", [], False
@@ -564,7 +542,7 @@ def _raw_pairs(instr: Instruction, escape: str) -> list[tuple[str, str | None]]:
         return [(parts[0], parts[1])]
     for word in words:
         if "=" not in word:
-            raise instr.error(f"Syntax error - can't find = in {_go_quote(word)}. "
+            raise instr.error(f"Syntax error - can't find = in {go_quote(word)}. "
                               "Must be of the form: name=value")
         key, _, value = word.partition("=")
         if key == "":
@@ -580,7 +558,7 @@ def key_values(instr: Instruction, env: dict[str, str] | None = None,
     With `env`, keys and values are expanded as Docker expands them (ProcessWord); without it,
     `$VAR` references are left as written. `escape` is the Dockerfile's escape character.
     """
-    lexer = _Lexer(env or {}, escape, keep_unset=env is None)
+    lexer = Lexer(env or {}, escape, keep_unset=env is None)
     out: list[tuple[str, str | None]] = []
     for key, value in _raw_pairs(instr, escape):
         try:
@@ -613,7 +591,7 @@ def healthcheck(instr: Instruction) -> dict | None:
             raise instr.error("HEALTHCHECK NONE takes no arguments")
         return {"Test": ["NONE"]}
     if typ != "CMD":
-        raise instr.error(f"Unknown type {_go_quote(typ)} in HEALTHCHECK (try CMD)")
+        raise instr.error(f"Unknown type {go_quote(typ)} in HEALTHCHECK (try CMD)")
     if not rest:
         raise instr.error("Missing command after HEALTHCHECK CMD")
     config: dict = {"Test": ["CMD", *rest] if instr.json else ["CMD-SHELL", " ".join(rest)]}
@@ -629,337 +607,17 @@ def healthcheck(instr: Instruction) -> dict | None:
         if ns == 0:
             continue
         if ns < _MIN_INTERVAL:
-            raise instr.error(f"Interval {_go_quote(flag)} cannot be less than 1ms")
+            raise instr.error(f"Interval {go_quote(flag)} cannot be less than 1ms")
         config[key] = ns
     retries = instr.flag("retries", "")
     if retries:
         if not re.fullmatch(r"[+-]?[0-9]+", retries):
-            raise instr.error(f"strconv.ParseInt: parsing {_go_quote(retries)}: invalid syntax")
+            raise instr.error(f"strconv.ParseInt: parsing {go_quote(retries)}: invalid syntax")
         n = int(retries)
         if not -(2**31) <= n < 2**31:
-            raise instr.error(f"strconv.ParseInt: parsing {_go_quote(retries)}: value out of range")
+            raise instr.error(f"strconv.ParseInt: parsing {go_quote(retries)}: value out of range")
         if n < 0:
             raise instr.error(f"--retries cannot be negative ({n})")
         if n:
             config["Retries"] = n
     return config
-
-
-# --- variable expansion (Docker's ShellLex) ------------------------------------------------------
-
-
-def expand(word: str, env: dict[str, str], escape: str = "\\") -> str:
-    """Docker's ProcessWord: expand $VAR, ${VAR}, ${VAR:-w}, ${VAR-w}, ${VAR:+w}, ${VAR+w},
-    ${VAR?w}, ${VAR#p}, ${VAR%p}, ${VAR/p/r}; remove quotes and escapes. Unset variables are "".
-    Raises DockerfileError (without a line) on a malformed word."""
-    return _Lexer(env, escape).word(word)
-
-
-def expand_words(text: str, env: dict[str, str], escape: str = "\\") -> list[str]:
-    """Docker's ProcessWords: expand, then split into words at blanks outside quotes
-    (blanks inside an expanded value split too, as in `EXPOSE $PORTS`)."""
-    return _Lexer(env, escape).words(text)
-
-
-class _Words:
-    """Word splitting alongside expansion: quoted text never splits, expanded text does."""
-
-    def __init__(self) -> None:
-        self.words: list[str] = []
-        self.buf = ""
-        self.in_word = False
-
-    def add_char(self, ch: str) -> None:
-        if ch in _GO_SPACE:
-            if self.in_word and self.buf:
-                self.words.append(self.buf)
-                self.buf, self.in_word = "", False
-        else:
-            self.add_raw(ch)
-
-    def add_raw(self, text: str) -> None:
-        self.buf += text
-        self.in_word = True
-
-    def add_string(self, text: str) -> None:
-        for ch in text:
-            self.add_char(ch)
-
-    def result(self) -> list[str]:
-        if self.buf:  # an empty quoted word ("") is dropped, as Docker drops it
-            self.words.append(self.buf)
-        self.buf, self.in_word = "", False
-        return self.words
-
-
-class _Lexer:
-    """One pass over a word: quotes, escapes and $ expansions, as BuildKit's shell.Lex does."""
-
-    def __init__(self, env: dict[str, str], escape: str, keep_unset: bool = False) -> None:
-        self.env = env
-        self.escape = escape
-        self.keep_unset = keep_unset  # Docker's SkipUnsetEnv: leave "$X" when X is unset
-        self.raw_escapes = False  # keep escapes in the text: ${VAR#pattern} reads them itself
-        self.text = ""
-        self.pos = 0
-
-    def word(self, text: str) -> str:
-        return self._run(text)[0]
-
-    def words(self, text: str) -> list[str]:
-        return self._run(text)[1]
-
-    def _run(self, text: str) -> tuple[str, list[str]]:
-        self.text, self.pos = text, 0
-        try:
-            return self._until("", raw_escapes=False)
-        except ValueError as err:
-            raise DockerfileError(f"failed to process {_go_quote(text)}: {err}") from None
-
-    def _peek(self) -> str:
-        return self.text[self.pos] if self.pos < len(self.text) else ""
-
-    def _next(self) -> str:
-        ch = self._peek()
-        self.pos += len(ch)
-        return ch
-
-    def _until(self, stop: str, raw_escapes: bool) -> tuple[str, list[str]]:
-        """Process up to the unquoted `stop` char ("" = the end): (text, words)."""
-        outer, self.raw_escapes = self.raw_escapes, raw_escapes
-        try:
-            return self._scan(stop, raw_escapes)
-        finally:
-            self.raw_escapes = outer
-
-    def _scan(self, stop: str, raw_escapes: bool) -> tuple[str, list[str]]:
-        result: list[str] = []
-        words = _Words()
-        while self._peek():
-            ch = self._peek()
-            if stop and ch == stop:
-                self._next()
-                return "".join(result), words.result()
-            if ch == "$":
-                value = self._dollar()
-                result.append(value)
-                words.add_string(value)  # expanded text splits into words
-            elif ch in "'\"":
-                value = self._single_quote() if ch == "'" else self._double_quote()
-                result.append(value)
-                words.add_raw(value)  # quoted text never splits
-            else:
-                ch = self._next()
-                if ch == self.escape:
-                    if raw_escapes:
-                        words.add_raw(ch)
-                        result.append(ch)
-                    ch = self._next()
-                    if not ch:
-                        break  # an escape at the very end is dropped
-                    words.add_raw(ch)
-                else:
-                    words.add_char(ch)
-                result.append(ch)
-        if stop:
-            raise ValueError(f"unexpected end of statement while looking for matching {stop}")
-        return "".join(result), words.result()
-
-    def _single_quote(self) -> str:
-        self._next()
-        out: list[str] = []
-        while True:
-            ch = self._next()
-            if not ch:
-                raise ValueError("unexpected end of statement while looking for matching "
-                                 "single-quote")
-            if ch == "'":
-                return "".join(out)
-            out.append(ch)
-
-    def _double_quote(self) -> str:
-        self._next()
-        out: list[str] = []
-        while True:
-            ch = self._peek()
-            if not ch:
-                raise ValueError("unexpected end of statement while looking for matching "
-                                 "double-quote")
-            if ch == '"':
-                self._next()
-                return "".join(out)
-            if ch == "$":
-                out.append(self._dollar())
-                continue
-            ch = self._next()
-            if ch == self.escape:
-                if self.raw_escapes:
-                    out.append(ch)
-                following = self._peek()
-                if not following:
-                    continue  # a trailing escape is dropped
-                if following in ('"', "$", self.escape):
-                    ch = self._next()  # only these are escaped inside double quotes
-            out.append(ch)
-
-    def _dollar(self) -> str:
-        self._next()
-        if self._peek() != "{":
-            name = self._name()
-            if name == "":
-                return "$"
-            value = self.env.get(name)
-            if value is None:
-                return "$" + name if self.keep_unset else ""
-            return value
-        self._next()
-        if self._peek() == "":
-            raise ValueError("syntax error: missing '}'")
-        if self._peek() in "{}:":
-            raise ValueError("syntax error: bad substitution")
-        name = self._name()
-        ch = self._next()
-        if ch == "":
-            raise ValueError("syntax error: missing '}'")
-        value = self.env.get(name)
-        if ch == "}":
-            if value is None:
-                return "${" + name + "}" if self.keep_unset else ""
-            return value
-        if ch == "/":
-            return self._replace(name, value)
-        modifier, null_is_unset = ch, False
-        if ch == ":":
-            null_is_unset = True
-            modifier = self._next()
-            if modifier == "":
-                raise ValueError("syntax error: missing '}'")
-        if modifier not in ("+", "-", "?", "#", "%"):
-            raise ValueError(f"unsupported modifier ({ch if ch != ':' else ':' + modifier}) "
-                             "in substitution")
-        raw = modifier in "#%"
-        if null_is_unset and raw:
-            raise ValueError(f"unsupported modifier (:{modifier}) in substitution")
-        try:
-            word, _ = self._until("}", raw_escapes=raw)
-        except ValueError:
-            if self._peek() == "":
-                raise ValueError("syntax error: missing '}'") from None
-            raise
-        if value is None and self.keep_unset:
-            return "${" + name + (":" if null_is_unset else "") + modifier + word + "}"
-        empty = value is None or (null_is_unset and value == "")
-        if modifier == "-":
-            return word if empty else value
-        if modifier == "+":
-            return "" if empty else word
-        if modifier == "?":
-            if value is None:
-                raise ValueError(f"{name}: {word or 'is not allowed to be unset'}")
-            if empty:
-                raise ValueError(f"{name}: {word or 'is not allowed to be empty'}")
-            return value
-        greedy = word[:1] == modifier  # ## and %% remove the longest match
-        if greedy:
-            word = word[1:]
-        if modifier == "#":
-            return _trim_prefix(word, value or "", greedy)
-        return _trim_suffix(word, value or "", greedy)
-
-    def _replace(self, name: str, value: str | None) -> str:
-        replace_all = self._peek() == "/"
-        if replace_all:
-            self._next()
-        try:
-            pattern, _ = self._until("/", raw_escapes=True)
-        except ValueError:
-            if self._peek() == "":
-                raise ValueError("syntax error: missing '/' in ${}") from None
-            raise
-        try:
-            replacement, _ = self._until("}", raw_escapes=True)
-        except ValueError:
-            if self._peek() == "":
-                raise ValueError("syntax error: missing '}'") from None
-            raise
-        if value is None and self.keep_unset:
-            return "${" + name + "/" + pattern + "/" + replacement + "}"
-        value = value or ""
-        regex = _shell_pattern(pattern, greedy=True, anchored=False)
-        if replace_all:
-            return regex.sub(lambda _: replacement, value)
-        match = regex.search(value)
-        if match:
-            value = value[:match.start()] + replacement + value[match.end():]
-        return value
-
-    def _name(self) -> str:
-        """A variable name: letters, digits and _, or all digits ($1), or one special ($?)."""
-        ch = self._peek()
-        if ch.isdecimal():
-            start = self.pos
-            while self._peek().isdecimal():
-                self._next()
-            return self.text[start:self.pos]
-        if ch and ch in "@*#?-$!0":
-            return self._next()
-        start = self.pos
-        while self._peek() and (self._peek().isalpha() or self._peek().isdecimal()
-                                or self._peek() == "_"):
-            self._next()
-        return self.text[start:self.pos]
-
-
-def _shell_pattern(pattern: str, greedy: bool, anchored: bool) -> re.Pattern:
-    """A ${VAR#pattern} glob as a regex: * and ? only (no brackets), \\ escapes * ? \\."""
-    out = ["^"] if anchored else []
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        i += 1
-        if ch == "*":
-            out.append(".*" if greedy else ".*?")
-            continue
-        if ch == "?":
-            out.append(".")
-            continue
-        if ch == "\\":
-            following = pattern[i:i + 1]
-            if following in ("}", "/"):
-                continue  # escaped only to get past ${...}'s own syntax
-            if following not in ("*", "?", "\\"):
-                raise ValueError(f"invalid pattern ({pattern}) in substitution: "
-                                 f"invalid escape '\\{following}'")
-            out.append(re.escape(following))
-            i += 1
-            continue
-        out.append(re.escape(ch))
-    return re.compile("".join(out))
-
-
-def _trim_prefix(pattern: str, value: str, greedy: bool) -> str:
-    match = _shell_pattern(pattern, greedy, anchored=True).match(value)
-    return value[match.end():] if match else value
-
-
-def _reverse_pattern(pattern: str) -> str:
-    """Reverse a pattern, keeping each escape in front of the char it escapes."""
-    tokens, i = [], 0
-    while i < len(pattern):
-        if pattern[i] == "\\" and i + 1 < len(pattern):
-            tokens.append(pattern[i:i + 2])
-            i += 2
-        else:
-            tokens.append(pattern[i])
-            i += 1
-    return "".join(reversed(tokens))
-
-
-def _trim_suffix(pattern: str, value: str, greedy: bool) -> str:
-    # A regex finds the leftmost match, not the shortest rightmost one: reverse both sides.
-    return _trim_prefix(_reverse_pattern(pattern), value[::-1], greedy)[::-1]
-
-
-def _go_quote(text: str) -> str:
-    """Go's %q for the plain strings that appear in messages."""
-    return json.dumps(text, ensure_ascii=False)

@@ -106,8 +106,9 @@ class RegistryError(MinirunError):
     exit_code = 125
 
 
-class ReferenceError(MinirunError):  # noqa: A001 - Docker's name; shadows the builtin only where imported
-    """An image reference does not follow Docker's grammar; names the reference and the rule."""
+class ReferenceError(InvalidArgument):  # noqa: A001 - Docker's name; shadows the builtin only where imported
+    """An image reference does not follow Docker's grammar; names the reference and the rule.
+    (An InvalidArgument: the engine API's front ends answer 400 Bad Request.)"""
 
     exit_code = 125
 

@@ -8,36 +8,36 @@ in decimal units with 3 significant digits (4.26MB), ages as "2 hours ago", refe
 familiar form (alpine:latest, not docker.io/library/alpine:latest).
 
 Exit statuses: errors Docker reports from its daemon (no such image, an ambiguous ID, a
-conflict in rmi) exit 1, as `docker rmi`/`image inspect`/`history`/`tag` do; minirun's own
-errors (a bad filter, a bad template, an invalid target reference) exit 125.
+conflict in rmi: the engine's NotFound, InvalidArgument and Conflict) exit 1, as `docker
+rmi`/`image inspect`/`history`/`tag` do; minirun's own errors (a bad filter, a bad template,
+an invalid target reference), checked before the engine is asked, exit 125.
 
-Containers: an image used by a container keeps its record (and so its layers, which are that
-container's overlay lowerdirs) whatever the flags: `rmi -f` only removes its tags and never
-stops anything. Which containers use an image comes from `containers_using()`: the container
-records beside the image store.
+The work is the engine's (engine/api/images.py: Docker's ImageSummary, ImageInspect, history
+and rmi answers); this module parses the flags and renders what it returns. An image used by a
+container keeps its record whatever the flags: `rmi -f` only removes its tags.
 """
+
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import functools
 import json
 import os
-import re
 import sys
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Iterator
 
 import click
 
 from ..base.units import human_duration, human_size
-from ..errors import ImageError, MinirunError, ReferenceError
+from ..errors import Conflict, InvalidArgument, MinirunError, NotFound, ReferenceError
 from ..image import reference
 from . import Command, image, main
 from .template import Format
 
 NONE = "<none>"
-MISSING = "<missing>"
+UNKNOWN_TIME = -62135596800  # engine/api/images.py's: Go's zero time, an image without one
 
 IMAGES_HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "Digest": "DIGEST",
                   "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE",
@@ -55,77 +55,44 @@ PRUNE_DANGLING_WARNING = "WARNING! This will remove all dangling images."
 PRUNE_ALL_WARNING = "WARNING! This will remove all images without at least one container associated to them."
 
 
-def containers_using(image_id: str, store) -> list[str]:
-    """IDs of the containers created from image `image_id` (running or not): rmi refuses, and
-    prune skips, such an image. Containers live beside the image store (<root>/containers)."""
-    from ..engine.records import Containers
+def _api():
+    """engine/api/images.py, imported when an image command runs: it brings the image store
+    (hashlib, tempfile, shutil ...), which `minirun ps` and `minirun run`'s start-up never need."""
+    from ..engine.api import images  # lazily: every minirun command imports this module
 
-    root = os.path.dirname(store.root)
-    return [c.id for c in Containers(root).all() if c.image_id == image_id]
-
-
-class DaemonError(ImageError):
-    """An error Docker reports from its daemon: `docker rmi/inspect/history/tag` exit 1 on it."""
+    return images
 
 
-def _status_1(fn: Callable) -> Callable:
-    """Print a DaemonError as one line and exit 1 (the Group would make it 125)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except DaemonError as e:
-            if os.environ.get("MINIRUN_DEBUG") or "--debug" in sys.argv:
-                raise
-            click.echo(f"minirun: {e}", err=True)
-            sys.exit(1)
-
-    return wrapper
-
-
-def _resolve(store, text: str):
-    """The image `text` names (reference, ID or ID prefix); DaemonError when there is none."""
+@contextlib.contextmanager
+def _daemon_errors() -> Iterator[None]:
+    """What the engine answers inside is Docker's "Error response from daemon": one line and
+    exit 1 (the Group would make it 125). The CLI's own checks come before, outside it."""
     try:
-        return store.resolve(text)
-    except (ImageError, ReferenceError) as e:
-        if isinstance(e, ReferenceError) and e.problem.startswith("a 64-hex"):
-            raise DaemonError(f"no such image: {text}") from None
-        raise DaemonError(str(e)) from None
+        yield
+    except (NotFound, Conflict, InvalidArgument) as e:
+        if os.environ.get("MINIRUN_DEBUG") or "--debug" in sys.argv:
+            raise
+        click.echo(f"minirun: {e}", err=True)
+        sys.exit(1)
 
 
 # Docker's go-units (human_size, human_duration) live in base/units.py.
 
 
-def parse_time(text: str) -> datetime | None:
-    """An RFC 3339 time from an image config (nanoseconds allowed); None if absent or bad."""
-    if not text:
-        return None
-    try:
-        t = datetime.fromisoformat(text)
-    except ValueError:
-        m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", text)
-        if not m:
-            return None
-        t = datetime.fromisoformat(m[1] + (m[2] or "")[:7] + m[3].replace("Z", "+00:00"))
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
-
-
-def since(text: str, now: datetime | None = None) -> str:
-    """"2 hours ago", or "N/A" when the image has no creation time."""
-    t = parse_time(text)
-    if t is None:
+def since(created: int, now: datetime | None = None) -> str:
+    """"2 hours ago" for an image time in Unix seconds, or "N/A" when it has none."""
+    if created == UNKNOWN_TIME:
         return "N/A"
     now = now or datetime.now(timezone.utc)
-    return human_duration((now - t).total_seconds()) + " ago"
+    return human_duration(now.timestamp() - created) + " ago"
 
 
-def created_at(text: str) -> str:
+def created_at(created: int) -> str:
     """Go's time.String() in local time, as `docker images --format json` shows CreatedAt."""
-    t = parse_time(text)
-    if t is None:
+    if created == UNKNOWN_TIME:
         return "N/A"
-    return t.astimezone().strftime("%Y-%m-%d %H:%M:%S %z %Z")
+    return datetime.fromtimestamp(created, timezone.utc).astimezone().strftime(
+        "%Y-%m-%d %H:%M:%S %z %Z")
 
 
 def ellipsis(text: str, width: int) -> str:
@@ -141,23 +108,6 @@ def familiar(name: str) -> str:
         return name
 
 
-def _repo_of(name: str) -> str:
-    try:
-        return reference.parse(name).repo
-    except ReferenceError:
-        return name.partition("@")[0].rpartition(":")[0]
-
-
-def load_config(store, record) -> dict:
-    """The image's config blob as a dict ({} if it is unreadable: the listing still works)."""
-    try:
-        with store.open_blob(record.id) as f:
-            data = json.loads(f.read())
-    except (MinirunError, OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _short(image_id: str, no_trunc: bool) -> str:
     return image_id if no_trunc else image_id.partition(":")[2][:12]
 
@@ -169,126 +119,39 @@ def _alias(command: click.Command) -> click.Command:
     return alias
 
 
+def inspect_image(store, record) -> dict:
+    """ImageInspect of a resolved image (`minirun inspect NAME` falls back to images)."""
+    return _api().inspect_record(store, record)
+
+
 # --- images ----------------------------------------------------------------------------------------
 
-_BOOL = {"true": True, "1": True, "false": False, "0": False}
+def parse_filters(values: tuple[str, ...]) -> dict[str, list[str]]:
+    """`-f KEY=VALUE`... as the API's filters ({"dangling": ["true"], "label": ["k=v"]}),
+    checked here: a bad filter is the CLI's own error (125), not the daemon's."""
+    out: dict[str, list[str]] = {}
+    for item in values:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise MinirunError(f"bad format of filter (expected name=value): {item}")
+        out.setdefault(key.strip().lower(), []).append(value)
+    _api().check_filters(out)
+    return out
 
 
-def path_match(pattern: str, name: str) -> bool:
-    """Go's path.Match: `*` and `?` stop at "/", [classes] with ^ negation, \\ escapes."""
-    out, i = [], 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "*":
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "\\" and i + 1 < len(pattern):
-            i += 1
-            out.append(re.escape(pattern[i]))
-        elif c == "[":
-            end = pattern.find("]", i + 2)
-            if end < 0:
-                raise MinirunError(f"invalid reference filter {pattern!r}: syntax error in pattern")
-            body = pattern[i + 1:end]
-            if body.startswith("^"):
-                body = "^" + body[1:].replace("\\", "\\\\")
-            else:
-                body = body.replace("\\", "\\\\")
-            out.append(f"(?![/])[{body}]")
-            i = end
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return re.fullmatch("".join(out), name) is not None
-
-
-def _reference_matches(pattern: str, name: str) -> bool:
-    """distribution/reference FamiliarMatch (the familiar string, then the familiar name), plus
-    the canonical forms, so `images docker.io/library/alpine` finds alpine too."""
-    try:
-        r = reference.parse(name)
-    except ReferenceError:
-        return path_match(pattern, name)
-    return any(path_match(pattern, s) for s in (r.familiar, r.familiar_repo, r.name, r.repo))
-
-
-class _Filters:
-    """`images -f`: dangling=true|false, reference=PATTERN (repeatable: any matches),
-    label=KEY or label=KEY=VALUE (repeatable: all must match), before=IMAGE, since=IMAGE."""
-
-    KEYS = ("dangling", "reference", "label", "before", "since")
-
-    def __init__(self, values: tuple[str, ...]) -> None:
-        self.dangling: bool | None = None
-        self.references: list[str] = []
-        self.labels: list[tuple[str, str | None]] = []
-        self.before: list[str] = []
-        self.since: list[str] = []
-        for item in values:
-            key, eq, value = item.partition("=")
-            key = key.strip().lower()
-            if not eq:
-                raise MinirunError(f"bad format of filter (expected name=value): {item}")
-            if key not in self.KEYS:
-                raise MinirunError(f"invalid filter '{key}' (images takes {', '.join(self.KEYS)})")
-            if key == "dangling":
-                if value.lower() not in _BOOL:
-                    raise MinirunError(f"invalid filter 'dangling={value}' (true or false)")
-                new = _BOOL[value.lower()]
-                if self.dangling is not None and self.dangling != new:
-                    raise MinirunError("invalid filter: dangling=true and dangling=false together")
-                self.dangling = new
-            elif key == "reference":
-                self.references.append(value)
-            elif key == "label":
-                k, eq2, v = value.partition("=")
-                self.labels.append((k, v if eq2 else None))
-            elif key == "before":
-                self.before.append(value)
-            else:
-                self.since.append(value)
-
-
-def image_rows(store, records, filters: _Filters, *, digests: bool, no_trunc: bool,
+def image_rows(rows: list[dict], *, digests: bool, no_trunc: bool,
                now: datetime | None = None) -> list[dict]:
-    """The rows `docker images` prints: one per tag (and per digest with --digests), Docker's
-    keys, after the filters; dangling images as <none> <none>."""
-    bounds = []
-    for text in filters.before:
-        bounds.append(("before", _resolve(store, text)))
-    for text in filters.since:
-        bounds.append(("since", _resolve(store, text)))
-    rows = []
-    for record in records:
-        if any((op == "before" and not (record.created, record.id) < (b.created, b.id))
-               or (op == "since" and not (record.created, record.id) > (b.created, b.id))
-               for op, b in bounds):
-            continue
-        if filters.labels:
-            labels = (load_config(store, record).get("config") or {}).get("Labels") or {}
-            if not all(k in labels and (v is None or labels[k] == v) for k, v in filters.labels):
-                continue
-        tags, dgsts = list(record.repo_tags), list(record.repo_digests)
-        if filters.references:
-            tags = [t for t in tags if any(_reference_matches(p, t) for p in filters.references)]
-            dgsts = [d for d in dgsts if any(_reference_matches(p, d) for p in filters.references)]
-        if not tags and not dgsts:
-            if filters.references or filters.dangling is False or record.repo_tags or record.repo_digests:
-                continue
-        elif filters.dangling is True and tags:
-            continue
-        base = _row_base(record, no_trunc, now)
-        for repo, tag, digest in _names(tags, dgsts, digests):
-            rows.append({**base, "Repository": repo, "Tag": tag, "Digest": digest})
-    return [dict(sorted(r.items())) for r in rows]
-
-
-def _row_base(record, no_trunc: bool, now: datetime | None) -> dict:
-    size = human_size(record.size, 3)
-    return {"Containers": "N/A", "CreatedAt": created_at(record.created),
-            "CreatedSince": since(record.created, now), "ID": _short(record.id, no_trunc),
-            "SharedSize": "N/A", "Size": size, "UniqueSize": "N/A", "VirtualSize": size}
+    """The rows `docker images` prints from the API's ImageSummary list: one per tag (and per
+    digest with --digests), Docker's keys; dangling images as <none> <none>."""
+    out = []
+    for s in rows:
+        size = human_size(s["Size"], 3)
+        base = {"Containers": "N/A", "CreatedAt": created_at(s["Created"]),
+                "CreatedSince": since(s["Created"], now), "ID": _short(s["Id"], no_trunc),
+                "SharedSize": "N/A", "Size": size, "UniqueSize": "N/A", "VirtualSize": size}
+        for repo, tag, digest in _names(s["RepoTags"], s["RepoDigests"], digests):
+            out.append({**base, "Repository": repo, "Tag": tag, "Digest": digest})
+    return [dict(sorted(r.items())) for r in out]
 
 
 def _names(tags: list[str], dgsts: list[str], show_digests: bool) -> list[tuple[str, str, str]]:
@@ -328,14 +191,14 @@ def _names(tags: list[str], dgsts: list[str], show_digests: bool) -> list[tuple[
               help="dangling=true|false, reference=PATTERN, label=KEY[=VALUE], before=IMAGE, since=IMAGE.")
 @click.argument("repository", required=False, metavar="[REPOSITORY[:TAG]]")
 @click.pass_obj
-@_status_1
 def _images(obj, all_, quiet, no_trunc, digests, fmt, filters, repository) -> None:
     """List images."""
-    parsed = _Filters(filters)
+    parsed = parse_filters(filters)
     if repository:
-        parsed.references.append(repository)
-    store = obj.store()
-    rows = image_rows(store, store.images(), parsed, digests=digests, no_trunc=no_trunc)
+        parsed.setdefault("reference", []).append(repository)
+    with _daemon_errors():
+        summaries = _api().list_(obj.store(), parsed)
+    rows = image_rows(summaries, digests=digests, no_trunc=no_trunc)
     if quiet:
         seen: set[str] = set()
         for row in rows:
@@ -359,14 +222,12 @@ image.add_command(_alias(_images), "list")
 @click.argument("source", metavar="SOURCE_IMAGE[:TAG]")
 @click.argument("target", metavar="TARGET_IMAGE[:TAG]")
 @click.pass_obj
-@_status_1
 def _tag(obj, source: str, target: str) -> None:
     """Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE (no data is copied)."""
-    store = obj.store()
-    target_ref = reference.parse(target)  # an invalid name is the CLI's own error: 125
-    with store.lock():
-        record = _resolve(store, source)
-        store.tag(target_ref, record.id)
+    api = _api()
+    api.check_tag(target)  # an invalid name is the CLI's own error: 125
+    with _daemon_errors():
+        api.tag(obj.store(), source, target)
 
 
 main.add_command(_tag, "tag")
@@ -375,56 +236,14 @@ image.add_command(_tag, "tag")
 
 # --- rmi -------------------------------------------------------------------------------------------
 
-def remove_image(store, text: str, force: bool, echo: Callable[[str], None]) -> bool:
-    """`docker rmi TEXT`: untag what TEXT names; delete the image when nothing names it any
-    more. Returns True if an image record was deleted. Raises DaemonError on a conflict."""
-    with store.lock():
-        record = _resolve(store, text)
-        short = record.short_id
-        users = containers_using(record.id, store)
-        try:
-            ref = reference.parse(text)
-            key = ref.with_digest(ref.digest).name if ref.digest else ref.name
-        except ReferenceError:
-            key = None
-        if key is not None and key in record.repo_tags + record.repo_digests:
-            # By reference: remove that name; when it was the repository's last tag, its
-            # digests go too (Docker's rule); the image goes when no name is left.
-            remaining = [n for n in record.repo_tags + record.repo_digests if n != key]
-            if users and not remaining and not force:
-                raise DaemonError(f'conflict: unable to remove repository reference "{text}" (must '
-                                  f"force) - container {users[0][:12]} is using its referenced image {short}")
-            store.untag(key)
-            echo(f"Untagged: {familiar(key)}")
-            if "@" not in key:
-                repo = _repo_of(key)
-                if not any(_repo_of(t) == repo for t in record.repo_tags if t != key):
-                    for d in record.repo_digests:
-                        if _repo_of(d) == repo:
-                            store.untag(d)
-                            echo(f"Untagged: {familiar(d)}")
-                            remaining.remove(d)
-            if remaining or users:
-                return False
+def render_removed(items: list[dict]) -> None:
+    """Docker's rmi lines: Untagged: NAME, Deleted: ID; a kept image's note on stderr."""
+    for item in items:
+        if "Warning" in item:
+            click.echo(f"minirun: {item['Warning']}", err=True)
         else:
-            # By ID: every name goes, but only if they are all in one repository (or -f).
-            names = record.repo_tags + record.repo_digests
-            if len({_repo_of(n) for n in names}) > 1 and not force:
-                raise DaemonError(f"conflict: unable to delete {short} (must be forced) - image is "
-                                  "referenced in multiple repositories")
-            if users and not force:
-                raise DaemonError(f"conflict: unable to delete {short} (must be forced) - image is "
-                                  f"being used by container {users[0][:12]}")
-            for name in names:
-                store.untag(name)
-                echo(f"Untagged: {familiar(name)}")
-            if users:  # -f never stops a container, nor takes the layers under its rootfs
-                click.echo(f"minirun: image {short} kept (untagged): container {users[0][:12]} uses it",
-                           err=True)
-                return False
-        store.delete_image(record.id)
-        echo(f"Deleted: {record.id}")
-        return True
+            (key, value), = item.items()
+            click.echo(f"{key}: {value}")
 
 
 @click.command("rmi", cls=Command)
@@ -435,19 +254,22 @@ def remove_image(store, text: str, force: bool, echo: Callable[[str], None]) -> 
 @click.pass_obj
 def _rmi(obj, force: bool, no_prune: bool, images: tuple[str, ...]) -> None:
     """Remove one or more images (untag; delete when no tag is left)."""
-    store = obj.store()
+    api, store = _api(), obj.store()
     failed = deleted = False
     for text in images:
         try:
-            deleted |= remove_image(store, text, force, click.echo)
-        except DaemonError as e:
+            # The layers go once, after every image (noprune here, prune_layers below).
+            items = api.remove(store, text, force, noprune=True)
+        except (NotFound, Conflict, InvalidArgument) as e:
             if os.environ.get("MINIRUN_DEBUG") or "--debug" in sys.argv:
                 raise
             click.echo(f"minirun: {e}", err=True)
             failed = True
+            continue
+        render_removed(items)
+        deleted |= any("Deleted" in item for item in items)
     if deleted and not no_prune:
-        for diff_id in store.prune_unused().layers:
-            click.echo(f"Deleted: {diff_id}")
+        render_removed(api.prune_layers(store))
     if failed:
         sys.exit(1)
 
@@ -458,54 +280,6 @@ image.add_command(_alias(_rmi), "remove")
 
 
 # --- image inspect ---------------------------------------------------------------------------------
-
-_CONFIG_KEYS = ("User", "ExposedPorts", "Env", "Cmd", "Healthcheck", "ArgsEscaped", "Volumes",
-                "WorkingDir", "Entrypoint", "OnBuild", "Labels", "StopSignal", "Shell")
-_CONFIG_ALWAYS = {"User": "", "ExposedPorts": None, "Env": None, "Cmd": None, "Volumes": None,
-                  "WorkingDir": "", "Entrypoint": None, "OnBuild": None, "Labels": None,
-                  "StopSignal": ""}
-
-
-def inspect_image(store, record) -> dict:
-    """`docker image inspect`'s object for one image, from its record and config blob."""
-    config = load_config(store, record)
-    cfg = config.get("config") or {}
-    out_cfg = {}
-    for key in _CONFIG_KEYS:
-        if key in cfg:
-            out_cfg[key] = cfg[key]
-        elif key in _CONFIG_ALWAYS:
-            out_cfg[key] = _CONFIG_ALWAYS[key]
-    lowers = []
-    for diff_id in reversed(record.diff_ids):
-        try:
-            lowers.append(store.layer_dir(diff_id))
-        except MinirunError:
-            pass
-    data: dict[str, Any] = {
-        "Id": record.id,
-        "RepoTags": [familiar(t) for t in record.repo_tags],
-        "RepoDigests": [familiar(d) for d in record.repo_digests],
-        "Parent": "",
-        "Comment": config.get("comment", ""),
-        "Created": config.get("created") or record.created or "",
-        "DockerVersion": config.get("docker_version", ""),
-        "Author": config.get("author", ""),
-        "Config": out_cfg,
-        "Architecture": config.get("architecture", ""),
-    }
-    if config.get("variant"):
-        data["Variant"] = config["variant"]
-    data["Os"] = config.get("os", "")
-    if config.get("os.version"):
-        data["OsVersion"] = config["os.version"]
-    data["Size"] = record.size
-    data["GraphDriver"] = {"Name": "overlay", "Data": {"LowerDir": ":".join(lowers)}}
-    rootfs = config.get("rootfs") or {}
-    data["RootFS"] = {"Type": rootfs.get("type", "layers"), "Layers": list(record.diff_ids)}
-    data["Metadata"] = {"LastTagTime": "0001-01-01T00:00:00Z"}
-    return data
-
 
 def go_json_indent(value: Any) -> str:
     """json.MarshalIndent(v, "", "    ") as docker inspect prints it."""
@@ -519,13 +293,13 @@ def go_json_indent(value: Any) -> str:
 @click.pass_obj
 def image_inspect(obj, fmt: str | None, images: tuple[str, ...]) -> None:
     """Display detailed information on one or more images."""
-    store = obj.store()
+    api, store = _api(), obj.store()
     found, errors = [], []
     template = Format(fmt) if fmt else None
     for text in images:
         try:
-            found.append(inspect_image(store, _resolve(store, text)))
-        except DaemonError as e:
+            found.append(api.inspect(store, text))
+        except (NotFound, InvalidArgument) as e:
             errors.append(str(e))
     if template is not None:
         for line in template.lines(found):
@@ -540,38 +314,22 @@ def image_inspect(obj, fmt: str | None, images: tuple[str, ...]) -> None:
 
 # --- history ---------------------------------------------------------------------------------------
 
-def history_rows(store, record, *, no_trunc: bool, human: bool, now: datetime | None = None) -> list[dict]:
-    """One row per history entry, newest first; layers' sizes from the store, empty_layer 0B;
-    only the newest row has an ID (the image's), the rest are <missing>, as for any image
-    Docker did not build itself."""
-    config = load_config(store, record)
-    history = config.get("history") or [{} for _ in record.diff_ids]
-    entries = []
-    layers = iter(record.diff_ids)
-    for h in history:
-        size = 0
-        if not h.get("empty_layer"):
-            diff_id = next(layers, None)
-            if diff_id is not None:
-                try:
-                    size = store.layer_size(diff_id)
-                except MinirunError:
-                    size = 0
-        entries.append((h, size))
+def history_rows(items: list[dict], *, no_trunc: bool, human: bool,
+                 now: datetime | None = None) -> list[dict]:
+    """The rows `docker history` prints from the API's history items (newest first)."""
     rows = []
-    for i, (h, size) in enumerate(reversed(entries)):
-        created = h.get("created", "")
-        created_by = h.get("created_by", "").replace("\t", " ")
-        t = parse_time(created)
-        at = t.strftime("%Y-%m-%dT%H:%M:%SZ") if t and t.utcoffset().total_seconds() == 0 else (
-            t.isoformat(timespec="seconds") if t else "N/A")
+    for h in items:
+        created = h["Created"]
+        created_by = h["CreatedBy"].replace("\t", " ")
+        at = "N/A" if created == UNKNOWN_TIME else \
+            datetime.fromtimestamp(created, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         rows.append({
-            "ID": _short(record.id, no_trunc) if i == 0 else MISSING,
+            "ID": h["Id"] if h["Id"].startswith("<") else _short(h["Id"], no_trunc),
             "CreatedAt": at,
             "CreatedSince": since(created, now) if human else at,
             "CreatedBy": created_by if no_trunc else ellipsis(created_by, CREATED_BY_WIDTH),
-            "Size": human_size(size, 3) if human else str(size),
-            "Comment": h.get("comment", ""),
+            "Size": human_size(h["Size"], 3) if human else str(h["Size"]),
+            "Comment": h["Comment"],
         })
     return rows
 
@@ -584,12 +342,11 @@ def history_rows(store, record, *, no_trunc: bool, human: bool, now: datetime | 
 @click.option("--format", "fmt", metavar="FORMAT", help="'table', 'table TEMPLATE', 'json' or a Go template.")
 @click.argument("image_name", metavar="IMAGE")
 @click.pass_obj
-@_status_1
 def _history(obj, human: bool, no_trunc: bool, quiet: bool, fmt: str | None, image_name: str) -> None:
     """Show the history of an image."""
-    store = obj.store()
-    record = _resolve(store, image_name)
-    rows = history_rows(store, record, no_trunc=no_trunc, human=human)
+    with _daemon_errors():
+        items = _api().history(obj.store(), image_name)
+    rows = history_rows(items, no_trunc=no_trunc, human=human)
     if quiet:
         for row in rows:
             click.echo(row["ID"])
@@ -633,26 +390,15 @@ def image_prune(obj, all_: bool, force: bool) -> None:
     if not force and not _confirm(PRUNE_ALL_WARNING if all_ else PRUNE_DANGLING_WARNING):
         click.echo("Total reclaimed space: 0B")
         return
-    store = obj.store()
-    lines = []
-    with store.lock():
-        for record in (store.images() if all_ else store.dangling()):
-            if containers_using(record.id, store):
-                continue
-            for name in record.repo_tags + record.repo_digests:
-                store.untag(name)
-                lines.append(f"untagged: {familiar(name)}")
-            store.delete_image(record.id)
-            lines.append(f"deleted: {record.id}")
-    pruned = store.prune_unused()
-    lines += [f"deleted: {d}" for d in pruned.layers]
-    if lines:
+    done = _api().prune(obj.store(), all=all_)
+    if done["ImagesDeleted"]:
         click.echo("Deleted Images:")
-        for line in lines:
-            click.echo(line)
+        for item in done["ImagesDeleted"]:
+            (key, value), = item.items()
+            click.echo(f"{key.lower()}: {value}")
         click.echo()
-    click.echo(f"Total reclaimed space: {human_size(pruned.reclaimed)}")
+    click.echo(f"Total reclaimed space: {human_size(done['SpaceReclaimed'])}")
 
 
-__all__ = ["containers_using", "history_rows", "human_duration", "human_size", "image_rows",
-           "inspect_image", "remove_image"]
+__all__ = ["history_rows", "human_duration", "human_size", "image_rows", "inspect_image",
+           "parse_filters", "render_removed"]

@@ -51,7 +51,7 @@ from typing import BinaryIO, Iterator
 from ..base.atomicfile import AtomicFile, fsync_dir, write_atomic
 from ..base.filelock import FileLock, same_file
 from ..base.times import now
-from ..errors import DigestError, ImageError, ReferenceError
+from ..errors import DigestError, ImageError, InvalidArgument, NotFound, ReferenceError
 from . import reference
 
 DEFAULT_ROOT = "/var/lib/minirun"
@@ -59,6 +59,14 @@ SHORT_ID = 12  # hex digits in a layer directory name and the shortest image ID 
 _SHA256 = re.compile(r"sha256:([0-9a-f]{64})")
 _ID_PREFIX = re.compile(r"(?:sha256:)?([0-9a-f]{%d,64})" % SHORT_ID)
 _CHUNK = 1 << 20
+
+
+class NoSuchImage(ImageError, NotFound):
+    """No image by that name, ID or ID prefix (Docker's "No such image", 404)."""
+
+
+class AmbiguousImage(ImageError, InvalidArgument):
+    """An ID prefix that matches several images: give more digits."""
 
 
 @dataclass
@@ -349,7 +357,7 @@ class Store:
         try:
             data = _read_json(self._image_path(image_id))
         except FileNotFoundError:
-            raise ImageError(f"no such image: {image_id}") from None
+            raise NoSuchImage(f"no such image: {image_id}") from None
         record = ImageRecord.from_dict(data)
         self._attach_refs([record], self._refs())
         return record
@@ -415,7 +423,7 @@ class Store:
             refs = self._refs()
             image_id = refs.pop(r.name, None)
             if image_id is None:
-                raise ImageError(f"no such image: {r.familiar}")
+                raise NoSuchImage(f"no such image: {r.familiar}")
             self._write_refs(refs)
         return image_id
 
@@ -445,9 +453,9 @@ class Store:
             if len(found) == 1:
                 return self.image(found[0])
             if len(found) > 1:
-                raise ImageError(f"image ID prefix {prefix} is ambiguous: it matches {len(found)} "
+                raise AmbiguousImage(f"image ID prefix {prefix} is ambiguous: it matches {len(found)} "
                                  "images; give more digits")
-        raise ImageError(f"no such image: {ref.familiar if ref else text}")
+        raise NoSuchImage(f"no such image: {ref.familiar if ref else text}")
 
     def delete_image(self, image_id: str) -> None:
         """Remove an image's tags, repo digests and record. Its layers and blobs stay until

@@ -15,6 +15,7 @@ import pytest
 
 from minirun.cli import images as images_cli
 from minirun.cli import main
+from minirun.engine.api import images as images_api
 from minirun.image.store import Store
 
 from .imagehelpers import build_image
@@ -92,7 +93,7 @@ def test_human_duration_is_go_units(seconds, text):
 
 
 def test_path_match_is_go_path_match():
-    m = images_cli.path_match
+    m = images_api.path_match
     assert m("alp*", "alpine") and not m("*", "user/repo") and m("*/*", "user/repo")
     assert m("alpine:3.?9", "alpine:3.19") and m("[ab]lpine", "alpine") and not m("[^a]lpine", "alpine")
 
@@ -330,7 +331,7 @@ def test_rmi_missing_image_exits_1_and_goes_on(run, store, three):
 
 def test_rmi_refuses_an_image_a_container_uses(run, store, three, monkeypatch):
     busybox = three[0]
-    monkeypatch.setattr(images_cli, "containers_using", lambda image_id, store: ["f" * 64] if image_id == busybox.id else [])
+    monkeypatch.setattr(images_api, "containers_using", lambda store, image_id: ["f" * 64] if image_id == busybox.id else [])
     one_line_error(run("rmi", "busybox"), 1, r"unable to remove repository reference \"busybox\" \(must force\)"
                                              " - container ffffffffffff is using its referenced image")
     one_line_error(run("rmi", busybox.short_id), 1, "image is being used by container ffffffffffff")
@@ -487,7 +488,7 @@ def test_prune_force_removes_dangling_only(run, store, three):
 
 def test_prune_all_removes_every_unused_image(run, store, three, monkeypatch):
     busybox, alpine, dangling = three
-    monkeypatch.setattr(images_cli, "containers_using", lambda i, store: ["c" * 64] if i == busybox.id else [])
+    monkeypatch.setattr(images_api, "containers_using", lambda store, i: ["c" * 64] if i == busybox.id else [])
     out = run("image", "prune", "-a", "-f")
     assert "untagged: alpine:3.19" in out.stdout and f"deleted: {alpine.id}" in out.stdout
     assert "untagged: alpine@sha256:" + "a" * 64 in out.stdout
@@ -513,4 +514,4 @@ def test_id_prefixes_need_12_digits(run, store):
 
 
 def test_no_container_uses_an_image_in_a_fresh_root(store):
-    assert images_cli.containers_using("sha256:" + "0" * 64, store) == []
+    assert images_api.containers_using(store, "sha256:" + "0" * 64) == []

@@ -1,4 +1,10 @@
-"""The pull progress display: `docker pull`'s lines.
+"""The progress display of pull and push: `docker pull`'s and `docker push`'s lines.
+
+It renders Docker's JSON progress messages, as the engine API sends them (engine/api/
+distribution.py) and as the docker CLI's jsonmessage renders them: {"status", "id",
+"progressDetail": {"current", "total"}} is a layer's line, keyed by its id; {"status", "id"}
+without progressDetail is one line "id: status" ("latest: Pulling from library/busybox");
+{"status"} alone is one line; {"aux"} is for programs, not shown.
 
 On a terminal, one line per layer, redrawn in place (ANSI cursor-up / erase-line) as it moves
 through Pulling fs layer -> Downloading 12.3MB/45.6MB -> Verifying Checksum -> Download complete
@@ -14,9 +20,6 @@ import threading
 import time
 from typing import TextIO
 
-from ..image.pull import Progress
-from ..image.reference import Reference
-
 REDRAW_EVERY = 0.1  # seconds between redraws of one layer's Downloading line
 
 
@@ -29,8 +32,9 @@ def human(n: float) -> str:
     raise AssertionError("unreachable")
 
 
-class Display(Progress):
-    """Writes to `out` (stdout by default); `tty=None` asks out.isatty()."""
+class Display:
+    """Writes to `out` (stdout by default); `tty=None` asks out.isatty(). Called with each
+    message (the engine API's `progress` callback); close() when done, whatever happened."""
 
     def __init__(self, out: TextIO | None = None, tty: bool | None = None) -> None:
         self.out = out or sys.stdout
@@ -41,12 +45,22 @@ class Display(Progress):
         self._state: dict[str, str] = {}
         self._drawn: dict[str, float] = {}
 
-    def start(self, ref: Reference) -> None:
-        self._print(f"{ref.digest or ref.tag or 'latest'}: Pulling from {ref.familiar_repo}")
+    def __call__(self, message: dict) -> None:
+        """One of Docker's JSON progress messages."""
+        if "aux" in message:
+            return
+        status = message.get("status", "")
+        if "id" in message and "progressDetail" in message:
+            detail = message["progressDetail"]
+            self.layer(message["id"], status, detail.get("current"), detail.get("total"))
+        elif "id" in message:
+            self._print(f"{message['id']}: {status}")
+        else:
+            self._print(status)
 
-    def layer(self, digest: str, status: str, done: int | None = None,
+    def layer(self, key: str, status: str, done: int | None = None,
               total: int | None = None) -> None:
-        self._layer(digest, status, done, total, moving="Downloading")
+        self._layer(key, status, done, total, moving="Downloading")
 
     def _layer(self, key: str, status: str, done: int | None, total: int | None, moving: str,
                logged=lambda status: True) -> None:
@@ -71,10 +85,6 @@ class Display(Progress):
                 text += f"  {human(done)}" + (f"/{human(total)}" if total else "")
             self._set(key, text)
 
-    def finish(self, digest: str, status: str) -> None:
-        self._print(f"Digest: {digest}")
-        self._print(f"Status: {status}")
-
     def close(self) -> None:
         with self._lock:
             self.out.flush()
@@ -98,3 +108,16 @@ class Display(Progress):
             # Up to the layer's line, erase it, write, and back down to below the last line.
             self.out.write(f"\x1b[{up}A\r\x1b[2K{text}\r\x1b[{up}B")
         self.out.flush()
+
+
+PUSH_FINAL = ("Pushed", "Layer already exists", "Mounted from ")  # a layer's outcome
+
+
+class PushDisplay(Display):
+    """pull's Display, with push's statuses; `Pushing` carries the bytes sent so far."""
+
+    def layer(self, key: str, status: str, done: int | None = None,
+              total: int | None = None) -> None:
+        # a log shows the outcome only, one line per layer
+        self._layer(key, status, done, total, moving="Pushing",
+                    logged=lambda st: st.startswith(PUSH_FINAL))

@@ -7,6 +7,7 @@
 Plain HTTP is used only for loopback registries and those named by --insecure-registry (or
 $MINIRUN_INSECURE_REGISTRIES, comma-separated): everything else is HTTPS with the system CAs.
 Credentials live in <root>/auth.json ($MINIRUN_AUTH_FILE), Docker's config.json format.
+The work is engine/api/distribution.py's; the progress it reports is rendered by progress.py.
 """
 
 from __future__ import annotations
@@ -16,19 +17,32 @@ import sys
 import click
 
 from ..errors import ImageError, RegistryError
-from . import image, main  # noqa: F401
+from ..image import reference
+from . import image, main
+from .images import _api as _images_api
+from .progress import Display
 
 PULL_POLICIES = ("always", "missing", "never")
 
 
+def _distribution():
+    """engine/api/distribution.py, imported when pulling or logging in: it brings the registry
+    client (http.client, ssl, socket, threads), which no other command needs."""
+    from ..engine.api import distribution  # lazily: every minirun command imports this module
+
+    return distribution
+
+
 def _pull(obj, name: str, *, platform: str | None = None, insecure=(), quiet: bool = False,
           out=None):
-    from ..image.pull import pull as do_pull
-    from .progress import Display  # (imports the registry client: only when pulling)
-
     display = None if quiet else Display(out or sys.stdout)
-    return do_pull(obj.store(), name, platform=platform, insecure_registries=insecure,
-                   auth_file=obj.auth_path, progress=display, quiet=quiet)
+    try:
+        return _distribution().pull(obj.store(), name, platform=platform,
+                                    insecure_registries=insecure, auth_file=obj.auth_path,
+                                    progress=display)
+    finally:
+        if display is not None:
+            display.close()
 
 
 @main.command()
@@ -41,8 +55,6 @@ def _pull(obj, name: str, *, platform: str | None = None, insecure=(), quiet: bo
 @click.pass_obj
 def pull(obj, quiet: bool, platform: str | None, insecure: tuple[str, ...], name: str) -> None:
     """Pull an image from a registry: NAME[:TAG|@DIGEST]."""
-    from ..image import reference
-
     ref = reference.parse(name)
     _pull(obj, name, platform=platform, insecure=insecure, quiet=quiet)
     click.echo(ref.name)  # docker.io/library/alpine:latest, as `docker pull` ends
@@ -59,15 +71,6 @@ def image_pull(ctx, quiet, platform, insecure, name) -> None:
     ctx.invoke(pull, quiet=quiet, platform=platform, insecure=insecure, name=name)
 
 
-def _server(server: str | None) -> str:
-    from ..image.auth import normalize_host
-
-    host = normalize_host(server or "docker.io")
-    if not host:
-        raise RegistryError(f"invalid registry address {server!r}")
-    return host
-
-
 @main.command()
 @click.option("-u", "--username", help="User name.")
 @click.option("-p", "--password", help="Password (visible to other users: prefer --password-stdin).")
@@ -78,10 +81,8 @@ def _server(server: str | None) -> str:
 @click.pass_obj
 def login(obj, username, password, password_stdin, insecure, server) -> None:
     """Log in to a registry (default docker.io); the credentials are checked, then saved."""
-    from ..image.auth import AuthFile
-    from ..image.pull import registry_for
-
-    host = _server(server)
+    api = _distribution()
+    host = api.server_host(server)
     if password is not None and password_stdin:
         raise RegistryError("--password and --password-stdin are mutually exclusive")
     if password_stdin:
@@ -99,12 +100,8 @@ def login(obj, username, password, password_stdin, insecure, server) -> None:
         if not sys.stdin.isatty():
             raise RegistryError(f"login {host}: no password: give --password-stdin")
         password = click.prompt("Password", hide_input=True)
-    if not username or not password:
-        raise RegistryError(f"login {host}: user name and password must not be empty")
-    with registry_for(host, insecure_registries=insecure, credentials=(username, password)) as reg:
-        reg.ping()
-    AuthFile(obj.auth_path).login(host, username, password)
-    click.echo("Login Succeeded")
+    done = api.login(obj.auth_path, host, username, password, insecure_registries=insecure)
+    click.echo(done["Status"])
 
 
 @main.command()
@@ -112,10 +109,9 @@ def login(obj, username, password, password_stdin, insecure, server) -> None:
 @click.pass_obj
 def logout(obj, server) -> None:
     """Forget the credentials of a registry (default docker.io)."""
-    from ..image.auth import AuthFile
-
-    host = _server(server)
-    if AuthFile(obj.auth_path).logout(host):
+    api = _distribution()
+    host = api.server_host(server)
+    if api.logout(obj.auth_path, host):
         click.echo(f"Removing login credentials for {host}")
     else:
         click.echo(f"Not logged in to {host}")
@@ -131,15 +127,12 @@ def ensure_image(ctx, ref: str, pull_policy: str = "missing", platform: str | No
     obj = ctx.obj if isinstance(ctx, click.Context) else ctx
     if pull_policy not in PULL_POLICIES:
         raise ImageError(f"invalid pull policy {pull_policy!r}: always, missing or never")
-    store = obj.store()
     if pull_policy != "always":
         try:
-            return store.resolve(ref)
+            return _images_api().get(obj.store(), ref)
         except ImageError:
             if pull_policy == "never":
                 raise ImageError(f"no such image: {ref} (and --pull=never: pull it first)") from None
-    from ..image import reference
-
     parsed = reference.parse(ref)  # an image ID that is not in the store is no name to pull
     if pull_policy == "missing":
         click.echo(f"Unable to find image '{parsed.familiar}' locally", err=True)

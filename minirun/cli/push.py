@@ -13,7 +13,8 @@ Output, as Docker prints it (layers top first, keyed by 12 hex of their diff_id)
 On a terminal each layer's line is redrawn in place: Preparing -> Pushing 1.2MB/3.4MB -> Pushed.
 Elsewhere only each layer's outcome is printed, one line per layer. -q prints only the pushed
 name once done (`docker push -q`: 127.0.0.1:5000/busybox:latest). Plain HTTP only for loopback
-registries and those named by --insecure-registry; credentials from `minirun login`.
+registries and those named by --insecure-registry; credentials from `minirun login`. The work
+is engine/api/distribution.py's; progress.py renders the progress messages it sends.
 """
 
 from __future__ import annotations
@@ -23,32 +24,13 @@ from typing import TextIO
 
 import click
 
+from ..image import reference
 from . import image, main
+from .progress import PushDisplay
+from .pull import _distribution
 
 
-def _display(out: TextIO, tty: bool | None = None):
-    # Imported here: progress.py brings the registry client, which no other command needs.
-    from ..image.push import FINAL, Progress
-    from .progress import Display
-
-    class PushDisplay(Display, Progress):
-        """pull's Display, with push's statuses; `Pushing` carries the bytes sent so far."""
-
-        def start(self, ref) -> None:
-            self._print(f"The push refers to repository [{ref.repo}]")
-
-        def layer(self, key: str, status: str, done: int | None = None,
-                  total: int | None = None) -> None:
-            # a log shows the outcome only, one line per layer
-            self._layer(key, status, done, total, moving="Pushing",
-                        logged=lambda st: st.startswith(FINAL))
-
-        def finish(self, pushed) -> None:
-            self._print(f"{pushed.tag}: digest: {pushed.digest} size: {pushed.size}")
-
-        def close(self) -> None:
-            Display.close(self)
-
+def _display(out: TextIO, tty: bool | None = None) -> PushDisplay:
     return PushDisplay(out, tty)
 
 
@@ -62,14 +44,17 @@ def _display(out: TextIO, tty: bool | None = None):
 @click.pass_obj
 def push(obj, all_tags: bool, quiet: bool, insecure: tuple[str, ...], name: str) -> None:
     """Upload an image to a registry: NAME[:TAG]."""
-    from ..image import reference
-    from ..image.push import has_tag, push as do_push
-
+    api = _distribution()
     ref = reference.parse(name)
-    if not (all_tags or quiet or has_tag(name) or ref.digest):
+    if not (all_tags or quiet or api.has_tag(name) or ref.digest):
         click.echo(f"Using default tag: {ref.tag}")
-    do_push(obj.store(), name, all_tags=all_tags, insecure_registries=insecure,
-            auth_file=obj.auth_path, progress=None if quiet else _display(sys.stdout))
+    display = None if quiet else _display(sys.stdout)
+    try:
+        api.push(obj.store(), name, all_tags=all_tags, insecure_registries=insecure,
+                 auth_file=obj.auth_path, progress=display)
+    finally:
+        if display is not None:
+            display.close()
     if quiet:
         click.echo(ref.repo if all_tags else ref.name)  # what `docker push -q` prints
 

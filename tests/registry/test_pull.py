@@ -24,6 +24,7 @@ import pytest
 import localregistry as lr
 from polling import poll
 from minirun.cli.progress import Display, human
+from minirun.engine.api.distribution import _PullMessages
 from minirun.image.reference import parse
 from minirun.image.store import Store
 
@@ -390,12 +391,13 @@ def test_whiteouts_become_overlay_whiteouts(fake, tmp_path):
 def test_terminal_display_redraws_lines_in_place():
     out = io.StringIO()
     d = Display(out, tty=True)
-    d.start(parse("127.0.0.1:5000/busybox:latest"))
-    d.layer("aaaaaaaaaaaa", "Pulling fs layer")
-    d.layer("bbbbbbbbbbbb", "Already exists")
-    d.layer("aaaaaaaaaaaa", "Downloading", 12_300_000, 45_600_000)
-    d.layer("aaaaaaaaaaaa", "Pull complete")
-    d.finish("sha256:" + "0" * 64, "Downloaded newer image for 127.0.0.1:5000/busybox:latest")
+    m = _PullMessages(d)  # image/pull.py's reports -> Docker's JSON messages -> the display
+    m.start(parse("127.0.0.1:5000/busybox:latest"))
+    m.layer("aaaaaaaaaaaa", "Pulling fs layer")
+    m.layer("bbbbbbbbbbbb", "Already exists")
+    m.layer("aaaaaaaaaaaa", "Downloading", 12_300_000, 45_600_000)
+    m.layer("aaaaaaaaaaaa", "Pull complete")
+    m.finish("sha256:" + "0" * 64, "Downloaded newer image for 127.0.0.1:5000/busybox:latest")
     text = out.getvalue()
     assert text.startswith("latest: Pulling from 127.0.0.1:5000/busybox\n")
     assert "\x1b[2A\r\x1b[2Kaaaaaaaaaaaa: Downloading  12.3MB/45.6MB" in text

@@ -484,18 +484,20 @@ def test_all_tags_and_quiet(open_registry, tmp_path):
 
 def test_terminal_display_redraws_each_layer_in_place():
     from minirun.cli.push import _display
+    from minirun.engine.api.distribution import _PushMessages
     from minirun.image.push import Pushed
     from minirun.image.reference import parse
 
     out = io.StringIO()
     d = _display(out, tty=True)
-    d.start(parse("127.0.0.1:5000/busybox:latest"))
-    d.layer("aaaaaaaaaaaa", "Preparing")
-    d.layer("bbbbbbbbbbbb", "Preparing")
-    d.layer("aaaaaaaaaaaa", "Pushing", 1_200_000, 3_400_000)
-    d.layer("bbbbbbbbbbbb", "Layer already exists")
-    d.layer("aaaaaaaaaaaa", "Pushed")
-    d.finish(Pushed("127.0.0.1:5000/busybox:latest", "latest", "sha256:" + "0" * 64, 527))
+    m = _PushMessages(d)  # image/push.py's reports -> Docker's JSON messages -> the display
+    m.start(parse("127.0.0.1:5000/busybox:latest"))
+    m.layer("aaaaaaaaaaaa", "Preparing")
+    m.layer("bbbbbbbbbbbb", "Preparing")
+    m.layer("aaaaaaaaaaaa", "Pushing", 1_200_000, 3_400_000)
+    m.layer("bbbbbbbbbbbb", "Layer already exists")
+    m.layer("aaaaaaaaaaaa", "Pushed")
+    m.finish(Pushed("127.0.0.1:5000/busybox:latest", "latest", "sha256:" + "0" * 64, 527))
     text = out.getvalue()
     assert text.startswith("The push refers to repository [127.0.0.1:5000/busybox]\n"
                            "aaaaaaaaaaaa: Preparing\nbbbbbbbbbbbb: Preparing\n")

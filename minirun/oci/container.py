@@ -7,20 +7,27 @@ the runtime-spec allows for the verb, does its one thing and exits.
 from __future__ import annotations
 
 import os
+import select
 import time
-from ..record import dataclass
 
 from .. import fastjson, trace
 from ..base.atomicfile import write_atomic
 from ..base.filelock import FileLock
 from ..base.names import valid_runtime_id
 from ..base.times import now
-from ..errors import ContainerError, MinirunError
+from ..errors import CommandError, ContainerError, MinirunError
+from ..kernel import host_mountns, libc, namespaces
 from ..kernel import process as kproc
+from ..record import dataclass
 from . import log
 from . import state as st
+from .channel import ERROR, HOOKS, NOEXEC, OK, PID, READY, SECCOMP, SETUP, Channel
+from .seccomp_listener import forward as forward_seccomp_listener
 
-TYPE_CHECKING = False  # the spec module is imported lazily: only create needs it
+# Imported in the functions that need them, for the start-up budget of the other verbs:
+#   spec.py (and hooks.py, init.py, which import it) brings kernel/capabilities.py and prctl;
+#   kernel/cgroups (~0.7 ms) only for the verbs that touch a cgroup (not state, start, list).
+TYPE_CHECKING = False  # no `import typing` (start-up budget); spec is imported lazily, above
 if TYPE_CHECKING:
     from . import spec as spec_mod
 
@@ -43,8 +50,12 @@ class CreateOptions:
 
 def create(o: CreateOptions) -> st.State:
     """Build the container up to the point of running process.args, then return."""
+    # lazy: only create builds a container (spec and init bring prctl; cgroups ~0.7 ms)
+    from ..kernel import cgroups
+    from ..kernel.cgroups import migration
+    from . import hooks
     from . import spec as spec_mod
-    from .channel import Channel
+    from .init import InitContext, child_main
 
     st.check_id(o.cid)
     bundle = os.path.abspath(o.bundle)
@@ -58,7 +69,7 @@ def create(o: CreateOptions) -> st.State:
                            "\"terminal\": false in config.json)")
     flt = None
     if spec.linux.seccomp is not None:
-        from ..kernel import seccomp
+        from ..kernel import seccomp  # lazy: only linux.seccomp needs its compiler (~0.7 ms)
 
         flt = seccomp.compile_filter(spec.linux.seccomp)  # a bad profile fails before we start
 
@@ -84,14 +95,8 @@ def create(o: CreateOptions) -> st.State:
         if cg is not None:
             cg_dirs, cg_made = cg.dirs, cg.made
 
-        from ..kernel import cgroups
-        from ..kernel.cgroups import migration
-        from .init import InitContext, child_main
-
         idmapped = _idmapped_mounts(spec, bundle)
         if spec.linux.ns("mount") is None:
-            from ..kernel import host_mountns
-
             host_root_mount = host_mountns.bind_root(spec.root_path)
         ctx = InitContext(cid=o.cid, spec=spec, bundle=bundle, state_dir=sdir,
                           console_socket=o.console_socket, console_sock_obj=o.console_sock_obj,
@@ -101,8 +106,6 @@ def create(o: CreateOptions) -> st.State:
         ctx.clone_into_cgroup2 = cg is not None and ctx.late_cgroup_join and \
             "" in cg_dirs and cgroups.layout() == "hybrid"
         chan = Channel()
-        from ..kernel import libc
-
         child = -1
         if ctx.early_cgroup_join and "" in cg_dirs:
             cfd = os.open(cg_dirs[""], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -135,25 +138,22 @@ def create(o: CreateOptions) -> st.State:
                 if not warm.move():
                     warm = None
                 continue
-            msg = chan.recv()
+            msg = chan.recv_message()
             if msg is None:
                 raise MinirunError(f"create {o.cid}: the container's init exited during setup")
-            verb, _, arg = msg.partition(" ")
-            if verb == "setup":
+            tag, arg = msg
+            if tag == SETUP:
                 _parent_setup(spec, child)
-                chan.send("ok")
-            elif verb == "pid":
+                chan.send(OK)
+            elif tag == PID:
                 init_pid = int(arg)
-            elif verb == "hooks":
-                from . import hooks
-
+            elif tag == HOOKS:
                 while not init_pid:
-                    # The init can outrun the child's "pid N" (both write this channel): the
+                    # The init can outrun the child's PID (both write this channel): the
                     # hooks must see the init's PID, so wait for it.
-                    nxt = chan.recv()
-                    if nxt is None or not nxt.startswith("pid "):
-                        raise MinirunError(f"create {o.cid}: setup failed: {nxt or 'child exited'}")
-                    init_pid = int(nxt[4:])
+                    init_pid, other = chan.recv_pid()
+                    if not init_pid:
+                        raise MinirunError(f"create {o.cid}: setup failed: {other or 'child exited'}")
 
                 # runtime-spec (runtime.md, State and Lifecycle): `creating` is step 2, building
                 # the environment; prestart and createRuntime are steps 3-4, "after step 2",
@@ -163,32 +163,27 @@ def create(o: CreateOptions) -> st.State:
                     "pid": init_pid, "bundle": bundle, "annotations": spec.annotations})
                 for phase in ("prestart", "createRuntime"):
                     hooks.run(spec.hooks.get(phase, []), phase, state_json)
-                chan.send("ok")
-            elif verb == "seccomp":
-                from .seccomp_listener import forward
-
+                chan.send(OK)
+            elif tag == SECCOMP:
                 init_pid = init_pid or _await_pid(chan)
-                forward(flt.listener_path, flt.listener_metadata, init_pid, int(arg), {
+                forward_seccomp_listener(flt.listener_path, flt.listener_metadata, init_pid, int(arg), {
                     "ociVersion": st.OCI_VERSION, "id": o.cid, "status": "creating",
                     "pid": init_pid, "bundle": bundle, "annotations": spec.annotations})
-                chan.send("ok")
-            elif verb == "ready":
+                chan.send(OK)
+            elif tag == READY:
                 if warm is not None:
                     warm.stop()
                 while not init_pid:
                     # The init and the child both write this channel: under load the init's
-                    # "ready" can come before the child's "pid N". Wait for the PID.
-                    nxt = chan.recv()
-                    if nxt is None or not nxt.startswith("pid "):
+                    # READY can come before the child's PID. Wait for the PID.
+                    init_pid, other = chan.recv_pid()
+                    if not init_pid:
                         raise MinirunError(f"create {o.cid}: the init is ready but its PID never "
-                                           f"came ({nxt or 'the child exited'})")
-                    init_pid = int(nxt[4:])
+                                           f"came ({other or 'the child exited'})")
                 break
-            elif verb == "error":
+            elif tag == ERROR:
                 raise MinirunError(arg)
-            elif verb == "noexec":
-                from ..errors import CommandError
-
+            elif tag == NOEXEC:
                 code, _, text = arg.partition(" ")
                 raise CommandError(text, int(code))
         os.waitpid(child, 0)
@@ -229,8 +224,6 @@ def create(o: CreateOptions) -> st.State:
             except (OSError, MinirunError):
                 pass
         if host_root_mount:
-            from ..kernel import host_mountns
-
             try:
                 host_mountns.detach_root(spec.root_path, host_root_mount)
             except (OSError, MinirunError):
@@ -239,8 +232,6 @@ def create(o: CreateOptions) -> st.State:
         if spec.hooks.get("poststop"):
             # runtime-spec: a failed create continues the lifecycle at destroy, then poststop
             # (runc does this for any failure once the container exists).
-            from . import hooks
-
             hooks.run(spec.hooks["poststop"], "poststop", fastjson.dumps({
                 "ociVersion": st.OCI_VERSION, "id": o.cid, "status": "stopped", "pid": 0,
                 "bundle": bundle, "annotations": spec.annotations}), warn_only=True)
@@ -262,7 +253,7 @@ def _idmapped_mounts(spec: "spec_mod.Spec", bundle: str) -> dict[int, int]:
     wanted = [(i, m) for i, m in enumerate(spec.mounts) if m.idmapped]
     if not wanted:
         return {}
-    from ..kernel import idmap, rootfs
+    from ..kernel import idmap, rootfs  # lazy: only idmapped mounts (start-up budget of create)
 
     ns_fds: dict[tuple, int] = {}
     out: dict[int, int] = {}
@@ -288,17 +279,17 @@ def _idmapped_mounts(spec: "spec_mod.Spec", bundle: str) -> dict[int, int]:
     return out
 
 
-def _await_pid(chan) -> int:
-    """The init's PID, from the child's "pid N" line: the init can outrun it on the channel."""
-    nxt = chan.recv()
-    if nxt is None or not nxt.startswith("pid "):
-        raise MinirunError(f"the container's setup failed: {nxt or 'the child exited'}")
-    return int(nxt[4:])
+def _await_pid(chan: Channel) -> int:
+    """The init's PID, from the child's PID message: the init can outrun it on the channel."""
+    pid, other = chan.recv_pid()
+    if not pid:
+        raise MinirunError(f"the container's setup failed: {other or 'the child exited'}")
+    return pid
 
 
 def _make_cgroup(o: CreateOptions, spec: "spec_mod.Spec"):
     """Create the container's cgroup and apply linux.resources to it (before anyone joins)."""
-    from ..kernel import cgroups
+    from ..kernel import cgroups  # lazy: only create and the cgroup verbs (~0.7 ms)
 
     if cgroups.layout() == "none":
         if spec.linux.cgroups_path or spec.linux.resources.get("memory"):
@@ -338,7 +329,7 @@ def _warm_migration_lock():
     Right after the fork: the init's late join (and, in a new user namespace, our move of the
     child) then finds the lock warm instead of waiting out an RCU grace period.
     """
-    from ..kernel import cgroups
+    from ..kernel import cgroups  # lazy: only create and the cgroup verbs (~0.7 ms)
     from ..kernel.cgroups import migration
 
     try:
@@ -350,8 +341,6 @@ def _warm_migration_lock():
 
 def _parent_setup(spec: "spec_mod.Spec", child: int) -> None:
     """The child's new user namespace gets its id maps (written from out here)."""
-    from ..kernel import namespaces
-
     m = spec.linux
     namespaces.write_id_maps(child, [(x.container_id, x.host_id, x.size) for x in m.uid_mappings],
                              [(x.container_id, x.host_id, x.size) for x in m.gid_mappings])
@@ -403,8 +392,6 @@ def start(root_dir: str, cid: str) -> st.State:
             trace.step(f'open("{fifo}", O_RDONLY)', "unblock the init waiting on the exec fifo")
         fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
-            import select
-
             p = select.poll()
             p.register(fd, select.POLLIN)
             # The init writes its byte when released, runs the startContainer hooks and execs;
@@ -432,6 +419,7 @@ def start(root_dir: str, cid: str) -> st.State:
         os.unlink(fifo)
     poststart = state.hooks.get("poststart")
     if poststart:
+        # lazy: only a container with poststart hooks (spec.py brings prctl: start-up budget)
         from . import hooks
         from . import spec as spec_mod
 
@@ -452,7 +440,7 @@ def state_json(root_dir: str, cid: str) -> str:
 def container_pids(state: st.State) -> list[int]:
     """Every process of the container: from its cgroup, else from its PID namespace."""
     if state.cgroup_paths:
-        from ..kernel import cgroups
+        from ..kernel import cgroups  # lazy: only create and the cgroup verbs (~0.7 ms)
 
         pids = cgroups.Cgroup(state.cgroup_paths).procs()
         if pids:
@@ -485,8 +473,6 @@ def kill(root_dir: str, cid: str, sig: int, all_procs: bool = False) -> None:
 
 
 def _signal_all(pids: list[int], sig: int) -> None:
-    from ..kernel import libc
-
     for pid in pids:
         try:
             libc.kill(pid, sig, "deliver the signal to the container's process")
@@ -520,19 +506,18 @@ def delete(root_dir: str, cid: str, force: bool = False) -> None:
             # PID namespace) that go with it.
             _kill_and_wait(state)
         if state.host_root_mount:
-            from ..kernel import host_mountns
-
             # Its mounts were made in the host's mount table: the container cannot take them
             # away by exiting.
             host_mountns.detach_root(state.rootfs, state.host_root_mount)
         poststop = state.hooks.get("poststop")
         if poststop:
+            # lazy: only a container with poststop hooks (spec.py brings prctl: start-up budget)
             from . import hooks
             from . import spec as spec_mod
 
             hooks.run(spec_mod.parse_hooks({"poststop": poststop})["poststop"], "poststop", fastjson.dumps(state.oci()), warn_only=True)
         if state.cgroup_made:
-            from ..kernel import cgroups
+            from ..kernel import cgroups  # lazy: only create and the cgroup verbs (~0.7 ms)
 
             try:
                 cgroups.from_state(state.cgroup_version, state.cgroup_paths).remove(state.cgroup_made)
@@ -546,7 +531,7 @@ def cgroup_of(state: st.State):
     """The container's cgroup driver, or None if it has no cgroup."""
     if not state.cgroup_paths:
         return None
-    from ..kernel import cgroups
+    from ..kernel import cgroups  # lazy: only create and the cgroup verbs (~0.7 ms)
 
     return cgroups.from_state(state.cgroup_version, state.cgroup_paths)
 

@@ -11,15 +11,21 @@ the sealed stub: CVE-2019-5736 let a container reach the runtime's binary throug
 
 from __future__ import annotations
 
+import _signal  # not `signal` (it imports enum)
 import os
 
 from .. import trace
 from ..base.atomicfile import write_atomic
 from ..errors import CommandError, ContainerError, MinirunError
-from ..kernel import cgroups, libc, namespaces
+from ..kernel import cgroups, host_mountns, libc, namespaces, sealed_exec
 from ..kernel import process as kproc
+from ..kernel.cgroups import migration
 from . import state as st
-from .channel import Channel
+from .channel import ERROR, NOEXEC, OK, PID, SECCOMP, Channel
+from .init import _describe, enter_cwd, exec_process as do_exec, finalize_process, \
+    load_seccomp, reset_signals
+from .run import FORWARDED, exit_code, wait_for
+from .seccomp_listener import forward as forward_seccomp_listener
 from .spec import Process
 
 
@@ -33,13 +39,14 @@ def exec_process(root_dir: str, cid: str, proc: Process, detach: bool = False,
     ours = sock = None
     if proc.terminal:
         if console_socket:
+            # lazy: terminal.py brings array and socket; only exec --tty (start-up budget)
             from ..kernel import terminal
 
             sock = terminal.connect(console_socket)
         elif detach:
             raise MinirunError("exec --detach --tty needs --console-socket")
         else:
-            import socket
+            import socket  # lazy: only a foreground exec --tty (start-up budget: socket)
 
             ours, sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     if not detach:
@@ -54,7 +61,7 @@ def exec_process(root_dir: str, cid: str, proc: Process, detach: bool = False,
     flt = None
     sc = (state.config.get("linux") or {}).get("seccomp")
     if sc is not None:
-        from ..kernel import seccomp
+        from ..kernel import seccomp  # lazy: only linux.seccomp needs its compiler (~0.7 ms)
 
         flt = seccomp.compile_filter(sc)
     chan = Channel()
@@ -83,27 +90,24 @@ def exec_process(root_dir: str, cid: str, proc: Process, detach: bool = False,
     pid = 0
     try:
         while True:
-            msg = chan.recv()
+            msg = chan.recv_message()
             if msg is None:
                 break  # every write end closed: the process has exec'd
-            verb, _, arg = msg.partition(" ")
-            if verb == "pid":
+            tag, arg = msg
+            if tag == PID:
                 pid = int(arg)
-            elif verb == "seccomp":
-                from .seccomp_listener import forward
-
-                while not pid:  # the process can outrun its parent's "pid N"
-                    nxt = chan.recv()
-                    if nxt is None or not nxt.startswith("pid "):
+            elif tag == SECCOMP:
+                while not pid:  # the process can outrun its parent's PID
+                    pid, _ = chan.recv_pid()
+                    if not pid:
                         raise MinirunError(f"exec in container {cid}: setup failed")
-                    pid = int(nxt[4:])
-                forward(flt.listener_path, flt.listener_metadata, pid, int(arg), {
+                forward_seccomp_listener(flt.listener_path, flt.listener_metadata, pid, int(arg), {
                     "ociVersion": st.OCI_VERSION, "id": cid, "status": "running",
                     "pid": state.pid, "bundle": state.bundle, "annotations": state.annotations})
-                chan.send("ok")
-            elif verb == "error":
+                chan.send(OK)
+            elif tag == ERROR:
                 raise MinirunError(f"exec in container {cid}: {arg}")
-            elif verb == "noexec":
+            elif tag == NOEXEC:
                 code, _, text = arg.partition(" ")
                 raise CommandError(text, int(code))
         os.waitpid(child, 0)
@@ -126,38 +130,26 @@ def exec_process(root_dir: str, cid: str, proc: Process, detach: bool = False,
         write_atomic(os.path.abspath(pid_file), str(pid), mode=0o644)
     if detach:
         return 0
-    from .run import exit_code, wait_for
-
     if ours is not None:
-        from ..kernel import terminal
+        from ..kernel import terminal  # lazy: only exec --tty (start-up budget)
 
         master = terminal.recv_fd(ours)
         return exit_code(terminal.proxy(master, pid))
-    import _signal
-
-    from .run import FORWARDED
-
     kproc.forward_signals(pid, [getattr(_signal, n) for n in FORWARDED], _signal)
     return exit_code(wait_for(pid))
 
 
 def _child(init: int, proc: Process, chan: Channel, sock, in_userns: bool, preserve: int,
            flt, cgroup_dirs: dict[str, str]) -> None:
-    from ..kernel import sealed_exec
-    from .init import _describe, _reset_signals, enter_cwd, exec_process as do_exec, \
-        finalize_process, load_seccomp
-
     code = 1
     try:
         trace.stage("exec-child")
-        import _signal
-
         if proc.terminal:
+            # lazy: only exec --tty (start-up budget); loaded here, before setns into the
+            # container's mount namespace, where an import would search its filesystem
             from ..kernel import terminal
         libc.prctl(libc.PR_SET_DUMPABLE, 0, "CVE-2019-5736: no one in the container may open "
                    "/proc/PID/exe of this process (the runtime's interpreter)")
-        from ..kernel.cgroups import migration
-
         for key in migration.join_order(cgroup_dirs):
             # While still the host's root (a user namespace would take that away): v1 moves
             # our one thread without the global lock; cgroup2 (if not born there) pays it.
@@ -171,8 +163,6 @@ def _child(init: int, proc: Process, chan: Channel, sock, in_userns: bool, prese
                 namespaces.join(t, f"/proc/{init}/ns/{namespaces.TYPES[t][1]}",
                                 f"enter the container's {t} namespace")
         if shares_mounts:
-            from ..kernel import host_mountns
-
             host_mountns.enter_root_of(init)
         pid = libc.fork("fork: only children enter the joined PID namespace")
         if pid == 0:
@@ -190,21 +180,21 @@ def _child(init: int, proc: Process, chan: Channel, sock, in_userns: bool, prese
                     load_seccomp(flt, chan, proc.no_new_privileges)
                 exe, env = finalize_process(proc, in_userns, in_cwd)
                 kproc.close_fds_on_exec(3 + preserve)
-                _reset_signals(_signal)
+                reset_signals()
                 if flt is not None and not early:
                     load_seccomp(flt, None, True)
                 do_exec(exe, proc.args, env, stub)
             except CommandError as e:
-                chan.send(f"noexec {e.command_code} {e}")
+                chan.send(NOEXEC, f"{e.command_code} {e}")
             except MinirunError as e:
-                chan.send(f"error {e}")
+                chan.send(ERROR, e)
             except BaseException as e:  # noqa: BLE001
-                chan.send(f"error {_describe(e)}")
+                chan.send(ERROR, _describe(e))
             os._exit(1)
-        chan.send(f"pid {pid}")
+        chan.send(PID, pid)
         code = 0
     except MinirunError as e:
-        chan.send(f"error {e}")
+        chan.send(ERROR, e)
     except BaseException as e:  # noqa: BLE001
-        chan.send(f"error {_describe(e)}")
+        chan.send(ERROR, _describe(e))
     os._exit(code)

@@ -10,23 +10,29 @@
 The child exits as soon as init exists, so init is re-parented (to a subreaper or PID 1): the
 runtime leaves no daemon behind. Everything these stages import is imported before pivot_root:
 afterwards module lookups would search the container's filesystem.
+
+`child_main` and `_init` read as tables of contents (nsjail's containProc): one line per step,
+in the order the kernel needs them; each step is a small function below them, in the same
+order, whose docstring says what it does and why there. The messages they send the runtime
+are declared in channel.py.
 """
 
 from __future__ import annotations
 
+import _signal  # not `signal` (it imports enum); the init resets two dispositions before exec
 import os
-from ..record import dataclass, field
 
-from .. import trace
+from .. import fastjson, trace
 from ..base.bundle_defaults import INIT_ANNOTATION  # "true": PID 1 is a reaper (run --init)
 from ..errors import CommandError, MinirunError
 from ..kernel import capabilities, cgroups, host_mountns, libc, namespaces, rootfs, sealed_exec
-from ..kernel.cgroups import migration
 from ..kernel import process as kproc
-from .channel import Channel
+from ..kernel.cgroups import migration
+from ..record import dataclass, field
+from . import hooks
+from .channel import ERROR, HOOKS, NOEXEC, OK, PID, READY, SECCOMP, SETUP, START_BYTE, Channel
 from .spec import Process, Spec
-
-
+from .state import OCI_VERSION
 
 
 @dataclass
@@ -53,7 +59,7 @@ class InitContext:
 
     @property
     def late_cgroup_join(self) -> bool:
-        """Does the init join its cgroup itself, just before exec? (see _init)
+        """Does the init join its cgroup itself, just before exec? (see join_cgroup_late)
 
         Not in a new user namespace: there the init is no longer host root and may not write
         the host's cgroup.procs, so the runtime moves the child in early instead (runc's way).
@@ -69,85 +75,145 @@ class InitContext:
         the pages the child touches from then on are charged to the container."""
         return bool(self.cgroup_dirs) and not self.late_cgroup_join
 
+    @property
+    def in_userns(self) -> bool:
+        """Is the container in a user namespace of its own (new or joined)?"""
+        return self.spec.linux.ns("user") is not None
+
+    @property
+    def own_mount_ns(self) -> bool:
+        """Does the container have a mount namespace? Without one, / is the host's."""
+        return self.spec.linux.ns("mount") is not None
+
+
+# --- Stage 1: the child, in the runtime's PID namespace --------------------------------------
 
 def child_main(ctx: InitContext, chan: Channel) -> None:
     """Stage 1 (never returns): namespaces, then fork init."""
     code = 1
     try:
         trace.stage("child")
-        libc.prctl(libc.PR_SET_DUMPABLE, 0, "CVE-2019-5736: until it execs the container's "
-                   "program, nobody may open /proc/PID/exe of this process (the host's "
-                   "interpreter) or ptrace it")
-        linux = ctx.spec.linux
-        # Reach the state dir (exec fifo) and the console socket now, as the host's root: in a
-        # new user namespace a 0700 directory on their path would refuse us (runc also opens
-        # both in the runtime and hands the fds down).
-        # An O_PATH fd on the fifo itself, not on its directory: a directory fd held while we
-        # chdir(process.cwd) is the CVE-2024-21626 escape ("cwd": "/proc/self/fd/N").
-        ctx.fifo_fd = os.open(os.path.join(ctx.state_dir, "exec.fifo"), os.O_PATH | os.O_CLOEXEC)
-        if ctx.spec.process.terminal and ctx.console_sock_obj is None and ctx.console_socket:
-            from ..kernel import terminal
-
-            ctx.console_sock_obj = terminal.connect(ctx.console_socket)
-        if ctx.late_cgroup_join:
-            ctx.cgroup_fds = [os.open(d, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-                              for d in ctx.cgroup_dirs.values()]
-        if ctx.early_cgroup_join:
-            for key in migration.join_order(ctx.cgroup_dirs):
-                if key == "" and ctx.child_born_in_cgroup2:
-                    continue
-                name, how = migration.self_join_file(key)
-                libc.write_file(os.path.join(ctx.cgroup_dirs[key], name), "0",
-                                f"join {ctx.cgroup_dirs[key]} while still the host's root: the "
-                                f"user namespace will take that away ({how})")
-        # Join every namespace given by path first (user first: it decides our privileges).
-        for t in namespaces.JOIN_ORDER:
-            ns = linux.ns(t)
-            if ns is not None and ns.path:
-                namespaces.join(t, ns.path)
-        userns = linux.ns("user")
-        new_user = userns is not None and not userns.path
-        if new_user:
-            namespaces.unshare_many(["user"])
-            # The runtime writes our uid/gid maps next: /proc/self/*_map of a non-dumpable
-            # process belong to the host's root, which a rootless runtime is not.
-            libc.prctl(libc.PR_SET_DUMPABLE, 1, "let the runtime (our owner) write our id maps")
-        if new_user:
-            # The runtime writes our uid/gid maps: it holds CAP_SETUID in the parent user
-            # namespace; we do not.
-            chan.send("setup")
-            if chan.recv() != "ok":
-                os._exit(1)
-        if new_user:
-            if any(m.container_id == 0 for m in linux.gid_mappings):
-                libc.setresgid(0, "become root of the new user namespace (gid 0 is mapped)")
-            if any(m.container_id == 0 for m in linux.uid_mappings):
-                libc.setresuid(0, "become root of the new user namespace (uid 0 is mapped)")
-        # With a late cgroup join the cgroup namespace is made by the init, after it joined.
-        late = ("cgroup",) if ctx.late_cgroup_join else ()
-        namespaces.unshare_many([n.type for n in linux.namespaces
-                                 if not n.path and n.type != "user" and n.type not in late])
-        pid = -1
-        if ctx.clone_into_cgroup2:
-            key_fds = dict(zip(ctx.cgroup_dirs, ctx.cgroup_fds))
-            pid = libc.clone_into_cgroup(
-                key_fds[""], ctx.cgroup_dirs[""], "fork the container's init, born in its "
-                "cgroup2 cgroup: no migration later, so no wait for the migration lock")
-            if pid == 0:
-                ctx.born_in_cgroup2 = True
-                init_main(ctx, chan)  # never returns
-        if pid < 0:
-            pid = libc.fork("fork the container's init: the first process of the new PID "
-                            "namespace")
-            if pid == 0:
-                init_main(ctx, chan)  # never returns
-        chan.send(f"pid {pid}")
+        make_undumpable()
+        open_host_fds(ctx)
+        join_cgroup_early(ctx)
+        join_namespaces(ctx)
+        make_user_namespace(ctx, chan)
+        unshare_namespaces(ctx)
+        pid = fork_init(ctx, chan)
+        chan.send(PID, pid)
         code = 0
     except MinirunError as e:
-        chan.send(f"error {e}")
+        chan.send(ERROR, e)
     except BaseException as e:  # noqa: BLE001 - report anything to the runtime, never a traceback
-        chan.send(f"error {_describe(e)}")
+        chan.send(ERROR, _describe(e))
     os._exit(code)
+
+
+def make_undumpable() -> None:
+    """PR_SET_DUMPABLE 0 until the container's program is exec'd: CVE-2019-5736, a container
+    that opens /proc/PID/exe of a process entering it overwrites the host's runtime binary (here
+    the interpreter); a non-dumpable process's /proc files belong to the host's root."""
+    libc.prctl(libc.PR_SET_DUMPABLE, 0, "CVE-2019-5736: until it execs the container's "
+               "program, nobody may open /proc/PID/exe of this process (the host's "
+               "interpreter) or ptrace it")
+
+
+def open_host_fds(ctx: InitContext) -> None:
+    """Reach the state dir (exec fifo), the console socket and the cgroup directories now, as
+    the host's root: in a new user namespace a 0700 directory on their path would refuse us
+    (runc also opens them in the runtime and hands the fds down).
+
+    An O_PATH fd on the fifo itself, not on its directory: a directory fd held while we
+    chdir(process.cwd) is the CVE-2024-21626 escape ("cwd": "/proc/self/fd/N")."""
+    ctx.fifo_fd = os.open(os.path.join(ctx.state_dir, "exec.fifo"), os.O_PATH | os.O_CLOEXEC)
+    if ctx.spec.process.terminal and ctx.console_sock_obj is None and ctx.console_socket:
+        # lazy: terminal.py brings array (collections); only a container with a terminal
+        # pays for it (start-up budget of create)
+        from ..kernel import terminal
+
+        ctx.console_sock_obj = terminal.connect(ctx.console_socket)
+    if ctx.late_cgroup_join:
+        ctx.cgroup_fds = [os.open(d, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+                          for d in ctx.cgroup_dirs.values()]
+
+
+def join_cgroup_early(ctx: InitContext) -> None:
+    """With a new user namespace, join the container's cgroups before entering it: afterwards
+    we are no longer the host's root and may not write the host's cgroup files (see
+    InitContext.early_cgroup_join). A child born in its cgroup2 cgroup skips that one."""
+    if not ctx.early_cgroup_join:
+        return
+    for key in migration.join_order(ctx.cgroup_dirs):
+        if key == "" and ctx.child_born_in_cgroup2:
+            continue
+        name, how = migration.self_join_file(key)
+        libc.write_file(os.path.join(ctx.cgroup_dirs[key], name), "0",
+                        f"join {ctx.cgroup_dirs[key]} while still the host's root: the "
+                        f"user namespace will take that away ({how})")
+
+
+def join_namespaces(ctx: InitContext) -> None:
+    """setns(2) into every namespace config.json gives by path, first, in JOIN_ORDER (user
+    first: it decides our privileges for the others; mount last)."""
+    linux = ctx.spec.linux
+    for t in namespaces.JOIN_ORDER:
+        ns = linux.ns(t)
+        if ns is not None and ns.path:
+            namespaces.join(t, ns.path)
+
+
+def make_user_namespace(ctx: InitContext, chan: Channel) -> None:
+    """A new user namespace: unshare it, have the runtime write our uid/gid maps (SETUP), then
+    become root in it where 0 is mapped.
+
+    The runtime writes the maps because it holds CAP_SETUID in the parent user namespace and
+    we do not; /proc/self/*_map of a non-dumpable process belong to the host's root, which a
+    rootless runtime is not, so we are dumpable again meanwhile."""
+    linux = ctx.spec.linux
+    userns = linux.ns("user")
+    if userns is None or userns.path:
+        return
+    namespaces.unshare_many(["user"])
+    libc.prctl(libc.PR_SET_DUMPABLE, 1, "let the runtime (our owner) write our id maps")
+    chan.send(SETUP)
+    if chan.recv() != OK:
+        os._exit(1)
+    if any(m.container_id == 0 for m in linux.gid_mappings):
+        libc.setresgid(0, "become root of the new user namespace (gid 0 is mapped)")
+    if any(m.container_id == 0 for m in linux.uid_mappings):
+        libc.setresuid(0, "become root of the new user namespace (uid 0 is mapped)")
+
+
+def unshare_namespaces(ctx: InitContext) -> None:
+    """unshare(2) the other new namespaces at once (user is done, path ones are joined). With
+    a late cgroup join the cgroup namespace is made by the init, after it joined: a cgroup
+    namespace is rooted at the cgroup its maker is in."""
+    linux = ctx.spec.linux
+    late = ("cgroup",) if ctx.late_cgroup_join else ()
+    namespaces.unshare_many([n.type for n in linux.namespaces
+                             if not n.path and n.type != "user" and n.type not in late])
+
+
+def fork_init(ctx: InitContext, chan: Channel) -> int:
+    """Fork the container's init, PID 1 of the new PID namespace (unshare(CLONE_NEWPID) moves
+    only the caller's children into it). On a hybrid host it is born in its cgroup2 cgroup
+    (clone3 CLONE_INTO_CGROUP): no migration later, so no wait for the migration lock.
+    Returns the init's PID as the runtime sees it."""
+    pid = -1
+    if ctx.clone_into_cgroup2:
+        key_fds = dict(zip(ctx.cgroup_dirs, ctx.cgroup_fds))
+        pid = libc.clone_into_cgroup(
+            key_fds[""], ctx.cgroup_dirs[""], "fork the container's init, born in its "
+            "cgroup2 cgroup: no migration later, so no wait for the migration lock")
+        if pid == 0:
+            ctx.born_in_cgroup2 = True
+            init_main(ctx, chan)  # never returns
+    if pid < 0:
+        pid = libc.fork("fork the container's init: the first process of the new PID "
+                        "namespace")
+        if pid == 0:
+            init_main(ctx, chan)  # never returns
+    return pid
 
 
 def _describe(e: BaseException) -> str:
@@ -155,6 +221,8 @@ def _describe(e: BaseException) -> str:
         return f"{e.filename + ': ' if e.filename else ''}{e.strerror}"
     return f"{type(e).__name__}: {e}"
 
+
+# --- Stage 2: the init, PID 1 of the container ------------------------------------------------
 
 def init_main(ctx: InitContext, chan: Channel) -> None:
     """Stage 2 (never returns): PID 1 of the container."""
@@ -165,39 +233,83 @@ def init_main(ctx: InitContext, chan: Channel) -> None:
         msg = str(e) if isinstance(e, MinirunError) else _describe(e)
         if chan.wfd >= 0 and isinstance(e, CommandError):
             # process.args cannot run: say which way, so a front end can exit 127 or 126.
-            chan.send(f"noexec {e.command_code} {e}")
+            chan.send(NOEXEC, f"{e.command_code} {e}")
         elif chan.wfd >= 0:
-            chan.send(f"error {msg}")
+            chan.send(ERROR, msg)
         else:  # after "ready" nobody listens on the channel: the container's stderr is ours
             os.write(2, f"minirun-oci: container {ctx.cid}: {msg}\n".encode(errors="replace"))
     os._exit(1)
 
 
 def _init(ctx: InitContext, chan: Channel) -> None:
-    spec, linux = ctx.spec, ctx.spec.linux
-    proc = spec.process
+    """The init's set-up, one step per line, in order (each step's docstring says why)."""
+    proc = ctx.spec.process
     assert proc is not None
-    in_userns = linux.ns("user") is not None
-    root = spec.root_path
+    new_session()
+    load_terminal(ctx)
+    prepare_root(ctx)
+    dev_is_bind = mount_all(ctx)
+    make_dev(ctx, dev_is_bind)
+    make_cwd(ctx)
+    run_runtime_hooks(ctx, chan)
+    run_hooks(ctx, "createContainer")
+    console = connect_console(ctx)
+    pivot(ctx)
+    write_sysctls(ctx)
+    set_hostname(ctx)
+    tty = open_console(ctx, console)
+    mask_paths(ctx)
+    set_oom_score_adj(ctx)
+    join_session_keyring(ctx)
+    make_controlling_terminal(tty)
+    join_cgroup_late(ctx)
+    stub = sealed_exec.prepare()  # made before any filter can refuse memfd_create
+    in_cwd = enter_cwd(proc.cwd)  # before any filter can refuse getcwd (runc's order)
+    early = load_seccomp_early(ctx, chan)
+    exe, env = finalize_process(proc, ctx.in_userns, in_cwd)
+    close_fds(ctx)
+    report_ready(chan)
+    fifo = wait_for_start(ctx)
+    run_hooks(ctx, "startContainer")
+    reset_signals()
+    load_seccomp_late(ctx, early)
+    if ctx.spec.annotations.get(INIT_ANNOTATION) == "true":
+        kproc.run_as_init(exe, proc.args, env, _signal, keep_open=fifo, stub=stub)  # never returns
+    exec_process(exe, proc.args, env, stub)
 
+
+def new_session() -> None:
+    """setsid(): the container no longer belongs to the caller's session, so the caller's
+    terminal cannot signal it (SIGHUP, SIGINT) and it can take a controlling terminal of its
+    own."""
     libc.setsid("a new session: the container is no longer tied to the caller's terminal")
 
-    # The exec fifo is reached through an O_PATH fd opened on the host side (child_main): after
-    # pivot_root we re-open it through /proc/self/fd, as runc does; it is closed at exec.
-    fifo_fd = ctx.fifo_fd
 
-    # Imports the later stages need, done now while the host's Python is still reachable.
-    if proc.terminal:
-        from ..kernel import terminal
-    if spec.hooks.get("startContainer") or spec.hooks.get("createContainer"):
-        from . import hooks as _hooks  # noqa: F401
-    import _signal
+def load_terminal(ctx: InitContext) -> None:
+    """Import kernel/terminal.py now when the container has a terminal: after pivot_root a
+    module lookup would search the container's filesystem. (The steps after pivot_root that
+    use it find it in sys.modules.)"""
+    if ctx.spec.process.terminal:
+        # lazy: terminal.py brings array (collections); only a container with a terminal
+        # pays for it (start-up budget of create)
+        from ..kernel import terminal  # noqa: F401
 
-    # 1-3: propagation, rootfs as a mount point, config.json's mounts. Without a mount
-    # namespace the runtime made the rootfs a mount point, and / is the host's: leave it alone.
-    own_mounts = linux.ns("mount") is not None
-    if own_mounts:
-        rootfs.prepare_root(root, linux.rootfs_propagation)
+
+def prepare_root(ctx: InitContext) -> None:
+    """Steps 1-2: stop mount propagation to the host (rootfsPropagation, `/` made slave or
+    private) and make the rootfs a mount point, which pivot_root(2) requires. Without a mount
+    namespace the runtime made the rootfs a mount point, and / is the host's: leave it alone."""
+    if ctx.own_mount_ns:
+        rootfs.prepare_root(ctx.spec.root_path, ctx.spec.linux.rootfs_propagation)
+
+
+def mount_all(ctx: InitContext) -> bool:
+    """Step 3: config.json's mounts, in order, each onto a target resolved inside the rootfs
+    and pinned by an fd (CVE-2021-30465: a symlink swapped in would redirect it). cgroup mounts
+    show the container's own cgroup. True when /dev is bound from elsewhere (make_dev then has
+    nothing to do)."""
+    spec = ctx.spec
+
     def cgroup_mount(dest: str, flags: int) -> None:
         cgroups.mount_into(dest, flags, ctx.cgroup_dirs)
 
@@ -206,145 +318,226 @@ def _init(ctx: InitContext, chan: Channel) -> None:
         if trace.enabled:
             trace.note(f"mount {m.destination} ({m.type or 'bind'})")
         try:
-            rootfs.mount_one(root, ctx.bundle, m, in_userns, cgroup_mount, ctx.idmapped.get(i))
+            rootfs.mount_one(spec.root_path, ctx.bundle, m, ctx.in_userns, cgroup_mount,
+                             ctx.idmapped.get(i))
         except rootfs.MountError as e:
             raise MinirunError(str(e)) from None
         except OSError as e:
             raise MinirunError(f"mount {m.destination}: {e.strerror}") from None
         if m.destination == "/dev" and ("bind" in m.options or "rbind" in m.options or m.type == "bind"):
             dev_is_bind = True
-    # 4: /dev (not when the host's /dev is bound in: then the nodes are already there).
+    return dev_is_bind
+
+
+def make_dev(ctx: InitContext, dev_is_bind: bool) -> None:
+    """Step 4: the device nodes (runtime-spec's defaults plus linux.devices) and the /dev
+    symlinks; not when the host's /dev is bound in: then the nodes are already there."""
     if not dev_is_bind:
-        rootfs.setup_dev(root, linux.devices, in_userns)
+        rootfs.setup_dev(ctx.spec.root_path, ctx.spec.linux.devices, ctx.in_userns)
+
+
+def make_cwd(ctx: InitContext) -> None:
+    """Create a missing process.cwd inside the rootfs (runc does too), resolved as if the rootfs
+    were / and never under /proc or /sys."""
+    cwd = ctx.spec.process.cwd
     try:
-        cwd_in_root = rootfs.secure_join(root, proc.cwd, avoid=("proc", "sys"))
+        cwd_in_root = rootfs.secure_join(ctx.spec.root_path, cwd, avoid=("proc", "sys"))
     except rootfs.MountError as e:
         raise MinirunError(f"process.cwd: {e}") from None
     if not os.path.exists(cwd_in_root):
         try:
-            rootfs.mkdir_all(cwd_in_root)  # runc creates a missing cwd too
+            rootfs.mkdir_all(cwd_in_root)
         except OSError as e:  # name the field, not the host path
-            raise MinirunError(f"process.cwd {proc.cwd}: cannot create it: {e.strerror}") from None
+            raise MinirunError(f"process.cwd {cwd}: cannot create it: {e.strerror}") from None
 
-    # Hooks that run with the namespaces in place but the host's root still visible.
-    if spec.hooks.get("createRuntime") or spec.hooks.get("prestart"):
-        chan.send("hooks")  # the runtime runs these in its own namespaces
-        if chan.recv() != "ok":
+
+def run_runtime_hooks(ctx: InitContext, chan: Channel) -> None:
+    """prestart and createRuntime hooks: the namespaces are in place and the host's root is
+    still visible (before pivot_root, runtime-spec), but they run in the runtime's namespaces,
+    so we ask the runtime (HOOKS) and wait for its answer."""
+    if ctx.spec.hooks.get("createRuntime") or ctx.spec.hooks.get("prestart"):
+        chan.send(HOOKS)
+        if chan.recv() != OK:
             os._exit(1)
-    if spec.hooks.get("createContainer"):
-        from . import hooks
-        from .state import OCI_VERSION
-        from .. import fastjson
 
-        # Lifecycle step 5, after step 2: `created`, as for prestart and createRuntime.
+
+def run_hooks(ctx: InitContext, phase: str) -> None:
+    """A hook phase the init runs itself, in the container's namespaces: createContainer
+    (before pivot_root) or startContainer (after `start`, just before the program). Both get
+    the state of lifecycle step 5, `created`, as prestart and createRuntime do."""
+    if ctx.spec.hooks.get(phase):
         st = {"ociVersion": OCI_VERSION, "id": ctx.cid, "status": "created", "pid": os.getpid(),
-              "bundle": ctx.bundle, "annotations": spec.annotations}
-        hooks.run(spec.hooks["createContainer"], "createContainer", fastjson.dumps(st))
+              "bundle": ctx.bundle, "annotations": ctx.spec.annotations}
+        hooks.run(ctx.spec.hooks[phase], phase, fastjson.dumps(st))
 
-    console = None
-    if proc.terminal:
-        console = ctx.console_sock_obj or terminal.connect(ctx.console_socket)
 
-    # 5: the switch.
-    if not own_mounts:
+def connect_console(ctx: InitContext):
+    """The console socket, connected (by the child, or here) before pivot_root: its path is
+    the host's. None without a terminal."""
+    if not ctx.spec.process.terminal:
+        return None
+    from ..kernel import terminal  # loaded by load_terminal (start-up budget of create)
+
+    return ctx.console_sock_obj or terminal.connect(ctx.console_socket)
+
+
+def pivot(ctx: InitContext) -> None:
+    """Step 5, the switch: pivot_root(2) to the rootfs and detach the old root; --no-pivot
+    moves the rootfs over / and chroots (the old root stays underneath); without a mount
+    namespace, chroot into the rootfs the runtime mounted in the host's table."""
+    root = ctx.spec.root_path
+    if not ctx.own_mount_ns:
         host_mountns.enter_root(root)
     elif ctx.no_pivot:
         rootfs.move_root(root)
     else:
         rootfs.pivot(root)
 
-    # 6: what the container may see and change.
-    for key, value in linux.sysctl.items():
+
+def write_sysctls(ctx: InitContext) -> None:
+    """linux.sysctl, written after pivot_root: the container's own /proc/sys, whose
+    namespaced entries (net.*, kernel.shm*, ...) belong to its namespaces."""
+    for key, value in ctx.spec.linux.sysctl.items():
         libc.write_file("/proc/sys/" + key.replace(".", "/"), value, f"linux.sysctl {key}")
-    if spec.hostname is not None:
-        libc.sethostname(spec.hostname, "the UTS namespace's own hostname")
-    if spec.domainname is not None:
-        libc.setdomainname(spec.domainname, "the UTS namespace's own NIS domain name")
-    slave = None
-    if console is not None:
-        slave = terminal.open_console(console, proc.console_size)
-        console.close()
+
+
+def set_hostname(ctx: InitContext) -> None:
+    """hostname and domainname: the UTS namespace's own."""
+    if ctx.spec.hostname is not None:
+        libc.sethostname(ctx.spec.hostname, "the UTS namespace's own hostname")
+    if ctx.spec.domainname is not None:
+        libc.setdomainname(ctx.spec.domainname, "the UTS namespace's own NIS domain name")
+
+
+def open_console(ctx: InitContext, console) -> int | None:
+    """With a terminal: open a pty in the container's /dev/pts, send its master over the
+    console socket (the caller holds it), keep the slave. None without a terminal."""
+    if console is None:
+        return None
+    from ..kernel import terminal  # loaded by load_terminal (start-up budget of create)
+
+    tty = terminal.open_console(console, ctx.spec.process.console_size)
+    console.close()
+    return tty
+
+
+def mask_paths(ctx: InitContext) -> None:
+    """Steps 6-7: hide kernel files a container should not read (maskedPaths: /proc/kcore,
+    /proc/keys ...), make readonlyPaths read-only (/proc/sys, /proc/sysrq-trigger ...), then a
+    read-only / if asked and the rootfs propagation asked for."""
+    linux = ctx.spec.linux
     rootfs.mask_paths(linux.masked_paths)
     rootfs.readonly_paths(linux.readonly_paths)
-    rootfs.finish_root(spec.root_readonly, linux.rootfs_propagation)
+    rootfs.finish_root(ctx.spec.root_readonly, linux.rootfs_propagation)
 
-    if proc.oom_score_adj is not None:
-        libc.write_file("/proc/self/oom_score_adj", str(proc.oom_score_adj),
+
+def set_oom_score_adj(ctx: InitContext) -> None:
+    """process.oomScoreAdj, while we are still root (raising it needs CAP_SYS_RESOURCE);
+    inherited across execve."""
+    adj = ctx.spec.process.oom_score_adj
+    if adj is not None:
+        libc.write_file("/proc/self/oom_score_adj", str(adj),
                         "process.oomScoreAdj: how readily the OOM killer picks this process")
-    if not ctx.no_new_keyring:
-        try:
-            libc.keyctl_join_session(ctx.cid, "a new session keyring: keys of the host's "
-                                     "session stay out of the container")
-        except MinirunError as e:
-            if getattr(e, "errno", 0) not in (38, 122):  # ENOSYS, EDQUOT: runc ignores these too
-                raise
-    if slave is not None:
-        terminal.make_controlling(slave)
 
-    if ctx.late_cgroup_join:
-        # As late as possible: the pages this Python process touched until now are charged to
-        # the runtime's cgroup, not the container's, so a small memory limit stays usable.
-        fds = dict(zip(ctx.cgroup_dirs, ctx.cgroup_fds))
-        for key in migration.join_order(ctx.cgroup_dirs):
-            if key == "" and ctx.born_in_cgroup2:
-                os.close(fds[key])
-                continue
-            name, how = migration.self_join_file(key)
-            libc.write_file(name, "0", f"join {ctx.cgroup_dirs[key]} now, just before exec, so "
-                            f"the runtime's memory is not charged to the container ({how})",
-                            dir_fd=fds[key])
+
+def join_session_keyring(ctx: InitContext) -> None:
+    """A new session keyring named after the container (not with --no-new-keyring): keys of
+    the host's session stay out of it. ENOSYS and EDQUOT are ignored, as runc does."""
+    if ctx.no_new_keyring:
+        return
+    try:
+        libc.keyctl_join_session(ctx.cid, "a new session keyring: keys of the host's "
+                                 "session stay out of the container")
+    except MinirunError as e:
+        if getattr(e, "errno", 0) not in (38, 122):  # ENOSYS, EDQUOT: runc ignores these too
+            raise
+
+
+def make_controlling_terminal(tty: int | None) -> None:
+    """The pty slave becomes our controlling terminal and stdin/stdout/stderr."""
+    if tty is not None:
+        from ..kernel import terminal  # loaded by load_terminal (start-up budget of create)
+
+        terminal.make_controlling(tty)
+
+
+def join_cgroup_late(ctx: InitContext) -> None:
+    """Join the container's cgroups (without a user namespace), as late as possible: the
+    pages this Python process touched until now are charged to the runtime's cgroup, not the
+    container's, so a small memory limit stays usable. Then the new cgroup namespace, rooted
+    at the cgroup we just joined."""
+    if not ctx.late_cgroup_join:
+        return
+    fds = dict(zip(ctx.cgroup_dirs, ctx.cgroup_fds))
+    for key in migration.join_order(ctx.cgroup_dirs):
+        if key == "" and ctx.born_in_cgroup2:
             os.close(fds[key])
-        ns = linux.ns("cgroup")
-        if ns is not None and not ns.path:
-            namespaces.unshare_many(["cgroup"])  # rooted at the cgroup we just joined
+            continue
+        name, how = migration.self_join_file(key)
+        libc.write_file(name, "0", f"join {ctx.cgroup_dirs[key]} now, just before exec, so "
+                        f"the runtime's memory is not charged to the container ({how})",
+                        dir_fd=fds[key])
+        os.close(fds[key])
+    ns = ctx.spec.linux.ns("cgroup")
+    if ns is not None and not ns.path:
+        namespaces.unshare_many(["cgroup"])  # rooted at the cgroup we just joined
 
-    # The seccomp filter: before the capabilities go when it needs CAP_SYS_ADMIN (no
-    # no_new_privs) or a listener (its fd goes up the channel); otherwise as late as
-    # possible, just before execve, so that our own calls are not filtered (runc's order).
-    flt = ctx.seccomp
-    stub = sealed_exec.prepare()  # made before any filter can refuse memfd_create
+
+def load_seccomp_early(ctx: InitContext, chan: Channel) -> bool:
+    """The seccomp filter, now, before the capabilities go, when it needs CAP_SYS_ADMIN (no
+    no_new_privs) or has a listener (its fd goes up the channel, which closes at READY).
+    Otherwise it waits for load_seccomp_late. True when loaded here."""
+    flt, proc = ctx.seccomp, ctx.spec.process
     early = flt is not None and (not proc.no_new_privileges or flt.notify)
-    in_cwd = enter_cwd(proc.cwd)  # before any filter can refuse getcwd (runc's order)
     if early:
         load_seccomp(flt, chan, proc.no_new_privileges)
-    exe, env = finalize_process(proc, in_userns, in_cwd)
-    kproc.close_fds_on_exec(3 + ctx.preserve_fds)
-    os.set_inheritable(fifo_fd, False)
+    return early
 
-    chan.send("ready")
+
+def close_fds(ctx: InitContext) -> None:
+    """Every fd but stdio and the --preserve-fds ones is closed at execve (CVE-2024-21626: no
+    host fd reaches the container), the exec fifo's O_PATH fd included."""
+    kproc.close_fds_on_exec(3 + ctx.preserve_fds)
+    os.set_inheritable(ctx.fifo_fd, False)
+
+
+def report_ready(chan: Channel) -> None:
+    """READY: set-up is done; the runtime saves state.json (`created`) and exits. The channel
+    closes: from now on our errors go to the container's stderr."""
+    chan.send(READY)
     chan.close()
 
-    # Created. Block until `start` opens the fifo for reading (open(2) of a fifo for writing
-    # waits for a reader), then tell it we are going.
+
+def wait_for_start(ctx: InitContext) -> int:
+    """Created. Block until `start` opens exec.fifo for reading (open(2) of a fifo for writing
+    waits for a reader), then write START_BYTE: we are going.
+
+    The fifo is re-opened through /proc/self/fd on the O_PATH fd the child opened on the host
+    side, as runc does. The write end stays open and is close-on-exec, so `start` reads EOF at
+    the moment execve() succeeds (or the init dies): that is how start knows the
+    startContainer hooks have run and the program is executing before it runs poststart
+    (runtime-spec: poststart comes "after the user-specified process is executed").
+    Returns that write end."""
     if trace.enabled:
         trace.step('open("exec.fifo", O_WRONLY)', "wait here, fully set up, until `start`")
     try:
-        fifo = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+        fifo = os.open(f"/proc/self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
     except OSError as e:
         raise MinirunError(f"open exec.fifo through /proc/self/fd: {e.strerror} (the container "
                            "needs a /proc mount)") from None
-    os.write(fifo, b"0")
-    # Keep the write end open: it is close-on-exec, so `start` reads EOF at the moment execve()
-    # succeeds (or the init dies). That is how start knows the startContainer hooks have run and
-    # the program is executing before it runs poststart (runtime-spec: poststart comes "after the
-    # user-specified process is executed").
-    os.close(fifo_fd)
+    os.write(fifo, START_BYTE)
+    os.close(ctx.fifo_fd)
+    return fifo
 
-    if spec.hooks.get("startContainer"):
-        from . import hooks
-        from .state import OCI_VERSION
-        from .. import fastjson
 
-        st = {"ociVersion": OCI_VERSION, "id": ctx.cid, "status": "created", "pid": os.getpid(),
-              "bundle": ctx.bundle, "annotations": spec.annotations}
-        hooks.run(spec.hooks["startContainer"], "startContainer", fastjson.dumps(st))
-    _reset_signals(_signal)
-    if flt is not None and not early:
-        load_seccomp(flt, None, True)
-    if spec.annotations.get(INIT_ANNOTATION) == "true":
-        kproc.run_as_init(exe, proc.args, env, _signal, keep_open=fifo, stub=stub)  # never returns
-    exec_process(exe, proc.args, env, stub)
+def load_seccomp_late(ctx: InitContext, early: bool) -> None:
+    """The seccomp filter, when load_seccomp_early did not load it: as late as possible, just
+    before execve, so that our own calls are not filtered (runc's order)."""
+    if ctx.seccomp is not None and not early:
+        load_seccomp(ctx.seccomp, None, True)
 
+
+# --- Shared with `exec` (execute.py) ----------------------------------------------------------
 
 def enter_cwd(cwd: str) -> bool:
     """chdir(process.cwd) while still root and before a seccomp filter is loaded: a profile
@@ -433,15 +626,16 @@ def _home_of(uid: int) -> str:
     return "/"
 
 
-def _reset_signals(_signal) -> None:
-    # Python ignores SIGPIPE and SIGXFSZ for itself; an exec'd program would inherit that.
+def reset_signals() -> None:
+    """Python ignores SIGPIPE and SIGXFSZ for itself; an exec'd program would inherit that
+    (ignored dispositions survive execve)."""
     for sig in (_signal.SIGPIPE, _signal.SIGXFSZ):
         _signal.signal(sig, _signal.SIG_DFL)
 
 
 def load_seccomp(flt, chan: Channel | None, no_new_privs: bool) -> None:
     """Load linux.seccomp's filter; with SCMP_ACT_NOTIFY rules, hand the listener fd to the
-    runtime (which passes it on to the supervisor at listenerPath) over `chan`."""
+    runtime (SECCOMP: it passes it on to the supervisor at listenerPath) over `chan`."""
     why = f"linux.seccomp: {flt.summary}"
     if not no_new_privs:
         why += " (loaded while we still hold CAP_SYS_ADMIN: no_new_privs is off)"
@@ -450,14 +644,16 @@ def load_seccomp(flt, chan: Channel | None, no_new_privs: bool) -> None:
         if chan is None or chan.wfd < 0:
             raise MinirunError("linux.seccomp: SCMP_ACT_NOTIFY needs the runtime to pass the "
                                "listener on, and it is gone")
-        chan.send(f"seccomp {fd}")
-        if chan.recv() != "ok":
+        chan.send(SECCOMP, fd)
+        if chan.recv() != OK:
             raise MinirunError(f"linux.seccomp: the listener at {flt.listener_path} did not "
                                "take the seccomp fd")
         os.close(fd)
 
 
 def exec_process(exe: str, args: list[str], env: dict[str, str], stub: int | None) -> None:
+    """execve(process.args) through the sealed stub (CVE-2019-5736: the container never sees
+    our interpreter at /proc/self/exe). On failure: exit 127 (not found) or 126, as a shell."""
     try:
         sealed_exec.execve(stub, exe, args, env, "become the container's program: same PID, "
                            "new image")

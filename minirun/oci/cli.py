@@ -8,12 +8,19 @@ call is a fresh process and their import cost (2-30 ms) would be most of our tim
 
 from __future__ import annotations
 
+import _signal  # not `signal` (it imports enum): names and numbers for `kill`
 import os
 import sys
 
-from .. import __version__, trace
+from .. import __version__, fastjson, trace
 from ..errors import MinirunError
-from . import log
+from . import container, log
+from . import state as st
+
+# A verb family's own module is imported by dispatch when that verb runs, so that each call
+# loads only what it needs (start-up budget: tests/unit/test_startup_budget.py): spec.py,
+# features.py, execute.py and hooks.py bring kernel/capabilities.py and prctl; run.py and
+# control.py are small but belong to their verbs; ps runs ps(1) through subprocess.
 
 USAGE = """usage: minirun-oci [global options] COMMAND [options] ARGS
 
@@ -176,9 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     if g.get("trace") or os.environ.get("MINIRUN_TRACE", "") not in ("", "0"):
         trace.enable("runtime")
     if g.get("version"):
-        from .state import OCI_VERSION
-
-        print(f"minirun-oci version {__version__}\nspec: {OCI_VERSION}\n"
+        print(f"minirun-oci version {__version__}\nspec: {st.OCI_VERSION}\n"
               f"python: {sys.version.split()[0]}")
         return 0
     if g.get("help") or not rest or rest[0] in ("help", "--help", "-h"):
@@ -207,8 +212,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def parse_signal(text: str) -> int:
-    import _signal
-
     t = text.upper()
     if t.isdigit():
         return int(t)
@@ -227,8 +230,6 @@ def parse_signal(text: str) -> int:
 
 
 def dispatch(cmd: str, o: dict, pos: list[str], root: str, g: dict) -> int:
-    from . import container
-
     if cmd in ("create", "run"):
         cid = _one_id(cmd, pos)
         copts = container.CreateOptions(
@@ -242,7 +243,7 @@ def dispatch(cmd: str, o: dict, pos: list[str], root: str, g: dict) -> int:
                 copts.bundle = "."
             container.create(copts)
             return 0
-        from .run import run
+        from .run import run  # lazy: the verb's own module (start-up budget)
 
         return run(copts, detach=bool(o.get("detach")), keep=bool(o.get("keep")))
     if cmd == "start":
@@ -268,14 +269,12 @@ def dispatch(cmd: str, o: dict, pos: list[str], root: str, g: dict) -> int:
     if cmd == "spec":
         return _spec(o)
     if cmd == "features":
-        from .features import features
-
-        from .. import fastjson
+        from .features import features  # lazy: the verb's own module (brings prctl)
 
         print(fastjson.dumps(features(), indent=4))
         return 0
     if cmd in ("pause", "resume", "update", "events"):
-        from . import control
+        from . import control  # lazy: the verbs' own module (start-up budget)
 
         cid = _one_id(cmd, pos)
         if cmd == "pause":
@@ -298,16 +297,12 @@ def dispatch(cmd: str, o: dict, pos: list[str], root: str, g: dict) -> int:
 
 
 def _list(root: str, o: dict) -> int:
-    from . import container
-
     states = container.list_states(root)
     if o.get("quiet"):
         for s in states:
             print(s.id)
         return 0
     if (o.get("format") or "table") == "json":
-        from .. import fastjson
-
         print(fastjson.dumps([s.oci() for s in states]))
         return 0
     rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
@@ -321,17 +316,12 @@ def _list(root: str, o: dict) -> int:
 
 
 def _ps(root: str, cid: str, o: dict, ps_args: list[str]) -> int:
-    from . import container
-    from . import state as st
-
     state = st.load(root, cid)
     pids = container.container_pids(state)
     if (o.get("format") or "table") == "json":
-        from .. import fastjson
-
         print(fastjson.dumps(pids))
         return 0
-    import subprocess
+    import subprocess  # lazy: only ps runs a program (start-up budget: subprocess)
 
     out = subprocess.run(["ps"] + (ps_args or ["-ef"]), capture_output=True, text=True,
                          check=False).stdout.splitlines()
@@ -350,14 +340,12 @@ def _ps(root: str, cid: str, o: dict, ps_args: list[str]) -> int:
 
 
 def _exec(root: str, o: dict, pos: list[str]) -> int:
+    # lazy: the verb's own modules (spec.py brings prctl: start-up budget)
     from . import spec as spec_mod
-    from . import state as st
     from .execute import exec_process
 
     cid = _one_id("exec", pos)
     if o.get("process"):
-        from .. import fastjson
-
         try:
             with open(o["process"], "rb") as f:
                 raw = fastjson.loads(f.read())
@@ -399,8 +387,7 @@ def _exec(root: str, o: dict, pos: list[str]) -> int:
 
 
 def _spec(o: dict) -> int:
-    from .. import fastjson
-    from .spec import default_config
+    from .spec import default_config  # lazy: the verb's own module (brings prctl)
 
     bundle = o.get("bundle") or "."
     path = os.path.join(bundle, "config.json")

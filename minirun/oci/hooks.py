@@ -12,10 +12,12 @@ ignored) and is killed after `timeout` seconds.
 
 from __future__ import annotations
 
+import _signal  # not `signal` (it imports enum)
 import os
 import sys
 import time
 
+from .. import trace
 from ..errors import MinirunError
 from .spec import Hook
 
@@ -26,8 +28,6 @@ class HookError(MinirunError):
 
 def run(hooks: list[Hook], phase: str, state_json: str, warn_only: bool = False) -> None:
     """Run one phase's hooks in order; the first failure raises (or only warns)."""
-    from .. import trace
-
     for i, h in enumerate(hooks):
         if trace.enabled:
             trace.step(f"fork+execve({h.path!r}, {h.args or [h.path]})",
@@ -47,8 +47,6 @@ def _run_one(h: Hook, state_json: str) -> None:
     pid = os.fork()
     if pid == 0:  # the hook
         try:
-            import _signal
-
             os.close(wfd)
             os.dup2(rfd, 0)
             # Python ignores SIGPIPE and SIGXFSZ, and ignored signals survive execve().

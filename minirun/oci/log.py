@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 
+from .. import fastjson
 from ..base.times import now
 
 _debug = False
@@ -42,8 +43,6 @@ def _to_file(level: str, msg: str) -> None:
     if not _file:
         return
     if _json:
-        from .. import fastjson
-
         line = fastjson.dumps({"level": level, "msg": msg, "time": now()})
     else:
         quoted = msg.replace("\\", "\\\\").replace('"', '\\"')

@@ -8,11 +8,13 @@ so Ctrl-C or `kill` of `minirun-oci run` reaches the container's program.
 
 from __future__ import annotations
 
+import _signal  # not `signal` (it imports enum)
 import os
 
 from ..kernel import libc
 from ..kernel import process as kproc
 from . import container
+from . import spec as spec_mod
 from .container import CreateOptions
 
 FORWARDED = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGCONT", "SIGTSTP",
@@ -20,8 +22,6 @@ FORWARDED = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SI
 
 
 def run(o: CreateOptions, detach: bool = False, keep: bool = False) -> int:
-    from . import spec as spec_mod
-
     o.spec = spec_mod.load(os.path.abspath(o.bundle))  # read once: create reuses it
     wants_tty = bool(o.spec.process and o.spec.process.terminal)
     ours = None
@@ -29,7 +29,7 @@ def run(o: CreateOptions, detach: bool = False, keep: bool = False) -> int:
         if detach:
             raise container.MinirunError("run --detach with process.terminal needs "
                                          "--console-socket (someone must hold the terminal)")
-        import socket
+        import socket  # lazy: only a foreground terminal (start-up budget: socket)
 
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         o.console_sock_obj = theirs
@@ -43,12 +43,10 @@ def run(o: CreateOptions, detach: bool = False, keep: bool = False) -> int:
         if detach:
             container.start(o.root_dir, o.cid)
             return 0
-        import _signal
-
         kproc.forward_signals(state.pid, [getattr(_signal, n) for n in FORWARDED], _signal)
         master = -1
         if ours is not None:
-            from ..kernel import terminal as term
+            from ..kernel import terminal as term  # lazy: only a terminal (start-up budget)
 
             # The master came during create: size it like our terminal *before* the program
             # starts, or its first look (stty size, a shell's line editor) sees 0x0.

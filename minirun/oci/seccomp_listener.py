@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import os
 
+from .. import fastjson
 from ..errors import MinirunError
 from ..kernel import libc
+from .state import OCI_VERSION
 
 
 def forward(listener_path: str, metadata: str, pid: int, fd_in_pid: int, state: dict) -> None:
+    # lazy: only SCMP_ACT_NOTIFY; socket (enum) and array (collections) stay out of every
+    # other create and exec (start-up budget)
     import array
     import socket
-
-    from .. import fastjson
-    from .state import OCI_VERSION
 
     fd = libc.pidfd_getfd(pid, fd_in_pid, "SCMP_ACT_NOTIFY: take the seccomp listener fd from "
                           "the container's process, for the supervisor")

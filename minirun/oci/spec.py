@@ -7,16 +7,16 @@ names the field (`process.args`, `mounts[3].destination` ...) so the fix is obvi
 from __future__ import annotations
 
 import os
-from ..record import dataclass, field
-TYPE_CHECKING = False  # `import typing` costs ~7 ms per start; annotations are strings here
-if TYPE_CHECKING:
-    from typing import Any
 
+from .. import fastjson
 from ..base.bundle_defaults import READONLY_PATHS, default_mounts
 from ..errors import ConfigError
 from ..kernel import capabilities, process
 from ..kernel.devices import Device  # linux.devices entries: the kernel layer's own record
 from ..kernel.namespaces import TYPES as NS_TYPES
+from ..record import dataclass, field
+
+# JSON values not yet checked are `object` (no `typing.Any`: `import typing` costs ~7 ms).
 
 HOOK_NAMES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart",
               "poststop")
@@ -104,12 +104,12 @@ class Linux:
     gid_mappings: list[IDMap] = field(default_factory=list)
     devices: list[Device] = field(default_factory=list)
     cgroups_path: str = ""
-    resources: dict[str, Any] = field(default_factory=dict)
+    resources: dict[str, object] = field(default_factory=dict)
     sysctl: dict[str, str] = field(default_factory=dict)
     masked_paths: list[str] = field(default_factory=list)
     readonly_paths: list[str] = field(default_factory=list)
     rootfs_propagation: str = ""
-    seccomp: dict[str, Any] | None = None
+    seccomp: dict[str, object] | None = None
 
     def ns(self, nstype: str) -> Namespace | None:
         for n in self.namespaces:
@@ -130,7 +130,7 @@ class Spec:
     hooks: dict[str, list[Hook]] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
     linux: Linux = field(default_factory=Linux)
-    raw: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, object] = field(default_factory=dict)
     # Fields accepted but not applied on this host, with why (create logs them under --debug).
     ignored: list[str] = field(default_factory=list)
 
@@ -138,7 +138,7 @@ class Spec:
 # --- small typed getters that name the field on error -------------------------------------
 
 
-def _obj(d: Any, name: str) -> dict:
+def _obj(d: object, name: str) -> dict:
     if d is None:
         return {}
     if not isinstance(d, dict):
@@ -146,7 +146,7 @@ def _obj(d: Any, name: str) -> dict:
     return d
 
 
-def _list(d: Any, name: str) -> list:
+def _list(d: object, name: str) -> list:
     if d is None:
         return []
     if not isinstance(d, list):
@@ -154,7 +154,7 @@ def _list(d: Any, name: str) -> list:
     return d
 
 
-def _str(v: Any, name: str, required: bool = False) -> str | None:
+def _str(v: object, name: str, required: bool = False) -> str | None:
     if v is None:
         if required:
             raise ConfigError(name, "is required")
@@ -164,7 +164,7 @@ def _str(v: Any, name: str, required: bool = False) -> str | None:
     return v
 
 
-def _int(v: Any, name: str, required: bool = False, lo: int | None = None,
+def _int(v: object, name: str, required: bool = False, lo: int | None = None,
          hi: int | None = None) -> int | None:
     if v is None:
         if required:
@@ -177,7 +177,7 @@ def _int(v: Any, name: str, required: bool = False, lo: int | None = None,
     return v
 
 
-def _bool(v: Any, name: str) -> bool:
+def _bool(v: object, name: str) -> bool:
     if v is None:
         return False
     if not isinstance(v, bool):
@@ -185,7 +185,7 @@ def _bool(v: Any, name: str) -> bool:
     return v
 
 
-def _strs(v: Any, name: str) -> list[str]:
+def _strs(v: object, name: str) -> list[str]:
     items = _list(v, name)
     for i, s in enumerate(items):
         if not isinstance(s, str):
@@ -204,8 +204,6 @@ def _abs(v: str, name: str) -> str:
 
 def load(bundle: str) -> Spec:
     """Read and validate BUNDLE/config.json."""
-    from .. import fastjson
-
     path = os.path.join(bundle, "config.json")
     try:
         with open(path, "rb") as f:
@@ -222,7 +220,7 @@ def load(bundle: str) -> Spec:
     return parse(raw, bundle)
 
 
-def parse(raw: Any, bundle: str) -> Spec:
+def parse(raw: object, bundle: str) -> Spec:
     """Validate a decoded config.json; `bundle` resolves a relative root.path."""
     raw = _obj(raw, "config.json")
     version = _str(raw.get("ociVersion"), "ociVersion", required=True)
@@ -322,7 +320,7 @@ def _check_idmapped(m: Mount, i: int, linux: Linux) -> None:
         m.uid_mappings, m.gid_mappings = list(linux.uid_mappings), list(linux.gid_mappings)
 
 
-def parse_hooks(raw_hooks: Any) -> dict[str, list[Hook]]:
+def parse_hooks(raw_hooks: object) -> dict[str, list[Hook]]:
     """config.json's hooks object -> {phase: [Hook, ...]}."""
     hooks: dict[str, list[Hook]] = {}
     raw_hooks = _obj(raw_hooks, "hooks")
@@ -338,7 +336,7 @@ def parse_hooks(raw_hooks: Any) -> dict[str, list[Hook]]:
     return hooks
 
 
-def parse_process(p: Any) -> Process:
+def parse_process(p: object) -> Process:
     """process (from config.json, or an exec --process file)."""
     p = _obj(p, "process")
     args = _strs(p.get("args"), "process.args")
@@ -404,7 +402,7 @@ def parse_process(p: Any) -> Process:
                    oom_score_adj=_int(p.get("oomScoreAdj"), "process.oomScoreAdj", lo=-1000, hi=1000))
 
 
-def _idmaps(v: Any, name: str) -> list[IDMap]:
+def _idmaps(v: object, name: str) -> list[IDMap]:
     out = []
     for i, m in enumerate(_list(v, name)):
         m = _obj(m, f"{name}[{i}]")
@@ -502,7 +500,7 @@ def _check_sysctl(spec: Spec) -> None:
             raise ConfigError(name, "is not namespaced: setting it would change the host")
 
 
-def default_config(rootless: bool = False) -> dict[str, Any]:
+def default_config(rootless: bool = False) -> dict[str, object]:
     """What `minirun-oci spec` writes: runc's default config.json, hostname "minirun".
 
     `rootless` adapts it for an unprivileged user (runc spec --rootless): a user namespace
@@ -511,7 +509,7 @@ def default_config(rootless: bool = False) -> dict[str, Any]:
     group is not mapped) and no resource limits (cgroups are not ours to write).
     """
     caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
-    cfg: dict[str, Any] = {
+    cfg: dict[str, object] = {
         "ociVersion": "1.2.0",
         "process": {
             "terminal": True,

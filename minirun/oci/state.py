@@ -16,16 +16,13 @@ serialises the verbs that change a container (start, kill, delete) between concu
 from __future__ import annotations
 
 import os
-from ..record import asdict, dataclass, field
-TYPE_CHECKING = False  # `import typing` costs ~7 ms per start; annotations are strings here
-if TYPE_CHECKING:
-    from typing import Any
 
 from .. import fastjson
 from ..base.atomicfile import write_atomic
 from ..base.names import valid_runtime_id
 from ..errors import ContainerError
 from ..kernel import process
+from ..record import asdict, dataclass, field
 
 DEFAULT_ROOT = "/run/minirun"
 OCI_VERSION = "1.2.0"
@@ -48,8 +45,8 @@ class State:
     # No mount namespace: the mount ID of the rootfs bind create made in the host's mount
     # table, which delete detaches with everything below it (kernel/host_mountns.py); 0: none.
     host_root_mount: int = 0
-    hooks: dict[str, Any] = field(default_factory=dict)  # raw config hooks, frozen at create
-    config: dict[str, Any] = field(default_factory=dict)  # the config.json create saw
+    hooks: dict[str, object] = field(default_factory=dict)  # raw config hooks, frozen at create
+    config: dict[str, object] = field(default_factory=dict)  # the config.json create saw
     root_dir: str = DEFAULT_ROOT
 
     @property
@@ -76,10 +73,10 @@ class State:
                     pass
         return False
 
-    def oci(self) -> dict[str, Any]:
+    def oci(self) -> dict[str, object]:
         """The runtime-spec state object (what `state` prints and hooks read on stdin)."""
         status = self.status()
-        out: dict[str, Any] = {
+        out: dict[str, object] = {
             "ociVersion": OCI_VERSION,
             "id": self.id,
             "pid": self.pid if status != "stopped" else 0,

@@ -3,6 +3,13 @@
 The json package imports `re` and `enum`, about 5 ms at every start of a short-lived process;
 each `minirun-oci` call is such a process and runc answers in ~13 ms, so we use the C
 scanner and encoder from `_json` (the same code json uses underneath) directly.
+
+The boundary (with record.py, its dataclasses twin): this module is for the code the
+short-lived processes load, and only for it: the `minirun-oci` verbs (minirun/oci/,
+minirun/kernel/) and the per-container monitor (engine/monitor.py and the engine modules on its
+start path: engine/records.py, engine/logs.py). tests/unit/test_startup_budget.py checks that
+they never load `json`. Everything else (the CLI, compose, the API service, image and network
+code, the rest of the engine) uses the standard `json`.
 """
 
 from __future__ import annotations

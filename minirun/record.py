@@ -5,6 +5,14 @@ enum ...), and every `minirun-oci` call is a fresh process racing runc's ~13 ms 
 subset (annotated fields, defaults, default_factory, __init__/__repr__/__eq__, asdict) is all
 minirun uses; replacing the import with `from dataclasses import dataclass, field, asdict`
 gives the same behaviour.
+
+The boundary (with fastjson.py, its JSON twin): this module is for the code the short-lived
+processes load, and only for it: the `minirun-oci` verbs (minirun/oci/, minirun/kernel/) and
+the per-container monitor (engine/monitor.py and the engine modules on its start path, such
+as engine/records.py). tests/unit/test_startup_budget.py checks that they never load
+`dataclasses`. Everything else (the CLI, compose, the API service, image and network code, the
+rest of the engine) uses the standard `dataclasses`, which has frozen records, `replace`,
+`fields` and the rest.
 """
 
 from __future__ import annotations

@@ -22,8 +22,10 @@ chowned copy and say so.
 from __future__ import annotations
 
 import os
+import stat
 
-from . import libc
+from ..errors import KernelError
+from . import libc, namespaces
 
 Map = list[tuple[int, int, int]]  # (first id inside, first id outside, count)
 
@@ -34,8 +36,6 @@ class Unsupported(Exception):
 
 def userns_fd(uid_map: Map, gid_map: Map) -> int:
     """An fd on a fresh user namespace with these maps (no process stays in it)."""
-    from . import namespaces
-
     ready_r, ready_w = os.pipe()
     done_r, done_w = os.pipe()
     pid = libc.fork("a short-lived child to make a user namespace that holds the id maps")
@@ -63,8 +63,6 @@ def userns_fd(uid_map: Map, gid_map: Map) -> int:
 
 def idmapped_tree(path: str, ns_fd: int, recursive: bool = False) -> int:
     """A detached, idmapped copy of the mount at `path`: an fd for move_mount()."""
-    from ..errors import KernelError
-
     if os.environ.get("MINIRUN_NO_IDMAP", "") not in ("", "0"):
         raise Unsupported("MINIRUN_NO_IDMAP is set")  # to try the fallback on a capable host
     fd = libc.open_tree(path, recursive, "a detached copy of the mount, to be idmapped")
@@ -109,8 +107,7 @@ def chowned_copy(src: str, dst: str, uid_map: Map, gid_map: Map) -> None:
     """The fallback where idmapped mounts are not available: a copy of src at dst whose owners
     are shifted through the maps (what the container would see through an idmapped mount).
     Slow and it costs disk: said so by the caller."""
-    import shutil
-    import stat
+    import shutil  # lazy: only this fallback copies (~7 ms; engine/monitor.py imports idmap)
 
     def fix(p: str, st: os.stat_result) -> None:
         os.lchown(p, shift(st.st_uid, uid_map), shift(st.st_gid, gid_map))

@@ -30,6 +30,7 @@ the public API adds ~0.45 ms to a ~31 ms create and nothing to state, start, kil
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 
 from .. import trace
@@ -164,7 +165,7 @@ class Kernel:
     @property
     def _libc(self):
         if self._lib is None:
-            import ctypes
+            import ctypes  # lazy: only the verbs that make raw system calls (start-up budget)
 
             lib = ctypes.CDLL(None, use_errno=True)
             lib.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
@@ -230,7 +231,7 @@ class Kernel:
         sys.modules. The other callers (monitor, exec, health checks) import it on first use."""
         if Kernel._prctl_mod is None:
             try:
-                import prctl
+                import prctl  # lazy: only the verbs that set capabilities (start-up budget)
             except ImportError:
                 raise KernelError("prctl", "python-prctl", errno.ENOSYS,
                                   "install it: pip install python-prctl") from None
@@ -250,7 +251,7 @@ class Kernel:
 
     def seccomp(self, flags: int, program: bytes) -> int:
         """seccomp(SECCOMP_SET_MODE_FILTER, flags, &{len, filter}): 0, or the listener fd."""
-        import struct
+        import struct  # lazy: only the calls that pack a C struct (start-up budget)
 
         lib = self._libc
         buf = self._ctypes.create_string_buffer(program, len(program))
@@ -273,7 +274,7 @@ class Kernel:
         return self._check(rc, "open_tree", path)
 
     def mount_setattr(self, fd: int, flags: int, attr_set: int, userns_fd: int, what: str) -> None:
-        import struct
+        import struct  # lazy: only the calls that pack a C struct (start-up budget)
 
         attr = self._ctypes.create_string_buffer(struct.pack("=QQQQ", attr_set, 0, 0, userns_fd), 32)
         rc = self._libc.syscall(self._nr["mount_setattr"], fd, b"", flags | AT_EMPTY_PATH, attr, 32)
@@ -289,8 +290,6 @@ class Kernel:
         self._check(rc, "move_mount", str(target))
 
     def sealed_memfd(self, name: str, data: bytes) -> int:
-        import fcntl
-
         flags = os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING
         try:
             fd = os.memfd_create(name, flags | MFD_EXEC)  # say "executable" where asked to
@@ -756,7 +755,7 @@ def execve(path: str, args: list[str], env: dict[str, str], why: str,
 def bpf_prog_load(prog_type: int, insns: bytes, license: str, why: str) -> int:
     """BPF_PROG_LOAD: verify and load a program; returns its fd. The verifier's log is kept
     for the error message when it refuses the program."""
-    import struct
+    import struct  # lazy: only the calls that pack a C struct (start-up budget)
 
     if trace.enabled:
         trace.step(f"bpf(BPF_PROG_LOAD, type={prog_type}, {len(insns) // 8} insns)", why)
@@ -780,7 +779,7 @@ def bpf_prog_load(prog_type: int, insns: bytes, license: str, why: str) -> int:
 
 
 def bpf_prog_attach(cgroup_fd: int, prog_fd: int, attach_type: int, flags: int, why: str) -> None:
-    import struct
+    import struct  # lazy: only the calls that pack a C struct (start-up budget)
 
     if trace.enabled:
         trace.step(f"bpf(BPF_PROG_ATTACH, cgroup fd {cgroup_fd}, prog fd {prog_fd}, "
@@ -791,7 +790,7 @@ def bpf_prog_attach(cgroup_fd: int, prog_fd: int, attach_type: int, flags: int, 
 
 def bpf_prog_query(cgroup_fd: int, attach_type: int) -> list[int]:
     """IDs of the programs attached to a cgroup (no narration: it changes nothing)."""
-    import struct
+    import struct  # lazy: only the calls that pack a C struct (start-up budget)
 
     k = kernel()
     if isinstance(k, Recorder):
@@ -804,7 +803,7 @@ def bpf_prog_query(cgroup_fd: int, attach_type: int) -> list[int]:
 
 
 def bpf_prog_detach_id(cgroup_fd: int, prog_id: int, attach_type: int, why: str) -> None:
-    import struct
+    import struct  # lazy: only the calls that pack a C struct (start-up budget)
 
     if trace.enabled:
         trace.step(f"bpf(BPF_PROG_DETACH, cgroup fd {cgroup_fd}, prog id {prog_id})", why)

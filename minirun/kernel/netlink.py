@@ -25,12 +25,14 @@ was, and the socket keeps talking to the container's namespace.
 from __future__ import annotations
 
 import errno as _errno
+import ipaddress
 import os
 import socket
 import struct
 
 from .. import trace
 from ..errors import KernelError
+from . import libc
 
 NETLINK_ROUTE = 0
 RTM_NEWLINK, RTM_DELLINK = 16, 17
@@ -82,8 +84,6 @@ class Netlink:
     @classmethod
     def inside(cls, netns_path: str, where: str) -> "Netlink":
         """A socket in the network namespace behind netns_path (/proc/PID/ns/net)."""
-        from . import libc
-
         here = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
             libc.setns(netns_path, libc.CLONE_NEWNET, f"enter {where}'s network namespace for "
@@ -175,8 +175,6 @@ class Netlink:
 
     # -- addresses and routes -----------------------------------------------------------------
     def add_address(self, name: str, address: str, prefixlen: int) -> None:
-        import ipaddress
-
         net = ipaddress.ip_network(f"{address}/{prefixlen}", strict=False)
         raw = socket.inet_aton(address)
         self.request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL,

@@ -159,6 +159,8 @@ def run_as_init(exe: str, args: list[str], env: dict[str, str], _signal, keep_op
                 os.tcsetpgrp(0, os.getpid())
                 _signal.signal(_signal.SIGTTOU, _signal.SIG_DFL)
             _signal.pthread_sigmask(_signal.SIG_UNBLOCK, forwarded)
+            # lazy: only --init; sealed_exec brings struct, and process.py is on every verb's
+            # path (start-up budget). oci/init.py has loaded it before pivot_root.
             from . import sealed_exec
 
             sealed_exec.execve(stub, exe, args, env, "--init: the program, as our child")

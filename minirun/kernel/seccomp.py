@@ -39,6 +39,7 @@ import os
 import struct
 
 from ..errors import ConfigError
+from . import syscall_table
 
 # Return values (linux/seccomp.h): the high 16 bits are the action, the low 16 its data.
 RET_KILL_PROCESS = 0x80000000
@@ -375,8 +376,6 @@ def _section(asm: _Asm, numbers: dict[int, list[Rule]], default: int, wide: bool
 
 def compile_filter(sc: dict, machine: str | None = None) -> Filter:
     """Compile linux.seccomp for this machine's architecture (os.uname().machine)."""
-    from . import syscall_table
-
     default, default_name, arches, rules, flags, listener = parse(sc)
     machine = machine or os.uname().machine
     native = NATIVE.get(machine)
@@ -518,11 +517,12 @@ def run(program: bytes, nr: int, arch: int = AUDIT_ARCH_X86_64, args: tuple = ()
 
 
 if __name__ == "__main__":  # python -m minirun.kernel.seccomp BUNDLE/config.json
-    import json
     import sys
 
+    from .. import fastjson
+
     with open(sys.argv[1] if len(sys.argv) > 1 else "config.json") as fh:
-        cfg = json.load(fh)
+        cfg = fastjson.loads(fh.read())
     flt = compile_filter((cfg.get("linux") or {}).get("seccomp") or {"defaultAction": "SCMP_ACT_ALLOW"})
     print(f"# {flt.summary}")
     print("\n".join(disassemble(flt.program)))

@@ -12,6 +12,8 @@ from __future__ import annotations
 import array
 import fcntl
 import os
+import select
+import socket
 import struct
 import termios
 
@@ -22,8 +24,6 @@ TIOCSCTTY = 0x540E
 
 def connect(path: str):
     """Connect to the caller's console socket (before pivot_root: the path is on the host)."""
-    import socket
-
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         s.connect(path)
@@ -60,8 +60,6 @@ def open_console(sock, size: tuple[int, int] | None) -> int:
 
 
 def send_fd(sock, fd: int) -> None:
-    import socket
-
     if libc.trace.enabled:
         libc.trace.step(f"sendmsg(console socket, SCM_RIGHTS [{fd}])",
                         "hand the pty master to the caller: the kernel copies the open file")
@@ -69,8 +67,6 @@ def send_fd(sock, fd: int) -> None:
 
 
 def recv_fd(sock) -> int:
-    import socket
-
     fds = array.array("i")
     _, anc, _, _ = sock.recvmsg(1024, socket.CMSG_LEN(fds.itemsize))
     for level, kind, data in anc:
@@ -108,7 +104,8 @@ def proxy(master: int, pid: int) -> int:
     Puts our stdin in raw mode (keys go to the container untranslated), copies bytes both ways,
     forwards window-size changes (SIGWINCH), and returns the process's wait status.
     """
-    import select
+    # lazy: only a foreground terminal proxies; create --console-socket (podman's path) loads
+    # this module without them (start-up budget: signal imports enum)
     import signal
     import tty
 

@@ -9,8 +9,14 @@ Three host layouts exist, and minirun has a driver for each kind of hierarchy:
   v1      v1 controllers only                                               -> v1.V1
 
 Both drivers offer one interface (`Cgroup`): create, apply linux.resources, join, freeze/thaw,
-list and kill processes, stats, OOM kills, remove. resources.py holds the OCI-field-to-file
-table both follow; devices.py the device rules (v1 files, v2 eBPF).
+list and kill processes, stats, OOM kills, remove.
+
+    __init__.py    the layout, the hierarchies, `Cgroup`, and which driver a path gets
+    v2.py          the cgroup v2 driver: one directory in the unified hierarchy
+    v1.py          the cgroup v1 driver: one directory per controller hierarchy
+    resources.py   linux.resources -> cgroup files: the one table both drivers follow
+    devices.py     device access rules: v1's devices.allow/deny, v2's eBPF program
+    migration.py   the migration lock, and keeping it warm while a container is set up
 
 A relative cgroupsPath is placed under the caller's own cgroup (as runc does); an absolute one
 under the hierarchy's root; an empty one becomes /minirun/<container id>.
@@ -19,9 +25,11 @@ under the hierarchy's root; an empty one becomes /minirun/<container id>.
 from __future__ import annotations
 
 import os
+import time
 
 from ...record import dataclass
 from .. import libc
+from ..libc import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT
 
 ROOT = "/sys/fs/cgroup"
 PARENT = "minirun"  # the default parent of every container's cgroup
@@ -152,6 +160,7 @@ def systemd_path(path: str) -> str:
 
 def open_cgroup(cgroups_path: str, pid: int | str = "self") -> "Cgroup":
     """The container's cgroup for this host's layout (not created yet)."""
+    # lazy: v1.py and v2.py import Cgroup from this module (an import cycle)
     from .v1 import V1
     from .v2 import V2
 
@@ -172,16 +181,17 @@ def open_cgroup(cgroups_path: str, pid: int | str = "self") -> "Cgroup":
 
 def from_state(version: int, dirs: dict[str, str]) -> "Cgroup":
     if version == 2:
-        from .v2 import V2
+        from .v2 import V2  # lazy: v2.py imports Cgroup from this module (an import cycle)
 
         return V2(dirs)
-    from .v1 import V1
+    from .v1 import V1  # lazy: v1.py imports Cgroup from this module (an import cycle)
 
     return V1(dirs)
 
 
 def of_process(pid: int | str) -> "Cgroup":
     """The cgroups a running process is in (exec joins the init's)."""
+    # lazy: v1.py and v2.py import Cgroup from this module (an import cycle)
     from .v1 import V1
     from .v2 import V2
 
@@ -270,8 +280,6 @@ class Cgroup:
     def remove(self, made: list[str] | None = None) -> None:
         """rmdir the cgroups we made, deepest first (a cgroup empties a moment after its
         last process exits, so the leaf is retried briefly)."""
-        import time
-
         dirs = made if made is not None else self.made
         for d in sorted(dirs, key=len, reverse=True):
             leaf = not any(o.startswith(d + "/") for o in dirs)
@@ -364,6 +372,7 @@ class Cgroup:
         return out
 
     def write(self, path: str, value: str, field: str, why: str) -> None:
+        # lazy: only create and update write resources (start-up budget of kill, delete, pause)
         from .resources import ResourceError
 
         try:
@@ -383,8 +392,6 @@ def mount_into(dest: str, flags: int, dirs: dict[str, str]) -> None:
     cgroup (as late as possible, see oci/init.py). The bind shows exactly the container's subtree
     either way. On v1 there is one such bind per hierarchy, under a small tmpfs.
     """
-    from ..libc import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT
-
     def bind(src: str, target: str) -> None:
         libc.mount(src, target, None, MS_BIND | MS_REC, None,
                    "bind only the container's own cgroup directory")

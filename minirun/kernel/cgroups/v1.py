@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import time
 
+from ...errors import MinirunError
 from .. import libc
 from . import Cgroup
 
@@ -56,6 +57,7 @@ class V1(Cgroup):
                                     "the parent's so tasks may join")
 
     def apply(self, resources: dict) -> None:
+        # lazy: only create and update apply resources (start-up budget of kill, delete, pause)
         from . import devices
         from .resources import ResourceError, plan_v1
 
@@ -89,8 +91,6 @@ class V1(Cgroup):
     def _freeze(self, state: str, why: str) -> None:
         d = self.ctrl_dir("freezer")
         if d is None:
-            from ...errors import MinirunError
-
             raise MinirunError("the freezer cgroup controller is not mounted: cannot pause")
         path = os.path.join(d, "freezer.state")
         for _ in range(1000):

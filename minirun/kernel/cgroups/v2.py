@@ -95,6 +95,7 @@ class V2(Cgroup):
                     "linux.cgroupsPath, or run the runtime from a cgroup of its own") from None
 
     def apply(self, resources: dict) -> None:
+        # lazy: only create and update apply resources (start-up budget of kill, delete, pause)
         from . import devices
         from .resources import ResourceError, plan_v2
 

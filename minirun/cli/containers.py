@@ -11,7 +11,6 @@ exit at once). Scripts, with no terminal, get exactly Docker's behaviour.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 
 import click
@@ -35,6 +34,20 @@ def _api():
     from ..engine.api import containers  # lazily: the start-up of every command (see above)
 
     return containers
+
+
+def _attach_api():
+    """The engine API's attach module (run in the foreground, start -a, attach)."""
+    from ..engine.api import attach  # lazily: the start-up of every command (see _api)
+
+    return attach
+
+
+def _files_api():
+    """The engine API's files module (cp, diff, export)."""
+    from ..engine.api import files  # lazily: the start-up of every command (see _api)
+
+    return files
 
 
 # --- run and create --------------------------------------------------------------------------------
@@ -220,7 +233,8 @@ def run(obj, image: str, command: tuple[str, ...], detach: bool, sig_proxy: bool
             _api().start(eng, cid, monitor=monitor)
             click.echo(cid)
             return
-        code = _attached_start(eng, eng.containers.load(cid), sig_proxy, monitor)
+        code = _exit_code(_attach_api().run_attached(eng, eng.containers.load(cid), sig_proxy,
+                                                     monitor))
     except MinirunError:
         if kw["auto_remove"]:  # --rm: a container that could not start goes too
             eng.remove_files(eng.containers.load(cid), volumes=True)
@@ -238,39 +252,13 @@ def create(obj, image: str, command: tuple[str, ...], **kw) -> None:
     click.echo(_create(obj, image, command, kw))
 
 
-def _attached_start(eng, c, sig_proxy: bool = True, monitor=None, stdin: bool = True) -> int:
-    """Start `c` with this terminal attached (its stdin too if it keeps one open and `stdin`);
-    the container's exit code."""
-    from ..engine import attach
-
-    eng.start(c, attach=True, monitor=monitor)
-    sock = attach.connect(eng.cdir(c.id))
-    tty = bool(c.config.get("Tty"))
-    stdin = stdin and bool(c.config.get("OpenStdin"))
-    old = {}
-    if sig_proxy and not tty:
-        def forward(signum, _frame):
-            try:
-                eng.kill(eng.containers.load(c.id), signum, stop=False)
-            except MinirunError:
-                pass
-
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
-                  signal.SIGUSR2):
-            old[s] = signal.signal(s, forward)
-    try:
-        code = attach.session(sock, tty, stdin, start=True)
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-        sock.close()
-    if code is None:
-        latest = eng.containers.load(c.id) if os.path.exists(eng.cdir(c.id)) else None
-        if latest is not None and latest.state.running:
-            click.echo("\r\nread escape sequence" if tty else "", err=True)
-            return 0
-        code = latest.state.exit_code if latest is not None else 0
-    return code
+def _exit_code(result: dict) -> int:
+    """What `run`, `start -a` and `attach` exit with: the container's code, or 0 when the user
+    detached (with a word about it at a terminal, as Docker's)."""
+    if result["Detached"]:
+        click.echo("\r\nread escape sequence" if result["Tty"] else "", err=True)
+        return 0
+    return result["StatusCode"]
 
 
 # --- start, attach, stop, kill, restart, rm, pause, unpause, wait, rename -----------------------
@@ -287,11 +275,8 @@ def start(obj, attach_: bool, interactive: bool, containers: tuple[str, ...]) ->
     if attach_ or interactive:
         if len(containers) > 1:
             raise MinirunError("you cannot start and attach multiple containers at once")
-        c = eng.get(containers[0])
-        if c.state.running:
-            raise MinirunError(f"container {c.short_id} is already running (use `minirun "
-                               "attach`)")
-        sys.exit(_attached_start(eng, c, stdin=interactive))
+        sys.exit(_exit_code(_attach_api().start_attached(eng, containers[0],
+                                                         stdin=interactive)))
     _each(containers, lambda ref: (_api().start(eng, ref), ref)[1])
 
 
@@ -301,20 +286,12 @@ def start(obj, attach_: bool, interactive: bool, containers: tuple[str, ...]) ->
 @click.pass_obj
 def attach_cmd(obj, no_stdin: bool, container: str) -> None:
     """Attach this terminal to a running container's stdio (ctrl-p ctrl-q detaches)."""
-    from ..engine import attach
-
-    eng = _engine(obj)
-    c = eng.get(container)
-    if not c.state.running:
-        raise MinirunError("You cannot attach to a stopped container, start it first")
-    sock = attach.connect(eng.cdir(c.id))
-    tty = bool(c.config.get("Tty"))
-    code = attach.session(sock, tty, bool(c.config.get("OpenStdin")) and not no_stdin)
-    if code is None:
-        if tty:
+    result = _attach_api().attach(_engine(obj), container, stdin=not no_stdin)
+    if result["Detached"]:
+        if result["Tty"]:
             click.echo("\r\nread escape sequence", err=True)
         sys.exit(0)
-    sys.exit(code)
+    sys.exit(result["StatusCode"])
 
 
 @main.command()
@@ -421,7 +398,12 @@ def container_prune(obj, force: bool) -> None:
     if not force and os.isatty(0):
         click.confirm("WARNING! This will remove all stopped containers.\nAre you sure you want "
                       "to continue?", abort=True)
-    removed = _api().prune(_engine(obj))["ContainersDeleted"]
+    render_prune(_api().prune(_engine(obj)))
+
+
+def render_prune(result: dict) -> None:
+    """What `container prune` prints (`system prune` too)."""
+    removed = result["ContainersDeleted"]
     if removed:
         click.echo("Deleted Containers:")
         for cid in removed:
@@ -450,20 +432,24 @@ def _split_ref(text: str) -> tuple[str | None, str]:
 def cp(obj, archive: bool, follow_link: bool, src: str, dest: str) -> None:
     """Copy files between a container and the host: cp CTR:SRC DEST, cp SRC CTR:DEST
     (- for a tar stream on stdin/stdout)."""
-    from ..engine import files
-
-    eng = _engine(obj)
+    api, eng = _files_api(), _engine(obj)
     s_ref, s_path = _split_ref(src)
     d_ref, d_path = _split_ref(dest)
     if (s_ref is None) == (d_ref is None):
         raise MinirunError("copying between containers is not supported" if s_ref else
                            "must specify at least one container source (CONTAINER:PATH)")
     if s_ref is not None:
-        if d_path == "-" and os.isatty(1):
-            raise MinirunError("cowardly refusing to write a tar to a terminal: redirect stdout")
-        files.copy_out(eng, eng.get(s_ref), s_path, d_path, archive)
+        if d_path == "-":
+            if os.isatty(1):
+                raise MinirunError("cowardly refusing to write a tar to a terminal: redirect "
+                                   "stdout")
+            api.archive_get(eng, s_ref, s_path, sys.stdout.buffer)
+        else:
+            api.copy_from(eng, s_ref, s_path, d_path, archive)
+    elif s_path == "-":
+        api.archive_put(eng, d_ref, d_path, sys.stdin.buffer)
     else:
-        files.copy_in(eng, eng.get(d_ref), s_path, d_path, archive)
+        api.copy_to(eng, d_ref, s_path, d_path, archive)
 
 
 @main.command()
@@ -471,11 +457,9 @@ def cp(obj, archive: bool, follow_link: bool, src: str, dest: str) -> None:
 @click.pass_obj
 def diff(obj, container: str) -> None:
     """Files changed in a container's filesystem: A added, C changed, D deleted."""
-    from ..engine import files
-
-    eng = _engine(obj)
-    for kind, path in files.diff(eng, eng.get(container)):
-        click.echo(f"{kind} {path}")
+    letters = {kind: letter for letter, kind in _files_api().KINDS.items()}
+    for ch in _files_api().changes(_engine(obj), container):
+        click.echo(f"{letters[ch['Kind']]} {ch['Path']}")
 
 
 @main.command()
@@ -484,15 +468,12 @@ def diff(obj, container: str) -> None:
 @click.pass_obj
 def export(obj, output: str | None, container: str) -> None:
     """Export a container's filesystem as a tar archive (running or not)."""
-    from ..engine import files
-
-    eng = _engine(obj)
-    c = eng.get(container)
+    api, eng = _files_api(), _engine(obj)
     if output:
         tmp = output + ".tmp"
         try:
             with open(tmp, "wb") as f:
-                files.export(eng, c, f)
+                api.export(eng, container, f)
             os.rename(tmp, output)
         except BaseException:
             if os.path.exists(tmp):
@@ -502,7 +483,7 @@ def export(obj, output: str | None, container: str) -> None:
     if os.isatty(1):
         raise MinirunError("cowardly refusing to save to a terminal. Use the -o flag or "
                            "redirect")
-    files.export(eng, c, sys.stdout.buffer)
+    api.export(eng, container, sys.stdout.buffer)
 
 
 # `minirun container ls|run|stop|...`: the management-command aliases.

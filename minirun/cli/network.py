@@ -1,4 +1,7 @@
-"""network create, ls, inspect, rm, prune, connect, disconnect: bridge networks."""
+"""network create, ls, inspect, rm, prune, connect, disconnect: bridge networks.
+
+The engine API (engine/api/networks.py) does the work; this module parses and renders.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import click
 
 from ..errors import MinirunError
 from . import main
+from .template import Format, inspect_output
 
 
 @main.group(cls=type(main))
@@ -16,27 +20,21 @@ def network() -> None:
     """Manage networks (bridge networks; host and none are always there)."""
 
 
-def _users(eng, name: str) -> list:
-    return [c for c in eng.all() if name in c.networks]
+def _api():
+    """The engine API's networks module, imported when a network command runs (start-up:
+    every minirun command imports this module; `minirun ps` needs no network code)."""
+    from ..engine.api import networks as networks_api  # lazily: the CLI's start-up (see above)
+
+    return networks_api
 
 
-def _inspect(eng, n) -> dict:
-    containers = {}
-    for c in _users(eng, n.Name):
-        ep = c.networks[n.Name]
-        if c.state.running:
-            containers[c.id] = {"Name": c.name, "EndpointID": ep.get("EndpointID", ""),
-                                "MacAddress": ep.get("MacAddress", ""),
-                                "IPv4Address": f"{ep['IPAddress']}/{ep['IPPrefixLen']}",
-                                "IPv6Address": ""}
-    return {"Name": n.Name, "Id": n.Id, "Created": n.Created, "Scope": "local",
-            "Driver": n.Driver, "EnableIPv6": False,
-            "IPAM": {"Driver": "default", "Options": {},
-                     "Config": [{"Subnet": n.Subnet, "Gateway": n.Gateway}]},
-            "Internal": n.Internal, "Attachable": False, "Ingress": False,
-            "Containers": containers,
-            "Options": {"com.docker.network.bridge.name": n.Bridge},
-            "Labels": dict(n.Labels)}
+def _filters(texts) -> dict[str, list[str]]:
+    """-f k=v ... as the engine API's filters: {"k": ["v", ...]}."""
+    out: dict[str, list[str]] = {}
+    for text in texts:
+        k, _, v = text.partition("=")
+        out.setdefault(k, []).append(v)
+    return out
 
 
 @network.command("create")
@@ -49,11 +47,8 @@ def _inspect(eng, n) -> dict:
 @click.pass_obj
 def create(obj, driver: str, subnet, gateway, internal: bool, labels, name: str) -> None:
     """Create a bridge network; print its ID."""
-    if driver != "bridge":
-        raise MinirunError(f"network driver {driver!r}: only bridge is supported")
     lab = dict(x.partition("=")[::2] for x in labels)
-    n = obj.engine().net.networks.create(name, subnet, gateway, internal, lab)
-    click.echo(n.Id)
+    click.echo(_api().create(obj.engine(), name, driver, subnet, gateway, internal, lab)["Id"])
 
 
 @network.command("ls")
@@ -64,26 +59,9 @@ def create(obj, driver: str, subnet, gateway, internal: bool, labels, name: str)
 @click.pass_obj
 def ls(obj, quiet: bool, no_trunc: bool, filters, fmt: str) -> None:
     """List networks."""
-    from .template import Format
-
-    nets = obj.engine().net.networks.all()
-    for f in filters:
-        k, _, v = f.partition("=")
-        if k == "name":
-            nets = [n for n in nets if v in n.Name]
-        elif k == "driver":
-            nets = [n for n in nets if n.Driver == v]
-        elif k == "label":
-            lk, eq, lv = v.partition("=")
-            nets = [n for n in nets if lk in n.Labels and (not eq or n.Labels[lk] == lv)]
-        else:
-            raise MinirunError(f"invalid filter '{k}': name, driver or label")
-    rows = [{"ID": n.Id if no_trunc else n.Id[:12], "Name": n.Name, "Driver": n.Driver,
-             "Scope": "local", "Internal": n.Internal, "Labels": n.Labels} for n in nets]
-    rows += [{"ID": "host" if no_trunc else "host", "Name": "host", "Driver": "host",
-              "Scope": "local", "Internal": False, "Labels": {}},
-             {"ID": "none", "Name": "none", "Driver": "null", "Scope": "local",
-              "Internal": False, "Labels": {}}]
+    rows = [{"ID": n["Id"] if no_trunc else n["Id"][:12], "Name": n["Name"],
+             "Driver": n["Driver"], "Scope": n["Scope"], "Internal": n["Internal"],
+             "Labels": n["Labels"]} for n in _api().list_(obj.engine(), _filters(filters))]
     if quiet:
         for r in rows:
             click.echo(r["ID"])
@@ -102,34 +80,17 @@ network.add_command(ls, "list")
 @click.pass_obj
 def inspect(obj, fmt: str, names) -> None:
     """Display detailed information on networks (subnet, gateway, containers and addresses)."""
-    eng = obj.engine()
+    api, eng = _api(), obj.engine()
     out, failed = [], False
     for name in names:
         try:
-            out.append(_inspect(eng, eng.net.networks.get(name)))
+            out.append(api.inspect(eng, name))
         except MinirunError as e:
             click.echo(f"minirun: {e}", err=True)
             failed = True
-    from .template import inspect_output
-
     click.echo(inspect_output(out, fmt), nl=False)
     if failed:
         sys.exit(1)
-
-
-def _remove(eng, n) -> None:
-    from ..network import bridge
-
-    users = _users(eng, n.Name)
-    if users:
-        raise MinirunError(f"error while removing network: network {n.Name} id {n.Id} has "
-                           f"active endpoints ({', '.join(c.name for c in users)})")
-    others = [x.Bridge for x in eng.net.networks.all()]
-    with eng.net.networks.lock():
-        bridge.remove(n, eng.runroot, others)
-    if not n.default:
-        eng.net.networks.remove(n.Name)
-    eng.net.refresh(eng.containers)
 
 
 @network.command("rm")
@@ -137,14 +98,11 @@ def _remove(eng, n) -> None:
 @click.pass_obj
 def rm(obj, names) -> None:
     """Remove networks (not while a container is on them)."""
-    eng = obj.engine()
+    api, eng = _api(), obj.engine()
     failed = False
     for name in names:
         try:
-            n = eng.net.networks.get(name)
-            if n.default:
-                raise MinirunError("bridge is a pre-defined network and cannot be removed")
-            _remove(eng, n)
+            api.remove(eng, name)
             click.echo(name)
         except MinirunError as e:
             click.echo(f"minirun: {e}", err=True)
@@ -164,21 +122,12 @@ def prune(obj, force: bool) -> None:
     if not force and os.isatty(0):
         click.confirm("WARNING! This will remove all custom networks not used by at least one "
                       "container.\nAre you sure you want to continue?", abort=True)
-    eng = obj.engine()
-    gone = []
-    for n in eng.net.networks.all():
-        if _users(eng, n.Name) and not (n.default and not any(
-                c.state.running for c in _users(eng, n.Name))):
-            continue
-        if n.default:
-            from ..network import bridge
+    render_prune(_api().prune(obj.engine()))
 
-            with eng.net.networks.lock():
-                bridge.remove(n, eng.runroot, [x.Bridge for x in eng.net.networks.all()])
-            continue
-        _remove(eng, n)
-        gone.append(n.Name)
-    eng.net.refresh(eng.containers)
+
+def render_prune(result: dict) -> None:
+    """What `network prune` prints (`system prune` too)."""
+    gone = result["NetworksDeleted"]
     if gone:
         click.echo("Deleted Networks:")
         for name in gone:
@@ -193,9 +142,7 @@ def prune(obj, force: bool) -> None:
 @click.pass_obj
 def connect(obj, ip, aliases, name: str, container: str) -> None:
     """Connect a container to a network (at once if it runs: one more interface, ethN)."""
-    eng = obj.engine()
-    eng.net.connect(eng.containers, eng.get(container), eng.net.networks.get(name), ip,
-                    list(aliases))
+    _api().connect(obj.engine(), name, container, ip, list(aliases))
 
 
 @network.command("disconnect")
@@ -205,5 +152,4 @@ def connect(obj, ip, aliases, name: str, container: str) -> None:
 @click.pass_obj
 def disconnect(obj, force: bool, name: str, container: str) -> None:
     """Disconnect a container from a network."""
-    eng = obj.engine()
-    eng.net.disconnect(eng.containers, eng.get(container), eng.net.networks.get(name))
+    _api().disconnect(obj.engine(), name, container, force)

@@ -1,69 +1,72 @@
-"""version, info and system df/prune: what minirun is, what it sees, what it keeps."""
+"""version, info and system df/prune: what minirun is, what it sees, what it keeps.
+
+The engine API (engine/api/system.py) gathers it; this module renders it as Docker does.
+"""
 
 from __future__ import annotations
 
 import os
-import sys
 
 import click
 
-from .. import __version__
+from ..base.units import human_size
 from . import main
+from .template import tabwrite
+
+
+def _api():
+    """The engine API's system module, imported when a system command runs (start-up: every
+    minirun command imports this module, and it brings the kernel's cgroup code)."""
+    from ..engine.api import system as system_api  # lazily: the CLI's start-up (see above)
+
+    return system_api
 
 
 @main.command()
 def version() -> None:
     """Show the versions of minirun and the runtime-spec it implements."""
-    from ..oci.state import OCI_VERSION
-
-    click.echo(f"minirun version {__version__}")
-    click.echo(f"OCI runtime:    minirun-oci {__version__} (runtime-spec {OCI_VERSION})")
-    click.echo(f"Python:         {sys.version.split()[0]}")
-    click.echo(f"Kernel:         {os.uname().release}")
+    v = _api().version()
+    runtime, python = v["Components"][1], v["Components"][2]
+    click.echo(f"minirun version {v['Version']}")
+    click.echo(f"OCI runtime:    minirun-oci {runtime['Version']} "
+               f"(runtime-spec {runtime['Details']['RuntimeSpec']})")
+    click.echo(f"Python:         {python['Version']}")
+    click.echo(f"Kernel:         {v['KernelVersion']}")
 
 
 @main.command()
 @click.pass_obj
 def info(obj) -> None:
     """Describe this host as minirun sees it: kernel, cgroups, where things live."""
-    from ..kernel import cgroups
-
-    layout = cgroups.layout()
-    eng = obj.engine()
-    cs = eng.all()
-    count = lambda *st: sum(1 for c in cs if c.state.status in st)  # noqa: E731
-    click.echo(f"Containers:      {len(cs)}")
-    click.echo(f"  Running:       {count('running', 'restarting')}")
-    click.echo(f"  Paused:        {count('paused')}")
-    click.echo(f"  Stopped:       {count('exited', 'created', 'dead')}")
-    click.echo(f"Images:          {len(obj.store().images())}")
-    click.echo(f"Volumes:         {len(eng.volumes.all())}")
-    click.echo(f"Kernel:          {os.uname().release} ({os.uname().machine})")
-    click.echo(f"Cgroup layout:   {layout}")
-    click.echo(f"  why it matters: {cgroups.LAYOUT_WHY.get(layout, '')}")
-    for h in cgroups.hierarchies():
-        ctrl = ",".join(h.controllers) if h.version == 1 else "(cgroup2)"
-        click.echo(f"  {h.mountpoint:<28} v{h.version} {ctrl}")
-    click.echo(f"Root dir:        {obj.root}")
-    click.echo(f"Runtime root:    {obj.runroot}")
+    i = _api().info(obj.engine())
+    m = i["Minirun"]
+    click.echo(f"Containers:      {i['Containers']}")
+    click.echo(f"  Running:       {i['ContainersRunning']}")
+    click.echo(f"  Paused:        {i['ContainersPaused']}")
+    click.echo(f"  Stopped:       {i['ContainersStopped']}")
+    click.echo(f"Images:          {i['Images']}")
+    click.echo(f"Volumes:         {i['Volumes']}")
+    click.echo(f"Kernel:          {i['KernelVersion']} ({i['Architecture']})")
+    click.echo(f"Cgroup layout:   {m['CgroupLayout']}")
+    click.echo(f"  why it matters: {m['CgroupLayoutWhy']}")
+    for h in m["CgroupHierarchies"]:
+        ctrl = ",".join(h["Controllers"]) if h["Version"] == 1 else "(cgroup2)"
+        click.echo(f"  {h['Mountpoint']:<28} v{h['Version']} {ctrl}")
+    click.echo(f"Root dir:        {i['DockerRootDir']}")
+    click.echo(f"Runtime root:    {m['RuntimeRoot']}")
     click.echo("Storage driver:  overlay (image layers unpacked once, lowerdirs per container)")
     click.echo("Logging driver:  json-file (one monitor process per running container)")
     click.echo("Cgroup driver:   cgroupfs")
-    from ..network.nat import backend
-
-    click.echo(f"Firewall:        {backend()}: outbound NAT, published ports, isolation")
-    click.echo(f"Networks:        {', '.join(n.Name for n in eng.net.networks.all())} "
-               "(and host, none)")
-    click.echo(f"Running as root: {'yes' if os.geteuid() == 0 else 'no (most commands need root)'}")
-    from ..engine import userns
-
-    sub = userns.ranges(userns.SUBUID, userns.DEFAULT_USER)
+    click.echo(f"Firewall:        {m['Firewall']}: outbound NAT, published ports, isolation")
+    click.echo(f"Networks:        {', '.join(m['Networks'])} (and host, none)")
+    click.echo(f"Running as root: {'yes' if m['RunningAsRoot'] else 'no (most commands need root)'}")
+    sub = m["UsernsRanges"]
     click.echo("Security options (docs/security.md):")
     click.echo("  seccomp: Docker's default profile, compiled to BPF by minirun itself")
     click.echo("  capabilities: Docker's 14 by default; no AppArmor or SELinux")
     click.echo("  userns: --userns-remap / --userns=auto, subordinate ids of "
-               f"{userns.DEFAULT_USER!r}: " + (", ".join(f"{a}:{n}" for a, n in sub) if sub
-                                               else "none yet (made on first use)"))
+               f"{m['UsernsUser']!r}: " + (", ".join(f"{a}:{n}" for a, n in sub) if sub
+                                            else "none yet (made on first use)"))
     click.echo("  minirun is not a security boundary against a hostile root in a container")
 
 
@@ -75,45 +78,27 @@ def system() -> None:
 system.add_command(info, "info")
 
 
-def _tree_size(path: str) -> int:
-    total = 0
-    for dirpath, dirnames, filenames in os.walk(path):
-        for n in filenames:
-            try:
-                total += os.lstat(os.path.join(dirpath, n)).st_size
-            except OSError:
-                pass
-    return total
-
-
 @system.command("df")
 @click.pass_obj
 def df(obj) -> None:
     """Disk usage of images, containers and volumes."""
-    from .images import human_size
-    from .template import tabwrite
-
-    eng = obj.engine()
-    store = obj.store()
-    images = store.images()
-    cs = eng.all()
-    used_images = {c.image_id for c in cs}
-    isize = sum(r.size for r in images)
-    ireclaim = sum(r.size for r in images if r.id not in used_images)
-    csize = sum(_tree_size(os.path.join(eng.cdir(c.id), "upper")) for c in cs)
-    creclaim = sum(_tree_size(os.path.join(eng.cdir(c.id), "upper")) for c in cs
-                   if not c.state.running)
-    vs = eng.volumes.all()
-    vsize = {v.Name: _tree_size(v.Mountpoint) for v in vs}
-    vused = {v.Name for v in vs if eng.users_of_volume(v.Name)}
+    d = _api().df(obj.engine())
+    images, cs, vs = d["Images"], d["Containers"], d["Volumes"]
+    isize = sum(r["Size"] for r in images)
+    ireclaim = sum(r["Size"] for r in images if not r["Containers"])
+    running = [c for c in cs if c["State"] in ("running", "paused", "restarting")]
+    csize = sum(c["SizeRw"] for c in cs)
+    creclaim = sum(c["SizeRw"] for c in cs if c not in running)
+    vsize = sum(v["UsageData"]["Size"] for v in vs)
+    vfree = sum(v["UsageData"]["Size"] for v in vs if not v["UsageData"]["RefCount"])
     pct = lambda part, whole: f"{human_size(part, 3)} ({100 * part // whole if whole else 0}%)"  # noqa: E731
     rows = ["TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE",
-            f"Images\t{len(images)}\t{len(used_images & {r.id for r in images})}\t"
+            f"Images\t{len(images)}\t{sum(1 for r in images if r['Containers'])}\t"
             f"{human_size(isize, 3)}\t{pct(ireclaim, isize)}",
-            f"Containers\t{len(cs)}\t{sum(1 for c in cs if c.state.running)}\t"
-            f"{human_size(csize, 3)}\t{pct(creclaim, csize)}",
-            f"Local Volumes\t{len(vs)}\t{len(vused)}\t{human_size(sum(vsize.values()), 3)}\t"
-            f"{pct(sum(v for n, v in vsize.items() if n not in vused), sum(vsize.values()))}"]
+            f"Containers\t{len(cs)}\t{len(running)}\t{human_size(csize, 3)}\t"
+            f"{pct(creclaim, csize)}",
+            f"Local Volumes\t{len(vs)}\t{sum(1 for v in vs if v['UsageData']['RefCount'])}\t"
+            f"{human_size(vsize, 3)}\t{pct(vfree, vsize)}"]
     click.echo(tabwrite(rows), nl=False)
 
 
@@ -134,19 +119,14 @@ def prune(ctx, all_: bool, volumes: bool, force: bool) -> None:
                          if all_ else "  - all dangling images\n")
                       + "  - all build cache\n"
                       + "\nAre you sure you want to continue?", abort=True)
-    from .containers import container_prune
+    from . import containers, network, volumes as volumes_cli
     from .images import image_prune
-    from .volumes import prune as volume_prune
 
-    ctx.invoke(container_prune, force=True)
-    from .network import prune as network_prune
-
-    ctx.invoke(network_prune, force=True)
+    done = _api().prune(ctx.obj.engine(), volumes_too=volumes, images_too=False)
+    containers.render_prune(done["Containers"])
+    network.render_prune(done["Networks"])
     if volumes:
-        ctx.invoke(volume_prune, all_=False, force=True)
-    # The build cache first: what only it kept alive goes with the images' prune.
-    try:
-        os.unlink(os.path.join(ctx.obj.store().root, "build-cache.json"))
-    except FileNotFoundError:
-        pass
+        volumes_cli.render_prune(done["Volumes"])
+    # The build cache went first: what only it kept alive goes with the images' prune (the
+    # image API's, which `image prune` renders).
     ctx.invoke(image_prune, all_=all_, force=True)

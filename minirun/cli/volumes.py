@@ -1,4 +1,7 @@
-"""volume create, ls, inspect, rm, prune: named volumes that outlive their containers."""
+"""volume create, ls, inspect, rm, prune: named volumes that outlive their containers.
+
+The engine API (engine/api/volumes.py) does the work; this module parses and renders.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,9 @@ import sys
 
 import click
 
-from ..errors import MinirunError
+from ..errors import MinirunError, NotFound
 from . import main
+from .template import Format, inspect_output
 
 
 @main.group(cls=type(main))
@@ -16,8 +20,21 @@ def volume() -> None:
     """Manage volumes."""
 
 
-def _vols(obj):
-    return obj.engine().volumes
+def _api():
+    """The engine API's volumes module, imported when a volume command runs (start-up: every
+    minirun command imports this module, and `minirun ps` needs no volume code)."""
+    from ..engine.api import volumes as volumes_api  # lazily: the CLI's start-up (see above)
+
+    return volumes_api
+
+
+def _filters(texts) -> dict[str, list[str]]:
+    """-f k=v ... as the engine API's filters: {"k": ["v", ...]}."""
+    out: dict[str, list[str]] = {}
+    for text in texts:
+        k, _, v = text.partition("=")
+        out.setdefault(k, []).append(v)
+    return out
 
 
 @volume.command("create")
@@ -27,11 +44,8 @@ def _vols(obj):
 @click.pass_obj
 def create(obj, labels, driver: str, name: str | None) -> None:
     """Create a volume (a random name if none is given); print its name."""
-    if driver != "local":
-        raise MinirunError(f"volume driver {driver!r}: only local exists")
     lab = dict(x.partition("=")[::2] for x in labels)
-    v, _ = _vols(obj).create(name, lab)
-    click.echo(v.Name)
+    click.echo(_api().create(obj.engine(), name, driver, lab)["Name"])
 
 
 @volume.command("ls")
@@ -41,29 +55,14 @@ def create(obj, labels, driver: str, name: str | None) -> None:
 @click.pass_obj
 def ls(obj, quiet: bool, filters, fmt: str) -> None:
     """List volumes."""
-    from .template import Format
-
-    eng = obj.engine()
-    vs = eng.volumes.all()
-    for f in filters:
-        k, _, val = f.partition("=")
-        if k == "dangling":
-            want = val in ("1", "true")
-            vs = [v for v in vs if (not eng.users_of_volume(v.Name)) == want]
-        elif k == "name":
-            vs = [v for v in vs if val in v.Name]
-        elif k == "label":
-            lk, eq, lv = val.partition("=")
-            vs = [v for v in vs if lk in v.Labels and (not eq or v.Labels[lk] == lv)]
-        else:
-            raise MinirunError(f"invalid filter '{k}': dangling, name or label")
+    vs = _api().list_(obj.engine(), _filters(filters))["Volumes"]
     if quiet:
         for v in vs:
-            click.echo(v.Name)
+            click.echo(v["Name"])
         return
-    rows = [{"Driver": v.Driver, "Name": v.Name, "Mountpoint": v.Mountpoint, "Scope": v.Scope,
-             "Labels": ",".join(f"{k}={x}" for k, x in v.Labels.items()),
-             "CreatedAt": v.CreatedAt} for v in vs]
+    rows = [{"Driver": v["Driver"], "Name": v["Name"], "Mountpoint": v["Mountpoint"],
+             "Scope": v["Scope"], "Labels": ",".join(f"{k}={x}" for k, x in v["Labels"].items()),
+             "CreatedAt": v["CreatedAt"]} for v in vs]
     default = "table {{.Driver}}\t{{.Name}}"
     click.echo(Format(fmt or default, {"Driver": "DRIVER", "Name": "VOLUME NAME"},
                       default[6:]).write(rows), nl=False)
@@ -78,15 +77,14 @@ volume.add_command(ls, "list")
 @click.pass_obj
 def inspect(obj, fmt: str, names) -> None:
     """Display detailed information on volumes."""
+    api, eng = _api(), obj.engine()
     out, failed = [], False
     for n in names:
         try:
-            out.append(_vols(obj).get(n).inspect())
+            out.append(api.inspect(eng, n))
         except MinirunError as e:
             click.echo(f"minirun: {e}", err=True)
             failed = True
-    from .template import inspect_output
-
     click.echo(inspect_output(out, fmt), nl=False)
     if failed:
         sys.exit(1)
@@ -98,18 +96,15 @@ def inspect(obj, fmt: str, names) -> None:
 @click.pass_obj
 def rm(obj, force: bool, names) -> None:
     """Remove volumes (not while a container uses them)."""
-    eng = obj.engine()
+    api, eng = _api(), obj.engine()
     failed = False
     for n in names:
         try:
-            users = eng.users_of_volume(n)
-            if users:
-                raise MinirunError(f"remove {n}: volume is in use - [{', '.join(c.id for c in users)}]")
-            eng.volumes.remove(n)
+            api.remove(eng, n)
             click.echo(n)
         except MinirunError as e:
-            if force and "no such volume" in str(e):
-                continue
+            if force and isinstance(e, NotFound):
+                continue  # -f: a missing volume is no error, and not removed either
             click.echo(f"minirun: {e}", err=True)
             failed = True
     if failed:
@@ -128,12 +123,12 @@ def prune(obj, all_: bool, force: bool) -> None:
     if not force and os.isatty(0):
         click.confirm("WARNING! This will remove anonymous local volumes not used by at least "
                       "one container.\nAre you sure you want to continue?", abort=True)
-    eng = obj.engine()
-    gone = []
-    for v in eng.volumes.all():
-        if (v.Anonymous or all_) and not eng.users_of_volume(v.Name):
-            eng.volumes.remove(v.Name)
-            gone.append(v.Name)
+    render_prune(_api().prune(obj.engine(), all=all_))
+
+
+def render_prune(result: dict) -> None:
+    """What `volume prune` prints (`system prune --volumes` too)."""
+    gone = result["VolumesDeleted"]
     if gone:
         click.echo("Deleted Volumes:")
         for n in gone:

@@ -17,23 +17,33 @@ import contextlib
 import os
 import shutil
 import stat
+import sys
 import tarfile
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
-from ..errors import MinirunError
+from ..errors import InvalidArgument, MinirunError, NotFound
+from ..image import overlay
 from ..kernel.rootfs import secure_join
+from .userns import host_root
 
 
 class FilesError(MinirunError):
     exit_code = 1
 
 
+class NoSuchPath(FilesError, NotFound):
+    """A path that is not there, in the container or on the host (errors.NotFound)."""
+
+
+class BadCopy(FilesError, InvalidArgument):
+    """A copy that cannot be done as asked: a tar entry pointing out, a destination that is not
+    a directory (errors.InvalidArgument)."""
+
+
 @contextlib.contextmanager
 def root_of(engine, c, live: bool = True) -> Iterator[str]:
     """The container's / as a host path, for as long as the caller needs it. live=False: its
     own filesystem only (the overlay), without what is mounted on it (proc, volumes)."""
-    from ..image import overlay
-
     if live and c.state.status in ("running", "paused") and c.state.pid:
         yield f"/proc/{c.state.pid}/root"
         return
@@ -66,20 +76,52 @@ def export(engine, c, out) -> None:
                 tar.add(os.path.join(base, name), arcname=name, filter=_numeric)
 
 
+def _existing(root: str, c, src: str) -> str:
+    path = secure_join(root, src)
+    if not os.path.lexists(path):
+        raise NoSuchPath(f"Could not find the file {src} in container {c.name}")
+    return path
+
+
+def stat_path(engine, c, src: str) -> dict:
+    """Docker's PathStat of a path in the container (see _path_stat)."""
+    with root_of(engine, c) as root:
+        return _path_stat(_existing(root, c, src), src)
+
+
+def _path_stat(path: str, src: str) -> dict:
+    """{"name", "size", "mode", "mtime", "linkTarget"}, mode as Go's os.FileMode bits: the
+    permission bits, plus 1<<31 for a directory, 1<<27 for a symlink."""
+    st = os.lstat(path)
+    mode = stat.S_IMODE(st.st_mode)
+    if stat.S_ISDIR(st.st_mode):
+        mode |= 1 << 31
+    elif stat.S_ISLNK(st.st_mode):
+        mode |= 1 << 27
+    return {"name": os.path.basename(os.path.normpath(src)) or "/", "size": st.st_size,
+            "mode": mode, "mtime": st.st_mtime,
+            "linkTarget": os.readlink(path) if stat.S_ISLNK(st.st_mode) else ""}
+
+
+def archive_out(engine, c, src: str, out: BinaryIO) -> dict:
+    """A file or a tree of the container as a tar stream (`cp CONTAINER:SRC -`), written to
+    out: its entry named after SRC's last part, owners as numbers. Returns SRC's PathStat."""
+    with root_of(engine, c) as root:
+        path = _existing(root, c, src)
+        st = _path_stat(path, src)
+        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            tar.add(path, arcname=os.path.basename(os.path.normpath(src)) or ".",
+                    filter=_numeric)
+        return st
+
+
 def copy_out(engine, c, src: str, dest: str, archive: bool = False) -> None:
     """`cp CONTAINER:SRC DEST`: a file or a tree from the container to the host."""
+    if dest == "-":
+        archive_out(engine, c, src, sys.stdout.buffer)
+        return
     with root_of(engine, c) as root:
-        path = secure_join(root, src)
-        if not os.path.lexists(path):
-            raise FilesError(f"Could not find the file {src} in container {c.name}")
-        if dest == "-":
-            import sys
-
-            with tarfile.open(fileobj=sys.stdout.buffer, mode="w|",
-                              format=tarfile.PAX_FORMAT) as tar:
-                tar.add(path, arcname=os.path.basename(os.path.normpath(src)) or ".",
-                        filter=_numeric)
-            return
+        path = _existing(root, c, src)
         target = dest
         if os.path.isdir(dest) and not src.endswith("/."):
             target = os.path.join(dest, os.path.basename(os.path.normpath(src)))
@@ -97,27 +139,21 @@ def copy_in(engine, c, src: str, dest: str, archive: bool = False) -> None:
     """`cp SRC CONTAINER:DEST`: a host file or tree into the container (owned by its root,
     which is a shifted uid in a user namespace, unless -a keeps the source's owners, as Docker
     does)."""
-    if src != "-" and not os.path.lexists(src):
-        raise FilesError(f"lstat {src}: no such file or directory")
-    from .userns import host_root
-
+    if src == "-":
+        archive_in(engine, c, dest, sys.stdin.buffer)
+        return
+    if not os.path.lexists(src):
+        raise NoSuchPath(f"lstat {src}: no such file or directory")
     uid, gid = host_root(c.host_config.get("IDMappings"))  # "root" in a user namespace
     with root_of(engine, c) as root:
         target = secure_join(root, dest)
-        if src == "-":
-            import sys
-
-            if not os.path.isdir(target):
-                raise FilesError(f"cp - {c.name}:{dest}: the destination must be a directory")
-            _extract(sys.stdin.buffer, target, root)
-            return
         if os.path.isdir(target) and not dest.endswith("/."):
             target = os.path.join(target, os.path.basename(os.path.normpath(src)))
             target = os.path.join(secure_join(root, os.path.dirname(_rel(root, target))),
                                   os.path.basename(target))
         parent = os.path.dirname(target)
         if not os.path.isdir(parent):
-            raise FilesError(f"cp {src} {c.name}:{dest}: no such directory {os.path.dirname(dest)}"
+            raise NoSuchPath(f"cp {src} {c.name}:{dest}: no such directory {os.path.dirname(dest)}"
                              " in the container")
         if os.path.isdir(src) and not os.path.islink(src):
             shutil.copytree(src, target, symlinks=True, dirs_exist_ok=True)
@@ -132,6 +168,16 @@ def copy_in(engine, c, src: str, dest: str, archive: bool = False) -> None:
             _copy_any(src, target)
             if not archive:
                 os.lchown(target, uid, gid)
+
+
+def archive_in(engine, c, dest: str, stream: BinaryIO) -> None:
+    """A tar stream (`cp - CONTAINER:DEST`) unpacked into directory DEST of the container,
+    every entry kept inside it (entries are written as the tar has them)."""
+    with root_of(engine, c) as root:
+        target = secure_join(root, dest)
+        if not os.path.isdir(target):
+            raise BadCopy(f"cp - {c.name}:{dest}: the destination must be a directory")
+        _extract(stream, target, root)
 
 
 def _rel(root: str, path: str) -> str:
@@ -152,7 +198,7 @@ def _extract(stream, target: str, root: str) -> None:
         for m in tar:
             name = os.path.normpath(m.name)
             if name.startswith("..") or os.path.isabs(name):
-                raise FilesError(f"cp: refusing tar entry {m.name!r}: it points outside the "
+                raise BadCopy(f"cp: refusing tar entry {m.name!r}: it points outside the "
                                  "destination")
             dest = os.path.join(secure_join(root, os.path.dirname(_rel(root, os.path.join(
                 target, name)))), os.path.basename(name))

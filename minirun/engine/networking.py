@@ -20,14 +20,22 @@ from __future__ import annotations
 
 import os
 
-from ..errors import MinirunError
+from ..errors import Conflict, InvalidArgument, MinirunError
 from ..network import networks as netmod
 from ..network.bridge import mac_of
-from ..network.networks import DEFAULT, Network, Networks
+from ..network.networks import DEFAULT, Network, NetworkConflict, Networks
 
 
 class PortError(MinirunError):
     exit_code = 125
+
+
+class InvalidPort(PortError, InvalidArgument):
+    """A -p spec that cannot be read, or a network mode that cannot publish."""
+
+
+class PortAllocated(PortError, Conflict):
+    """A host port another running container has published."""
 
 
 def parse_publish(spec: str) -> tuple[str, int | None, int, str]:
@@ -35,7 +43,7 @@ def parse_publish(spec: str) -> tuple[str, int | None, int, str]:
     spec, _, proto = spec.partition("/")
     proto = proto or "tcp"
     if proto not in ("tcp", "udp"):
-        raise PortError(f"invalid protocol {proto!r} in -p {spec}: tcp or udp")
+        raise InvalidPort(f"invalid protocol {proto!r} in -p {spec}: tcp or udp")
     parts = spec.rsplit(":", 2)
     host_ip, host_port = "", None
     try:
@@ -46,11 +54,11 @@ def parse_publish(spec: str) -> tuple[str, int | None, int, str]:
             host_port = int(parts[0]) if parts[0] else None
         port = int(parts[-1])
     except ValueError:
-        raise PortError(f"invalid port specification: {spec!r} (port ranges are not "
+        raise InvalidPort(f"invalid port specification: {spec!r} (port ranges are not "
                         "supported)") from None
     for p in (port, host_port):
         if p is not None and not 0 < p < 65536:
-            raise PortError(f"invalid port {p} in -p {spec}")
+            raise InvalidPort(f"invalid port {p} in -p {spec}")
     if host_ip:
         import ipaddress
 
@@ -58,7 +66,7 @@ def parse_publish(spec: str) -> tuple[str, int | None, int, str]:
             if ipaddress.ip_address(host_ip).version != 4:
                 raise ValueError
         except ValueError:
-            raise PortError(f"invalid host IP {host_ip!r} in -p {spec}: IPv4 only") from None
+            raise InvalidPort(f"invalid host IP {host_ip!r} in -p {spec}: IPv4 only") from None
     return host_ip, host_port, port, proto
 
 
@@ -86,7 +94,7 @@ class Networking:
         if mode in ("none", "host") or mode.startswith("container:"):
             if publish or publish_all:
                 if mode != "host":
-                    raise PortError(f"--network {mode} cannot publish ports: -p needs a bridge "
+                    raise InvalidPort(f"--network {mode} cannot publish ports: -p needs a bridge "
                                     "network")
             c.host_config["PortBindings"] = {}
             return
@@ -173,7 +181,7 @@ class Networking:
                         same_ip = ip in ("", "0.0.0.0") or b.get("HostIp", "") in ("", "0.0.0.0") \
                             or ip == b.get("HostIp")
                         if port == b["HostPort"] and proto == key.partition("/")[2] and same_ip:
-                            raise PortError(f"Bind for {ip or '0.0.0.0'}:{port} failed: port is "
+                            raise PortAllocated(f"Bind for {ip or '0.0.0.0'}:{port} failed: port is "
                                             f"already allocated (by container {other.name})")
 
     def finished(self, store, c) -> None:
@@ -201,10 +209,10 @@ class Networking:
         from ..network import bridge
 
         if net.Name in c.networks:
-            raise MinirunError(f"endpoint with name {c.name} already exists in network {net.Name}")
+            raise NetworkConflict(f"endpoint with name {c.name} already exists in network {net.Name}")
         mode = c.host_config.get("NetworkMode", DEFAULT)
         if mode in ("host", "none") or mode.startswith("container:"):
-            raise MinirunError(f"container {c.name} is on --network {mode}: it cannot join "
+            raise NetworkConflict(f"container {c.name} is on --network {mode}: it cannot join "
                                "another network")
         address = self.networks.allocate(net, c.id, ip)
         ep = self._endpoint(c, net, address, aliases)
@@ -231,7 +239,7 @@ class Networking:
         from ..network import bridge
 
         if net.Name not in c.networks:
-            raise MinirunError(f"container {c.name} is not connected to network {net.Name}")
+            raise NetworkConflict(f"container {c.name} is not connected to network {net.Name}")
         if c.state.running:
             bridge.detach(c.id, net)
             self.update_hosts(store, c, joining=False)
@@ -293,4 +301,4 @@ class Networking:
                     continue
 
 
-__all__ = ["Networking", "PortError", "parse_publish", "netmod"]
+__all__ = ["Networking", "PortError", "InvalidPort", "PortAllocated", "parse_publish", "netmod"]

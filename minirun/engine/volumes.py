@@ -19,15 +19,31 @@ import subprocess
 
 from ..record import asdict, dataclass, field
 
-from ..errors import MinirunError
 from ..base.atomicfile import write_atomic
 from ..base.filelock import FileLock
 from ..base.names import valid_name
 from ..base.times import now
+from ..errors import Conflict, InvalidArgument, MinirunError, NotFound
 
 
 class VolumeError(MinirunError):
     exit_code = 1
+
+
+class NoSuchVolume(VolumeError, NotFound):
+    """No volume of that name (errors.NotFound; a VolumeError for the code that catches that)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"get {name}: no such volume")
+        self.name = name
+
+
+class VolumeInUse(VolumeError, Conflict):
+    """A container uses the volume (errors.Conflict)."""
+
+
+class InvalidVolume(VolumeError, InvalidArgument):
+    """A volume name or driver minirun cannot take (errors.InvalidArgument)."""
 
 
 @dataclass
@@ -63,7 +79,7 @@ class Volumes:
             with open(self._path(name, "volume.json")) as f:
                 return Volume(**json.load(f))
         except (FileNotFoundError, NotADirectoryError):
-            raise VolumeError(f"get {name}: no such volume") from None
+            raise NoSuchVolume(name) from None
         except (OSError, ValueError, TypeError) as e:
             raise VolumeError(f"volume {name}: unreadable record: {e}") from None
 
@@ -91,7 +107,7 @@ class Volumes:
         if anonymous:
             name = os.urandom(32).hex()
         elif not valid_name(name):
-            raise VolumeError(f'create {name}: "{name}" includes invalid characters for a local '
+            raise InvalidVolume(f'create {name}: "{name}" includes invalid characters for a local '
                               'volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you '
                               "intended to pass a host directory, use absolute path")
         with self._lock():
@@ -107,7 +123,7 @@ class Volumes:
     def remove(self, name: str) -> None:
         with self._lock():
             if not self.exists(name):
-                raise VolumeError(f"get {name}: no such volume")
+                raise NoSuchVolume(name)
             junk = self._path(f".{name}.removing")
             os.rename(self._path(name), junk)
         shutil.rmtree(junk, ignore_errors=True)

@@ -25,7 +25,7 @@ from ..base.atomicfile import write_atomic
 from ..base.filelock import FileLock
 from ..base.names import valid_name
 from ..base.times import now
-from ..errors import MinirunError
+from ..errors import Conflict, InvalidArgument, MinirunError, NotFound
 from ..record import asdict, dataclass, field
 
 DEFAULT = "bridge"
@@ -36,6 +36,23 @@ AVOID = ("172.17.0.0/16", "10.88.0.0/16", "192.0.2.0/24")  # docker0, podman, th
 
 class NetworkError(MinirunError):
     exit_code = 1
+
+
+class NoSuchNetwork(NetworkError, NotFound):
+    """No network of that name or ID (errors.NotFound; a NetworkError for the code that catches
+    that)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"network {name} not found")
+        self.name = name
+
+
+class NetworkConflict(NetworkError, Conflict):
+    """A name or an address taken, a network in use or pre-defined (errors.Conflict)."""
+
+
+class InvalidNetwork(NetworkError, InvalidArgument):
+    """A bad network name, driver, subnet, gateway or address (errors.InvalidArgument)."""
 
 
 @dataclass
@@ -111,7 +128,7 @@ class Networks:
             hits = [n for n in self.all() if n.Id.startswith(name)] if len(name) >= 3 else []
             if len(hits) == 1:
                 return hits[0]
-            raise NetworkError(f"network {name} not found") from None
+            raise NoSuchNetwork(name) from None
 
     def all(self) -> list[Network]:
         out = []
@@ -141,12 +158,13 @@ class Networks:
 
     def create(self, name: str, subnet: str | None = None, gateway: str | None = None,
                internal: bool = False, labels: dict | None = None) -> Network:
-        if not valid_name(name) or name in ("host", "none", DEFAULT):
-            raise NetworkError(f"invalid network name {name!r}" if name not in ("host", "none", DEFAULT)
-                               else f"network with name {name} already exists")
+        if name in ("host", "none", DEFAULT):
+            raise NetworkConflict(f"network with name {name} already exists")
+        if not valid_name(name):
+            raise InvalidNetwork(f"invalid network name {name!r}")
         with self.lock():
             if os.path.exists(self._path(name)):
-                raise NetworkError(f"network with name {name} already exists")
+                raise NetworkConflict(f"network with name {name} already exists")
             nid = os.urandom(32).hex()
             return self._new(name, subnet or self._free_subnet(), gateway, internal, labels or {},
                              "mr-" + nid[:12], nid)
@@ -155,16 +173,16 @@ class Networks:
         try:
             net = ipaddress.ip_network(subnet)
         except ValueError:
-            raise NetworkError(f"invalid subnet {subnet!r} (use CIDR: 10.10.0.0/24)") from None
+            raise InvalidNetwork(f"invalid subnet {subnet!r} (use CIDR: 10.10.0.0/24)") from None
         if net.version != 4 or net.prefixlen > 30:
-            raise NetworkError(f"subnet {subnet}: an IPv4 network of /30 or larger is needed")
+            raise InvalidNetwork(f"subnet {subnet}: an IPv4 network of /30 or larger is needed")
         for other in self._records():
             if ipaddress.ip_network(other.Subnet).overlaps(net):
-                raise NetworkError(f"Pool overlaps with other one on this address space: {subnet} "
+                raise NetworkConflict(f"Pool overlaps with other one on this address space: {subnet} "
                                    f"and network {other.Name} ({other.Subnet})")
         gw = gateway or str(next(net.hosts()))
         if ipaddress.ip_address(gw) not in net:
-            raise NetworkError(f"gateway {gw} is not in subnet {subnet}")
+            raise InvalidNetwork(f"gateway {gw} is not in subnet {subnet}")
         n = Network(Name=name, Id=nid, Subnet=str(net), Gateway=gw, Bridge=bridge,
                     Created=now(), Internal=internal, Labels=labels)
         self._save(n)
@@ -218,10 +236,10 @@ class Networks:
                     if ipaddress.ip_address(want) not in net or want in (n.Gateway,):
                         raise ValueError
                 except ValueError:
-                    raise NetworkError(f"invalid --ip {want}: not a free host address of "
+                    raise InvalidNetwork(f"invalid --ip {want}: not a free host address of "
                                        f"{n.Name} ({n.Subnet})") from None
                 if want in used:
-                    raise NetworkError(f"Address already in use: {want} on network {n.Name}")
+                    raise NetworkConflict(f"Address already in use: {want} on network {n.Name}")
                 ip = want
             else:
                 ip = next((str(h) for h in net.hosts() if str(h) != n.Gateway and str(h) not in used),

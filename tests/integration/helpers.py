@@ -33,6 +33,7 @@ OCI = str(BIN / "minirun-oci")
 sys.path.insert(0, str(REPO))
 
 from minirun.oci.spec import default_config  # noqa: E402
+from oneline import one_line_error  # noqa: E402,F401  (re-exported, as poll)
 from polling import poll  # noqa: E402,F401  (re-exported: the tests import it from here)
 
 # --- rootfs, runtimes, bundles (the conftest fixtures' building blocks) ---------------------------
@@ -183,15 +184,6 @@ def run_detached(rt, tmp_path: Path, b: str, cid: str) -> int:
 def status(rt, cid: str) -> str:
     """The container's status as `state` reports it (created, running, paused, stopped)."""
     return rt.state(cid)["status"]
-
-
-def one_line_error(stderr: str) -> str:
-    """The runtime's error message, checked to be there, on one line, with no traceback."""
-    text = stderr.strip()
-    assert text, "no error message"
-    assert "\n" not in text, f"error is more than one line:\n{stderr}"
-    assert "Traceback" not in text
-    return text
 
 
 # --- bundles -------------------------------------------------------------------------------------

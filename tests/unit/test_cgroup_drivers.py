@@ -18,6 +18,7 @@ import time
 
 import pytest
 
+from oneline import one_line_error
 from minirun.errors import ContainerError, MinirunError
 from minirun.kernel import libc
 from minirun.kernel import process as kproc
@@ -702,26 +703,21 @@ def run_cli(capsys, *argv):
     return rc, out, err
 
 
-def one_line_error(err: str) -> str:
-    assert err.startswith("minirun-oci: ") and err.endswith("\n") and err.count("\n") == 1, err
-    return err[len("minirun-oci: "):-1]
-
-
 def test_update_of_a_missing_container(tmp_path, capsys):
     rc, out, err = run_cli(capsys, "--root", str(tmp_path), "update", "--memory", "64m", "nope")
     assert rc == 1 and out == ""
-    assert one_line_error(err) == "container nope does not exist"
+    assert one_line_error(err, "minirun-oci: ") == "container nope does not exist"
 
 
 def test_update_without_limits(tmp_path, capsys):
     rc, _, err = run_cli(capsys, "--root", str(tmp_path), "update", "nope")
     assert rc == 1
-    assert one_line_error(err) == "update: give --resources FILE or limits such as --memory 64m"
+    assert one_line_error(err, "minirun-oci: ") == "update: give --resources FILE or limits such as --memory 64m"
 
 
 def test_update_without_an_id(tmp_path, capsys):
     rc, _, err = run_cli(capsys, "--root", str(tmp_path), "update", "--memory", "1m")
-    assert rc == 1 and "missing the container ID" in one_line_error(err)
+    assert rc == 1 and "missing the container ID" in one_line_error(err, "minirun-oci: ")
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -733,31 +729,31 @@ def test_update_without_an_id(tmp_path, capsys):
 def test_update_bad_flags(tmp_path, capsys, argv, message):
     cid = ["nope"] if len(argv) > 1 else []
     rc, _, err = run_cli(capsys, "--root", str(tmp_path), "update", *argv, *cid)
-    assert rc == 1 and one_line_error(err) == message
+    assert rc == 1 and one_line_error(err, "minirun-oci: ") == message
 
 
 def test_update_resources_file(tmp_path, capsys):
     bad = tmp_path / "r.json"
     bad.write_text("[1]")
     rc, _, err = run_cli(capsys, "--root", str(tmp_path), "update", "--resources", str(bad), "nope")
-    assert rc == 1 and one_line_error(err).endswith("must be a JSON object (linux.resources)")
+    assert rc == 1 and one_line_error(err, "minirun-oci: ").endswith("must be a JSON object (linux.resources)")
     rc, _, err = run_cli(capsys, "--root", str(tmp_path), "update", "-r", str(tmp_path / "none"), "x")
-    assert rc == 1 and one_line_error(err).startswith(f"update --resources {tmp_path}/none: ")
+    assert rc == 1 and one_line_error(err, "minirun-oci: ").startswith(f"update --resources {tmp_path}/none: ")
     good = tmp_path / "g.json"
     good.write_text('{"pids": {"limit": 5}}')
     rc, _, err = run_cli(capsys, "--root", str(tmp_path), "update", "-r", str(good), "nope")
-    assert one_line_error(err) == "container nope does not exist"
+    assert one_line_error(err, "minirun-oci: ") == "container nope does not exist"
 
 
 def test_update_resources_from_stdin(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.StringIO("not json"))
     rc, _, err = run_cli(capsys, "--root", str(tmp_path), "update", "--resources", "-", "nope")
-    assert rc == 1 and one_line_error(err).startswith("update --resources -: ")
+    assert rc == 1 and one_line_error(err, "minirun-oci: ").startswith("update --resources -: ")
 
 
 def test_events_bad_interval(tmp_path, capsys):
     rc, _, err = run_cli(capsys, "--root", str(tmp_path), "events", "--interval", "-1s", "nope")
-    assert rc == 1 and one_line_error(err) == "'-1s' is not a duration (e.g. 5s, 500ms)"
+    assert rc == 1 and one_line_error(err, "minirun-oci: ") == "'-1s' is not a duration (e.g. 5s, 500ms)"
 
 
 # --- the verbs on a container state (our own process stands in for the init) ------------------
@@ -832,12 +828,12 @@ def test_pause_resume_a_v2_container(tmp_path, v2dir, kernfs, capsys):
     assert run_cli(capsys, "--root", str(root), "pause", "c1") == (0, "", "")
     assert st.load(str(root), "c1").status() == "paused"
     rc, _, err = run_cli(capsys, "--root", str(root), "pause", "c1")
-    assert rc == 1 and one_line_error(err) == "cannot pause container c1: it is paused"
+    assert rc == 1 and one_line_error(err, "minirun-oci: ") == "cannot pause container c1: it is paused"
     fill(v2dir, {"cgroup.events": "populated 1\nfrozen 0\n"})
     assert run_cli(capsys, "--root", str(root), "resume", "c1") == (0, "", "")
     assert st.load(str(root), "c1").status() == "running"
     rc, _, err = run_cli(capsys, "--root", str(root), "resume", "c1")
-    assert rc == 1 and one_line_error(err) == "cannot resume container c1: it is running"
+    assert rc == 1 and one_line_error(err, "minirun-oci: ") == "cannot resume container c1: it is running"
 
 
 def test_pause_resume_a_v1_container(tmp_path, v1dirs, kernfs):
@@ -864,17 +860,17 @@ def test_verbs_on_a_stopped_container(tmp_path, v2dir, capsys):
     make_state(root, "c1", {"": v2dir}, 2, alive=False)
     for verb, argv in (("update", ["--memory", "1m"]), ("pause", []), ("resume", [])):
         rc, _, err = run_cli(capsys, "--root", str(root), verb, *argv, "c1")
-        assert rc == 1 and one_line_error(err) == f"cannot {verb} container c1: it is stopped"
+        assert rc == 1 and one_line_error(err, "minirun-oci: ") == f"cannot {verb} container c1: it is stopped"
     rc, _, err = run_cli(capsys, "--root", str(root), "events", "c1")
-    assert rc == 1 and one_line_error(err) == "container c1 is stopped: no events to follow"
+    assert rc == 1 and one_line_error(err, "minirun-oci: ") == "container c1 is stopped: no events to follow"
 
 
 def test_verbs_on_a_container_without_cgroup(tmp_path, capsys):
     root = tmp_path / "state"
     make_state(root, "c1", {}, 0)
     rc, _, err = run_cli(capsys, "--root", str(root), "update", "--pids-limit", "5", "c1")
-    assert one_line_error(err) == "cannot update container c1: it has no cgroup"
+    assert one_line_error(err, "minirun-oci: ") == "cannot update container c1: it has no cgroup"
     rc, _, err = run_cli(capsys, "--root", str(root), "events", "--stats", "c1")
-    assert one_line_error(err) == "container c1 has no cgroup: no events to report"
+    assert one_line_error(err, "minirun-oci: ") == "container c1 has no cgroup: no events to report"
     with pytest.raises(ContainerError):
         control.pause(str(root), "c1")

@@ -8,6 +8,7 @@ import signal
 
 import pytest
 
+from oneline import one_line_error
 from minirun import __version__
 from minirun.oci import cli, spec
 
@@ -103,51 +104,44 @@ def test_no_command_prints_usage_and_fails(capsys):
     assert "usage:" in capsys.readouterr().out
 
 
-def one_line_error(capsys) -> str:
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    assert err.startswith("minirun-oci: ")
-    return err
-
-
 def test_unknown_command_is_one_line(capsys, tmp_path):
     assert cli.main(["--root", str(tmp_path), "frobnicate"]) == 1
-    assert "unknown command 'frobnicate'" in one_line_error(capsys)
+    assert "unknown command 'frobnicate'" in one_line_error(capsys.readouterr().err, "minirun-oci: ")
 
 
 def test_unknown_global_flag_is_one_line(capsys):
     assert cli.main(["--frob", "state", "x"]) == 1
-    assert "unknown option --frob" in one_line_error(capsys)
+    assert "unknown option --frob" in one_line_error(capsys.readouterr().err, "minirun-oci: ")
 
 
 def test_unknown_command_flag_is_one_line(capsys, tmp_path):
     assert cli.main(["--root", str(tmp_path), "delete", "--frob", "x"]) == 1
-    assert "unknown option --frob" in one_line_error(capsys)
+    assert "unknown option --frob" in one_line_error(capsys.readouterr().err, "minirun-oci: ")
 
 
 def test_state_of_missing_container(capsys, tmp_path):
     assert cli.main(["--root", str(tmp_path), "state", "nosuch"]) == 1
-    assert "container nosuch does not exist" in one_line_error(capsys)
+    assert "container nosuch does not exist" in one_line_error(capsys.readouterr().err, "minirun-oci: ")
 
 
 def test_missing_container_id(capsys, tmp_path):
     assert cli.main(["--root", str(tmp_path), "start"]) == 1
-    assert "missing the container ID" in one_line_error(capsys)
+    assert "missing the container ID" in one_line_error(capsys.readouterr().err, "minirun-oci: ")
 
 
 def test_invalid_container_id(capsys, tmp_path):
     assert cli.main(["--root", str(tmp_path), "state", "../x"]) == 1
-    assert "invalid container ID" in one_line_error(capsys)
+    assert "invalid container ID" in one_line_error(capsys.readouterr().err, "minirun-oci: ")
 
 
 def test_kill_with_bad_signal_is_one_line(capsys, tmp_path):
     assert cli.main(["--root", str(tmp_path), "kill", "c1", "RTMIN+x"]) == 1
-    assert "unknown signal" in one_line_error(capsys)
+    assert "unknown signal" in one_line_error(capsys.readouterr().err, "minirun-oci: ")
 
 
 def test_bad_preserve_fds_is_one_line(capsys, tmp_path):
     assert cli.main(["--root", str(tmp_path), "create", "--preserve-fds", "two", "c1"]) == 1
-    assert "--preserve-fds two" in one_line_error(capsys)
+    assert "--preserve-fds two" in one_line_error(capsys.readouterr().err, "minirun-oci: ")
 
 
 def test_state_of_saved_container_prints_oci_json(capsys, tmp_path):
@@ -189,7 +183,7 @@ def test_spec_writes_a_config_that_parses_and_refuses_to_overwrite(capsys, tmp_p
     assert s.process.args == ["sh"] and s.linux.ns("network") is not None
     before = (tmp_path / "config.json").read_text()
     assert cli.main(["spec", "-b", str(tmp_path)]) == 1
-    assert "exists" in one_line_error(capsys)
+    assert "exists" in one_line_error(capsys.readouterr().err, "minirun-oci: ")
     assert (tmp_path / "config.json").read_text() == before
 
 

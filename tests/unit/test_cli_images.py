@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from oneline import one_line_error
 from minirun.cli import images as images_cli
 from minirun.cli import main
 from minirun.engine.api import images as images_api
@@ -62,14 +63,6 @@ def three(store):
 
 def lines(text: str) -> list[str]:
     return text.splitlines()
-
-
-def one_line_error(result, code: int, pattern: str) -> None:
-    assert result.exit_code == code, result.output
-    err = result.stderr.strip()
-    assert "\n" not in err and "Traceback" not in err, err
-    assert err.startswith("minirun: ")
-    assert re.search(pattern, err), err
 
 
 # --- units ---------------------------------------------------------------------------------------
@@ -180,8 +173,8 @@ def test_images_format_table_template(run, three):
 
 
 def test_images_bad_template_is_a_one_line_125(run, three):
-    one_line_error(run("images", "--format", "{{.Nope}}"), 125, "can't evaluate field Nope")
-    one_line_error(run("images", "--format", "{{range .}}"), 125, "has no {{end}}")
+    one_line_error(run("images", "--format", "{{.Nope}}"), "minirun: ", 125, "can't evaluate field Nope")
+    one_line_error(run("images", "--format", "{{range .}}"), "minirun: ", 125, "has no {{end}}")
 
 
 def test_filter_dangling(run, three):
@@ -225,7 +218,7 @@ def test_filter_before_and_since(run, three):
                                      ("labels=a", "invalid filter 'labels'"),
                                      ("dangling", "bad format of filter")])
 def test_bad_filters_are_one_line_125(run, three, flt, msg):
-    one_line_error(run("images", "-f", flt), 125, re.escape(msg))
+    one_line_error(run("images", "-f", flt), "minirun: ", 125, re.escape(msg))
 
 
 # --- tag -------------------------------------------------------------------------------------------
@@ -250,9 +243,9 @@ def test_tag_moves_an_existing_tag(run, store, three):
 
 
 def test_tag_errors(run, three):
-    one_line_error(run("tag", "nosuch", "x"), 1, "no such image: nosuch:latest")
-    one_line_error(run("tag", "busybox", "Upper"), 125, "invalid reference format.*lowercase")
-    one_line_error(run("tag", "busybox", "x@sha256:" + "c" * 64), 125, "invalid reference format")
+    one_line_error(run("tag", "nosuch", "x"), "minirun: ", 1, "no such image: nosuch:latest")
+    one_line_error(run("tag", "busybox", "Upper"), "minirun: ", 125, "invalid reference format.*lowercase")
+    one_line_error(run("tag", "busybox", "x@sha256:" + "c" * 64), "minirun: ", 125, "invalid reference format")
 
 
 # --- rmi -------------------------------------------------------------------------------------------
@@ -296,7 +289,7 @@ def test_rmi_no_prune_keeps_layers(run, store, three):
 def test_rmi_by_id_refuses_several_repositories_unless_forced(run, store, three):
     busybox = three[0]
     run("tag", "busybox", "second")
-    one_line_error(run("rmi", busybox.short_id), 1,
+    one_line_error(run("rmi", busybox.short_id), "minirun: ", 1,
                    rf"conflict: unable to delete {busybox.short_id} \(must be forced\) - image is "
                    "referenced in multiple repositories")
     assert store.has_image(busybox.id)
@@ -332,9 +325,9 @@ def test_rmi_missing_image_exits_1_and_goes_on(run, store, three):
 def test_rmi_refuses_an_image_a_container_uses(run, store, three, monkeypatch):
     busybox = three[0]
     monkeypatch.setattr(images_api, "containers_using", lambda store, image_id: ["f" * 64] if image_id == busybox.id else [])
-    one_line_error(run("rmi", "busybox"), 1, r"unable to remove repository reference \"busybox\" \(must force\)"
+    one_line_error(run("rmi", "busybox"), "minirun: ", 1, r"unable to remove repository reference \"busybox\" \(must force\)"
                                              " - container ffffffffffff is using its referenced image")
-    one_line_error(run("rmi", busybox.short_id), 1, "image is being used by container ffffffffffff")
+    one_line_error(run("rmi", busybox.short_id), "minirun: ", 1, "image is being used by container ffffffffffff")
     assert store.image(busybox.id).repo_tags == ["docker.io/library/busybox:latest"]
     # -f removes the name, never the container's image (its layers are that rootfs)
     out = run("rmi", "-f", "busybox")
@@ -403,7 +396,7 @@ def test_inspect_several_and_missing(run, three):
 
 
 def test_inspect_bad_template_is_125(run, three):
-    one_line_error(run("image", "inspect", "-f", "{{.Nope}}", "busybox"), 125, "can't evaluate field Nope")
+    one_line_error(run("image", "inspect", "-f", "{{.Nope}}", "busybox"), "minirun: ", 125, "can't evaluate field Nope")
 
 
 # --- history ---------------------------------------------------------------------------------------
@@ -450,7 +443,7 @@ def test_history_quiet_human_and_format(run, store, three):
 
 
 def test_history_missing_image_exits_1(run, three):
-    one_line_error(run("history", "nosuch"), 1, "no such image: nosuch:latest")
+    one_line_error(run("history", "nosuch"), "minirun: ", 1, "no such image: nosuch:latest")
 
 
 # --- image prune -----------------------------------------------------------------------------------
@@ -503,13 +496,13 @@ def test_prune_all_warning(run, three):
 # --- errors -----------------------------------------------------------------------------------------
 
 def test_invalid_reference_in_rmi_and_inspect_is_exit_1(run, three):
-    one_line_error(run("rmi", "UPPER"), 1, "invalid reference format")
-    one_line_error(run("image", "inspect", "UPPER"), 1, "invalid reference format")
+    one_line_error(run("rmi", "UPPER"), "minirun: ", 1, "invalid reference format")
+    one_line_error(run("image", "inspect", "UPPER"), "minirun: ", 1, "invalid reference format")
 
 
 def test_id_prefixes_need_12_digits(run, store):
     a = build_image(store, ("a",))
-    one_line_error(run("image", "inspect", a.id[7:18]), 1, "no such image")
+    one_line_error(run("image", "inspect", a.id[7:18]), "minirun: ", 1, "no such image")
     assert run("image", "inspect", a.short_id).exit_code == 0
 
 

@@ -48,3 +48,12 @@ def test_byte_by_byte_feeding():
     r = Reader()
     got = [f for i in range(len(data)) for f in r.feed(data[i:i + 1])]
     assert got == [(attach.EXIT, b"137"), (attach.STDOUT, b"")]
+
+
+def test_attach_frames_survive_any_chunking():
+    data = attach.frame(attach.STDOUT, b"hello") + attach.frame(attach.EXIT, b"3") + \
+        attach.frame(attach.RESIZE, b"24 80")
+    for cut in range(1, len(data)):
+        r = attach.Reader()
+        got = r.feed(data[:cut]) + r.feed(data[cut:])
+        assert got == [(attach.STDOUT, b"hello"), (attach.EXIT, b"3"), (attach.RESIZE, b"24 80")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from minirun.engine import bundle
+from minirun.engine import bundle, users
 from minirun.engine.bundle import BundleError
 from minirun.engine.records import Container
 from minirun.engine.users import ResolvedUser
@@ -327,3 +327,102 @@ def test_annotations_carry_labels_name_and_init():
 def test_domainname_only_when_set():
     assert config(container({"Domainname": "example.org"}))["domainname"] == "example.org"
     assert "domainname" not in config()
+
+
+@pytest.mark.parametrize("image,entrypoint,cmd,expected", [
+    ({"Entrypoint": ["ep"], "Cmd": ["c"]}, None, [], ["ep", "c"]),
+    ({"Entrypoint": ["ep"], "Cmd": ["c"]}, None, ["x", "y"], ["ep", "x", "y"]),  # COMMAND replaces CMD
+    ({"Entrypoint": ["ep"], "Cmd": ["c"]}, "other", [], ["other"]),  # --entrypoint drops CMD too
+    ({"Entrypoint": ["ep"], "Cmd": ["c"]}, "other", ["a"], ["other", "a"]),
+    ({"Entrypoint": ["ep"], "Cmd": ["c"]}, "", ["ls"], ["ls"]),  # "" clears the entrypoint
+    ({"Cmd": ["sh"]}, None, [], ["sh"]),
+    ({"Cmd": ["sh"]}, None, ["echo", "hi"], ["echo", "hi"]),
+])
+def test_entrypoint_and_cmd_are_joined_as_docker_does(image, entrypoint, cmd, expected):
+    assert bundle.command(image, entrypoint, cmd) == expected
+
+
+def test_no_command_at_all_is_a_125():
+    with pytest.raises(bundle.BundleError) as e:
+        bundle.command({}, None, [])
+    assert e.value.exit_code == 125
+
+
+def test_environment_order_overrides_and_defaults(monkeypatch):
+    monkeypatch.setenv("FROM_CALLER", "yes")
+    env = bundle.environment(["B=1", "A=2"], ["A=3", "C=4", "FROM_CALLER"], "host1", tty=True)
+    assert env[0] == "HOSTNAME=host1"
+    assert env[1:] == ["B=1", "A=3", "PATH=" + bundle.DEFAULT_PATH, "TERM=xterm", "C=4",
+                       "FROM_CALLER=yes"]
+    assert "TERM=xterm" not in bundle.environment([], [], "h", tty=False)
+    assert "PATH=/x" in bundle.environment(["PATH=/x"], [], "h", tty=False)
+    with pytest.raises(bundle.BundleError):
+        bundle.environment([], ["=x"], "h", tty=False)
+
+
+def test_capabilities_default_add_drop():
+    assert bundle.capabilities([], [], False) == bundle.DEFAULT_CAPS
+    assert bundle.capabilities([], ["ALL"], False) == []
+    assert bundle.capabilities(["net_admin"], ["CAP_CHOWN", "kill"], False) == \
+        [c for c in bundle.DEFAULT_CAPS if c not in ("CAP_CHOWN", "CAP_KILL")] + ["CAP_NET_ADMIN"]
+    with pytest.raises(bundle.BundleError, match="unknown capability"):
+        bundle.capabilities(["CAP_FLY"], [], False)
+
+
+def test_privileged_gives_only_what_we_hold(monkeypatch):
+    monkeypatch.setattr(bundle, "_bounding_caps", lambda names: ["CAP_CHOWN", "CAP_SYS_ADMIN"])
+    assert bundle.capabilities([], [], True) == ["CAP_CHOWN", "CAP_SYS_ADMIN"]
+
+
+def test_resources_from_host_config():
+    r = bundle.resources({"Memory": 64 << 20, "MemorySwap": 128 << 20, "NanoCpus": 1_500_000_000,
+                          "CpuShares": 512, "CpusetCpus": "0-1", "PidsLimit": 50})
+    assert r == {"memory": {"limit": 64 << 20, "swap": 128 << 20},
+                 "cpu": {"period": 100000, "quota": 150000, "shares": 512, "cpus": "0-1"},
+                 "pids": {"limit": 50}}
+    assert bundle.resources({"Privileged": True})["devices"] == [{"allow": True, "access": "rwm"}]
+    with pytest.raises(bundle.BundleError, match="--memory-swap needs --memory"):
+        bundle.resources({"MemorySwap": 1 << 30})
+
+
+def _container(**hc) -> Container:
+    c = Container(id="a" * 64, name="web", image="busybox", image_id="sha256:" + "b" * 64,
+                  created="2026-01-01T00:00:00Z", path="sh", args=["-c", "true"])
+    c.config = {"Hostname": "aaaaaaaaaaaa", "Env": ["PATH=/bin"], "Tty": False, "Labels": {"k": "v"}}
+    c.host_config = dict(hc)
+    return c
+
+
+def test_oci_config_carries_dockers_defaults(tmp_path):
+    c = _container()
+    c.mounts = [{"Type": "bind", "Source": "/srv/a/b", "Destination": "/a/b", "RW": False},
+                {"Type": "volume", "Source": "/v/_data", "Destination": "/a", "RW": True},
+                {"Type": "tmpfs", "Destination": "/t", "Options": ["size=1m"]}]
+    cfg = bundle.oci_config(c, str(tmp_path), users.ResolvedUser(1000, 1000, [2000], "/home/u"),
+                            cgroup_v2=False)
+    p = cfg["process"]
+    assert p["args"] == ["sh", "-c", "true"] and p["user"]["additionalGids"] == [2000]
+    assert "HOME=/home/u" in p["env"] and p["capabilities"]["bounding"] == bundle.DEFAULT_CAPS
+    assert {n["type"] for n in cfg["linux"]["namespaces"]} == {"mount", "pid", "ipc", "uts", "network"}
+    assert cfg["linux"]["cgroupsPath"] == "/minirun/" + "a" * 64
+    assert cfg["linux"]["maskedPaths"] == bundle.MASKED
+    etc = {m["destination"]: m["source"] for m in cfg["mounts"] if m["destination"].startswith("/etc")}
+    assert etc == {f"/etc/{n}": str(tmp_path / n) for n in ("hostname", "hosts", "resolv.conf")}
+    user_dests = [m["destination"] for m in cfg["mounts"][-3:]]
+    assert user_dests.index("/a") < user_dests.index("/a/b")  # parents first
+    ro = next(m for m in cfg["mounts"] if m["destination"] == "/a/b")
+    assert "ro" in ro["options"]
+    assert cfg["annotations"]["org.minirun.label.k"] == "v"
+    assert bundle.INIT_ANNOTATION not in cfg["annotations"]
+
+
+def test_oci_config_host_modes_privileged_and_init(tmp_path):
+    c = _container(PidMode="host", IpcMode="host", UTSMode="host", NetworkMode="host",
+                   Privileged=True, Init=True, ReadonlyRootfs=True)
+    cfg = bundle.oci_config(c, str(tmp_path), users.ResolvedUser(0, 0), cgroup_v2=True)
+    assert {n["type"] for n in cfg["linux"]["namespaces"]} == {"mount", "cgroup"}
+    assert "maskedPaths" not in cfg["linux"] and "hostname" not in cfg
+    assert cfg["root"]["readonly"] is True
+    assert cfg["annotations"][bundle.INIT_ANNOTATION] == "true"
+    sysfs = next(m for m in cfg["mounts"] if m["type"] == "sysfs")
+    assert "ro" not in sysfs["options"]

@@ -56,3 +56,17 @@ def test_write_in_host_mode_copies_the_hosts_own_files(tmp_path):
         assert (tmp_path / "hosts").read_text() == open("/etc/hosts").read()
     if os.path.exists("/etc/resolv.conf") and open("/etc/resolv.conf").read():
         assert (tmp_path / "resolv.conf").read_text() == open("/etc/resolv.conf").read()
+
+
+def test_resolv_conf_drops_loopback_resolvers():
+    assert dns.resolv_conf("nameserver 127.0.0.53\nsearch x\n") == \
+        "search x\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+    assert dns.resolv_conf("nameserver 10.0.0.1\nnameserver ::1\n") == "nameserver 10.0.0.1\n"
+
+
+def test_etc_files(tmp_path):
+    dns.write(str(tmp_path), "box", "example.org")
+    assert (tmp_path / "hostname").read_text() == "box\n"
+    hosts = (tmp_path / "hosts").read_text()
+    assert "127.0.0.1\tlocalhost" in hosts and "box.example.org box" in hosts
+    assert (tmp_path / "resolv.conf").exists()

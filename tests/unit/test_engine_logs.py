@@ -146,3 +146,41 @@ def test_follow_yields_records_written_just_before_the_container_exits(tmp_path)
         return False
 
     assert [r["log"] for r in logs.follow(str(p), 0, alive)] == ["last words\n"]
+
+
+def test_log_lines_are_split_and_partials_held(tmp_path):
+    path = str(tmp_path / "log")
+    w = logs.Writer(path)
+    w.write("stdout", b"a\nb")
+    w.write("stderr", b"err\n")
+    w.write("stdout", b"c\n")
+    w.close()
+    recs = logs.read(path)
+    assert [(r["stream"], r["log"]) for r in recs] == [("stdout", "a\n"), ("stderr", "err\n"),
+                                                       ("stdout", "bc\n")]
+    assert [r["log"] for r in logs.read(path, tail=1)] == ["bc\n"]
+    assert logs.read(path, since="9999") == []
+
+
+def test_since_accepts_durations_timestamps_and_times():
+    assert logs.parse_since("10m") < logs.parse_since("1s")
+    assert logs.parse_since("0").startswith("1970-01-01T00:00:00")
+    assert logs.parse_since("2026-01-02T03:04:05Z") == "2026-01-02T03:04:05"  # UTC, compared as text
+    with pytest.raises(ValueError):
+        logs.parse_since("yesterday")
+
+
+def test_follow_yields_what_comes_later_and_stops(tmp_path):
+    path = str(tmp_path / "log")
+    w = logs.Writer(path)
+    w.write("stdout", b"first\n")
+    calls = []
+
+    def alive():
+        calls.append(1)
+        if len(calls) == 1:
+            w.write("stdout", b"second\n")
+            return True
+        return False
+
+    assert [r["log"] for r in logs.follow(path, 0, alive)] == ["first\n", "second\n"]

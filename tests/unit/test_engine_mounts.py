@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from minirun.engine import mounts
 from minirun.engine.mounts import MountSpecError, parse_mount, parse_volume
 
 
@@ -101,3 +102,36 @@ def test_mount_without_target_is_an_error():
 def test_mount_of_unknown_type_is_an_error():
     with pytest.raises(MountSpecError, match="invalid mount type 'nfs'"):
         parse_mount("type=nfs,target=/x")
+
+
+@pytest.mark.parametrize("spec,expected", [
+    ("/data", {"Type": "volume", "Name": "", "Destination": "/data", "Anonymous": True}),
+    ("vol:/data", {"Type": "volume", "Name": "vol", "Destination": "/data", "RW": True}),
+    ("vol:/data:ro", {"Type": "volume", "Name": "vol", "RW": False}),
+    ("/host:/ctr", {"Type": "bind", "Source": "/host", "Destination": "/ctr", "RW": True}),
+    ("/host:/ctr:ro,z", {"Type": "bind", "RW": False}),
+])
+def test_volume_specs(spec, expected):
+    got = mounts.parse_volume(spec)
+    assert {k: got[k] for k in expected} == expected
+
+
+def test_relative_bind_sources_are_made_absolute():
+    assert mounts.parse_volume("./here:/x")["Source"] == os.path.abspath("here")
+
+
+@pytest.mark.parametrize("spec", ["a:b:c:d", ":/x", "/h:/c:bogus"])
+def test_bad_volume_specs(spec):
+    with pytest.raises(mounts.MountSpecError):
+        mounts.parse_volume(spec)
+
+
+def test_mount_specs():
+    assert mounts.parse_mount("type=bind,source=/s,target=/t,readonly")["RW"] is False
+    assert mounts.parse_mount("type=volume,src=v,dst=/t")["Name"] == "v"
+    assert mounts.parse_mount("type=volume,target=/t")["Anonymous"] is True
+    t = mounts.parse_mount("type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=1777")
+    assert t["Options"] == ["size=1m", "mode=1777"]
+    for bad in ("type=bind,target=/t", "source=/s", "type=nfs,target=/t", "type=tmpfs,src=x,target=/t"):
+        with pytest.raises(mounts.MountSpecError):
+            mounts.parse_mount(bad)

@@ -9,7 +9,8 @@ import re
 import pytest
 
 from minirun.engine import records
-from minirun.engine.records import Conflict, Container, Containers, NoSuchContainer, State
+from minirun.engine.records import (Conflict, Container, Containers, NoSuchContainer, State,
+                                     valid_name)
 from minirun.errors import ContainerError
 
 
@@ -174,3 +175,35 @@ def test_unreadable_record_is_a_minirun_error_not_a_traceback(store):
     with pytest.raises(records.MinirunError, match="unreadable record"):
         store.load(c.id)
     assert store.all() == []
+
+
+def test_records_ids_names_and_lookup(tmp_path):
+    cs = Containers(str(tmp_path))
+    a = cs.new(Container(id="", name="", image="i", image_id="x", created="t"))
+    assert len(a.id) == 64 and "_" in a.name
+    b = cs.new(Container(id="", name="web", image="i", image_id="x", created="t"))
+    with pytest.raises(Conflict, match='The container name "/web" is already in use'):
+        cs.new(Container(id="", name="web", image="i", image_id="x", created="t"))
+    assert cs.find("web").id == b.id and cs.find(b.id).id == b.id
+    assert cs.find(b.id[:5]).id == b.id or b.id[:5] == a.id[:5]
+    with pytest.raises(NoSuchContainer, match="No such container: nope"):
+        cs.find("nope")
+    cs.rename(b.id, "web2")
+    assert cs.find("web2").id == b.id
+    cs.update(b.id, lambda c: setattr(c.state, "status", "running"))
+    assert cs.load(b.id).state.status == "running"
+    cs.remove_dir(b.id)
+    assert [c.id for c in cs.all()] == [a.id]
+
+
+def test_single_character_names_are_invalid_as_in_docker():
+    assert not valid_name("p") and valid_name("p1") and not valid_name("-x") and not valid_name("a b")
+
+
+def test_record_json_round_trip():
+    c = Container(id="a" * 64, name="web", image="busybox", image_id="sha256:" + "b" * 64,
+                  created="2026-01-01T00:00:00Z", path="sh", args=["-c", "true"])
+    c.config = {"Hostname": "aaaaaaaaaaaa", "Env": ["PATH=/bin"], "Tty": False, "Labels": {"k": "v"}}
+    c.state.status, c.state.exit_code, c.state.oom_killed = "exited", 137, True
+    back = Container.from_dict(json.loads(c.to_json()))
+    assert back == c

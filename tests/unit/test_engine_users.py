@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from minirun.engine import users
 from minirun.engine.users import ResolvedUser, UserError, resolve
 
 PASSWD = """root:x:0:0:root:/root:/bin/sh
@@ -85,3 +86,34 @@ def test_etc_as_absolute_symlink_is_read_inside_the_rootfs(tmp_path):
     assert resolve(str(tmp_path), "imageuser") == ResolvedUser(777, 778, [900], "/home/iu")
     with pytest.raises(UserError):
         resolve(str(tmp_path), "root")  # the host's /etc/passwd was not read
+
+
+@pytest.fixture
+def linked_rootfs(tmp_path):
+    """An image whose /etc is an absolute symlink (to /realetc), with a supplementary group."""
+    etc = tmp_path / "realetc"
+    etc.mkdir()
+    (etc / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\nmini:x:1000:1000::/home/mini:/bin/sh\n")
+    (etc / "group").write_text("root:x:0:\nmini:x:1000:\nextra:x:2000:mini,other\nwheel:x:10:\n")
+    (tmp_path / "etc").symlink_to("/realetc")  # absolute: must resolve inside the rootfs
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize("spec,uid,gid,extra", [
+    ("", 0, 0, []), ("root", 0, 0, []), ("mini", 1000, 1000, [2000]), ("1000", 1000, 1000, [2000]),
+    ("mini:wheel", 1000, 10, []), ("1000:5", 1000, 5, []), ("4242", 4242, 0, []),
+])
+def test_users_come_from_the_image(linked_rootfs, spec, uid, gid, extra):
+    u = users.resolve(linked_rootfs, spec)
+    assert (u.uid, u.gid, u.additional_gids) == (uid, gid, extra)
+
+
+def test_unknown_user_and_group_have_dockers_messages(linked_rootfs):
+    with pytest.raises(users.UserError, match="unable to find user nobody: no matching entries in passwd file"):
+        users.resolve(linked_rootfs, "nobody")
+    with pytest.raises(users.UserError, match="unable to find group nogroup"):
+        users.resolve(linked_rootfs, "mini:nogroup")
+
+
+def test_home_comes_from_passwd(linked_rootfs):
+    assert users.resolve(linked_rootfs, "mini").home == "/home/mini"

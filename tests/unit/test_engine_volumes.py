@@ -113,3 +113,23 @@ def test_seed_does_nothing_for_a_missing_empty_or_symlinked_source(vols, tmp_pat
     for src in ("missing", "empty", "link"):
         Volumes.seed(v, str(tmp_path / src))
     assert Volumes.is_empty(v)
+
+
+def test_volumes(tmp_path):
+    vs = Volumes(str(tmp_path))
+    v, made = vs.create("data", {"a": "b"})
+    assert made and v.Mountpoint.endswith("volumes/data/_data") and os.path.isdir(v.Mountpoint)
+    assert vs.create("data") == (vs.get("data"), False)
+    anon, _ = vs.create(None)
+    assert len(anon.Name) == 64 and anon.Anonymous
+    with pytest.raises(VolumeError, match="includes invalid characters"):
+        vs.create("bad/name")
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "f").write_text("x")
+    vs.seed(v, str(src))
+    assert open(os.path.join(v.Mountpoint, "sub", "f")).read() == "x"
+    vs.remove("data")
+    assert [x.Name for x in vs.all()] == [anon.Name]
+    with pytest.raises(VolumeError, match="no such volume"):
+        vs.get("data")

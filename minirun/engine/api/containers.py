@@ -9,6 +9,10 @@
     logs(eng, ref, ...)                 -> iterator of (stream, bytes)   GET .../logs
     port(eng, ref, private_port)        -> [{"PrivatePort", "HostIp", "HostPort"}]
     prune(eng)                          -> {"ContainersDeleted", "SpaceReclaimed"}
+    update(eng, ref, config)            -> {"Warnings"}             POST /containers/{id}/update
+
+(attach is in attach.py; cp, diff and export in files.py; exec in exec.py; stats in stats.py;
+the events feed in events.py.)
 
 `ref` is a name, a full ID or a unique ID prefix. Errors: NotFound (no such container),
 Conflict (a name in use, a container running or not running), InvalidArgument (a bad signal,
@@ -24,8 +28,8 @@ from typing import Iterator
 
 from ...base.units import human_duration
 from ...errors import Conflict, InvalidArgument, MinirunError, NotFound
-from .. import health
-from ..lifecycle import Engine, MonitorHandle, RunOptions, _signal_number
+from .. import bundle, health
+from ..lifecycle import Engine, MonitorHandle, RunOptions, _restart_policy, _signal_number
 from ..records import Container
 
 LIST_FILTERS = ("status", "name", "id", "label", "ancestor", "exited", "health")
@@ -103,6 +107,52 @@ def prune(eng: Engine) -> dict:
             eng.remove_files(c, volumes=False)
             removed.append(c.id)
     return {"ContainersDeleted": removed, "SpaceReclaimed": 0}
+
+
+UPDATE_FIELDS = ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit",
+                 "RestartPolicy")
+
+
+def update(eng: Engine, ref: str, config: dict) -> dict:
+    """Change a container's resources (Docker's UpdateConfig: Memory, MemorySwap, NanoCpus,
+    CpuShares, CpusetCpus, PidsLimit) and RestartPolicy ({"Name", "MaximumRetryCount"}). A
+    zero or empty value leaves that one as it is, as in Docker. The record keeps them (the next
+    start writes them into the bundle); a running container's cgroup gets them at once.
+    InvalidArgument for another field, or a limit that cannot be; {"Warnings": []}."""
+    c = eng.get(ref)
+    unknown = sorted(set(config) - set(UPDATE_FIELDS))
+    if unknown:
+        raise InvalidArgument(f"update: {', '.join(unknown)} cannot be updated: "
+                              f"{', '.join(UPDATE_FIELDS)} can")
+    changes = {k: v for k, v in config.items() if v}
+    if "RestartPolicy" in changes:
+        p = changes["RestartPolicy"]
+        text = p.get("Name") or "no"
+        if p.get("MaximumRetryCount"):
+            text += f":{p['MaximumRetryCount']}"
+        changes["RestartPolicy"] = _restart_policy(text)
+        if changes["RestartPolicy"]["Name"] != "no" and c.host_config.get("AutoRemove"):
+            raise Conflict("Conflicting options: --restart and --rm")
+    memory = changes.get("Memory", c.host_config.get("Memory") or 0)
+    if memory and memory < 6 * 1024 * 1024:
+        raise InvalidArgument("Minimum memory limit allowed is 6MB")
+    limits = {k: v for k, v in changes.items() if k != "RestartPolicy"}
+    try:
+        resources = bundle.resources({**{k: c.host_config.get(k) for k in ("Memory",
+                                                                           "MemorySwap")},
+                                      **limits})
+    except bundle.BundleError as e:
+        raise InvalidArgument(str(e)) from None
+    if not changes:
+        return {"Warnings": []}
+    c = eng.containers.update(c.id, lambda x: x.host_config.update(changes))
+    if limits and c.state.running:
+        # Imported here: `minirun run` imports this module and never needs it (start-up).
+        from ...oci import control
+
+        control.update(eng.runroot, c.id, {k: v for k, v in resources.items()
+                                           if k != "devices"})
+    return {"Warnings": []}
 
 
 def parse_signal(signal: str | int) -> int:
@@ -361,5 +411,5 @@ def logs(eng: Engine, ref: str, follow: bool = False, tail: str | int = "all",
 
 
 __all__ = ["create", "start", "stop", "kill", "restart", "remove", "pause", "unpause", "wait",
-           "rename", "prune", "parse_signal", "inspect", "port", "list_", "status_text", "top",
+           "rename", "prune", "update", "parse_signal", "inspect", "port", "list_", "status_text", "top",
            "logs", "parse_time"]

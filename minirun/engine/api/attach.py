@@ -1,0 +1,113 @@
+"""Attach: a client's stdio joined to a container's, through its monitor (engine/attach.py).
+
+    attach(eng, ref, stdin)                    -> {"StatusCode", "Detached", "Tty"}
+                                                  POST /containers/{id}/attach, on our stdio
+    stream(eng, ref)                           -> iterator of (stream, bytes) until it exits
+                                                  POST /containers/{id}/attach?stream=1
+    start_attached(eng, ref, sig_proxy, monitor, stdin) -> {"StatusCode", "Detached", "Tty"}
+                                                  what `run` and `start -a` do: attach first,
+                                                  then start, so no output is missed
+
+`attach` and `start_attached` run the session on the caller's own stdin, stdout and stderr (a
+terminal in raw mode with -t: ctrl-p ctrl-q detaches), as exec.start does. StatusCode is the
+container's exit code, or None when the client detached while it runs on. Errors: NotFound (no
+such container), Conflict (not running, for attach; running already, for start_attached).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Iterator
+
+from ...errors import Conflict, MinirunError
+from .. import attach as frames
+from ..lifecycle import Engine, MonitorHandle
+from ..records import Container
+
+
+def attach(eng: Engine, ref: str, stdin: bool = True) -> dict:
+    """Join our stdio to running container `ref`'s (our stdin too if it keeps one open and
+    `stdin`), until it exits or the user detaches."""
+    c = eng.get(ref)
+    if not c.state.running:
+        raise Conflict("You cannot attach to a stopped container, start it first")
+    sock = frames.connect(eng.cdir(c.id))
+    tty = bool(c.config.get("Tty"))
+    code = frames.session(sock, tty, bool(c.config.get("OpenStdin")) and stdin)
+    return {"StatusCode": code, "Detached": code is None, "Tty": tty}
+
+
+def stream(eng: Engine, ref: str) -> Iterator[tuple[str, bytes]]:
+    """Running container `ref`'s output from now on, as (stream, bytes) frames, stream
+    "stdout" or "stderr", until it exits (a last ("exit", code) frame) or its monitor goes."""
+    c = eng.get(ref)
+    if not c.state.running:
+        raise Conflict("You cannot attach to a stopped container, start it first")
+    sock = frames.connect(eng.cdir(c.id))
+
+    def read() -> Iterator[tuple[str, bytes]]:
+        reader = frames.Reader()
+        names = {frames.STDOUT: "stdout", frames.STDERR: "stderr", frames.EXIT: "exit"}
+        try:
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    return
+                for kind, payload in reader.feed(data):
+                    if kind in names:
+                        yield names[kind], payload
+                    if kind == frames.EXIT:
+                        return
+        finally:
+            sock.close()
+
+    return read()
+
+
+def start_attached(eng: Engine, ref: str, sig_proxy: bool = True,
+                   monitor: MonitorHandle | None = None, stdin: bool = True) -> dict:
+    """Start created or stopped container `ref` with our stdio attached (our stdin too if it
+    keeps one open and `stdin`). With `sig_proxy` and no terminal, the signals we get (INT,
+    TERM, HUP, QUIT, USR1, USR2) go to the container. `monitor`: one started ahead of time."""
+    c = eng.get(ref)
+    return run_attached(eng, c, sig_proxy, monitor, stdin)
+
+
+def run_attached(eng: Engine, c: Container, sig_proxy: bool = True,
+                 monitor: MonitorHandle | None = None, stdin: bool = True) -> dict:
+    """start_attached on a record already read (`run` has just made it)."""
+    if c.state.running:
+        if monitor is not None:
+            monitor.cancel()
+        raise Conflict(f"container {c.short_id} is already running (use `minirun attach`)")
+    eng.start(c, attach=True, monitor=monitor)
+    sock = frames.connect(eng.cdir(c.id))
+    tty = bool(c.config.get("Tty"))
+    stdin = stdin and bool(c.config.get("OpenStdin"))
+    old = {}
+    if sig_proxy and not tty:
+        def forward(signum, _frame):
+            try:
+                eng.kill(eng.containers.load(c.id), signum, stop=False)
+            except MinirunError:
+                pass
+
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+                  signal.SIGUSR2):
+            old[s] = signal.signal(s, forward)
+    try:
+        code = frames.session(sock, tty, stdin, start=True)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        sock.close()
+    if code is None:
+        latest = eng.containers.load(c.id) if os.path.exists(eng.cdir(c.id)) else None
+        if latest is not None and latest.state.running:
+            return {"StatusCode": None, "Detached": True, "Tty": tty}
+        code = latest.state.exit_code if latest is not None else 0
+    return {"StatusCode": code, "Detached": False, "Tty": tty}
+
+
+__all__ = ["attach", "stream", "start_attached", "run_attached"]

@@ -7,7 +7,6 @@ the runtime-spec allows for the verb, does its one thing and exits.
 from __future__ import annotations
 
 import os
-import select
 import time
 
 from .. import fastjson, trace
@@ -16,20 +15,22 @@ from ..base.filelock import FileLock
 from ..base.names import valid_runtime_id
 from ..base.times import now
 from ..errors import CommandError, ContainerError, MinirunError
-from ..kernel import host_mountns, libc, namespaces
+from ..kernel import libc
 from ..kernel import process as kproc
 from ..record import dataclass
 from . import log
 from . import state as st
-from .channel import ERROR, HOOKS, NOEXEC, OK, PID, READY, SECCOMP, SETUP, Channel
-from .seccomp_listener import forward as forward_seccomp_listener
 
-# Imported in the functions that need them, for the start-up budget of the other verbs:
+# Imported in the functions that need them, for the start-up budget of the other verbs (every
+# verb but spec and features loads this module; measured: five small modules more cost state,
+# start, kill and delete ~0.4 ms each):
 #   spec.py (and hooks.py, init.py, which import it) brings kernel/capabilities.py and prctl;
-#   kernel/cgroups (~0.7 ms) only for the verbs that touch a cgroup (not state, start, list).
-TYPE_CHECKING = False  # no `import typing` (start-up budget); spec is imported lazily, above
+#   kernel/cgroups (~0.7 ms) only for the verbs that touch a cgroup (not state, start, list);
+#   channel.py, seccomp_listener.py, namespaces.py, host_mountns.py only for create (delete).
+TYPE_CHECKING = False  # no `import typing` (start-up budget); these are imported lazily
 if TYPE_CHECKING:
     from . import spec as spec_mod
+    from .channel import Channel
 
 
 @dataclass
@@ -51,11 +52,13 @@ class CreateOptions:
 def create(o: CreateOptions) -> st.State:
     """Build the container up to the point of running process.args, then return."""
     # lazy: only create builds a container (spec and init bring prctl; cgroups ~0.7 ms)
-    from ..kernel import cgroups
+    from ..kernel import cgroups, host_mountns
     from ..kernel.cgroups import migration
     from . import hooks
     from . import spec as spec_mod
+    from .channel import ERROR, HOOKS, NOEXEC, OK, PID, READY, SECCOMP, SETUP, Channel
     from .init import InitContext, child_main
+    from .seccomp_listener import forward as forward_seccomp_listener
 
     st.check_id(o.cid)
     bundle = os.path.abspath(o.bundle)
@@ -341,6 +344,8 @@ def _warm_migration_lock():
 
 def _parent_setup(spec: "spec_mod.Spec", child: int) -> None:
     """The child's new user namespace gets its id maps (written from out here)."""
+    from ..kernel import namespaces  # lazy: only create (start-up budget of the other verbs)
+
     m = spec.linux
     namespaces.write_id_maps(child, [(x.container_id, x.host_id, x.size) for x in m.uid_mappings],
                              [(x.container_id, x.host_id, x.size) for x in m.gid_mappings])
@@ -392,6 +397,8 @@ def start(root_dir: str, cid: str) -> st.State:
             trace.step(f'open("{fifo}", O_RDONLY)', "unblock the init waiting on the exec fifo")
         fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
+            import select  # lazy: only start polls (the other verbs' start-up budget, ~0.05 ms)
+
             p = select.poll()
             p.register(fd, select.POLLIN)
             # The init writes its byte when released, runs the startContainer hooks and execs;
@@ -506,6 +513,8 @@ def delete(root_dir: str, cid: str, force: bool = False) -> None:
             # PID namespace) that go with it.
             _kill_and_wait(state)
         if state.host_root_mount:
+            from ..kernel import host_mountns  # lazy: only without a mount ns (start-up budget)
+
             # Its mounts were made in the host's mount table: the container cannot take them
             # away by exiting.
             host_mountns.detach_root(state.rootfs, state.host_root_mount)

@@ -1,4 +1,4 @@
-"""save, load, import and export: images as tar archives (minirun/image/archive.py does the work).
+"""save, load, import and export: images as tar archives (engine/api/archives.py does the work).
 
     minirun save [-o FILE] [--format docker-archive|oci] IMAGE...   (stdout if not a terminal)
     minirun load [-i FILE|DIR] [-q] [--repository REPO]             (stdin without -i)
@@ -15,7 +15,15 @@ import sys
 import click
 
 from ..errors import ImageError
-from . import Command, image, main  # noqa: F401
+from . import Command, image, main
+
+
+def _api():
+    """engine/api/archives.py, imported when one of these commands runs: it brings the archive
+    code (tarfile, the compressors), which no other command needs."""
+    from ..engine.api import archives  # lazily: every minirun command imports this module
+
+    return archives
 
 
 @click.command(cls=Command)
@@ -27,8 +35,7 @@ from . import Command, image, main  # noqa: F401
 @click.pass_obj
 def save(obj, output: str | None, fmt: str, images: tuple[str, ...]) -> None:
     """Save images (names or IDs) to a tar archive."""
-    from ..image.archive import save as do_save
-
+    do_save = _api().save
     if output is None or output == "-":
         out = click.get_binary_stream("stdout")
         if out.isatty():
@@ -49,9 +56,6 @@ def save(obj, output: str | None, fmt: str, images: tuple[str, ...]) -> None:
 @click.pass_obj
 def load(obj, input_: str | None, quiet: bool, repository: str | None) -> None:
     """Load images from a docker-archive or an OCI image layout."""
-    from ..image.archive import load as do_load
-    from ..image.reference import parse
-
     if input_ is None or input_ == "-":
         src = click.get_binary_stream("stdin")
         if src.isatty():
@@ -59,14 +63,10 @@ def load(obj, input_: str | None, quiet: bool, repository: str | None) -> None:
                              "redirect")
     else:
         src = input_
-    records = do_load(obj.store(), src, default_repo=repository)
-    if quiet:
-        return
-    for record in records:
-        for tag in record.repo_tags:
-            click.echo(f"Loaded image: {parse(tag).familiar}")
-        if not record.repo_tags:
-            click.echo(f"Loaded image ID: {record.id}")
+    messages = _api().load(obj.store(), src, repository=repository)
+    if not quiet:
+        for m in messages:
+            click.echo(m["stream"], nl=False)
 
 
 @click.command("import", cls=Command)
@@ -79,12 +79,10 @@ def load(obj, input_: str | None, quiet: bool, repository: str | None) -> None:
 @click.pass_obj
 def import_(obj, changes: tuple[str, ...], message: str, file: str, repository: str | None) -> None:
     """Make a one-layer image from a flat rootfs tar (FILE, or - for stdin)."""
-    from ..image.archive import import_tar
-
     if file == "-" and sys.stdin.isatty():
         raise ImageError("import from stdin, but stdin is a terminal: give FILE or redirect")
-    record = import_tar(obj.store(), file, repository, changes=changes, message=message)
-    click.echo(record.id)
+    done = _api().import_(obj.store(), file, repository, changes=changes, message=message)
+    click.echo(done["Id"])
 
 
 for _cmd in (save, load, import_):

@@ -1,4 +1,7 @@
-"""Making images: `build` (a Dockerfile), `commit` (a container), `builder prune` (the cache)."""
+"""Making images: `build` (a Dockerfile), `commit` (a container), `builder prune` (the cache).
+
+The work is engine/api/build.py's; this module parses the flags and prints what it streams.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,25 @@ import sys
 
 import click
 
+from ..base.units import human_size
 from ..errors import MinirunError
 from . import main
+from .pull import ensure_image
+
+
+def _api():
+    """engine/api/build.py, imported when one of these commands runs: it brings the builder
+    and the Dockerfile parser, which no other command needs."""
+    from ..engine.api import build  # lazily: every minirun command imports this module
+
+    return build
+
+
+def _print_stream(message: dict) -> None:
+    """One of the build's messages: its `stream` text as it comes (aux is for programs)."""
+    if "stream" in message:
+        sys.stdout.write(message["stream"])
+        sys.stdout.flush()
 
 
 @main.command("build")
@@ -27,13 +47,7 @@ from . import main
 def build(obj, tags, dockerfile, build_args, no_cache, target, pull, network, labels, quiet,
           context) -> None:
     """Build an image from a Dockerfile in CONTEXT (a directory)."""
-    from ..engine.builder import Builder, BuildError, BuildOptions
-
-    if context == "-" or "://" in context:
-        raise BuildError(f"build {context}: only a local directory is a context here (no URL, "
-                         "git or stdin builds)")
-    if network not in ("default", "bridge", "none", "host"):
-        raise BuildError(f"--network {network}: RUN can use default, none or host")
+    api = _api()
     args = {}
     for a in build_args:
         k, eq, v = a.partition("=")
@@ -42,24 +56,25 @@ def build(obj, tags, dockerfile, build_args, no_cache, target, pull, network, la
                 continue  # docker: `--build-arg K` takes K from the environment, if set
             v = os.environ[k]
         args[k] = v
-    opts = BuildOptions(context=context, dockerfile=dockerfile, tags=list(tags), build_args=args,
-                        no_cache=no_cache, target=target, pull=pull, network=network,
-                        quiet=quiet, labels=dict(lb.partition("=")[::2] for lb in labels))
 
     def fetch(ref: str, policy: str):
-        from .pull import ensure_image
-
         return ensure_image(obj, ref, policy)
 
     try:
-        record = Builder(obj, opts, fetch).build()
+        done = api.build(obj.engine(), context, dockerfile=dockerfile, tags=list(tags),
+                         build_args=args, no_cache=no_cache, target=target, pull_always=pull,
+                         network=network, quiet=quiet,
+                         labels=dict(lb.partition("=")[::2] for lb in labels),
+                         pull=fetch, progress=_print_stream)
+    except api.BuildArgumentError:
+        raise  # refused before it started: the CLI's answer (125)
     except MinirunError as e:
         if obj.debug:
             raise
         click.echo(f"minirun: {e}", err=True)
         sys.exit(1)  # `docker build` exits 1 when the build fails
     if quiet:
-        click.echo(record.id)
+        click.echo(done["Id"])
 
 
 @main.command("commit")
@@ -74,12 +89,9 @@ def build(obj, tags, dockerfile, build_args, no_cache, target, pull, network, la
 @click.pass_obj
 def commit(obj, message, author, changes, pause, container, repository) -> None:
     """Create a new image from a container's changes."""
-    from ..engine.commit import commit as do_commit
-
-    eng = obj.engine()
-    c = eng.get(container)
-    record = do_commit(eng, c, repository, message, author, list(changes), pause)
-    click.echo(record.id)
+    done = _api().commit(obj.engine(), container, repository, comment=message, author=author,
+                         changes=list(changes), pause=pause)
+    click.echo(done["Id"])
 
 
 @main.group("builder", cls=type(main))
@@ -93,18 +105,9 @@ def builder() -> None:
 @click.pass_obj
 def builder_prune(obj, all_, force) -> None:
     """Forget the build cache; its layers go when no image uses them."""
-    store = obj.store()
-    path = os.path.join(store.root, "build-cache.json")
     if not force and sys.stdin.isatty():
         if not click.confirm("WARNING! This will remove all dangling build cache. Are you sure "
                              "you want to continue?"):
             return
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    pruned = store.prune_unused()
-    from .images import human_size
-
-    click.echo(f"Total reclaimed space: {human_size(pruned.reclaimed)}")
-
+    done = _api().prune_cache(obj.engine())
+    click.echo(f"Total reclaimed space: {human_size(done['SpaceReclaimed'])}")

@@ -132,13 +132,14 @@ def config_digest(config: dict) -> tuple[bytes, str]:
 
 
 class Builder:
-    """obj: the CLI's context (store() and engine()); pull(ref, policy) -> ImageRecord: how a
-    FROM image that is not here yet is fetched (the CLI passes its pull with progress)."""
+    """engine: where containers and images live (lifecycle.Engine); pull(ref, policy) ->
+    ImageRecord: how a FROM image that is not here yet is fetched (the front end passes its
+    pull with progress); out(text): each line of the build's output."""
 
-    def __init__(self, obj, opts: BuildOptions, pull, out=None) -> None:
-        self.obj, self.opts, self.pull = obj, opts, pull
-        self.store = obj.store()
-        self.engine = obj.engine()
+    def __init__(self, engine, opts: BuildOptions, pull, out=None) -> None:
+        self.opts, self.pull = opts, pull
+        self.store = engine.images()
+        self.engine = engine
         self.cache = Cache(self.store)
         self.say = out or (lambda text: (sys.stdout.write(text + "\n"), sys.stdout.flush()))
         if opts.quiet:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import sys
@@ -48,8 +49,8 @@ from typing import BinaryIO, Iterable, Iterator
 
 from ..base import times
 from ..base.atomicfile import AtomicFile
-from ..base.mediatypes import (DOCKER_LIST, DOCKER_MANIFEST, OCI_CONFIG, OCI_INDEX, OCI_LAYER,
-                               OCI_MANIFEST, SCHEMA1_TYPES)
+from ..base.mediatypes import (DOCKER_LIST, OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST,
+                               SCHEMA1_TYPES)
 from ..base.names import is_hex_id
 from ..errors import DigestError, ImageError, ReferenceError
 from . import reference
@@ -568,8 +569,6 @@ def _write(store: Store, chosen: list[tuple[ImageRecord, list[str]]], out: Binar
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    import io
-
     info = tarfile.TarInfo(name)
     info.size, info.mode, info.mtime = len(data), 0o644, 0
     tar.addfile(info, io.BytesIO(data))

@@ -22,6 +22,9 @@ import stat
 import tarfile
 
 from ..base.mediatypes import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST
+from ..errors import ImageError
+from ..kernel.idmap import unshift
+from .layers import LayerError, apply_layer
 from .platform import host_platform
 from .store import ImageRecord, Store
 
@@ -49,8 +52,6 @@ def write_layer_tar(upper: str, out, skip: set[str] = frozenset(),
     """Write the changes in overlay upper dir `upper` to `out` as an OCI layer tar, sorted.
     `skip`: "/paths" to leave out. idmaps: the container's maps; owners are written as the
     container saw them. Returns whether anything was written."""
-    from ..kernel.idmap import unshift
-
     um = (idmaps or {}).get("UidMap")
     gm = (idmaps or {}).get("GidMap")
     wrote = False
@@ -102,8 +103,6 @@ def add_layer_from_dir(store: Store, upper: str, skip: set[str] = frozenset(),
                        idmaps: dict | None = None) -> tuple[str, int] | None:
     """The changes in `upper` as a layer in the store: (diff_id, tar size), or None if there
     are none (Docker adds no layer for an empty change, and marks the history entry so)."""
-    from .layers import LayerError, apply_layer
-
     with store.ingest(), store.staging() as staging:
         path = os.path.join(staging, "layer.tar")
         with open(path, "wb") as f:
@@ -116,8 +115,6 @@ def add_layer_from_dir(store: Store, upper: str, skip: set[str] = frozenset(),
                 try:
                     apply_layer(path, target)
                 except LayerError as e:
-                    from ..errors import ImageError
-
                     raise ImageError(f"the new layer cannot be unpacked: {e}") from None
         store.put_blob(path, diff_id)
         return diff_id, h.size
@@ -125,8 +122,6 @@ def add_layer_from_dir(store: Store, upper: str, skip: set[str] = frozenset(),
 
 def add_layer_from_tar(store: Store, tar_path: str) -> str:
     """An uncompressed layer tar already written: unpack it into the store; its diff_id."""
-    from .layers import apply_layer
-
     h = hashlib.sha256()
     with open(tar_path, "rb") as f:
         while chunk := f.read(1 << 20):

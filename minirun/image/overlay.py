@@ -19,9 +19,10 @@ Limits and tricks:
 from __future__ import annotations
 
 import os
+import sys
 
 from ..errors import MinirunError
-from ..kernel import libc
+from ..kernel import idmap, libc
 
 PAGE = 4096
 
@@ -55,10 +56,8 @@ def mount_rootfs(layers_dir: str, layer_names: list[str], container_dir: str,
     helpers: list[str] = []
     if idmaps:
         layers_dir, helpers = _idmapped_layers(layers_dir, layer_names, container_dir, idmaps)
-        from ..kernel.idmap import shift
-
         # The merged root directory takes its owner from upper: the container's root owns /.
-        os.chown(upper, shift(0, idmaps["UidMap"]), shift(0, idmaps["GidMap"]))
+        os.chown(upper, idmap.shift(0, idmaps["UidMap"]), idmap.shift(0, idmaps["GidMap"]))
     try:
         mount_in(layers_dir, merged, options, 0,
                  f"the container's / : a writable layer over the image's {len(layer_names)} "
@@ -90,8 +89,6 @@ def _idmapped_layers(layers_dir: str, names: list[str], container_dir: str,
     """Each layer, seen with the container's owners, under one directory: (its path, the
     helper mounts to detach once the overlay is up). Falls back to copies with shifted owners
     (kept in the container's directory) where idmapped mounts are not possible."""
-    from ..kernel import idmap
-
     uid_map = [tuple(e) for e in idmaps["UidMap"]]
     gid_map = [tuple(e) for e in idmaps["GidMap"]]
     where = os.path.join(container_dir, "idmapped")
@@ -99,7 +96,7 @@ def _idmapped_layers(layers_dir: str, names: list[str], container_dir: str,
     made: list[str] = []
 
     def undo(why: str) -> None:
-        import shutil
+        import shutil  # here: the monitor mounts rootfs and its start-up budget keeps shutil out
 
         for t in made:
             libc.umount2(t, libc.MNT_DETACH, why)
@@ -122,8 +119,6 @@ def _idmapped_layers(layers_dir: str, names: list[str], container_dir: str,
     except BaseException:
         undo("undo: the rootfs could not be made")
         raise
-    import sys
-
     copies = os.path.join(container_dir, "layers-shifted")
     sys.stderr.write(f"minirun: no idmapped mounts here ({reason}): copying the image's layers "
                      "with shifted owners for this container (slower, and uses disk)\n")
@@ -131,7 +126,7 @@ def _idmapped_layers(layers_dir: str, names: list[str], container_dir: str,
         dst = os.path.join(copies, name)
         if not os.path.exists(dst):
             # copied beside, renamed in whole: a half copy is never taken for a layer later
-            import shutil
+            import shutil  # (the monitor's start-up budget, as above)
 
             shutil.rmtree(dst + ".tmp", ignore_errors=True)
             idmap.chowned_copy(os.path.join(layers_dir, name), dst + ".tmp", uid_map, gid_map)

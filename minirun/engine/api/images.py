@@ -11,7 +11,8 @@
     prune_layers(store)                 -> [{"Deleted": diff_id}]  (what no image uses any more)
     containers_using(store, image_id)   -> IDs of the containers made from it
 
-Pull, push, login and the archives are in distribution.py; build and commit in build.py.
+Pull, push, login and logout are in distribution.py; save, load and import in archives.py;
+build and commit in build.py.
 
 Errors: NotFound (store.NoSuchImage: no such image), InvalidArgument (a bad reference or filter,
 an ambiguous ID prefix), Conflict (ImageInUse: rmi of an image a container uses or that is
@@ -240,8 +241,8 @@ def inspect_record(store: Store, record: ImageRecord) -> dict:
             pass
     data: dict[str, Any] = {
         "Id": record.id,
-        "RepoTags": [_familiar(t) for t in record.repo_tags],
-        "RepoDigests": [_familiar(d) for d in record.repo_digests],
+        "RepoTags": [familiar(t) for t in record.repo_tags],
+        "RepoDigests": [familiar(d) for d in record.repo_digests],
         "Parent": "",
         "Comment": config.get("comment", ""),
         "Created": config.get("created") or record.created or "",
@@ -284,7 +285,7 @@ def history(store: Store, name: str) -> list[dict]:
         entries.append((h, size))
     return [{"Id": record.id if i == 0 else MISSING, "Created": unix_time(h.get("created", "")),
              "CreatedBy": h.get("created_by", ""),
-             "Tags": [_familiar(t) for t in record.repo_tags] if i == 0 else [],
+             "Tags": [familiar(t) for t in record.repo_tags] if i == 0 else [],
              "Size": size, "Comment": h.get("comment", "")}
             for i, (h, size) in enumerate(reversed(entries))]
 
@@ -345,14 +346,14 @@ def _remove(store: Store, name: str, force: bool) -> list[dict]:
                                  f"force) - container {users[0][:12]} is using its referenced "
                                  f"image {short}")
             store.untag(key)
-            out.append({"Untagged": _familiar(key)})
+            out.append({"Untagged": familiar(key)})
             if "@" not in key:
                 repo = _repo_of(key)
                 if not any(_repo_of(t) == repo for t in record.repo_tags if t != key):
                     for d in record.repo_digests:
                         if _repo_of(d) == repo:
                             store.untag(d)
-                            out.append({"Untagged": _familiar(d)})
+                            out.append({"Untagged": familiar(d)})
                             remaining.remove(d)
             if remaining or users:
                 return out
@@ -367,7 +368,7 @@ def _remove(store: Store, name: str, force: bool) -> list[dict]:
                                  f"being used by container {users[0][:12]}")
             for n in names:
                 store.untag(n)
-                out.append({"Untagged": _familiar(n)})
+                out.append({"Untagged": familiar(n)})
             if users:  # force never stops a container, nor takes the layers under its rootfs
                 out.append({"Warning": f"image {short} kept (untagged): container "
                                        f"{users[0][:12]} uses it"})
@@ -393,7 +394,7 @@ def prune(store: Store, all: bool = False) -> dict:  # noqa: A002 - Docker's nam
                 continue
             for n in record.repo_tags + record.repo_digests:
                 store.untag(n)
-                deleted.append({"Untagged": _familiar(n)})
+                deleted.append({"Untagged": familiar(n)})
             store.delete_image(record.id)
             deleted.append({"Deleted": record.id})
     pruned = store.prune_unused()
@@ -401,7 +402,7 @@ def prune(store: Store, all: bool = False) -> dict:  # noqa: A002 - Docker's nam
     return {"ImagesDeleted": deleted, "SpaceReclaimed": pruned.reclaimed}
 
 
-def _familiar(name: str) -> str:
+def familiar(name: str) -> str:
     """docker.io/library/alpine:latest -> alpine:latest."""
     try:
         return reference.parse(name).familiar
@@ -418,4 +419,4 @@ def _repo_of(name: str) -> str:
 
 __all__ = ["ImageInUse", "UNKNOWN_TIME", "MISSING", "get", "containers_using", "config_of",
            "parse_time", "unix_time", "path_match", "check_filters", "list_", "inspect",
-           "inspect_record", "history", "check_tag", "tag", "remove", "prune_layers", "prune"]
+           "inspect_record", "history", "familiar", "check_tag", "tag", "remove", "prune_layers", "prune"]

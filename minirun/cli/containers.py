@@ -17,6 +17,7 @@ import click
 
 from ..errors import MinirunError
 from . import main
+from .pull import ensure_image
 
 
 @main.group("container", cls=type(main))
@@ -38,14 +39,14 @@ def _api():
 
 def _attach_api():
     """The engine API's attach module (run in the foreground, start -a, attach)."""
-    from ..engine.api import attach  # lazily: the start-up of every command (see _api)
+    from ..engine.api import attach  # lazily: start-up (see _api)
 
     return attach
 
 
 def _files_api():
     """The engine API's files module (cp, diff, export)."""
-    from ..engine.api import files  # lazily: the start-up of every command (see _api)
+    from ..engine.api import files  # lazily: start-up (see _api)
 
     return files
 
@@ -136,7 +137,7 @@ def _run_options(f):
 
 
 def _options(image: str, command: tuple[str, ...], kw: dict):
-    from ..engine.lifecycle import RunOptions
+    from ..engine.lifecycle import RunOptions  # lazily: start-up (see _api)
 
     env = []
     for path in kw["env_file"]:
@@ -171,7 +172,7 @@ def _options(image: str, command: tuple[str, ...], kw: dict):
         raise MinirunError(f"invalid size for --memory/--memory-swap: {e}") from None
     if memory and 0 < memory < 6 * 1024 * 1024:
         raise MinirunError("Minimum memory limit allowed is 6MB")
-    from ..engine import health
+    from ..engine import health  # lazily: start-up (see _api)
 
     healthcheck = health.from_flags(  # None when no --health-* flag was given
         kw["health_cmd"], kw["health_interval"], kw["health_timeout"], kw["health_start_period"],
@@ -197,8 +198,6 @@ def _options(image: str, command: tuple[str, ...], kw: dict):
 
 def _create(obj, image: str, command, kw) -> str:
     """The new container's ID."""
-    from .pull import ensure_image
-
     opts = _options(image, command, kw)
     record = ensure_image(obj, image, kw["pull_policy"], kw["platform"])
     return _api().create(_engine(obj), opts, record)["Id"]
@@ -219,7 +218,7 @@ def run(obj, image: str, command: tuple[str, ...], detach: bool, sig_proxy: bool
     """Create and start a container from IMAGE, running COMMAND (or the image's default)."""
     if not detach and not kw["tty"] and not kw["interactive"] and os.isatty(0) and os.isatty(1):
         kw["tty"] = kw["interactive"] = True  # what a person at a terminal means (module doc)
-    from ..engine.lifecycle import MonitorHandle
+    from ..engine.lifecycle import MonitorHandle  # lazily: start-up (see _api)
 
     eng = _engine(obj)
     monitor = MonitorHandle(eng)  # its start-up overlaps ours (lifecycle.MonitorHandle)

@@ -16,6 +16,7 @@ from ..base.units import human_duration
 from ..errors import MinirunError
 from . import main
 from .containers import _api, _engine, container_group
+from .images import inspect_image
 from .template import Format, inspect_output, tabwrite
 
 PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",
@@ -98,10 +99,8 @@ def _inspect_rows(obj, names: tuple[str, ...], kind: str | None) -> list[dict]:
                 found = None
         if found is None and kind in (None, "image"):
             try:
-                from .images import inspect_image
-
                 found = inspect_image(obj.store(), obj.store().resolve(name))
-            except (MinirunError, ImportError):
+            except MinirunError:
                 found = None
         if found is None and kind in (None, "volume"):
             try:

@@ -10,7 +10,8 @@ import os
 import click
 
 from ..base.units import human_size
-from . import main
+from . import containers, main, network, volumes as volumes_cli
+from .images import image_prune
 from .template import tabwrite
 
 
@@ -25,7 +26,9 @@ def _api():
 @main.command()
 def version() -> None:
     """Show the versions of minirun and the runtime-spec it implements."""
-    v = _api().version()
+    from ..engine.api import version as version_api  # lazily: the CLI's start-up (see _api)
+
+    v = version_api.version()
     runtime, python = v["Components"][1], v["Components"][2]
     click.echo(f"minirun version {v['Version']}")
     click.echo(f"OCI runtime:    minirun-oci {runtime['Version']} "
@@ -119,9 +122,6 @@ def prune(ctx, all_: bool, volumes: bool, force: bool) -> None:
                          if all_ else "  - all dangling images\n")
                       + "  - all build cache\n"
                       + "\nAre you sure you want to continue?", abort=True)
-    from . import containers, network, volumes as volumes_cli
-    from .images import image_prune
-
     done = _api().prune(ctx.obj.engine(), volumes_too=volumes, images_too=False)
     containers.render_prune(done["Containers"])
     network.render_prune(done["Networks"])

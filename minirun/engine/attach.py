@@ -19,9 +19,15 @@ sun_path holds only 108 bytes, and a --root under a test's tmp path is longer th
 
 from __future__ import annotations
 
+import fcntl
 import os
+import select
+import signal
 import socket
 import struct
+import termios
+import time
+import tty as ttymod
 
 STDIN, STDOUT, STDERR, EXIT, STDIN_EOF, RESIZE, START = 0, 1, 2, 3, 5, 6, 7
 SOCK = "attach.sock"
@@ -76,8 +82,6 @@ def listen(cdir: str) -> socket.socket:
 
 def connect(cdir: str, timeout: float = 10.0) -> socket.socket:
     """Connect to a monitor's attach socket (retrying while it is being set up)."""
-    import time
-
     deadline = time.monotonic() + timeout
     while True:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -97,18 +101,12 @@ def session(sock: socket.socket, tty: bool, stdin: bool, start: bool = False) ->
     Returns the container's exit code, or None when the user detached (ctrl-p ctrl-q) or the
     monitor went away without saying.
     """
-    import select
-    import signal
-
     saved = None
     in_tty = stdin and tty and os.isatty(0)
     old_winch = None
 
     def resize(*_: object) -> None:
         if os.isatty(1) or os.isatty(0):
-            import fcntl
-            import termios
-
             fd = 0 if os.isatty(0) else 1
             rows, cols = struct.unpack("HHHH", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8))[:2]
             try:
@@ -118,9 +116,6 @@ def session(sock: socket.socket, tty: bool, stdin: bool, start: bool = False) ->
 
     try:
         if in_tty:
-            import termios
-            import tty as ttymod
-
             saved = termios.tcgetattr(0)
             ttymod.setraw(0, termios.TCSANOW)  # TCSAFLUSH (the default) would drop typed-ahead keys
         if tty:
@@ -169,8 +164,6 @@ def session(sock: socket.socket, tty: bool, stdin: bool, start: bool = False) ->
         if old_winch is not None:
             signal.signal(signal.SIGWINCH, old_winch)
         if saved is not None:
-            import termios
-
             termios.tcsetattr(0, termios.TCSADRAIN, saved)
 
 

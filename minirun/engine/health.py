@@ -25,11 +25,14 @@ check needs (the runtime, the image's users, the seccomp compiler) is imported i
 from __future__ import annotations
 
 import os
+import select
+import signal
 import time
 
 from ..base.durations import SECOND, format_duration, parse_duration
 from ..base.times import now as stamp  # `now` is the loop's clock in this module
-from ..errors import MinirunError
+from ..errors import CommandError, MinirunError
+from ..kernel import libc
 
 DEFAULT_INTERVAL = 30 * SECOND
 DEFAULT_TIMEOUT = 30 * SECOND
@@ -239,7 +242,7 @@ class Probe:
         if data:
             self.buf += data
             return None
-        import json
+        import json  # (the monitor's start-up budget)
 
         try:
             res = json.loads(self.buf)
@@ -283,8 +286,6 @@ class Probe:
     def _kill(self) -> None:
         # The runner is our child until we reap it: its PID cannot have been reused.
         if self.pid:
-            import signal
-
             try:
                 os.kill(self.pid, signal.SIGKILL)
                 os.waitpid(self.pid, 0)
@@ -298,8 +299,7 @@ class Probe:
 
 def _child(w: int, probe: Probe) -> None:  # pragma: no cover - runs in a forked monitor
     """The runner: run the check, write its result as JSON on w, exit."""
-    import json
-    import signal
+    import json  # (the runner's: in the child)
 
     signal.set_wakeup_fd(-1)  # the monitor's wake-up pipe is not ours to write
     for s in (signal.SIGCHLD, signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
@@ -336,10 +336,10 @@ def _close_fds_but(keep: int) -> None:
 def check_process(cdir: str, config: dict, argv: list[str]):
     """The check's process, as `minirun exec` makes one: the container's user, environment,
     working directory, capabilities and no-new-privileges; no terminal, no stdin."""
-    import json
+    import json  # (the runner's: in the child)
 
-    from ..oci import spec
-    from . import bundle, users
+    from ..oci import spec  # (the runner's: in the child)
+    from . import bundle, users  # (the runner's: in the child)
 
     with open(os.path.join(cdir, "config.json")) as f:
         cfg = json.load(f)["process"]
@@ -358,13 +358,8 @@ def run_check(runroot: str, cid: str, cdir: str, config: dict, argv: list[str],
               timeout: float, timeout_text: str) -> dict:  # pragma: no cover - needs root
     """Run one check in the container; its exit code and first 4096 bytes of output (stdout
     and stderr together). Past the timeout its process group is killed: ExitCode -1."""
-    import select
-    import signal
-
-    from ..errors import CommandError
-    from ..kernel import libc
-    from ..oci import execute
-    from ..oci.run import exit_code
+    from ..oci import execute  # (the runner's: in the child)
+    from ..oci.run import exit_code  # (the runner's: in the child)
 
     proc = check_process(cdir, config, argv)
     # The runtime's intermediate child exits once the check runs: as a subreaper we adopt

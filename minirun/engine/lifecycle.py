@@ -9,18 +9,22 @@ shows these containers too); the container ID is the runtime's ID.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from ..record import dataclass, field
 
 from ..base.atomicfile import write_atomic
 from ..base.filelock import FileLock
 from ..base.times import ZERO_TIME, now
 from ..errors import CommandError, InvalidArgument, MinirunError, Unavailable
-from . import bundle as bundle_mod, security
+from ..kernel.process import start_time
+from ..kernel.rootfs import secure_join
+from ..record import dataclass, field
+from . import bundle as bundle_mod, health, security, userns, users
+from .mounts import parse_mount, parse_volume
 from .records import Container, Containers, Conflict, State
 from .volumes import Volumes
 
@@ -92,7 +96,7 @@ class Engine:
     def net(self):
         """Networks, addresses and NAT (engine/networking.py), set up on first use."""
         if self._net is None:
-            from .networking import Networking
+            from .networking import Networking  # (start-up: not on `ps`'s path)
 
             self._net = Networking(self.root, self.runroot)
         return self._net
@@ -110,8 +114,6 @@ class Engine:
     def refresh(self, c: Container) -> Container:
         """Notice a monitor that died (kill -9): its container is `dead` once its process is gone,
         and what it held (cgroup, runtime state, rootfs mount) is cleaned up now."""
-        from ..kernel.process import start_time
-
         s = c.state
         if not s.running or not s.monitor_pid:
             return c
@@ -143,8 +145,8 @@ class Engine:
     def _release(self, c: Container) -> None:
         """Give back what a stopped container holds: the runtime's state (and its cgroup) and
         the rootfs mount. Its writable layer stays until `rm`."""
-        from ..image import overlay
-        from ..oci import container as oci
+        from ..image import overlay  # (start-up: not on `ps`'s path)
+        from ..oci import container as oci  # (start-up: not on `ps`'s path)
 
         try:
             oci.delete(self.runroot, c.id, force=True)
@@ -193,8 +195,6 @@ class Engine:
             if opts.stop_timeout is not None:
                 c.config["StopTimeout"] = opts.stop_timeout
             if opts.healthcheck or icfg.get("Healthcheck"):
-                from . import health
-
                 hc = health.merge(opts.healthcheck, icfg.get("Healthcheck"))
                 if hc:
                     c.config["Healthcheck"] = hc
@@ -236,8 +236,6 @@ class Engine:
         """--userns / --userns-remap: pick the container's id maps and keep them in its record
         (a restart keeps them). Auto ranges are chosen under a lock, against every other
         container's, so two containers never get the same host uids."""
-        from . import userns
-
         mode, user, size = userns.parse(opts.userns, opts.userns_remap)
         if mode == "host":
             return
@@ -267,8 +265,6 @@ class Engine:
 
     def _mounts(self, c: Container, opts: RunOptions, icfg: dict) -> list[dict]:
         """-v, --mount, --tmpfs and the image's VOLUMEs as Docker's Mounts list."""
-        from .mounts import parse_mount, parse_volume
-
         out: list[dict] = []
         for spec in opts.volumes:
             out.append(parse_volume(spec))
@@ -306,22 +302,18 @@ class Engine:
 
     def prepare(self, c: Container, seed: bool = False) -> None:
         """Mount the rootfs and write the bundle: config.json and the /etc files."""
-        from ..image import overlay
-        from ..kernel import cgroups
-        from ..kernel.rootfs import secure_join
-        from ..network import dns
-        from . import users
+        from ..image import overlay  # (start-up: not on `ps`'s path)
+        from ..kernel import cgroups  # (start-up: not on `ps`'s path)
+        from ..network import dns  # (start-up: not on `ps`'s path)
 
         cdir = self.cdir(c.id)
         rootfs = os.path.join(cdir, "rootfs")
         maps = c.host_config.get("IDMappings")
         if maps:
-            from .userns import check_reachable
-
-            check_reachable(rootfs, maps)
+            userns.check_reachable(rootfs, maps)
             for m in c.mounts:
                 if m.get("Source"):
-                    check_reachable(m["Source"], maps)
+                    userns.check_reachable(m["Source"], maps)
         if not os.path.ismount(rootfs):
             overlay.mount_rootfs(os.path.join(self.root, "image", "layers"), c.layers, cdir,
                                  idmaps=maps)
@@ -353,17 +345,13 @@ class Engine:
                       host_mode=mode == "host", dns=hc.get("Dns"), dns_search=hc.get("DnsSearch"),
                       hosts_text=self.net.hosts_text(c, []) if mode != "host" else None)
         if maps:
-            from .userns import host_root
-
-            uid, gid = host_root(maps)  # the container's root may write its /etc files
+            uid, gid = userns.host_root(maps)  # the container's root may write its /etc files
             for name in ("hostname", "hosts", "resolv.conf"):
                 p = os.path.join(cdir, name)
                 if os.path.exists(p):
                     os.chown(p, uid, gid)
         cfg = bundle_mod.oci_config(c, cdir, user, cgroup_v2=cgroups.layout() == "v2",
                                     netns_path=netns, etc_dir=etc_dir)
-        import json  # here: lifecycle is imported by `minirun run`'s lean paths too
-
         write_atomic(os.path.join(cdir, "config.json"), json.dumps(cfg, indent=1), mode=0o666)
 
     # -- start -----------------------------------------------------------------------------------
@@ -389,7 +377,7 @@ class Engine:
 
     # -- signals and stopping --------------------------------------------------------------------
     def kill(self, c: Container, sig: int, stop: bool = True) -> None:
-        from ..oci import container as oci
+        from ..oci import container as oci  # (start-up: not on `ps`'s path)
 
         if not c.state.running:
             raise Conflict(f"Cannot kill container: {c.short_id}: Container {c.id} is not "
@@ -437,7 +425,7 @@ class Engine:
             time.sleep(0.02)
 
     def pause(self, c: Container) -> None:
-        from ..oci import control
+        from ..oci import control  # (start-up: not on `ps`'s path)
 
         if c.state.status != "running":
             raise Conflict(f"Container {c.id} is not running" if c.state.status != "paused"
@@ -446,7 +434,7 @@ class Engine:
         self.containers.update(c.id, lambda x: setattr(x.state, "status", "paused"))
 
     def unpause(self, c: Container) -> None:
-        from ..oci import control
+        from ..oci import control  # (start-up: not on `ps`'s path)
 
         if c.state.status != "paused":
             raise Conflict(f"Container {c.id} is not paused")
@@ -468,8 +456,6 @@ class Engine:
     def wait_monitor_gone(self, c: Container, timeout: float) -> None:
         """A monitor finishes after it records the exit (unmount, close the log): let it, so
         the two of us never tear the same things down at once."""
-        from ..kernel.process import start_time
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -511,7 +497,7 @@ class _NotRunning(bundle_mod.BundleError, Conflict):
 
 
 def _oci_alive(runroot: str, cid: str) -> bool:
-    from ..oci import state as st
+    from ..oci import state as st  # (start-up: not on `ps`'s path)
 
     try:
         return st.load(runroot, cid).status() in ("running", "created", "paused")
@@ -520,8 +506,6 @@ def _oci_alive(runroot: str, cid: str) -> bool:
 
 
 def _image_config(store, record) -> dict:
-    import json
-
     with store.open_blob(record.id) as f:
         return json.load(f)
 

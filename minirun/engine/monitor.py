@@ -65,7 +65,7 @@ def main(argv: list[str]) -> None:
     os.close(null)
     os.dup2(log, 2)
     if os.environ.get("MINIRUN_TRACE", "") not in ("", "0"):
-        from .. import trace
+        from .. import trace  # lazily: only with MINIRUN_TRACE
 
         trace.enable("monitor")  # every kernel step of this container, in monitor.log
     code = 0
@@ -143,8 +143,8 @@ class Monitor:
 
     # -- one run of the container ----------------------------------------------------------------
     def start_once(self, c: Container, first: bool) -> None:
-        from ..image import overlay
-        from ..oci import container as oci
+        from ..image import overlay  # (start-up: _preload() loads it)
+        from ..oci import container as oci  # (start-up: _preload() loads it)
 
         if not os.path.ismount(os.path.join(self.cdir, "rootfs")):
             overlay.mount_rootfs(_layers_dir(self.store), c.layers, self.cdir)
@@ -181,7 +181,7 @@ class Monitor:
                 theirs.close()
         self.init_pid = state.pid
         if tty:
-            from ..kernel import terminal
+            from ..kernel import terminal  # (start-up: _preload() loads it)
 
             self.master = terminal.recv_fd(ours)
             ours.close()
@@ -230,7 +230,7 @@ class Monitor:
             self.tell(f"ok {state.pid}")
 
     def networking(self):
-        from .networking import Networking
+        from .networking import Networking  # (only in the forked child)
 
         return Networking(os.path.dirname(self.store.dir), self.runroot)
 
@@ -242,7 +242,7 @@ class Monitor:
         """Run fn in a forked child and return its (JSON) result, or raise its error. The
         network code (ipaddress, subprocess, netlink ...) is imported there, not here: the
         monitor stays small for the container's whole life."""
-        import json
+        import json  # lazily: in the child; json is outside the monitor's budget
 
         r, w = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
@@ -311,7 +311,7 @@ class Monitor:
             x.state.pid = 0
 
         self.store.update(self.cid, note)
-        from ..oci import container as oci
+        from ..oci import container as oci  # (start-up: _preload() loads it)
 
         try:
             oci.delete(self.runroot, self.cid, force=True)
@@ -452,7 +452,7 @@ class Monitor:
             os.close(self.stdin_fd)  # StdinOnce: the attached client's EOF is the container's
             self.stdin_fd = -1
         elif kind == attach.RESIZE and self.master >= 0:
-            from ..kernel import terminal
+            from ..kernel import terminal  # (start-up: _preload() loads it)
 
             try:
                 rows, cols = (int(x) for x in payload.split())
@@ -486,8 +486,8 @@ class Monitor:
         return False
 
     def finish(self, code: int, again: bool) -> None:
-        from ..oci import container as oci
-        from ..oci import state as st
+        from ..oci import container as oci  # (start-up: _preload() loads it)
+        from ..oci import state as st  # (start-up: _preload() loads it)
 
         oom = False
         try:
@@ -545,12 +545,12 @@ class Monitor:
             self.reap()
 
     def remove(self, c: Container) -> None:
-        from .lifecycle import Engine
+        from .lifecycle import Engine  # (only for --rm, at the end)
 
         Engine(os.path.dirname(self.store.dir), self.runroot, None).remove_files(c, volumes=True)
 
     def shutdown(self) -> None:
-        from ..image import overlay
+        from ..image import overlay  # (start-up: _preload() loads it)
 
         if self.probe is not None:
             self.probe.cancel()

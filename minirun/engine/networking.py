@@ -18,9 +18,13 @@ rules go at the next change; `network prune` removes unused networks and bridges
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import os
+import socket
 
 from ..errors import Conflict, InvalidArgument, MinirunError
+from ..network import bridge, dns, nat
 from ..network import networks as netmod
 from ..network.bridge import mac_of
 from ..network.networks import DEFAULT, Network, NetworkConflict, Networks
@@ -60,8 +64,6 @@ def parse_publish(spec: str) -> tuple[str, int | None, int, str]:
         if p is not None and not 0 < p < 65536:
             raise InvalidPort(f"invalid port {p} in -p {spec}")
     if host_ip:
-        import ipaddress
-
         try:
             if ipaddress.ip_address(host_ip).version != 4:
                 raise ValueError
@@ -72,8 +74,6 @@ def parse_publish(spec: str) -> tuple[str, int | None, int, str]:
 
 def free_port(proto: str) -> int:
     """A host port nobody uses now: the kernel's choice for a socket bound to port 0."""
-    import socket
-
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else
                        socket.SOCK_DGRAM) as s:
         s.bind(("", 0))
@@ -113,8 +113,6 @@ class Networking:
         c.host_config["PortBindings"] = bindings
 
     def _endpoint(self, c, net: Network, address: str, aliases: list[str]) -> dict:
-        import hashlib
-
         return {"NetworkID": net.Id, "EndpointID": hashlib.sha256((c.id + net.Id).encode())
                 .hexdigest(), "Gateway": net.Gateway, "IPAddress": address,
                 "IPPrefixLen": net.prefixlen, "Aliases": list(aliases) if not net.default else None,
@@ -123,8 +121,6 @@ class Networking:
     # -- start and exit -------------------------------------------------------------------------
     def setup(self, c, pid: int, store) -> None:
         """Plug the container in (the runtime made its namespaces; it has not run yet)."""
-        from ..network import bridge
-
         mode = c.host_config.get("NetworkMode", DEFAULT)
         if mode == "host" or mode.startswith("container:"):
             return
@@ -146,8 +142,6 @@ class Networking:
 
     def refresh(self, store, also_running=None) -> None:
         """Rewrite the NAT table from what runs now (also_running: a container about to)."""
-        from ..network import bridge, nat
-
         nets = [n for n in self.networks.all() if bridge.exists(n.Bridge)]
         published = []
         for c in store.all():
@@ -206,8 +200,6 @@ class Networking:
 
     # -- connect and disconnect -----------------------------------------------------------------
     def connect(self, store, c, net: Network, ip: str | None, aliases: list[str]) -> None:
-        from ..network import bridge
-
         if net.Name in c.networks:
             raise NetworkConflict(f"endpoint with name {c.name} already exists in network {net.Name}")
         mode = c.host_config.get("NetworkMode", DEFAULT)
@@ -236,8 +228,6 @@ class Networking:
             self.update_hosts(store, c, joining=True)
 
     def disconnect(self, store, c, net: Network) -> None:
-        from ..network import bridge
-
         if net.Name not in c.networks:
             raise NetworkConflict(f"container {c.name} is not connected to network {net.Name}")
         if c.state.running:
@@ -255,8 +245,6 @@ class Networking:
 
     # -- names: /etc/hosts on user networks -----------------------------------------------------
     def hosts_text(self, c, peers: list) -> str:
-        from ..network import dns
-
         extra = []
         for name, ep in c.networks.items():
             extra.append((ep["IPAddress"], [c.config.get("Hostname", c.id[:12])]))

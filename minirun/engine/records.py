@@ -223,7 +223,7 @@ class Containers:
 
     def remove_dir(self, cid: str) -> None:
         """Forget a container: its directory goes (the caller has unmounted and cleaned up)."""
-        import shutil
+        import shutil  # lazily: the monitor imports this module (its start-up budget)
 
         with self.names_lock():
             d = self.path(cid)
@@ -236,7 +236,7 @@ class Containers:
 
 
 def _free_name(taken: set[str]) -> str:
-    import random
+    import random  # lazily: the monitor imports this module (its start-up budget)
 
     rng = random.Random()
     for attempt in range(1000):

@@ -33,13 +33,11 @@ as AF_VSOCK (Docker 29.4.2 and later).
 
 from __future__ import annotations
 
+import json
 import os
+from typing import Any
 
 from ..errors import MinirunError
-
-TYPE_CHECKING = False  # `import typing` costs ~7 ms per start; annotations are strings here
-if TYPE_CHECKING:
-    from typing import Any
 
 
 class SeccompProfileError(MinirunError):
@@ -393,8 +391,6 @@ def load_profile(text: str, caps: list[str], arch: str | None = None,
     Returns None for a profile with neither defaultAction nor syscalls, which Docker reads as
     "no seccomp". Raises SeccompProfileError naming `source` and the field.
     """
-    import json
-
     try:
         profile = json.loads(text)
     except ValueError as err:  # JSONDecodeError, and UnicodeDecodeError for bytes
@@ -469,8 +465,6 @@ class _Checker:
 
 
 def _show(value: Any) -> str:
-    import json
-
     text = json.dumps(value)
     return text if len(text) <= 60 else text[:57] + "..."
 

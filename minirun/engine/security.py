@@ -17,6 +17,7 @@ There is no AppArmor or SELinux here: `apparmor=unconfined` and `label=disable` 
 from __future__ import annotations
 
 import os
+import stat
 
 from ..errors import MinirunError
 
@@ -53,7 +54,7 @@ def parse(opts: list[str]) -> list[str]:
                 except OSError as e:
                     raise SecurityOptError(f"--security-opt seccomp={value}: cannot read the "
                                            f"profile: {e.strerror}") from None
-                from .seccomp_profile import load_profile
+                from .seccomp_profile import load_profile  # (start-up: `create`'s only)
 
                 load_profile(text, [], source=value)  # a bad file fails now, naming the field
                 out.append("seccomp=" + text)
@@ -82,7 +83,7 @@ def masks_paths(hc: dict) -> bool:
 
 def seccomp_for(hc: dict, caps: list[str]) -> dict | None:
     """linux.seccomp for a container with these final capabilities, or None (unconfined)."""
-    from . import seccomp_profile
+    from . import seccomp_profile  # (start-up: `create`'s only)
 
     if hc.get("Privileged"):
         return None  # Docker: --privileged runs without a filter
@@ -104,8 +105,6 @@ _SKIP_DIRS = {"pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"}
 
 def host_devices(top: str = "/dev") -> list[dict]:
     """Every character and block device under /dev, as linux.devices entries (--privileged)."""
-    import stat
-
     out = []
     for dirpath, dirnames, filenames in os.walk(top):
         dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)

@@ -20,9 +20,11 @@ so that its root owns them, and where the kernel cannot, through a copy with shi
 from __future__ import annotations
 
 import os
+import pwd
 import sys
 
 from ..errors import MinirunError
+from ..kernel.idmap import shift
 
 SUBUID, SUBGID = "/etc/subuid", "/etc/subgid"
 DEFAULT_USER = "minirun"
@@ -62,8 +64,6 @@ def ranges(path: str, name: str | None) -> list[tuple[int, int]]:
     when name is None)."""
     names = None
     if name is not None:
-        import pwd
-
         names = {name}
         try:
             names.add(str(pwd.getpwnam(name).pw_uid))  # the file may name the user by uid
@@ -152,8 +152,6 @@ def host_root(maps: dict | None) -> tuple[int, int]:
     """The host uid and gid of the container's root (0, 0 without a user namespace)."""
     if not maps:
         return 0, 0
-    from ..kernel.idmap import shift
-
     return shift(0, maps["UidMap"]), shift(0, maps["GidMap"])
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 
 from ..record import asdict, dataclass, field
@@ -24,6 +25,7 @@ from ..base.filelock import FileLock
 from ..base.names import valid_name
 from ..base.times import now
 from ..errors import Conflict, InvalidArgument, MinirunError, NotFound
+from ..kernel.idmap import unshift
 
 
 class VolumeError(MinirunError):
@@ -161,10 +163,6 @@ class Volumes:
 
 def _unshift(top: str, idmaps: dict) -> None:
     """Host ids -> the ids the container sees, for every file under top."""
-    import stat
-
-    from ..kernel.idmap import unshift
-
     for dirpath, dirnames, filenames in os.walk(top):
         for p in [dirpath] + [os.path.join(dirpath, n) for n in dirnames + filenames]:
             st = os.lstat(p)

@@ -15,9 +15,12 @@ All of it is rtnetlink (kernel/netlink.py).
 
 from __future__ import annotations
 
+import hashlib
 import os
+import socket
 
 from ..errors import MinirunError
+from ..kernel import libc
 from ..kernel.netlink import Netlink
 from .networks import Network
 
@@ -55,8 +58,6 @@ def exists(name: str) -> bool:
 
 
 def _write(path: str, value: str, why: str) -> None:
-    from ..kernel import libc
-
     libc.write_file(path, value, why)
 
 
@@ -108,24 +109,18 @@ def remove(net: Network, runroot: str, all_bridges: list[str]) -> None:
 
 def veth_name(cid: str, net: Network) -> str:
     """The host end's name: 15 bytes at most (IFNAMSIZ), unique per container and network."""
-    import hashlib
-
     return "mr" + hashlib.sha256((cid + net.Id).encode()).hexdigest()[:12]
 
 
 def mac_of(address: str) -> str:
     """Docker's rule: 02:42 and the four bytes of the IPv4 address. A container that gets an
     address someone had before also gets their MAC, so the neighbours' ARP caches stay right."""
-    import socket
-
     return ":".join(f"{b:02x}" for b in b"\x02\x42" + socket.inet_aton(address))
 
 
 def attach(pid: int, cid: str, net: Network, address: str, ifname: str, mtu: int) -> str:
     """Plug the container (its init is `pid`) into `net` as `ifname` with `address`. Returns
     the host end's name."""
-    import socket
-
     host_end = veth_name(cid, net)
     netns = f"/proc/{pid}/ns/net"
     fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)

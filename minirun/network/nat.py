@@ -20,8 +20,10 @@ make is ever touched. No network left: no table left.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 
+from .. import trace
 from ..errors import MinirunError
 from ..record import dataclass
 from .networks import Network
@@ -75,8 +77,6 @@ def ruleset(networks: list[Network], published: list[Published], table: str = TA
 
 
 def apply(networks: list[Network], published: list[Published], table: str = TABLE) -> None:
-    from .. import trace
-
     script = ruleset(networks, published, table)
     if trace.enabled:
         trace.step(f"nft -f - ({len(published)} published ports, {len(networks)} networks)",
@@ -92,6 +92,4 @@ def apply(networks: list[Network], published: list[Published], table: str = TABL
 
 def backend() -> str:
     """What `info` says about the firewall minirun uses."""
-    import shutil
-
     return "nftables (table ip minirun)" if shutil.which("nft") else "none (nft missing)"

@@ -17,6 +17,7 @@ restarted container keeps its address.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import os
@@ -97,8 +98,6 @@ def host_routes() -> list[ipaddress.IPv4Network]:
 
 def root_tag(root: str) -> str:
     """"" for the default root, else 10 hex of the root's path: what names per-root things."""
-    import hashlib
-
     root = os.path.abspath(root)
     return "" if root == "/var/lib/minirun" else hashlib.sha256(root.encode()).hexdigest()[:10]
 

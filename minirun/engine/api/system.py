@@ -2,7 +2,8 @@
 /system/df and the prunes of POST /.../prune), in plain data.
 
     info(eng)                      -> Docker's SystemInfo, plus a "Minirun" object   GET /info
-    version()                      -> Docker's SystemVersion                         GET /version
+    version()                      -> Docker's SystemVersion (version.py: `minirun version`
+                                      stays lean)                                    GET /version
     df(eng)                        -> {"LayersSize", "Images", "Containers", "Volumes",
                                        "BuildCache"}                                  GET /system/df
     prune(eng, all, volumes_too)   -> what each family's prune removed (containers, networks,
@@ -17,17 +18,14 @@ from __future__ import annotations
 
 import os
 import platform
-import sys
 
 from ... import __version__
 from ...kernel import cgroups
 from ...network import nat
-from ...oci.state import OCI_VERSION
 from .. import userns
 from ..lifecycle import Engine
 from . import containers, images, networks, volumes
-
-API_VERSION = "1.43"  # the Docker Engine API version whose shapes these are
+from .version import version  # noqa: F401 - GET /version is a system verb too
 
 
 def info(eng: Engine) -> dict:
@@ -65,19 +63,6 @@ def info(eng: Engine) -> dict:
             "UsernsRanges": [[a, n] for a, n in sub],
         },
     }
-
-
-def version() -> dict:
-    """Docker's SystemVersion (GET /version): minirun's, the runtime-spec its runtime
-    implements, the kernel and Python."""
-    uname = os.uname()
-    return {"Version": __version__, "ApiVersion": API_VERSION, "Os": "linux",
-            "Arch": uname.machine, "KernelVersion": uname.release,
-            "Components": [
-                {"Name": "Engine", "Version": __version__, "Details": {}},
-                {"Name": "minirun-oci", "Version": __version__,
-                 "Details": {"RuntimeSpec": OCI_VERSION}},
-                {"Name": "Python", "Version": sys.version.split()[0], "Details": {}}]}
 
 
 def tree_size(path: str) -> int:

@@ -5,6 +5,7 @@
     one_line_error(stderr)                              the message, stripped
     one_line_error(err, "minirun-oci: ")                the runtime's message, without its prefix
     one_line_error(result, "minirun: ", 125, "no such") a finished run: its exit code, and a regex
+    cli_error(result)                                   the front end's own error (exit 125)
 """
 
 from __future__ import annotations
@@ -37,3 +38,9 @@ def one_line_error(err, prefix: str = "", code: int | None = None,
     if match is not None:
         assert re.search(match, message), f"{match!r} not in {message!r}"
     return message
+
+
+def cli_error(result) -> str:
+    """The front end's own one-line error of a finished `minirun` run (exit 125), without the
+    `minirun: ` prefix."""
+    return one_line_error(result, "minirun: ", 125)

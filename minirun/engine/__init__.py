@@ -1,16 +1,30 @@
 """The engine: containers as Docker users know them, built on the OCI runtime below.
 
-    records.py    a container's record on disk (config, host config, state), names and IDs
-    bundle.py     image config + `run` flags -> an OCI bundle (config.json), Docker's defaults
-    users.py      `-u user[:group]` resolved in the image's /etc/passwd and /etc/group
-    volumes.py    named and anonymous volumes under <root>/volumes, seeded from the image
-    monitor.py    the per-container monitor: owns stdio, writes logs, records the exit, restarts
-    attach.py     the framed stream between the monitor and `run`/`attach` (stdio, resize, exit)
-    logs.py       json-file logs: one JSON line per chunk, like Docker's default driver
-    lifecycle.py  the Engine: create, start, stop, kill, rm, wait ... on container records
-    api/          what a front end asks for, in plain data with typed errors (containers, exec,
-                  stats: see api/__init__.py)
-    files.py      cp, diff and export: walking a container's filesystem without leaving it
+    api/             what a front end asks for, in plain data with typed errors (see
+                     api/__init__.py: containers, exec, stats, attach, files, images, build ...)
+    lifecycle.py     the Engine: create, start, stop, kill, rm, wait ... on container records
+    records.py       a container's record on disk (config, host config, state), names and IDs
+    bundle.py        image config + `run` flags -> an OCI bundle (config.json), Docker's defaults
+    security.py      Docker's hardening for every container and the flags that change it
+    seccomp_profile.py  Docker's default seccomp profile, as the OCI linux.seccomp object
+    userns.py        --userns-remap and --userns=auto: subordinate ids, the container's maps
+    users.py         `-u user[:group]` resolved in the image's /etc/passwd and /etc/group
+    mounts.py        `-v` and `--mount` specs, parsed into Docker's Mounts entries
+    volumes.py       named and anonymous volumes under <root>/volumes, seeded from the image
+    networking.py    a container's place on its networks: addresses, veths, ports, names
+    monitor.py       the per-container monitor: owns stdio, writes logs, records the exit, restarts
+    attach.py        the framed stream between the monitor and `run`/`attach` (stdio, resize, exit)
+    logs.py          json-file logs: one JSON line per chunk, like Docker's default driver
+    health.py        HEALTHCHECK: the config, the schedule, the state machine and the probe
+    files.py         cp, diff and export: walking a container's filesystem without leaving it
+    builder.py       `build`: a Dockerfile, step by step, into an image (Docker's classic builder)
+    build_context.py the build context and Docker's COPY rules (sources, checksums)
+    commit.py        `commit`: a container's changes as a new image
+
+Lean or standard: the monitor is a short-lived, often-started process, so what it loads
+(records.py, logs.py, attach.py, health.py and the runtime) uses minirun/record.py and
+minirun/fastjson.py, like minirun-oci (tests/unit/test_startup_budget.py holds it); the rest of
+the engine, which runs in the CLI, uses stdlib dataclasses and json.
 
 Data flows down: the CLI calls the engine API (api/), the engine writes bundles and calls the
 OCI runtime (minirun.oci) in-process; the runtime never knows about images, names or logs.

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import localregistry as lr
+from oneline import cli_error
 from polling import poll
 from minirun.cli.progress import Display, human
 from minirun.engine.api.distribution import _PullMessages
@@ -42,14 +43,6 @@ def ok(root: Path, *args: str, **kw):
     r = run(root, *args, **kw)
     assert r.returncode == 0, r.stderr
     return r
-
-
-def one_line_error(r) -> str:
-    assert r.returncode == 125, (r.stdout, r.stderr)
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("minirun: "), r.stderr
-    assert "Traceback" not in r.stderr
-    return lines[0]
 
 
 def sha(data: bytes) -> str:
@@ -117,7 +110,7 @@ def test_multi_arch_picks_the_host_then_platform_flag(open_registry, image, tmp_
     assert rec.platform == "linux/arm64/v8"
     assert Path(store_of(tmp_path / "b").layer_dir(rec.diff_ids[0]), "ARCH").exists()
     r = run(tmp_path / "c", "pull", "--platform", "linux/s390x", name)
-    assert "no image for platform linux/s390x" in one_line_error(r)
+    assert "no image for platform linux/s390x" in cli_error(r)
 
 
 def test_docker_v2_schema2_image(open_registry, tmp_path):
@@ -160,11 +153,11 @@ def test_quiet_prints_only_the_name(open_registry, tmp_path):
 
 def test_basic_auth_needs_login(basic_registry, tmp_path):
     name = f"{basic_registry.host}/busybox:oci"
-    assert "unauthorized" in one_line_error(run(tmp_path, "pull", name))
+    assert "unauthorized" in cli_error(run(tmp_path, "pull", name))
     assert_empty_store(tmp_path)
     r = run(tmp_path, "login", "-u", lr.USER, "--password-stdin", basic_registry.host,
             input="wrong\n")
-    assert "unauthorized" in one_line_error(r)
+    assert "unauthorized" in cli_error(r)
     assert not (tmp_path / "auth.json").exists()
     r = ok(tmp_path, "login", "-u", lr.USER, "--password-stdin", basic_registry.host,
            input=lr.PASSWORD + "\n")
@@ -174,7 +167,7 @@ def test_basic_auth_needs_login(basic_registry, tmp_path):
     assert store_of(tmp_path).resolve(name)
     assert ok(tmp_path, "logout", basic_registry.host).stdout.startswith("Removing login")
     r = run(tmp_path, "pull", name)  # the layers are here, but the manifest needs credentials
-    assert "unauthorized" in one_line_error(r)
+    assert "unauthorized" in cli_error(r)
     assert ok(tmp_path, "logout", basic_registry.host).stdout.startswith("Not logged in")
 
 
@@ -202,9 +195,9 @@ def test_token_auth_anonymous_pull(own_token_registry, tmp_path):
 
 
 def test_bad_references_and_unknown_images(open_registry, tmp_path):
-    assert "invalid reference format" in one_line_error(run(tmp_path, "pull", "UPPER/x"))
+    assert "invalid reference format" in cli_error(run(tmp_path, "pull", "UPPER/x"))
     r = run(tmp_path, "pull", f"{open_registry.host}/nosuch:latest")
-    assert "nosuch" in one_line_error(r)
+    assert "nosuch" in cli_error(r)
     assert_empty_store(tmp_path)
 
 
@@ -274,7 +267,7 @@ def test_wrong_digest_served_fails_and_keeps_nothing(fake, tmp_path):
 
     srv = fake(registry_route(manifest, blobs, serve_blob=tamper))
     r = run(tmp_path, "pull", f"{srv.host}/img:1")
-    line = one_line_error(r)
+    line = cli_error(r)
     assert "digest mismatch" in line and bad in line
     assert_empty_store(tmp_path)
 
@@ -284,7 +277,7 @@ def test_diff_id_mismatch_is_refused(fake, tmp_path):
     lie = sha(b"not this layer")
     manifest, blobs = make_image(tars, diff_ids=[sha(tars[0]), lie])
     srv = fake(registry_route(manifest, blobs))
-    line = one_line_error(run(tmp_path, "pull", f"{srv.host}/img:1"))
+    line = cli_error(run(tmp_path, "pull", f"{srv.host}/img:1"))
     assert "config says " + lie in line and "nothing was kept" in line
     s = store_of(tmp_path)
     assert s.images() == [] and s._refs() == {}
@@ -298,7 +291,7 @@ def test_config_with_too_few_diff_ids_is_refused(fake, tmp_path):
     tars = [tar_of({"a": b"one"}), tar_of({"b": b"two"})]
     manifest, blobs = make_image(tars, diff_ids=[sha(tars[0])])
     srv = fake(registry_route(manifest, blobs))
-    assert "1 diff_ids for 2 layers" in one_line_error(run(tmp_path, "pull", f"{srv.host}/img:1"))
+    assert "1 diff_ids for 2 layers" in cli_error(run(tmp_path, "pull", f"{srv.host}/img:1"))
     assert_empty_store(tmp_path)
 
 
@@ -307,14 +300,14 @@ def test_schema1_is_refused(fake, tmp_path):
     srv = fake(lambda req: (200, {"Content-Type":
                                   "application/vnd.docker.distribution.manifest.v1+prettyjws"},
                             body) if "/manifests/" in req.path else (200, {}, b"{}"))
-    assert "schema 1" in one_line_error(run(tmp_path, "pull", f"{srv.host}/img:1"))
+    assert "schema 1" in cli_error(run(tmp_path, "pull", f"{srv.host}/img:1"))
     assert_empty_store(tmp_path)
 
 
 def test_malicious_layer_fails_the_pull_and_leaves_nothing(fake, tmp_path):
     manifest, blobs = make_image([tar_of({"ok": b"1"}), tar_of({"../../escape": b"x"})])
     srv = fake(registry_route(manifest, blobs))
-    line = one_line_error(run(tmp_path, "pull", f"{srv.host}/img:1"))
+    line = cli_error(run(tmp_path, "pull", f"{srv.host}/img:1"))
     assert "escape" in line
     assert not (tmp_path / "escape").exists() and not (tmp_path / "image" / "escape").exists()
     s = store_of(tmp_path)

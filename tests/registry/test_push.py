@@ -21,6 +21,7 @@ from urllib.parse import quote
 import pytest
 
 import localregistry as lr
+from oneline import cli_error
 from minirun.image import registry as registry_module
 from minirun.image.push import INDEX_FILE, push
 from minirun.image.store import Store
@@ -41,14 +42,6 @@ def ok(root: Path, *args: str, **kw):
     r = run(root, *args, **kw)
     assert r.returncode == 0, r.stderr
     return r
-
-
-def one_line_error(r) -> str:
-    assert r.returncode == 125, (r.stdout, r.stderr)
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("minirun: "), r.stderr
-    assert "Traceback" not in r.stderr
-    return lines[0]
 
 
 def store_of(root: Path) -> Store:
@@ -374,7 +367,7 @@ def test_chunk_cut_short_restarts_the_upload(proxy, tmp_path, small_chunks):
 def test_basic_auth_push_needs_login(basic_registry, tmp_path):
     name = f"{basic_registry.host}/{new_repo()}:1"
     imported(tmp_path, name)
-    line = one_line_error(run(tmp_path, "push", name))
+    line = cli_error(run(tmp_path, "push", name))
     assert "unauthorized" in line and f"`minirun login {basic_registry.host}`" in line
     ok(tmp_path, "login", "-u", lr.USER, "--password-stdin", basic_registry.host,
        input=lr.PASSWORD + "\n")
@@ -396,7 +389,7 @@ def test_token_auth_push(own_token_registry, tmp_path):
     push_scope = f"scope=repository%3A{quote(repo, safe='')}%3Apull%2Cpush"
     mount_scope = f"{push_scope}&scope=repository%3Abusybox%3Apull"
     before = len(reg.token_requests())
-    line = one_line_error(run(tmp_path, "push", dest))
+    line = cli_error(run(tmp_path, "push", dest))
     assert "unauthorized" in line and f"`minirun login {reg.host}`" in line
     asked = [p.partition("&")[2] for p in reg.token_requests()[before:]]
     # HEAD (the challenge names pull), the mount, the mount again after insufficient_scope:
@@ -432,8 +425,8 @@ def test_a_refused_blob_fails_in_one_line_and_records_no_digest(proxy, tmp_path)
         return None
 
     proxy.intercept = intercept
-    line = one_line_error(run(tmp_path, "push", name))
-    assert line.startswith(f"minirun: push {proxy.host}/") and "injected refusal" in line
+    line = cli_error(run(tmp_path, "push", name))
+    assert line.startswith(f"push {proxy.host}/") and "injected refusal" in line
     assert store_of(tmp_path).resolve(name).repo_digests == []
     assert not [r for r in proxy.requests if "/manifests/" in r.path]
     assert json.loads((tmp_path / "image" / INDEX_FILE).read_text())
@@ -442,7 +435,7 @@ def test_a_refused_blob_fails_in_one_line_and_records_no_digest(proxy, tmp_path)
 def test_unreachable_registry_is_one_line(tmp_path):
     host = f"127.0.0.1:{lr.free_port()}"
     imported(tmp_path, f"{host}/x:1")
-    line = one_line_error(run(tmp_path, "push", f"{host}/x:1"))
+    line = cli_error(run(tmp_path, "push", f"{host}/x:1"))
     assert f"cannot reach registry {host}" in line
 
 
@@ -450,20 +443,20 @@ def test_unreachable_registry_is_one_line(tmp_path):
 
 def test_names_that_cannot_be_pushed(tmp_path):
     r = run(tmp_path, "push", "127.0.0.1:5000/nosuch")
-    assert one_line_error(r) == \
-        "minirun: An image does not exist locally with the tag: 127.0.0.1:5000/nosuch"
+    assert cli_error(r) == \
+        "An image does not exist locally with the tag: 127.0.0.1:5000/nosuch"
     assert r.stdout == "Using default tag: latest\n"  # as docker prints it, before asking
     r = run(tmp_path, "push", "-q", "nosuch:1")
-    assert one_line_error(r) == "minirun: An image does not exist locally with the tag: nosuch"
+    assert cli_error(r) == "An image does not exist locally with the tag: nosuch"
     assert r.stdout == ""
     imported(tmp_path, "127.0.0.1:5000/x:1")
-    line = one_line_error(run(tmp_path, "push", "127.0.0.1:5000/x:2"))
-    assert line == "minirun: tag does not exist: 127.0.0.1:5000/x:2"
-    assert "tag can't be used with --all-tags" in one_line_error(
+    line = cli_error(run(tmp_path, "push", "127.0.0.1:5000/x:2"))
+    assert line == "tag does not exist: 127.0.0.1:5000/x:2"
+    assert "tag can't be used with --all-tags" in cli_error(
         run(tmp_path, "push", "-a", "127.0.0.1:5000/x:1"))
-    assert "cannot push a digest reference" in one_line_error(
+    assert "cannot push a digest reference" in cli_error(
         run(tmp_path, "push", "127.0.0.1:5000/x@sha256:" + "0" * 64))
-    assert "invalid reference format" in one_line_error(run(tmp_path, "push", "UPPER/x"))
+    assert "invalid reference format" in cli_error(run(tmp_path, "push", "UPPER/x"))
 
 
 def test_all_tags_and_quiet(open_registry, tmp_path):
@@ -562,7 +555,7 @@ def test_forbidden_push_says_so_in_one_line(fake, tmp_path):
 
     srv = fake(route)
     imported(tmp_path, f"{srv.host}/x:1")
-    line = one_line_error(run(tmp_path, "push", f"{srv.host}/x:1"))
-    assert line == (f"minirun: push {srv.host}/x@{store_of(tmp_path).resolve(f'{srv.host}/x:1').id}"
+    line = cli_error(run(tmp_path, "push", f"{srv.host}/x:1"))
+    assert line == (f"push {srv.host}/x@{store_of(tmp_path).resolve(f'{srv.host}/x:1').id}"
                     ": requested access to the resource is denied (pushing needs write access: "
                     f"check `minirun login {srv.host}`)")

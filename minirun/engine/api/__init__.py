@@ -10,6 +10,13 @@ One module per verb family, as podman-py's domain/containers_*.py:
     distribution.py  pull, push, login, logout (registries; progress as Docker's JSON messages)
     archives.py    save, load, import (images as tar archives)
     build.py       build (a Dockerfile, streamed output), commit (a container), the build cache
+    attach.py      a client's stdio joined to a container's, through its monitor; the frames
+    files.py       cp (archive get/put), diff (changes) and export of a container's files
+    volumes.py     volume create, list, inspect, remove, prune (Docker's /volumes)
+    networks.py    network create, list, inspect, remove, prune, connect, disconnect
+    system.py      info, df, prune (Docker's /info, /system/df, /system/prune)
+    version.py     version (Docker's /version), apart so `minirun version` loads no engine code
+    events.py      Docker's event feed (to come: raises Unsupported today)
 
 The functions take an `Engine` (engine/lifecycle.py: where containers live), or for images the
 image `Store` (image/store.py), and plain data -- a container's name or ID, flags as Docker's

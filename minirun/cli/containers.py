@@ -18,6 +18,7 @@ import click
 from ..errors import MinirunError
 from . import main
 from .pull import ensure_image
+from .render import confirm, deleted
 
 
 @main.group("container", cls=type(main))
@@ -394,21 +395,13 @@ def _each(refs, fn) -> None:
 @click.pass_obj
 def container_prune(obj, force: bool) -> None:
     """Remove all stopped containers."""
-    if not force and os.isatty(0):
-        click.confirm("WARNING! This will remove all stopped containers.\nAre you sure you want "
-                      "to continue?", abort=True)
+    confirm(force, "This will remove all stopped containers.")
     render_prune(_api().prune(_engine(obj)))
 
 
 def render_prune(result: dict) -> None:
     """What `container prune` prints (`system prune` too)."""
-    removed = result["ContainersDeleted"]
-    if removed:
-        click.echo("Deleted Containers:")
-        for cid in removed:
-            click.echo(cid)
-        click.echo("")
-    click.echo("Total reclaimed space: 0B")
+    deleted("Containers", result["ContainersDeleted"])
 
 
 # --- cp, diff, export ---------------------------------------------------------------------------------

@@ -31,9 +31,10 @@ from typing import Any, Iterator
 import click
 
 from ..base.units import human_duration, human_size
-from ..errors import Conflict, InvalidArgument, MinirunError, NotFound, ReferenceError
+from ..errors import Conflict, InvalidArgument, NotFound, ReferenceError
 from ..image import reference
 from . import Command, image, main
+from . import render
 from .template import Format
 
 NONE = "<none>"
@@ -129,12 +130,7 @@ def inspect_image(store, record) -> dict:
 def parse_filters(values: tuple[str, ...]) -> dict[str, list[str]]:
     """`-f KEY=VALUE`... as the API's filters ({"dangling": ["true"], "label": ["k=v"]}),
     checked here: a bad filter is the CLI's own error (125), not the daemon's."""
-    out: dict[str, list[str]] = {}
-    for item in values:
-        key, eq, value = item.partition("=")
-        if not eq:
-            raise MinirunError(f"bad format of filter (expected name=value): {item}")
-        out.setdefault(key.strip().lower(), []).append(value)
+    out = render.parse_filters(values, strict=True)
     _api().check_filters(out)
     return out
 

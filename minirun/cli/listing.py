@@ -17,6 +17,7 @@ from ..errors import MinirunError
 from . import main
 from .containers import _api, _engine, container_group
 from .images import inspect_image
+from .render import parse_filters
 from .template import Format, inspect_output, tabwrite
 
 PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",
@@ -51,15 +52,6 @@ def ps_row(row: dict, no_trunc: bool = False) -> dict:
     }
 
 
-def _filters(texts) -> dict[str, list[str]]:
-    """-f k=v ... as the engine API's filters: {"k": ["v", ...]}."""
-    out: dict[str, list[str]] = {}
-    for text in texts:
-        k, _, v = text.partition("=")
-        out.setdefault(k, []).append(v)
-    return out
-
-
 @main.command()
 @click.option("-a", "--all", "all_", is_flag=True, help="Show all containers (default: running).")
 @click.option("-q", "--quiet", is_flag=True, help="Only display container IDs.")
@@ -74,7 +66,7 @@ def ps(obj, all_: bool, quiet: bool, no_trunc: bool, filters, fmt: str, last: in
        latest: bool) -> None:
     """List containers."""
     rows = _api().list_(_engine(obj), all=all_, limit=1 if latest else last,
-                        filters=_filters(filters))
+                        filters=parse_filters(filters))
     if quiet:
         for r in rows:
             click.echo(r["Id"] if no_trunc else r["Id"][:12])

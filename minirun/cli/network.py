@@ -5,14 +5,14 @@ The engine API (engine/api/networks.py) does the work; this module parses and re
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
 
 from ..errors import MinirunError
 from . import main
-from .template import Format, inspect_output
+from .render import confirm, deleted, inspect_each, parse_filters
+from .template import Format
 
 
 @main.group(cls=type(main))
@@ -26,15 +26,6 @@ def _api():
     from ..engine.api import networks as networks_api  # lazily: the CLI's start-up (see above)
 
     return networks_api
-
-
-def _filters(texts) -> dict[str, list[str]]:
-    """-f k=v ... as the engine API's filters: {"k": ["v", ...]}."""
-    out: dict[str, list[str]] = {}
-    for text in texts:
-        k, _, v = text.partition("=")
-        out.setdefault(k, []).append(v)
-    return out
 
 
 @network.command("create")
@@ -61,7 +52,7 @@ def ls(obj, quiet: bool, no_trunc: bool, filters, fmt: str) -> None:
     """List networks."""
     rows = [{"ID": n["Id"] if no_trunc else n["Id"][:12], "Name": n["Name"],
              "Driver": n["Driver"], "Scope": n["Scope"], "Internal": n["Internal"],
-             "Labels": n["Labels"]} for n in _api().list_(obj.engine(), _filters(filters))]
+             "Labels": n["Labels"]} for n in _api().list_(obj.engine(), parse_filters(filters))]
     if quiet:
         for r in rows:
             click.echo(r["ID"])
@@ -81,16 +72,7 @@ network.add_command(ls, "list")
 def inspect(obj, fmt: str, names) -> None:
     """Display detailed information on networks (subnet, gateway, containers and addresses)."""
     api, eng = _api(), obj.engine()
-    out, failed = [], False
-    for name in names:
-        try:
-            out.append(api.inspect(eng, name))
-        except MinirunError as e:
-            click.echo(f"minirun: {e}", err=True)
-            failed = True
-    click.echo(inspect_output(out, fmt), nl=False)
-    if failed:
-        sys.exit(1)
+    inspect_each(names, lambda name: api.inspect(eng, name), fmt)
 
 
 @network.command("rm")
@@ -119,19 +101,13 @@ network.add_command(rm, "remove")
 @click.pass_obj
 def prune(obj, force: bool) -> None:
     """Remove unused networks (and the default network's bridge device, while unused)."""
-    if not force and os.isatty(0):
-        click.confirm("WARNING! This will remove all custom networks not used by at least one "
-                      "container.\nAre you sure you want to continue?", abort=True)
+    confirm(force, "This will remove all custom networks not used by at least one container.")
     render_prune(_api().prune(obj.engine()))
 
 
 def render_prune(result: dict) -> None:
     """What `network prune` prints (`system prune` too)."""
-    gone = result["NetworksDeleted"]
-    if gone:
-        click.echo("Deleted Networks:")
-        for name in gone:
-            click.echo(name)
+    deleted("Networks", result["NetworksDeleted"], reclaimed=False)
 
 
 @network.command("connect")

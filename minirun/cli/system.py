@@ -5,13 +5,13 @@ The engine API (engine/api/system.py) gathers it; this module renders it as Dock
 
 from __future__ import annotations
 
-import os
 
 import click
 
 from ..base.units import human_size
 from . import containers, main, network, volumes as volumes_cli
 from .images import image_prune
+from .render import confirm
 from .template import tabwrite
 
 
@@ -113,15 +113,13 @@ def df(obj) -> None:
 def prune(ctx, all_: bool, volumes: bool, force: bool) -> None:
     """Remove stopped containers, unused networks, unused images (dangling; -a all unused)
     and, with --volumes, unused anonymous volumes."""
-    if not force and os.isatty(0):
-        click.confirm("WARNING! This will remove:\n  - all stopped containers\n"
-                      "  - all networks not used by at least one container\n"
-                      + ("  - all anonymous volumes not used by at least one container\n"
-                         if volumes else "")
-                      + ("  - all images without at least one container associated to them\n"
-                         if all_ else "  - all dangling images\n")
-                      + "  - all build cache\n"
-                      + "\nAre you sure you want to continue?", abort=True)
+    confirm(force, "This will remove:\n  - all stopped containers\n"
+            "  - all networks not used by at least one container\n"
+            + ("  - all anonymous volumes not used by at least one container\n"
+               if volumes else "")
+            + ("  - all images without at least one container associated to them\n"
+               if all_ else "  - all dangling images\n")
+            + "  - all build cache\n")
     done = _api().prune(ctx.obj.engine(), volumes_too=volumes, images_too=False)
     containers.render_prune(done["Containers"])
     network.render_prune(done["Networks"])

@@ -5,14 +5,14 @@ The engine API (engine/api/volumes.py) does the work; this module parses and ren
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
 
 from ..errors import MinirunError, NotFound
 from . import main
-from .template import Format, inspect_output
+from .render import confirm, deleted, inspect_each, parse_filters
+from .template import Format
 
 
 @main.group(cls=type(main))
@@ -26,15 +26,6 @@ def _api():
     from ..engine.api import volumes as volumes_api  # lazily: the CLI's start-up (see above)
 
     return volumes_api
-
-
-def _filters(texts) -> dict[str, list[str]]:
-    """-f k=v ... as the engine API's filters: {"k": ["v", ...]}."""
-    out: dict[str, list[str]] = {}
-    for text in texts:
-        k, _, v = text.partition("=")
-        out.setdefault(k, []).append(v)
-    return out
 
 
 @volume.command("create")
@@ -55,7 +46,7 @@ def create(obj, labels, driver: str, name: str | None) -> None:
 @click.pass_obj
 def ls(obj, quiet: bool, filters, fmt: str) -> None:
     """List volumes."""
-    vs = _api().list_(obj.engine(), _filters(filters))["Volumes"]
+    vs = _api().list_(obj.engine(), parse_filters(filters))["Volumes"]
     if quiet:
         for v in vs:
             click.echo(v["Name"])
@@ -78,16 +69,7 @@ volume.add_command(ls, "list")
 def inspect(obj, fmt: str, names) -> None:
     """Display detailed information on volumes."""
     api, eng = _api(), obj.engine()
-    out, failed = [], False
-    for n in names:
-        try:
-            out.append(api.inspect(eng, n))
-        except MinirunError as e:
-            click.echo(f"minirun: {e}", err=True)
-            failed = True
-    click.echo(inspect_output(out, fmt), nl=False)
-    if failed:
-        sys.exit(1)
+    inspect_each(names, lambda n: api.inspect(eng, n), fmt)
 
 
 @volume.command("rm")
@@ -120,18 +102,10 @@ volume.add_command(rm, "remove")
 @click.pass_obj
 def prune(obj, all_: bool, force: bool) -> None:
     """Remove unused volumes (anonymous ones; -a: named ones too), as Docker 23+ does."""
-    if not force and os.isatty(0):
-        click.confirm("WARNING! This will remove anonymous local volumes not used by at least "
-                      "one container.\nAre you sure you want to continue?", abort=True)
+    confirm(force, "This will remove anonymous local volumes not used by at least one container.")
     render_prune(_api().prune(obj.engine(), all=all_))
 
 
 def render_prune(result: dict) -> None:
     """What `volume prune` prints (`system prune --volumes` too)."""
-    gone = result["VolumesDeleted"]
-    if gone:
-        click.echo("Deleted Volumes:")
-        for n in gone:
-            click.echo(n)
-        click.echo("")
-    click.echo("Total reclaimed space: 0B")
+    deleted("Volumes", result["VolumesDeleted"])

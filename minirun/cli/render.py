@@ -1,0 +1,65 @@
+"""What several command families print or ask alike: filters, inspect, prune.
+
+`ps`, `images`, `volume ls` and `network ls` take `-f KEY=VALUE`; `inspect` of containers,
+volumes and networks prints what it found and names what it did not; every `prune` asks
+before it removes (at a terminal) and lists what went. One copy of each, here.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Callable
+
+import click
+
+from ..errors import MinirunError
+from .template import inspect_output
+
+
+def parse_filters(texts, strict: bool = False) -> dict[str, list[str]]:
+    """`-f KEY=VALUE`... as the engine API's filters: {"KEY": ["VALUE", ...]}. strict: a
+    filter without `=` is the CLI's own error (125), and keys are matched case-blind, as
+    `docker images` does."""
+    out: dict[str, list[str]] = {}
+    for text in texts:
+        key, eq, value = text.partition("=")
+        if strict:
+            if not eq:
+                raise MinirunError(f"bad format of filter (expected name=value): {text}")
+            key = key.strip().lower()
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def inspect_each(names, fetch: Callable[[str], dict], fmt: str) -> None:
+    """Print `fetch(name)` for every name as `inspect` does (a JSON array or a template per
+    row); a name that fails gets its one-line error, and the exit code is 1, as Docker's."""
+    out, failed = [], False
+    for name in names:
+        try:
+            out.append(fetch(name))
+        except MinirunError as e:
+            click.echo(f"minirun: {e}", err=True)
+            failed = True
+    click.echo(inspect_output(out, fmt), nl=False)
+    if failed:
+        sys.exit(1)
+
+
+def confirm(force: bool, warning: str) -> None:
+    """Ask before removing, as Docker does: only at a terminal, and not with --force."""
+    if not force and os.isatty(0):
+        click.confirm(f"WARNING! {warning}\nAre you sure you want to continue?", abort=True)
+
+
+def deleted(title: str, items: list[str], reclaimed: bool = True) -> None:
+    """A prune's report: "Deleted TITLE:" and one line each, then the space reclaimed."""
+    if items:
+        click.echo(f"Deleted {title}:")
+        for item in items:
+            click.echo(item)
+        if reclaimed:
+            click.echo("")
+    if reclaimed:
+        click.echo("Total reclaimed space: 0B")

@@ -17,6 +17,7 @@ kernel itself. One module per command family registers its commands on `main`:
   volumes.py     volume create, ls, inspect, rm, prune
   system.py      version, info, system df, system prune
   template.py    Go templates for --format, and tables
+  render.py      what several families print or ask alike: filters, inspect, prune
   progress.py    the progress of pull and push
 
 click is imported here only: the OCI runtime's hot path (minirun-oci) stays lean.

@@ -1,7 +1,8 @@
 """Docker's go-units: the sizes and durations every front end and the engine print.
 
 `human_size` and `human_duration` are go-units' HumanSizeWithPrecision and HumanDuration (what
-`docker images` and `docker ps` show), `binary_size` its BytesSize (`docker stats`' memory).
+`docker images` and `docker ps` show), `binary_size` its BytesSize (`docker stats`' memory);
+`parse_bytes` reads what `run -m 512m` and `minirun-oci update --memory 1g` take.
 """
 
 from __future__ import annotations
@@ -63,3 +64,19 @@ def binary_size(n: float) -> str:
         n /= 1024
         i += 1
     return f"{n:.4g}{_BINARY_UNITS[i]}"
+
+
+def parse_bytes(text: str) -> int:
+    """'512m', '1g', '65536', '-1' -> bytes (Docker's RAMInBytes: k, m, g, t, binary).
+    ValueError names the text; each caller makes it its own error (the CLI's exit 125, the
+    runtime's exit 1)."""
+    t = text.strip().lower().rstrip("b")
+    if t in ("-1", "max"):
+        return -1
+    mult = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}.get(t[-1:], 1)
+    if mult != 1:
+        t = t[:-1]
+    try:
+        return int(float(t) * mult)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a size (use a number with k, m, g or t)") from None

@@ -15,6 +15,7 @@ import sys
 
 import click
 
+from ..base.units import parse_bytes
 from ..errors import MinirunError
 from . import main
 from .pull import ensure_image
@@ -165,8 +166,6 @@ def _options(image: str, command: tuple[str, ...], kw: dict):
         except ValueError:
             raise MinirunError(f"invalid argument {kw['cpus']!r} for --cpus: a number") from None
     try:
-        if kw["memory"] or kw["memory_swap"]:
-            from ..oci.control import parse_bytes  # (the runtime's: only when a size is given)
         memory = parse_bytes(kw["memory"]) if kw["memory"] else 0
         swap = parse_bytes(kw["memory_swap"]) if kw["memory_swap"] else 0
     except (ValueError, MinirunError) as e:

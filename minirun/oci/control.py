@@ -14,6 +14,7 @@ import time
 from .. import fastjson
 from ..base.durations import SECOND, parse_duration as parse_go_duration
 from ..base.filelock import FileLock
+from ..base import units
 from ..errors import ContainerError, MinirunError
 from . import state as st
 from .container import cgroup_of
@@ -56,17 +57,11 @@ UPDATE_FLAGS: dict[str, tuple[str, str, str]] = {
 
 
 def parse_bytes(text: str) -> int:
-    """'512m', '1g', '65536', '-1' -> bytes (docker's units: k, m, g, t; binary)."""
-    t = text.strip().lower().rstrip("b")
-    if t in ("-1", "max"):
-        return -1
-    mult = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}.get(t[-1:], 1)
-    if mult != 1:
-        t = t[:-1]
+    """A size flag's value in bytes (base/units.py); a bad one is the runtime's error (exit 1)."""
     try:
-        return int(float(t) * mult)
-    except ValueError:
-        raise MinirunError(f"{text!r} is not a size (use a number with k, m, g or t)") from None
+        return units.parse_bytes(text)
+    except ValueError as e:
+        raise MinirunError(str(e)) from None
 
 
 def resources_from_flags(flags: dict[str, str]) -> dict:

@@ -28,6 +28,7 @@ import socket
 import sys
 import time
 
+from .. import fastjson
 from ..base.times import now
 from ..errors import CommandError, MinirunError
 from ..kernel import libc
@@ -242,8 +243,6 @@ class Monitor:
         """Run fn in a forked child and return its (JSON) result, or raise its error. The
         network code (ipaddress, subprocess, netlink ...) is imported there, not here: the
         monitor stays small for the container's whole life."""
-        import json  # lazily: in the child; json is outside the monitor's budget
-
         r, w = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
         if pid == 0:
@@ -256,7 +255,7 @@ class Monitor:
                 out = {"error": str(e), "code": 125}
             except BaseException as e:  # noqa: BLE001 - reported, never a traceback
                 out = {"error": f"{type(e).__name__}: {e}", "code": 125}
-            os.write(w, json.dumps(out).encode())
+            os.write(w, fastjson.dumps(out).encode())
             os._exit(0)
         os.close(w)
         data = b""
@@ -264,7 +263,7 @@ class Monitor:
             data += chunk
         os.close(r)
         os.waitpid(pid, 0)
-        res = json.loads(data or b'{"error": "the helper died", "code": 125}')
+        res = fastjson.loads(data or b'{"error": "the helper died", "code": 125}')
         if "error" in res:
             if res["code"] in (126, 127):
                 raise CommandError(res["error"], res["code"])

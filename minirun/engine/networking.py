@@ -18,13 +18,12 @@ rules go at the next change; `network prune` removes unused networks and bridges
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
 import os
-import socket
 
 from ..errors import Conflict, InvalidArgument, MinirunError
-from ..network import bridge, dns, nat
+# lazy below: dns, nat (subprocess, shutil: ~5 ms), hashlib, ipaddress, socket. The monitor
+# sets a container's network up in a forked child, and --network none needs only `lo`.
+from ..network import bridge
 from ..network import networks as netmod
 from ..network.bridge import mac_of
 from ..network.networks import DEFAULT, Network, NetworkConflict, Networks
@@ -44,6 +43,7 @@ class PortAllocated(PortError, Conflict):
 
 def parse_publish(spec: str) -> tuple[str, int | None, int, str]:
     """-p [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp] -> (host ip, host port or None, port, proto)."""
+    import ipaddress  # lazy: see the imports
     spec, _, proto = spec.partition("/")
     proto = proto or "tcp"
     if proto not in ("tcp", "udp"):
@@ -74,6 +74,7 @@ def parse_publish(spec: str) -> tuple[str, int | None, int, str]:
 
 def free_port(proto: str) -> int:
     """A host port nobody uses now: the kernel's choice for a socket bound to port 0."""
+    import socket  # lazy: see the imports
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else
                        socket.SOCK_DGRAM) as s:
         s.bind(("", 0))
@@ -113,6 +114,7 @@ class Networking:
         c.host_config["PortBindings"] = bindings
 
     def _endpoint(self, c, net: Network, address: str, aliases: list[str]) -> dict:
+        import hashlib  # lazy: see the imports
         return {"NetworkID": net.Id, "EndpointID": hashlib.sha256((c.id + net.Id).encode())
                 .hexdigest(), "Gateway": net.Gateway, "IPAddress": address,
                 "IPPrefixLen": net.prefixlen, "Aliases": list(aliases) if not net.default else None,
@@ -142,6 +144,7 @@ class Networking:
 
     def refresh(self, store, also_running=None) -> None:
         """Rewrite the NAT table from what runs now (also_running: a container about to)."""
+        from ..network import nat  # lazy: see the imports
         nets = [n for n in self.networks.all() if bridge.exists(n.Bridge)]
         published = []
         for c in store.all():
@@ -245,6 +248,7 @@ class Networking:
 
     # -- names: /etc/hosts on user networks -----------------------------------------------------
     def hosts_text(self, c, peers: list) -> str:
+        from ..network import dns  # lazy: see the imports
         extra = []
         for name, ep in c.networks.items():
             extra.append((ep["IPAddress"], [c.config.get("Hostname", c.id[:12])]))

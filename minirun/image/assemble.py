@@ -24,7 +24,6 @@ import tarfile
 from ..base.mediatypes import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST
 from ..errors import ImageError
 from ..kernel.idmap import unshift
-from .layers import LayerError, apply_layer
 from .platform import host_platform
 from .store import ImageRecord, Store
 
@@ -112,6 +111,10 @@ def add_layer_from_dir(store: Store, upper: str, skip: set[str] = frozenset(),
         diff_id = "sha256:" + h.h.hexdigest()
         with store.new_layer(diff_id) as target:
             if target is not None:
+                # lazy: the unpacker (~2.8 ms of imports: urllib, queue, base64) is needed only
+                # for a new layer, never by a fully cached build (start-up budget)
+                from .layers import LayerError, apply_layer
+
                 try:
                     apply_layer(path, target)
                 except LayerError as e:
@@ -129,6 +132,8 @@ def add_layer_from_tar(store: Store, tar_path: str) -> str:
     diff_id = "sha256:" + h.hexdigest()
     with store.new_layer(diff_id) as target:
         if target is not None:
+            from .layers import apply_layer  # lazy: as above, only for a new layer
+
             apply_layer(tar_path, target)
     store.put_blob(tar_path, diff_id)
     return diff_id

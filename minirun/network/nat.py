@@ -20,7 +20,6 @@ make is ever touched. No network left: no table left.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 from .. import trace
@@ -92,4 +91,6 @@ def apply(networks: list[Network], published: list[Published], table: str = TABL
 
 def backend() -> str:
     """What `info` says about the firewall minirun uses."""
+    import shutil  # lazy: ~2 ms (it brings bz2, lzma, fnmatch); only `info` asks (start-up budget)
+
     return "nftables (table ip minirun)" if shutil.which("nft") else "none (nft missing)"

@@ -17,11 +17,10 @@ restarted container keeps its address.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
-import json
 import os
 
+from .. import fastjson
 from ..base.atomicfile import write_atomic
 from ..base.filelock import FileLock
 from ..base.names import valid_name
@@ -99,7 +98,11 @@ def host_routes() -> list[ipaddress.IPv4Network]:
 def root_tag(root: str) -> str:
     """"" for the default root, else 10 hex of the root's path: what names per-root things."""
     root = os.path.abspath(root)
-    return "" if root == "/var/lib/minirun" else hashlib.sha256(root.encode()).hexdigest()[:10]
+    if root == "/var/lib/minirun":
+        return ""
+    import hashlib  # lazy: ~2 ms (OpenSSL), and the default root needs none (start-up budget)
+
+    return hashlib.sha256(root.encode()).hexdigest()[:10]
 
 
 class Networks:
@@ -122,7 +125,7 @@ class Networks:
             return self.ensure_default()
         try:
             with open(self._path(name)) as f:
-                return Network(**json.load(f))
+                return Network(**fastjson.loads(f.read()))
         except FileNotFoundError:
             hits = [n for n in self.all() if n.Id.startswith(name)] if len(name) >= 3 else []
             if len(hits) == 1:
@@ -135,7 +138,7 @@ class Networks:
             if n.endswith(".json") and not n.endswith(".ipam.json") and not n.startswith("."):
                 try:
                     with open(os.path.join(self.dir, n)) as f:
-                        out.append(Network(**json.load(f)))
+                        out.append(Network(**fastjson.loads(f.read())))
                 except (OSError, ValueError, TypeError):
                     continue
         if not any(n.Name == DEFAULT for n in out):
@@ -143,13 +146,13 @@ class Networks:
         return out
 
     def _save(self, n: Network) -> None:
-        write_atomic(self._path(n.Name), json.dumps(asdict(n), indent=1), mode=0o666)
+        write_atomic(self._path(n.Name), fastjson.dumps(asdict(n), indent=1), mode=0o666)
 
     def ensure_default(self) -> Network:
         with self.lock():
             if os.path.exists(self._path(DEFAULT)):
                 with open(self._path(DEFAULT)) as f:
-                    return Network(**json.load(f))
+                    return Network(**fastjson.loads(f.read()))
             subnet = os.environ.get("MINIRUN_DEFAULT_SUBNET") or self._free_subnet()
             n = self._new(DEFAULT, subnet, None, False, {}, self.default_bridge,
                           os.urandom(32).hex())
@@ -193,7 +196,7 @@ class Networks:
             if n.endswith(".json") and not n.endswith(".ipam.json"):
                 try:
                     with open(os.path.join(self.dir, n)) as f:
-                        out.append(Network(**json.load(f)))
+                        out.append(Network(**fastjson.loads(f.read())))
                 except (OSError, ValueError, TypeError):
                     continue
         return out
@@ -218,7 +221,7 @@ class Networks:
     def _ipam(self, name: str) -> dict:
         try:
             with open(self._path(name, ".ipam.json")) as f:
-                return json.load(f)
+                return fastjson.loads(f.read())
         except (FileNotFoundError, ValueError):
             return {}
 
@@ -246,7 +249,7 @@ class Networks:
                 if ip is None:
                     raise NetworkError(f"no free address left on network {n.Name} ({n.Subnet})")
             used[ip] = cid
-            write_atomic(self._path(n.Name, ".ipam.json"), json.dumps(used, indent=1), mode=0o666)
+            write_atomic(self._path(n.Name, ".ipam.json"), fastjson.dumps(used, indent=1), mode=0o666)
             return ip
 
     def release(self, name: str, cid: str) -> None:
@@ -254,4 +257,4 @@ class Networks:
             return
         with FileLock(self._path(name, ".ipam.lock")):
             used = {ip: c for ip, c in self._ipam(name).items() if c != cid}
-            write_atomic(self._path(name, ".ipam.json"), json.dumps(used, indent=1), mode=0o666)
+            write_atomic(self._path(name, ".ipam.json"), fastjson.dumps(used, indent=1), mode=0o666)

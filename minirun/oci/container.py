@@ -10,10 +10,7 @@ import os
 import time
 
 from .. import fastjson, trace
-from ..base.atomicfile import write_atomic
-from ..base.filelock import FileLock
 from ..base.names import valid_runtime_id
-from ..base.times import now
 from ..errors import CommandError, ContainerError, MinirunError
 from ..kernel import libc
 from ..kernel import process as kproc
@@ -52,6 +49,8 @@ class CreateOptions:
 def create(o: CreateOptions) -> st.State:
     """Build the container up to the point of running process.args, then return."""
     # lazy: only create builds a container (spec and init bring prctl; cgroups ~0.7 ms)
+    from ..base.atomicfile import write_atomic
+    from ..base.times import now
     from ..kernel import cgroups, host_mountns
     from ..kernel.cgroups import migration
     from . import hooks
@@ -384,10 +383,17 @@ def _rmtree(path: str) -> None:
         pass
 
 
+def _locked(state: st.State):
+    """The container's lock (flock on its state directory), for the verbs that change it."""
+    from ..base.filelock import FileLock  # lazy: `state` and `list` take no lock (start-up budget)
+
+    return FileLock(state.dir, directory=True)
+
+
 def start(root_dir: str, cid: str) -> st.State:
     """Release a created container's init: it execs process.args."""
     state = st.load(root_dir, cid)
-    with FileLock(state.dir, directory=True):
+    with _locked(state):
         status = state.status()
         if status != "created":
             raise ContainerError(f"cannot start container {cid}: it is {status} (only a created "
@@ -474,7 +480,7 @@ def kill(root_dir: str, cid: str, sig: int, all_procs: bool = False) -> None:
     status = state.status()
     if status == "stopped":
         raise ContainerError(f"cannot kill container {cid}: it is not running")
-    with FileLock(state.dir, directory=True):
+    with _locked(state):
         pids = container_pids(state) if all_procs else [state.pid]
         _signal_all(pids, sig)
 
@@ -499,7 +505,7 @@ def delete(root_dir: str, cid: str, force: bool = False) -> None:
         if force and valid_runtime_id(cid):
             return  # runc: delete --force of a missing container succeeds
         raise
-    with FileLock(state.dir, directory=True):
+    with _locked(state):
         status = state.status()
         if status != "stopped" and not force:
             # runtime-spec (runtime.md, Delete): "Attempting to delete a container that is not

@@ -12,7 +12,6 @@ from __future__ import annotations
 import sys
 
 from .. import fastjson
-from ..base.times import now
 
 _debug = False
 _file: str | None = None
@@ -42,6 +41,8 @@ def debug(msg: str) -> None:
 def _to_file(level: str, msg: str) -> None:
     if not _file:
         return
+    from ..base.times import now  # lazy: only a --log file needs times (start-up budget)
+
     if _json:
         line = fastjson.dumps({"level": level, "msg": msg, "time": now()})
     else:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 
 from .. import fastjson
-from ..base.atomicfile import write_atomic
 from ..base.names import valid_runtime_id
 from ..errors import ContainerError
 from ..kernel import process
@@ -93,6 +92,10 @@ class State:
     def save(self) -> None:
         data = asdict(self)
         data.pop("root_dir")
+        # lazy: `state`, `list` and the failed look-ups only read (start-up budget: each
+        # module on every verb's path costs ~60 us here)
+        from ..base.atomicfile import write_atomic
+
         write_atomic(os.path.join(self.dir, "state.json"), fastjson.dumps(data))
 
 

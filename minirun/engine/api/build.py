@@ -22,7 +22,6 @@ from typing import Callable
 
 from ...errors import InvalidArgument
 from ..builder import Builder, BuildError, BuildOptions
-from ..commit import commit as commit_container
 from ..lifecycle import Engine
 
 NETWORKS = ("default", "bridge", "none", "host")
@@ -61,6 +60,8 @@ def commit(eng: Engine, container: str, repository: str | None = None, *, commen
     """A new image from a container's changes (Docker's POST /commit): {"Id"}. `changes` are
     Dockerfile instructions applied to its config (CMD, ENV, ...); `pause` freezes a running
     container while its layer is read."""
+    from ..commit import commit as commit_container  # lazy: `build` alone needs no commit
+
     record = commit_container(eng, eng.get(container), repository, comment, author,
                               list(changes), pause)
     return {"Id": record.id}

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -75,7 +76,10 @@ def main() -> int:
     if os.geteuid() != 0:
         print("build_bench: run as root", file=sys.stderr)
         return 1
-    tmp = Path(tempfile.mkdtemp(prefix="build-bench."))
+    # podman names an `oci:DIR` image after DIR, which must then be a valid reference:
+    # mkdtemp's random part can put "_" next to a "." or "-", which is not.
+    tmp = Path(tempfile.gettempdir()) / f"build-bench-{secrets.token_hex(4)}"
+    tmp.mkdir(mode=0o700)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MINIRUN_", "CONTAINERS_"))}
     mr = dict(env, MINIRUN_ROOT=str(tmp / "mr-root"), MINIRUN_RUNROOT=str(tmp / "mr-run"))
     pm = dict(env, CONTAINERS_CONF=str(tmp / "containers.conf"),

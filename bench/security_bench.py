@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -162,7 +163,10 @@ def main() -> int:
         print("security_bench: needs root, runc and gcc (scripts/setup installs them)",
               file=sys.stderr)
         return 1
-    tmp = Path(tempfile.mkdtemp(prefix="security-bench."))
+    # podman names an `oci:DIR` image after DIR, which must then be a valid reference:
+    # mkdtemp's random part can put "_" next to a "." or "-", which is not.
+    tmp = Path(tempfile.gettempdir()) / f"security-bench-{secrets.token_hex(4)}"
+    tmp.mkdir(mode=0o700)
     os.chmod(tmp, 0o755)  # the user-namespaced container's root must reach its rootfs
     results: dict = {"runs": args.runs, "start": {}, "syscall_ns": {}}
     rt = {"minirun-oci": [MINIRUN_OCI, "--root", str(tmp / "mr-state")],

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import (NS, READ_NS, alive, console_run, drive_pty, one_line_error, own_cgroups, pairs,
-                     run_detached)
+from helpers import (NS, READ_NS, alive, console_run, drive_pty, mounts, one_line_error,
+                     own_cgroups, pairs, run_detached)
 
 # CapEff of the shell itself (builtins only: an exec'd grep would show its own).
 CAPEFF = "while read -r k v; do case $k in CapEff:) echo $v;; esac; done < /proc/self/status"
@@ -249,7 +249,8 @@ def test_exec_joins_the_containers_cgroups(oci, bundle, cid, tmp_path):
     inside = exec_ok(oci, cid, "cat", "/proc/self/cgroup").splitlines()
     assert all(ln.endswith(":/") for ln in inside), inside
     oci("delete", "--force", cid, check=True)
+    where = mounts()  # hierarchy key -> mount point (cgroup2 at .../unified or at the top)
     for key, path in init_cg.items():
-        mnt = Path("/sys/fs/cgroup", key.replace("name=", "") or "unified")
+        mnt = Path(where[key])
         assert not (mnt / path.lstrip("/")).exists(), key
         assert not (mnt / path.lstrip("/")).parent.exists(), key  # minirun-test-exec too

@@ -12,6 +12,8 @@ import subprocess
 import pytest
 
 from helpers import drive_pty, mount_points_under, poll
+from hostfeatures import cgroup_layout
+from minirun.kernel.cgroups.resources import shares_to_weight
 
 
 def test_run_prints_the_output_and_returns_the_exit_code(mr):
@@ -113,10 +115,14 @@ def test_read_only_root_with_a_tmpfs(mr):
 
 
 def test_limits_reach_the_cgroup_files(mr):
+    if cgroup_layout() == "v2":  # one hierarchy: the container's own cgroup at /sys/fs/cgroup
+        files, want = "memory.max cpu.max pids.max", [str(64 << 20), "50000", "100000", "50"]
+    else:
+        files = "memory/memory.limit_in_bytes cpu/cpu.cfs_quota_us pids/pids.max"
+        want = [str(64 << 20), "50000", "50"]
     out = mr.ok("run", "--rm", "-m", "64m", "--cpus", "0.5", "--pids-limit", "50", "busybox",
-                "sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes "
-                "/sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/pids/pids.max")
-    assert out.split() == [str(64 << 20), "50000", "50"]
+                "sh", "-c", "cd /sys/fs/cgroup && cat " + files)
+    assert out.split() == want
 
 
 def test_a_memory_hog_is_oom_killed_and_inspect_says_so(mr):
@@ -204,13 +210,18 @@ def test_env_file_and_host_uts_and_ipc(mr, tmp_path):
 
 
 def test_cpu_and_swap_flags_reach_the_cgroup(mr):
+    if cgroup_layout() == "v2":  # shares as cpu.weight; swap alone in memory.swap.max
+        files = "cpu.weight cpuset.cpus; cat memory.swap.max"
+        want = [str(shares_to_weight(512)), "0"], str(32 << 20)
+    else:
+        files = "cpu/cpu.shares cpuset/cpuset.cpus; cat memory/memory.memsw.limit_in_bytes"
+        want = ["512", "0"], str(64 << 20)
     out = mr.ok("run", "--rm", "--cpu-shares", "512", "--cpuset-cpus", "0", "-m", "32m",
                 "--memory-swap", "64m", "busybox", "sh", "-c",
-                "cat /sys/fs/cgroup/cpu/cpu.shares /sys/fs/cgroup/cpuset/cpuset.cpus; "
-                "cat /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes 2>/dev/null || echo no-swap-accounting")
+                f"cd /sys/fs/cgroup && cat {files} 2>/dev/null || echo no-swap-accounting")
     lines = out.split()
-    assert lines[:2] == ["512", "0"]
-    assert lines[2] in (str(64 << 20), "no-swap-accounting")
+    assert lines[:2] == want[0]
+    assert lines[2] in (want[1], "no-swap-accounting")
 
 
 def test_stop_signal_and_kill_with_a_signal(mr):

@@ -115,7 +115,12 @@ def pull(store: Store, reference_text: str, *, platform: str | None = None,
         # A failed pull keeps nothing: what it added and no image uses is taken back (a
         # sibling layer that verified, the config), once the other pulls have named theirs.
         if added:
-            store.prune_unused(only=added)
+            try:
+                store.prune_unused(only=added)
+            except (ImageError, OSError):
+                # Best effort (a pull nested in another ingest cannot prune): `image prune`
+                # reclaims it later, and the pull's own error is the one to show.
+                pass
         raise
     finally:
         display.close()

@@ -16,7 +16,6 @@ import signal
 import subprocess
 import tarfile
 import threading
-import time
 from pathlib import Path
 
 import pytest

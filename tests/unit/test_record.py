@@ -149,3 +149,13 @@ def test_spec_records_use_this_module():
     from minirun.oci import spec
 
     assert asdict(spec.Hook("/bin/x")) == {"path": "/bin/x", "args": [], "env": [], "timeout": None}
+
+
+def test_init_refuses_what_a_dataclass_refuses():
+    std = _std_point()
+    for bad in (lambda cls: cls(1, 2, [], 4), lambda cls: cls(1, x=2), lambda cls: cls(y=1),
+                lambda cls: cls(1, z=3)):
+        with pytest.raises(TypeError):
+            bad(std)
+        with pytest.raises(TypeError):
+            bad(Point)

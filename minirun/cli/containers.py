@@ -111,6 +111,12 @@ def _run_options(f):
         click.option("--dns", multiple=True, help="A DNS server for its resolv.conf."),
         click.option("--dns-search", multiple=True, help="A DNS search domain."),
         click.option("--add-host", multiple=True, help="An /etc/hosts entry: HOST:IP."),
+        click.option("--expose", multiple=True, help="Expose a port or range: PORT[-PORT][/PROTO]."),
+        click.option("--ulimit", "ulimits", multiple=True,
+                     help="A resource limit: NAME=SOFT[:HARD] (nofile=1024:2048)."),
+        click.option("--sysctl", "sysctls", multiple=True,
+                     help="A namespaced kernel setting: KEY=VALUE (net.*, kernel.shm*, ...)."),
+        click.option("--shm-size", default="", help="Size of /dev/shm (64m)."),
         click.option("-l", "--label", "labels", multiple=True, help="Set a label (k=v)."),
         click.option("--stop-signal", default="", help="Signal to stop the container."),
         click.option("--stop-timeout", type=int, default=None, help="Seconds before SIGKILL."),
@@ -172,7 +178,18 @@ def _options(image: str, command: tuple[str, ...], kw: dict):
         raise MinirunError(f"invalid size for --memory/--memory-swap: {e}") from None
     if memory and 0 < memory < 6 * 1024 * 1024:
         raise MinirunError("Minimum memory limit allowed is 6MB")
-    from ..engine import health  # lazily: start-up (see _api)
+    from ..engine import bundle, health  # lazily: start-up (see _api)
+
+    sysctls = {}
+    for text in kw["sysctls"]:
+        k, sep, v = text.partition("=")
+        if not sep or not k:
+            raise MinirunError(f"invalid --sysctl {text!r}: use KEY=VALUE")
+        sysctls[k] = v
+    try:
+        shm = parse_bytes(kw["shm_size"]) if kw["shm_size"] else 0
+    except (ValueError, MinirunError) as e:
+        raise MinirunError(f"invalid size for --shm-size: {e}") from None
 
     healthcheck = health.from_flags(  # None when no --health-* flag was given
         kw["health_cmd"], kw["health_interval"], kw["health_timeout"], kw["health_start_period"],
@@ -193,7 +210,9 @@ def _options(image: str, command: tuple[str, ...], kw: dict):
         dns_search=list(kw["dns_search"]), add_hosts=list(kw["add_host"]), labels=labels,
         stop_signal=kw["stop_signal"], stop_timeout=kw["stop_timeout"],
         security_opt=list(kw["security_opt"]), userns=kw["userns"],
-        userns_remap=kw["userns_remap"], healthcheck=healthcheck)
+        userns_remap=kw["userns_remap"], healthcheck=healthcheck,
+        ulimits=[bundle.parse_ulimit(u) for u in kw["ulimits"]], sysctls=sysctls, shm_size=shm,
+        expose=list(kw["expose"]))
 
 
 def _create(obj, image: str, command, kw) -> str:

@@ -7,16 +7,18 @@ flags; below it, the runtime spec. Everything Docker decides for a container is 
             drops the image's CMD), the image's Env + -e/--env-file, PATH if the image has none,
             HOSTNAME, TERM=xterm with -t; WorkingDir/-w; USER/-u resolved in the image;
             Docker's 14 default capabilities (+/- --cap-add/--cap-drop; all of ours when
-            --privileged); no new privileges only on request (security.py)
+            --privileged); no new privileges only on request (security.py); --ulimit as
+            rlimits
   root      rootfs/ (the overlay mount), read-only with --read-only
-  mounts    /proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys (ro), /sys/fs/cgroup (ro), the
+  mounts    /proc, /dev, /dev/pts, /dev/shm (64 MiB, or --shm-size), /dev/mqueue, /sys (ro), /sys/fs/cgroup (ro), the
             container's /etc/hostname, /etc/hosts, /etc/resolv.conf, then volumes, binds and
             tmpfs mounts, parents before children
   linux     new pid, ipc, uts, mount and network namespaces (each `host` mode skips one), a
             cgroup namespace on cgroup v2 hosts (Docker's default there), the cgroup
             /minirun/<id>, -m/--cpus/--pids-limit ... as linux.resources, Docker's masked and
             read-only /proc and /sys paths and its seccomp profile (none with --privileged,
-            which brings the host's devices instead: security.py)
+            which brings the host's devices instead: security.py), --sysctl as linux.sysctl
+            (namespaced ones only: kernel/sysctl.py)
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from __future__ import annotations
 import os
 
 from ..base.bundle_defaults import INIT_ANNOTATION, READONLY_PATHS, default_mounts
-from ..errors import MinirunError
+from ..errors import InvalidArgument, MinirunError
+from ..kernel import sysctl
 from . import security, userns
 from .records import Container
 from .users import ResolvedUser
@@ -150,6 +153,78 @@ def resources(hc: dict) -> dict:
     return r
 
 
+# --ulimit's names (Docker's, from go-units ulimit.go) and the rlimit each sets.
+ULIMITS = {"as": "RLIMIT_AS", "core": "RLIMIT_CORE", "cpu": "RLIMIT_CPU", "data": "RLIMIT_DATA",
+           "fsize": "RLIMIT_FSIZE", "locks": "RLIMIT_LOCKS", "memlock": "RLIMIT_MEMLOCK",
+           "msgqueue": "RLIMIT_MSGQUEUE", "nice": "RLIMIT_NICE", "nofile": "RLIMIT_NOFILE",
+           "nproc": "RLIMIT_NPROC", "rss": "RLIMIT_RSS", "rtprio": "RLIMIT_RTPRIO",
+           "rttime": "RLIMIT_RTTIME", "sigpending": "RLIMIT_SIGPENDING", "stack": "RLIMIT_STACK"}
+UNLIMITED = 2**64 - 1  # RLIM_INFINITY; Docker's -1
+
+
+def ulimit(u: dict) -> dict:
+    """A HostConfig.Ulimits entry {"Name", "Soft", "Hard"}, checked: a known name, soft <= hard
+    (the kernel refuses setrlimit otherwise), -1 for unlimited."""
+    name, soft, hard = u.get("Name"), u.get("Soft"), u.get("Hard")
+    if name not in ULIMITS:
+        raise InvalidArgument(f"invalid ulimit {name!r}: use one of {', '.join(sorted(ULIMITS))}")
+    for v in (soft, hard):
+        if not isinstance(v, int) or isinstance(v, bool) or v < -1:
+            raise InvalidArgument(f"invalid ulimit {name}: {v!r} is not a number (or -1)")
+    if hard != -1 and (soft == -1 or soft > hard):
+        raise InvalidArgument(f"invalid ulimit {name}: soft limit {soft} is above the hard "
+                              f"limit {hard}")
+    return {"Name": name, "Soft": soft, "Hard": hard}
+
+
+def parse_ulimit(text: str) -> dict:
+    """--ulimit NAME=SOFT[:HARD] (HARD defaults to SOFT) -> a HostConfig.Ulimits entry."""
+    name, sep, values = text.partition("=")
+    soft, _, hard = values.partition(":")
+    try:
+        s = int(soft)
+        h = int(hard) if hard else s
+    except ValueError:
+        raise InvalidArgument(f"invalid --ulimit {text!r}: use NAME=SOFT[:HARD], e.g. "
+                              "nofile=1024:2048") from None
+    if not sep:
+        raise InvalidArgument(f"invalid --ulimit {text!r}: use NAME=SOFT[:HARD]")
+    return ulimit({"Name": name, "Soft": s, "Hard": h})
+
+
+def check_sysctls(hc: dict) -> None:
+    """Docker's rule (and runc's): only a sysctl the container's own namespace owns, and only
+    while it has that namespace (no net.* with --network host)."""
+    modes = {"ipc": hc.get("IpcMode"), "network": hc.get("NetworkMode"), "uts": hc.get("UTSMode")}
+    for key in hc.get("Sysctls") or {}:
+        ns = sysctl.namespace_of(key)
+        if ns is None:
+            raise InvalidArgument(f"sysctl {key} is not namespaced: setting it would change the "
+                                  "host (allowed: net.*, kernel.msg*/sem/shm*, fs.mqueue.*)")
+        if modes[ns] == "host":
+            flag = {"ipc": "--ipc", "network": "--network", "uts": "--uts"}[ns]
+            raise InvalidArgument(f"sysctl {key} belongs to the {ns} namespace, which "
+                                  f"{flag} host shares with the host: drop one of the two")
+
+
+def exposed_ports(specs: list[str]) -> dict:
+    """--expose PORT[-PORT][/PROTO] -> Config.ExposedPorts keys ("80/tcp": {})."""
+    out: dict = {}
+    for spec in specs:
+        ports, _, proto = str(spec).partition("/")
+        proto = proto or "tcp"
+        first, _, last = ports.partition("-")
+        try:
+            lo, hi = int(first), int(last or first)
+        except ValueError:
+            lo = hi = -1
+        if proto not in ("tcp", "udp", "sctp") or not 0 < lo <= hi <= 65535:
+            raise InvalidArgument(f"invalid --expose {spec!r}: use PORT[-PORT][/tcp|udp|sctp]")
+        for p in range(lo, hi + 1):
+            out[f"{p}/{proto}"] = {}
+    return out
+
+
 def _mount_sort_key(m: dict) -> int:
     return os.path.normpath(m["destination"]).count("/")
 
@@ -176,8 +251,18 @@ def oci_config(c: Container, cdir: str, user: ResolvedUser, cgroup_v2: bool,
     }
     if not any(e.startswith("HOME=") for e in process["env"]):
         process["env"].append(f"HOME={user.home}")
+    if hc.get("Ulimits"):
+        process["rlimits"] = [{"type": ULIMITS[u["Name"]],
+                               "soft": UNLIMITED if u["Soft"] == -1 else u["Soft"],
+                               "hard": UNLIMITED if u["Hard"] == -1 else u["Hard"]}
+                              for u in hc["Ulimits"]]
     # Docker's: /proc nosuid,noexec,nodev; /sys writable only for a privileged container.
     mounts = default_mounts(proc_options=("nosuid", "noexec", "nodev"), sys_readonly=not privileged)
+    if hc.get("ShmSize"):
+        for m in mounts:
+            if m["destination"] == "/dev/shm":
+                m["options"] = [o for o in m["options"] if not o.startswith("size=")] + \
+                    [f"size={hc['ShmSize']}"]
     for name in ("hostname", "hosts", "resolv.conf"):
         src_dir = cdir if name == "hostname" else (etc_dir or cdir)
         mounts.append({"destination": f"/etc/{name}", "type": "bind",
@@ -216,6 +301,8 @@ def oci_config(c: Container, cdir: str, user: ResolvedUser, cgroup_v2: bool,
         "cgroupsPath": f"/minirun/{c.id}",
         "resources": resources(hc),
     }
+    if hc.get("Sysctls"):
+        linux["sysctl"] = dict(hc["Sysctls"])
     if maps:  # --userns=auto / --userns-remap (userns.py)
         namespaces.append({"type": "user"})
         linux["uidMappings"] = userns.oci_maps(maps["UidMap"])

@@ -80,6 +80,10 @@ class RunOptions:
     userns: str = ""  # --userns: host, auto[:size=N]
     userns_remap: str = ""  # --userns-remap: default or USER[:GROUP]
     healthcheck: dict | None = None  # what the --health-* flags set (engine/health.py)
+    ulimits: list = field(default_factory=list)  # {"Name", "Soft", "Hard"} (bundle.ulimit)
+    sysctls: dict = field(default_factory=dict)  # namespaced sysctls only (kernel/sysctl.py)
+    shm_size: int = 0  # bytes of /dev/shm (0: Docker's 64 MiB)
+    expose: list = field(default_factory=list)  # --expose: "80", "8000-8010/udp"
 
 
 class Engine:
@@ -190,7 +194,8 @@ class Engine:
                 if opts.entrypoint is not None else (icfg.get("Entrypoint") or None),
                 "Labels": labels,
                 "StopSignal": opts.stop_signal or icfg.get("StopSignal") or "SIGTERM",
-                "ExposedPorts": icfg.get("ExposedPorts") or None,
+                "ExposedPorts": {**(icfg.get("ExposedPorts") or {}),
+                                 **bundle_mod.exposed_ports(opts.expose)} or None,
             }
             if opts.stop_timeout is not None:
                 c.config["StopTimeout"] = opts.stop_timeout
@@ -214,7 +219,10 @@ class Engine:
                 "SecurityOpt": security.parse(opts.security_opt) or None,
                 "Dns": list(opts.dns) or None, "DnsSearch": list(opts.dns_search) or None,
                 "ExtraHosts": list(opts.add_hosts) or None, "PublishAllPorts": opts.publish_all,
+                "Ulimits": [bundle_mod.ulimit(u) for u in opts.ulimits] or None,
+                "Sysctls": dict(opts.sysctls) or None, "ShmSize": opts.shm_size or None,
             }
+            bundle_mod.check_sysctls(c.host_config)
             self._network_mode(opts.network)
             for h in opts.add_hosts:
                 if ":" not in h:

@@ -12,6 +12,7 @@ Every system call these modules make goes through `libc`, the single ctypes seam
     cgroups/          cgroup v1 and v2 drivers: create, limit, join, freeze, kill, stats
     capabilities.py   the five capability sets, the bounding set, last_cap
     process.py        rlimits, the user switch, fds at exec, start time, the --init reaper
+    sysctl.py         which namespace owns a sysctl; writing one under /proc/sys
     sealed_exec.py    the last execve() through a sealed memfd stub (CVE-2019-5736)
     seccomp.py        linux.seccomp compiled to a BPF program
     syscall_table.py  syscall numbers per architecture, for the seccomp compiler

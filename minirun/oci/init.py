@@ -397,8 +397,11 @@ def pivot(ctx: InitContext) -> None:
 def write_sysctls(ctx: InitContext) -> None:
     """linux.sysctl, written after pivot_root: the container's own /proc/sys, whose
     namespaced entries (net.*, kernel.shm*, ...) belong to its namespaces."""
-    for key, value in ctx.spec.linux.sysctl.items():
-        libc.write_file("/proc/sys/" + key.replace(".", "/"), value, f"linux.sysctl {key}")
+    if ctx.spec.linux.sysctl:
+        from ..kernel import sysctl  # loaded already: spec.load checked these keys with it
+
+        for key, value in ctx.spec.linux.sysctl.items():
+            sysctl.write(key, value)
 
 
 def set_hostname(ctx: InitContext) -> None:

@@ -277,7 +277,8 @@ def parse(raw: object, bundle: str) -> Spec:
                 root_readonly=_bool(root.get("readonly"), "root.readonly"), process=proc,
                 hostname=hostname, domainname=domainname, mounts=mounts, hooks=hooks,
                 annotations=annotations, linux=linux, raw=raw)
-    _check_sysctl(spec)
+    if spec.linux.sysctl:
+        _check_sysctl(spec)
     for where, label in (("process.selinuxLabel", (raw.get("process") or {}).get("selinuxLabel")),
                          ("linux.mountLabel", (raw.get("linux") or {}).get("mountLabel"))):
         if label:  # only reached when SELinux is off (refuse_label_if_selinux)
@@ -479,25 +480,18 @@ def _linux(lx: dict) -> Linux:
     return linux
 
 
-# sysctls that belong to a namespace (runc's rules): anything else would change the host.
-_IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
-                "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
-
-
 def _check_sysctl(spec: Spec) -> None:
+    """Only a sysctl the container's own namespace owns (kernel/sysctl.py; runc's rules)."""
+    from ..kernel import sysctl  # lazy: only a spec with linux.sysctl (start-up budget)
+
     for key in spec.linux.sysctl:
         name = f"linux.sysctl.{key}"
-        if key in _IPC_SYSCTLS or key.startswith("fs.mqueue."):
-            if spec.linux.ns("ipc") is None:
-                raise ConfigError(name, "needs a private IPC namespace")
-        elif key.startswith("net."):
-            if spec.linux.ns("network") is None:
-                raise ConfigError(name, "needs a private network namespace")
-        elif key in ("kernel.hostname", "kernel.domainname"):
-            if spec.linux.ns("uts") is None:
-                raise ConfigError(name, "needs a private UTS namespace")
-        else:
+        ns = sysctl.namespace_of(key)
+        if ns is None:
             raise ConfigError(name, "is not namespaced: setting it would change the host")
+        if spec.linux.ns(ns) is None:
+            label = {"ipc": "IPC", "network": "network", "uts": "UTS"}[ns]
+            raise ConfigError(name, f"needs a private {label} namespace")
 
 
 def default_config(rootless: bool = False) -> dict[str, object]:

@@ -6,6 +6,7 @@ fixture), and the fixture removes whatever a test left.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 
@@ -242,3 +243,50 @@ def test_restart_and_start_attached(mr):
     assert mr.ok("start", "-a", "rs") == "run-1\n"
     mr.ok("restart", "rs")
     assert poll(lambda: mr.ok("logs", "rs").count("run-1") == 2)
+
+
+def test_ulimit_sets_the_containers_rlimits(mr):
+    out = mr.ok("run", "--rm", "--ulimit", "nofile=512:2048", "--ulimit", "core=-1", "busybox",
+                "sh", "-c", "ulimit -Sn; ulimit -Hn; ulimit -Hc")
+    assert out.split() == ["512", "2048", "unlimited"]
+    r = mr("run", "--rm", "--ulimit", "nofile=4096:1024", "busybox", "true")
+    assert r.returncode == 125 and r.stderr.splitlines() == [
+        "minirun: invalid ulimit nofile: soft limit 4096 is above the hard limit 1024"]
+    r = mr("run", "--rm", "--ulimit", "files=1", "busybox", "true")
+    assert r.returncode == 125 and "invalid ulimit 'files'" in r.stderr
+    assert mr.ok("ps", "-aq") == ""
+
+
+def test_sysctl_sets_namespaced_settings_and_refuses_host_ones(mr):
+    host = open("/proc/sys/net/ipv4/ip_unprivileged_port_start").read()
+    out = mr.ok("run", "--rm", "--sysctl", "net.ipv4.ip_unprivileged_port_start=80",
+                "--sysctl", "kernel.shmmni=1000", "busybox", "sh", "-c",
+                "cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/kernel/shmmni")
+    assert out.split() == ["80", "1000"]
+    assert open("/proc/sys/net/ipv4/ip_unprivileged_port_start").read() == host
+    r = mr("run", "--rm", "--sysctl", "vm.swappiness=1", "busybox", "true")
+    assert r.returncode == 125 and len(r.stderr.splitlines()) == 1
+    assert "vm.swappiness is not namespaced" in r.stderr
+    r = mr("run", "--rm", "--network", "host", "--sysctl", "net.ipv4.ip_forward=1", "busybox",
+           "true")
+    assert r.returncode == 125 and "--network host" in r.stderr
+    assert mr.ok("ps", "-aq") == ""
+
+
+def test_shm_size_sizes_dev_shm(mr):
+    out = mr.ok("run", "--rm", "--shm-size", "2m", "busybox", "df", "-k", "/dev/shm")
+    assert out.splitlines()[1].split()[1] == "2048"
+    out = mr.ok("run", "--rm", "busybox", "df", "-k", "/dev/shm")
+    assert out.splitlines()[1].split()[1] == "65536"  # Docker's default, 64 MiB
+
+
+def test_expose_adds_exposed_ports_that_publish_all_publishes(mr):
+    cid = mr.ok("create", "--expose", "80", "--expose", "7000-7001/udp", "-P", "busybox",
+                "true").strip()
+    try:
+        ports = mr.ok("inspect", "--format", "{{json .Config.ExposedPorts}}", cid)
+        assert set(json.loads(ports)) == {"80/tcp", "7000/udp", "7001/udp"}
+    finally:
+        mr.ok("rm", "-f", cid)
+    r = mr("create", "--expose", "http", "busybox", "true")
+    assert r.returncode == 125 and "invalid --expose 'http'" in r.stderr

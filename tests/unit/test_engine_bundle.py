@@ -8,6 +8,7 @@ from minirun.engine import bundle, users
 from minirun.engine.bundle import BundleError
 from minirun.engine.records import Container
 from minirun.engine.users import ResolvedUser
+from minirun.errors import InvalidArgument
 from minirun.kernel.capabilities import NAMES
 
 CID = "c0ffee" + "0" * 58
@@ -426,3 +427,56 @@ def test_oci_config_host_modes_privileged_and_init(tmp_path):
     assert cfg["annotations"][bundle.INIT_ANNOTATION] == "true"
     sysfs = next(m for m in cfg["mounts"] if m["type"] == "sysfs")
     assert "ro" not in sysfs["options"]
+
+
+# --- --ulimit, --sysctl, --shm-size, --expose ---------------------------------------------------
+
+
+def test_parse_ulimit_takes_soft_and_optional_hard():
+    assert bundle.parse_ulimit("nofile=1024:2048") == {"Name": "nofile", "Soft": 1024, "Hard": 2048}
+    assert bundle.parse_ulimit("nproc=50") == {"Name": "nproc", "Soft": 50, "Hard": 50}
+    assert bundle.parse_ulimit("core=-1") == {"Name": "core", "Soft": -1, "Hard": -1}
+    for bad, words in (("nofile", "NAME=SOFT"), ("nofile=x", "NAME=SOFT"),
+                       ("files=1", "invalid ulimit 'files'"), ("nofile=10:5", "above the hard"),
+                       ("nofile=-1:5", "above the hard"), ("nofile=-2", "not a number")):
+        with pytest.raises(InvalidArgument, match=words):
+            bundle.parse_ulimit(bad)
+
+
+def test_ulimits_become_rlimits_with_minus_one_unlimited():
+    hc = {"Ulimits": [{"Name": "nofile", "Soft": 10, "Hard": 20},
+                      {"Name": "core", "Soft": -1, "Hard": -1}]}
+    assert config(container(host_config=hc))["process"]["rlimits"] == [
+        {"type": "RLIMIT_NOFILE", "soft": 10, "hard": 20},
+        {"type": "RLIMIT_CORE", "soft": 2**64 - 1, "hard": 2**64 - 1}]
+    assert "rlimits" not in config()["process"]
+
+
+def test_sysctls_only_namespaced_and_only_with_their_namespace():
+    hc = {"Sysctls": {"net.ipv4.ip_forward": "1", "kernel.shmmax": "1000", "fs.mqueue.msg_max": "5"}}
+    bundle.check_sysctls(hc)
+    assert config(container(host_config=hc))["linux"]["sysctl"] == hc["Sysctls"]
+    with pytest.raises(InvalidArgument, match="vm.swappiness is not namespaced"):
+        bundle.check_sysctls({"Sysctls": {"vm.swappiness": "1"}})
+    with pytest.raises(InvalidArgument, match="--network host"):
+        bundle.check_sysctls({"Sysctls": {"net.core.somaxconn": "1"}, "NetworkMode": "host"})
+    with pytest.raises(InvalidArgument, match="--ipc host"):
+        bundle.check_sysctls({"Sysctls": {"kernel.sem": "1 2 3 4"}, "IpcMode": "host"})
+    assert "sysctl" not in config()["linux"]
+
+
+def test_shm_size_replaces_the_default_size_of_dev_shm():
+    def shm(cfg):
+        return next(m for m in cfg["mounts"] if m["destination"] == "/dev/shm")["options"]
+
+    assert "size=65536k" in shm(config())
+    opts = shm(config(container(host_config={"ShmSize": 2 << 20})))
+    assert "size=2097152" in opts and not any(o == "size=65536k" for o in opts)
+
+
+def test_expose_gives_exposed_port_keys():
+    assert bundle.exposed_ports(["80", "53/udp", "7000-7002"]) == {
+        "80/tcp": {}, "53/udp": {}, "7000/tcp": {}, "7001/tcp": {}, "7002/tcp": {}}
+    for bad in ("http", "0", "80/icmp", "9-8", "70000"):
+        with pytest.raises(InvalidArgument, match="invalid --expose"):
+            bundle.exposed_ports([bad])

@@ -546,7 +546,8 @@ def monitor_argv(engine: Engine, ready_fd: int) -> list[str]:
     its memory), run isolated and without site, like minirun-oci's launcher."""
     here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     paths = [here] + [p for p in sys.path if p.endswith("-packages")]
-    boot = ("import sys; sys.path[:0] = sys.argv[1].split(':'); "
+    # gc off while it imports (the monitor turns it back on once loaded: monitor._preload)
+    boot = ("import gc, sys; gc.disable(); sys.path[:0] = sys.argv[1].split(':'); "
             "from minirun.engine.monitor import main; main(sys.argv[2:])")
     return [sys.executable, "-IS", "-c", boot, ":".join(paths), engine.root, engine.runroot,
             f"--ready-fd={ready_fd}"]

@@ -21,6 +21,7 @@ It keeps nothing but that: no click, no image code. Its errors go to containers/
 
 from __future__ import annotations
 
+import gc
 import os
 import select
 import signal
@@ -587,6 +588,11 @@ def _preload() -> None:
     from ..kernel.cgroups import v1, v2  # noqa: F401
 
     libc.preload()
+    # The interpreter started with the cyclic collector off (lifecycle.monitor_argv): what the
+    # imports made is frozen now, so collections over the container's life, and the processes
+    # we fork (copy-on-write), leave it untouched; then the collector runs as usual.
+    gc.freeze()
+    gc.enable()
 
 
 def _exited_now(c: Container) -> None:

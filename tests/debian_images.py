@@ -16,8 +16,8 @@ tests/ is on sys.path (as for polling and oneline), so integration test modules 
 name. Where the image comes from:
 
 1. The tar. scripts/build-debian-image builds it with mmdebstrap from the Debian package
-   registry (about 30 s, ~470 MB) into /var/cache/minirun/debian-images/, keyed by what goes into it; every
-   later session, on this machine, finds it there at once and needs no network. It is asked
+   registry (about 30 s, ~470 MB) into /var/cache/minirun/debian-images/, keyed by what goes
+   into it; every later session, on this machine, finds it there at once and needs no network. It is asked
    once per test session (debian_tar(), cached in this process). If the build fails, the script's
    own `--check` tells a host that cannot build (mmdebstrap not installed, not root, mirror
    unreachable: the tests skip, with that line as the reason) from a build that broke (they

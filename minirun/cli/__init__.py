@@ -164,6 +164,23 @@ class Group(click.Group):
             sys.exit(125)
 
 
+class MainGroup(Group):
+    """`minirun` itself: its families register on import, and `compose` is mounted on first
+    use (it brings PyYAML and the compose package: no other command should pay for them)."""
+
+    LAZY = ("compose",)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, name: str):
+        if name == "compose" and name not in self.commands:
+            from ..compose.cli import make  # lazily: only `minirun compose` loads it
+
+            self.add_command(make(Group, Command), "compose")
+        return super().get_command(ctx, name)
+
+
 def usage_error(e: click.UsageError) -> NoReturn:
     """Docker's answer to a command line it cannot parse: what is wrong on one line, then where
     the help is (`docker run --bogus` prints the same two lines), and exit 125."""
@@ -225,7 +242,7 @@ def _debug() -> bool:
     return bool(os.environ.get("MINIRUN_DEBUG")) or "--debug" in sys.argv
 
 
-@click.group(cls=Group, invoke_without_command=True, subcommand_metavar="COMMAND [ARGS]...",
+@click.group(cls=MainGroup, invoke_without_command=True, subcommand_metavar="COMMAND [ARGS]...",
              context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", message="minirun version %(version)s")
 @click.option("--root", envvar="MINIRUN_ROOT", default=DEFAULT_ROOT, show_default=True,

@@ -48,12 +48,16 @@ class BundleError(MinirunError):
     exit_code = 125
 
 
-def command(image_cfg: dict, entrypoint: str | None, cmd: list[str]) -> list[str]:
+def command(image_cfg: dict, entrypoint: str | list[str] | None, cmd: list[str]) -> list[str]:
     """Docker's rule: ENTRYPOINT + CMD, where COMMAND replaces CMD, and --entrypoint replaces
-    ENTRYPOINT and also drops the image's CMD ("" clears the entrypoint)."""
-    if entrypoint is not None:
-        ep = [entrypoint] if entrypoint else []
+    ENTRYPOINT and also drops the image's CMD ("" clears the entrypoint). A list is a whole
+    entrypoint (the API's and compose's form); the CLI's string is one program."""
+    if isinstance(entrypoint, list):
+        ep = list(entrypoint)
         default_cmd: list[str] = []
+    elif entrypoint is not None:
+        ep = [entrypoint] if entrypoint else []
+        default_cmd = []
     else:
         ep = list(image_cfg.get("Entrypoint") or [])
         default_cmd = list(image_cfg.get("Cmd") or [])

@@ -41,7 +41,7 @@ class RunOptions:
     tty: bool = False
     interactive: bool = False
     env: list = field(default_factory=list)
-    entrypoint: str | None = None
+    entrypoint: str | list | None = None  # a string: one program (--entrypoint); a list: all
     workdir: str = ""
     user: str | None = None
     hostname: str = ""
@@ -190,8 +190,7 @@ class Engine:
                 "Image": opts.image,
                 "Volumes": dict(icfg.get("Volumes") or {}) or None,
                 "WorkingDir": opts.workdir or icfg.get("WorkingDir") or "",
-                "Entrypoint": ([opts.entrypoint] if opts.entrypoint else None)
-                if opts.entrypoint is not None else (icfg.get("Entrypoint") or None),
+                "Entrypoint": _entrypoint(opts.entrypoint, icfg),
                 "Labels": labels,
                 "StopSignal": opts.stop_signal or icfg.get("StopSignal") or "SIGTERM",
                 "ExposedPorts": {**(icfg.get("ExposedPorts") or {}),
@@ -539,6 +538,15 @@ def _signal_number(text: str | int) -> int:
         return int(getattr(signal, name))
     except AttributeError:
         raise InvalidArgument(f"invalid signal: {text}") from None
+
+
+def _entrypoint(given: str | list | None, icfg: dict) -> list | None:
+    """Config.Entrypoint: the image's, or the one given ("" or []: none)."""
+    if given is None:
+        return icfg.get("Entrypoint") or None
+    if isinstance(given, list):
+        return list(given) or None
+    return [given] if given else None
 
 
 def monitor_argv(engine: Engine, ready_fd: int) -> list[str]:

@@ -1156,8 +1156,10 @@ def _locate(files: list[str] | None, project_directory: str | None, env_files: l
     environment = {**_dotenv(env_files, first_dir, environ), **environ}
     if not files and environment.get("COMPOSE_FILE"):
         files = [f for f in environment["COMPOSE_FILE"].split(":") if f]
+    # No -f: the files are looked for from --project-directory when given (Compose's working
+    # directory), else from the current one.
     paths = ([os.path.abspath(os.path.join(cwd, f)) for f in files] if files
-             else _find_files(cwd, warnings))
+             else _find_files(first_dir if project_directory else cwd, warnings))
     project_dir = os.path.abspath(os.path.join(cwd, project_directory) if project_directory
                                   else os.path.dirname(paths[0]))
     if project_dir != os.path.abspath(first_dir):

@@ -353,7 +353,10 @@ class Compose:
         if announce:
             self.events("Container", name, "Creating")
         record = images_api.get(self.eng.images(), image_id)
-        cid = api.create(self.eng, plan.options, record)["Id"]
+        try:
+            cid = api.create(self.eng, plan.options, record)["Id"]
+        except MinirunError as e:
+            raise _about(e, f"service {s}: container {name}") from None
         try:
             for net, aliases, ip in plan.networks:
                 networks_api.connect(self.eng, net, cid, ip, aliases)
@@ -369,7 +372,11 @@ class Compose:
         if row["State"]["Running"]:
             return
         self.events("Container", name, "Starting")
-        api.start(self.eng, name, monitor=MonitorHandle(self.eng))
+        try:
+            api.start(self.eng, name, monitor=MonitorHandle(self.eng))
+        except MinirunError as e:  # a host port taken meanwhile, a command not found ...
+            service = (row["Config"].get("Labels") or {}).get(naming.SERVICE, "?")
+            raise _about(e, f"service {service}: container {name}") from None
         self.events("Container", name, "Started")
 
     def _wait_dependencies(self, s: str, services: list[str], o: UpOptions) -> None:
@@ -626,6 +633,17 @@ class Compose:
         cname = name or naming.oneoff_name(self.name, service)
         return self._create(service, 1, image_id, loader.config_hash(self.services[service]),
                             oneoff=True, container_name=cname, overrides=adjust)
+
+
+def _about(e: MinirunError, where: str) -> MinirunError:
+    """The same error (its type, so its exit code), naming the service and container first."""
+    try:
+        out = type(e)(f"{where}: {e}")
+    except TypeError:  # an error class with other constructor arguments
+        out = ComposeError(f"{where}: {e}")
+    if hasattr(e, "command_code"):
+        out.command_code = e.command_code
+    return out
 
 
 def list_projects(eng: Engine, all: bool = False) -> list[dict]:  # noqa: A002 - compose's flag

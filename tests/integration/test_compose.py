@@ -1,0 +1,287 @@
+"""`minirun compose` on busybox services: what Docker Compose v2 does, seen from outside (ps,
+inspect, networks, volumes, exit codes) and inside (name resolution, files, environment).
+
+Every test writes its compose file into tmp_path, runs with a project name of its own, and
+takes everything down at the end, failed or not (the `project` fixture). Services run under
+`init: true` (or exit on their own) so that a stop takes no 10-second timeout. The tests with
+real servers (nginx, postgresql, redis) are in test_compose_servers.py.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import textwrap
+import uuid
+
+import pytest
+
+from polling import poll
+
+
+class Project:
+    """One compose project in tmp_path: `p("up", "-d")` runs `minirun compose -f F -p NAME up -d`."""
+
+    def __init__(self, mr, directory) -> None:
+        self.mr, self.dir = mr, directory
+        self.name = "t" + uuid.uuid4().hex[:8]
+
+    def write(self, text: str, name: str = "compose.yaml") -> None:
+        (self.dir / name).write_text(textwrap.dedent(text))
+
+    def argv(self, *args: str) -> list[str]:
+        return ["compose", "--project-directory", str(self.dir), "-p", self.name, *args]
+
+    def __call__(self, *args: str, **kw) -> subprocess.CompletedProcess:
+        return self.mr(*self.argv(*args), **kw)
+
+    def ok(self, *args: str, **kw) -> str:
+        r = self(*args, **kw)
+        assert r.returncode == 0, f"compose {' '.join(args)} -> {r.returncode}: {r.stderr}"
+        return r.stdout
+
+    def ps(self, *args: str) -> list[dict]:
+        return [json.loads(line) for line in self.ok("ps", "--format", "json", *args).splitlines()]
+
+
+@pytest.fixture
+def project(mr, tmp_path):
+    p = Project(mr, tmp_path)
+    yield p
+    p("down", "-v", "--remove-orphans", "-t", "0", timeout=120)
+
+
+WEB_AND_CLIENT = """
+    services:
+      web:
+        image: busybox
+        init: true
+        command: ["httpd", "-f", "-p", "80", "-h", "/www"]
+        volumes: ["./html:/www:ro", "data:/data"]
+      client:
+        image: busybox
+        init: true
+        command: ["sleep", "1000"]
+        depends_on: [web]
+        environment: {GREETING: "${GREETING:-hi}"}
+    volumes: {data: {}}
+    """
+
+
+def test_up_makes_named_labelled_objects_that_reach_each_other_and_down_removes_them(project, mr):
+    (project.dir / "html").mkdir()
+    (project.dir / "html" / "index.html").write_text("hello from web\n")
+    project.write(WEB_AND_CLIENT)
+    (project.dir / ".env").write_text("GREETING=from-dotenv\n")
+    r = project("up", "-d")
+    assert r.returncode == 0, r.stderr
+    n = project.name
+    assert f" Network {n}_default  Created" in r.stderr.splitlines()
+    assert r.stderr.index(f"Container {n}-web-1  Started") < \
+        r.stderr.index(f"Container {n}-client-1  Started")  # depends_on: web first
+    rows = {e["Service"]: e for e in project.ps()}
+    assert {e["Name"] for e in rows.values()} == {f"{n}-web-1", f"{n}-client-1"}
+    assert all(e["State"] == "running" and e["Project"] == n for e in rows.values())
+    labels = mr.record(f"{n}-web-1")["Config"]["Labels"]
+    assert labels["com.docker.compose.project"] == n and labels["com.docker.compose.service"] == "web"
+    assert labels["com.docker.compose.container-number"] == "1"
+    assert labels["com.docker.compose.project.working_dir"] == str(project.dir)
+    # Inside: the web server by its service name, the variable from .env.
+    assert project.ok("exec", "-T", "client", "wget", "-q", "-O-", "http://web/") == "hello from web\n"
+    assert project.ok("exec", "-T", "client", "sh", "-c", "echo $GREETING") == "from-dotenv\n"
+    assert f"{n}_data" in mr.ok("volume", "ls", "-q").split()
+    r = project("down", "-t", "0")
+    assert r.returncode == 0, r.stderr
+    assert mr.ok("ps", "-aq") == ""
+    assert f"{n}_default" not in mr.ok("network", "ls")
+    assert f"{n}_data" in mr.ok("volume", "ls", "-q").split()  # only -v removes volumes
+    project.ok("down", "-v")
+    assert f"{n}_data" not in mr.ok("volume", "ls", "-q").split()
+
+
+def test_second_up_recreates_only_what_changed_and_scale_adds_and_removes(project, mr):
+    (project.dir / "html").mkdir()
+    project.write(WEB_AND_CLIENT)
+    project.ok("up", "-d")
+    ids = {e["Service"]: e["ID"] for e in project.ps()}
+    r = project("up", "-d")
+    assert f"Container {project.name}-web-1  Running" in r.stderr
+    assert {e["Service"]: e["ID"] for e in project.ps()} == ids
+    project.write(WEB_AND_CLIENT.replace('"sleep", "1000"', '"sleep", "999"'))
+    r = project("up", "-d", "-t", "0")
+    assert f"Container {project.name}-client-1  Recreate" in r.stderr
+    now = {e["Service"]: e["ID"] for e in project.ps()}
+    assert now["web"] == ids["web"] and now["client"] != ids["client"]
+    project.ok("up", "-d", "--scale", "web=3", "-t", "0")
+    webs = sorted(e["Name"] for e in project.ps() if e["Service"] == "web")
+    assert webs == [f"{project.name}-web-{i}" for i in (1, 2, 3)]
+    hosts = project.ok("exec", "-T", "client", "cat", "/etc/hosts")
+    assert len({line.split()[0] for line in hosts.splitlines() if line.endswith(" web")}) == 3
+    project.ok("up", "-d", "--scale", "web=1", "-t", "0")
+    assert [e["Name"] for e in project.ps() if e["Service"] == "web"] == [f"{project.name}-web-1"]
+    r = project("up", "-d", "--force-recreate", "-t", "0")
+    assert f"Container {project.name}-web-1  Recreate" in r.stderr
+
+
+def test_attached_up_prefixes_output_and_returns_the_chosen_exit_code(project):
+    project.write("""
+        services:
+          a: {image: busybox, command: ["sh", "-c", "echo from a; sleep 0.2; exit 3"]}
+          b: {image: busybox, command: ["sh", "-c", "echo from b"]}
+        """)
+    r = project("up", timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    a, b = f"{project.name}-a-1", f"{project.name}-b-1"
+    assert lines[0] == f"Attaching to {a}, {b}"
+    assert f"{a}  | from a" in lines and f"{b}  | from b" in lines
+    assert f"{a} exited with code 3" in lines and f"{b} exited with code 0" in lines
+    r = project("up", "--exit-code-from", "a", timeout=60)
+    assert r.returncode == 3
+    assert r.stdout.count("from a") == 1  # this run's output only, not the first run's too
+
+
+def test_depends_on_waits_for_healthy_and_completed_and_names_a_failure(project):
+    project.write("""
+        services:
+          db:
+            image: busybox
+            init: true
+            command: ["sh", "-c", "sleep 0.5; touch /tmp/ready; exec sleep 1000"]
+            healthcheck: {test: ["CMD", "test", "-f", "/tmp/ready"], interval: 1s,
+                          start_interval: 100ms, start_period: 10s}
+          migrate: {image: busybox, command: ["true"]}
+          app:
+            image: busybox
+            init: true
+            command: ["sleep", "1000"]
+            depends_on:
+              db: {condition: service_healthy}
+              migrate: {condition: service_completed_successfully}
+        """)
+    r = project("up", "-d")
+    assert r.returncode == 0, r.stderr
+    err = r.stderr
+    assert err.index(f"{project.name}-db-1  Healthy") < err.index(f"{project.name}-app-1  Started")
+    assert err.index(f"{project.name}-migrate-1  Exited") < err.index(f"{project.name}-app-1  Started")
+    project.ok("down", "-t", "0")
+    project.write("""
+        services:
+          migrate: {image: busybox, command: ["false"]}
+          app:
+            image: busybox
+            command: ["true"]
+            depends_on: {migrate: {condition: service_completed_successfully}}
+        """)
+    r = project("up", "-d")
+    assert r.returncode == 1
+    assert r.stderr.splitlines()[-1] == \
+        f"minirun: service \"{project.name}-migrate-1\" didn't complete successfully: exit 1"
+
+
+def test_run_rm_exec_and_logs(project, mr):
+    project.write("""
+        services:
+          svc:
+            image: busybox
+            init: true
+            command: ["sh", "-c", "echo started; exec sleep 1000"]
+        """)
+    project.ok("up", "-d")
+    assert project.ok("run", "--rm", "-T", "svc", "echo", "one-off") == "one-off\n"
+    assert [e for e in project.ps("-a") if "run" in e["Name"]] == []
+    assert mr("ps", "-aq").stdout.count("\n") == 1  # the one-off container went with --rm
+    r = project("exec", "-T", "svc", "sh", "-c", "exit 7")
+    assert r.returncode == 7
+    assert poll(lambda: "started" in project.ok("logs"))
+    assert project.ok("logs", "--no-log-prefix") == "started\n"
+    assert project.ok("logs") == f"{project.name}-svc-1  | started\n"
+
+
+def test_config_interpolates_and_profiles_choose_services(project):
+    (project.dir / ".env").write_text("TAG=1.2\n")
+    project.write("""
+        services:
+          web: {image: "busybox:${TAG}", ports: ["8080:80"]}
+          debug: {image: busybox, profiles: [dev]}
+        """)
+    model = json.loads(project.ok("config", "--format", "json"))
+    assert model["name"] == project.name
+    assert model["services"]["web"]["image"] == "busybox:1.2"
+    assert model["services"]["web"]["ports"][0]["published"] == "8080"
+    assert "debug" not in model["services"]
+    assert project.ok("config", "--services") == "web\n"
+    assert project.ok("--profile", "dev", "config", "--services") == "debug\nweb\n"
+
+
+def test_errors_name_the_file_line_and_key_and_exit_1(project):
+    project.write("""
+        services:
+          web:
+            image: busybox
+            ports: ["80:80:80"]
+        """)
+    r = project("up", "-d")
+    assert r.returncode == 1 and len(r.stderr.splitlines()) == 1
+    assert "compose.yaml:5: services.web.ports[0]" in r.stderr
+    project.write("""
+        services:
+          a: {image: busybox, depends_on: [b]}
+          b: {image: busybox, depends_on: [a]}
+        """)
+    r = project("up", "-d")
+    assert r.returncode == 1 and "a -> b -> a" in r.stderr or "b -> a -> b" in r.stderr
+    project.write("services:\n  web: {image: busybox}\n")
+    r = project("up", "-d", "nosuch")
+    assert (r.returncode, r.stderr) == (1, "minirun: no such service: nosuch\n")
+    r = project("up", "-d", "--bogus")
+    assert r.returncode == 125 and len(r.stderr.splitlines()) == 1 and "--bogus" in r.stderr
+
+
+def test_a_taken_host_port_names_the_service_and_the_port(project, mr):
+    project.write("""
+        services:
+          web: {image: busybox, init: true, command: ["sleep", "100"], ports: ["127.0.0.1:18091:80"]}
+        """)
+    project.ok("up", "-d")
+    r = project("up", "-d", "--scale", "web=2")
+    assert r.returncode == 1
+    assert f"service web: container {project.name}-web-2" in r.stderr
+    assert "127.0.0.1:18091" in r.stderr and "already allocated" in r.stderr
+
+
+def test_networks_keep_services_apart(project):
+    serve = '["sh", "-c", "mkdir /www && echo ok > /www/index.html && exec httpd -f -h /www"]'
+    project.write(f"""
+        services:
+          front: {{image: busybox, init: true, command: ["sleep", "1000"], networks: [front]}}
+          api: {{image: busybox, init: true, command: {serve}, networks: [front, back]}}
+          db: {{image: busybox, init: true, command: {serve}, networks: [back]}}
+        networks: {{front: {{}}, back: {{}}}}
+        """)
+    project.ok("up", "-d")
+
+    def get(frm: str, host: str) -> subprocess.CompletedProcess:
+        return project("exec", "-T", frm, "timeout", "3", "wget", "-q", "-O-", f"http://{host}/")
+
+    assert poll(lambda: get("front", "api").stdout == "ok\n")
+    assert get("api", "db").stdout == "ok\n"
+    db_ip = json.loads(project.mr.ok("inspect", f"{project.name}-db-1"))[0][
+        "NetworkSettings"]["Networks"][f"{project.name}_back"]["IPAddress"]
+    assert "bad address 'db'" in get("front", "db").stderr  # no name for it on front
+    assert get("front", db_ip).returncode != 0  # nor a route
+
+
+def test_orphans_are_reported_then_removed_on_request(project, mr):
+    project.write("""
+        services:
+          a: {image: busybox, init: true, command: ["sleep", "1000"]}
+          b: {image: busybox, init: true, command: ["sleep", "1000"]}
+        """)
+    project.ok("up", "-d")
+    project.write("services:\n  a: {image: busybox, init: true, command: [sleep, '1000']}\n")
+    r = project("up", "-d")
+    assert "Found orphan containers" in r.stderr and f"{project.name}-b-1" in r.stderr
+    project.ok("up", "-d", "--remove-orphans", "-t", "0")
+    assert [e["Service"] for e in project.ps("-a")] == ["a"]
+    assert project.name in project.ok("ls")

@@ -10,6 +10,7 @@ real servers (nginx, postgresql, redis) are in test_compose_servers.py.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import textwrap
 import uuid
@@ -285,3 +286,116 @@ def test_orphans_are_reported_then_removed_on_request(project, mr):
     project.ok("up", "-d", "--remove-orphans", "-t", "0")
     assert [e["Service"] for e in project.ps("-a")] == ["a"]
     assert project.name in project.ok("ls")
+
+
+def test_ctrl_c_stops_an_attached_up(project):
+    project.write("""
+        services:
+          a: {image: busybox, init: true, command: ["sh", "-c", "echo up; exec sleep 1000"]}
+        """)
+    p = subprocess.Popen(project.mr.argv(*project.argv("up")), env=project.mr.env, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert p.stdout.readline() == f"Attaching to {project.name}-a-1\n"
+        assert p.stdout.readline() == f"{project.name}-a-1  | up\n"
+        p.send_signal(2)  # SIGINT, as Ctrl-C sends it
+        out, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+        p.wait()
+    assert p.returncode == 130
+    assert "Gracefully stopping... (press Ctrl+C again to force)" in err
+    assert [e["State"] for e in project.ps("-a")] == ["exited"]
+
+
+def test_lifecycle_verbs(project, mr):
+    project.write("""
+        services:
+          a: {image: busybox, init: true, command: ["sleep", "1000"]}
+          b: {image: busybox, init: true, command: ["sleep", "1000"], depends_on: [a]}
+        """)
+    project.ok("up", "-d")
+
+    def states() -> dict:
+        return {e["Service"]: e["State"] for e in project.ps("-a")}
+
+    project.ok("stop", "-t", "0")
+    assert states() == {"a": "exited", "b": "exited"}
+    project.ok("start")
+    assert states() == {"a": "running", "b": "running"}
+    project.ok("pause", "b")
+    assert states()["b"] == "paused"
+    project.ok("unpause", "b")
+    project.ok("kill", "-s", "KILL", "b")
+    assert states() == {"a": "running", "b": "exited"}
+    assert project.ok("rm", "-f") == ""
+    assert states() == {"a": "running"}
+    project.ok("restart", "-t", "0", "a")
+    assert states() == {"a": "running"}
+    top = project.ok("top")
+    assert top.startswith(f"{project.name}-a-1\nUID") and "sleep 1000" in top
+    images = project.ok("images").splitlines()
+    assert images[0].split()[:3] == ["CONTAINER", "REPOSITORY", "TAG"]
+    assert images[1].split()[:3] == [f"{project.name}-a-1", "busybox", "latest"]
+    assert project.ok("ps", "--services") == "a\n"
+    assert project.ok("ps", "-q") == mr.record(f"{project.name}-a-1")["Id"] + "\n"
+    assert project.ok("version", "--short").strip().count(".") == 2
+
+
+def test_files_users_and_namespaces_as_the_service_says(project, mr):
+    (project.dir / "token.txt").write_text("s3cret\n")
+    (project.dir / "app.conf").write_text("level=debug\n")
+    project.write("""
+        services:
+          app:
+            image: busybox
+            init: true
+            command: ["sleep", "1000"]
+            user: "1000:1000"
+            working_dir: /srv
+            hostname: apphost
+            secrets: [token]
+            configs: [{source: conf, target: /etc/app.conf}]
+            tmpfs: [/scratch]
+            read_only: true
+            deploy: {resources: {limits: {memory: 64m, pids: 40}}}
+            ulimits: {nofile: 512}
+            sysctls: {net.ipv4.ip_unprivileged_port_start: "0"}
+          side:
+            image: busybox
+            init: true
+            command: ["sleep", "1000"]
+            network_mode: "service:app"
+        secrets: {token: {file: ./token.txt}}
+        configs: {conf: {file: ./app.conf}}
+        """)
+    project.ok("up", "-d")
+
+    def sh(service: str, script: str) -> str:
+        return project.ok("exec", "-T", service, "sh", "-c", script)
+
+    assert sh("app", "id -u; id -g; pwd; hostname") == "1000\n1000\n/srv\napphost\n"
+    assert sh("app", "cat /run/secrets/token /etc/app.conf") == "s3cret\nlevel=debug\n"
+    assert sh("app", "touch /x 2>&1; touch /scratch/ok && echo tmpfs ok").endswith("tmpfs ok\n")
+    assert sh("app", "ulimit -n; cat /proc/sys/net/ipv4/ip_unprivileged_port_start") == "512\n0\n"
+    app, side = (mr.record(f"{project.name}-{s}-1")["State"]["Pid"] for s in ("app", "side"))
+    assert os.readlink(f"/proc/{app}/ns/net") == os.readlink(f"/proc/{side}/ns/net")
+    hc = mr.record(f"{project.name}-app-1")["HostConfig"]
+    assert (hc["Memory"], hc["PidsLimit"]) == (64 << 20, 40)
+
+
+def test_build_then_up_uses_the_projects_image(project, mr):
+    ctx = project.dir / "app"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text('FROM busybox\nRUN echo built > /built\nCMD ["cat", "/built"]\n')
+    project.write("services:\n  app: {build: ./app}\n")
+    r = project("up")
+    assert r.returncode == 0, r.stderr
+    assert f"{project.name}-app-1  | built" in r.stdout
+    assert f"{project.name}-app" in mr.ok("images", "--format", "{{.Repository}}").split()
+    (ctx / "Dockerfile").write_text('FROM busybox\nRUN echo rebuilt > /built\nCMD ["cat", "/built"]\n')
+    project.ok("build")
+    r = project("up")
+    assert f"{project.name}-app-1  | rebuilt" in r.stdout  # a new image: recreated
+    project.ok("down", "--rmi", "local")
+    assert f"{project.name}-app" not in mr.ok("images", "--format", "{{.Repository}}").split()

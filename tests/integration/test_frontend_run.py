@@ -249,6 +249,11 @@ def test_ulimit_sets_the_containers_rlimits(mr):
     out = mr.ok("run", "--rm", "--ulimit", "nofile=512:2048", "--ulimit", "core=-1", "busybox",
                 "sh", "-c", "ulimit -Sn; ulimit -Hn; ulimit -Hc")
     assert out.split() == ["512", "2048", "unlimited"]
+    cid = mr.ok("run", "-d", "--init", "--ulimit", "nofile=300:400", "busybox", "sleep", "100").strip()
+    try:  # an exec'd process is held to the container's limits too, as in Docker
+        assert mr.ok("exec", cid, "sh", "-c", "ulimit -Sn; ulimit -Hn").split() == ["300", "400"]
+    finally:
+        mr.ok("rm", "-f", cid)
     r = mr("run", "--rm", "--ulimit", "nofile=4096:1024", "busybox", "true")
     assert r.returncode == 125 and r.stderr.splitlines() == [
         "minirun: invalid ulimit nofile: soft limit 4096 is above the hard limit 1024"]

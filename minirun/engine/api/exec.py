@@ -56,6 +56,8 @@ def create(eng: Engine, ref: str, config: dict) -> dict:
          "terminal": tty, "user": {"uid": u.uid, "gid": u.gid,
                                    "additionalGids": u.additional_gids},
          "capabilities": caps, "noNewPrivileges": process.get("noNewPrivileges", False)}
+    if process.get("rlimits"):
+        p["rlimits"] = process["rlimits"]  # --ulimit holds for exec'd processes too (Docker's)
     if tty and config.get("ConsoleSize"):
         rows, cols = config["ConsoleSize"]
         p["consoleSize"] = {"height": rows, "width": cols}

@@ -1,4 +1,6 @@
-"""`minirun compose`: Docker Compose v2 files loaded into one canonical model.
+"""`minirun compose`: Docker Compose v2, a front end over the same engine API as `minirun`.
+
+The file side (no engine, no root):
 
     loader.py       find the files, read YAML, merge, interpolate, normalise, validate:
                     load() -> Project; dump() (`compose config`), config_hash(), service_order()
@@ -6,5 +8,15 @@
     envfile.py      .env, --env-file and a service's env_file: KEY=VAL, quotes, export, comments
     merge.py        several -f files merged with Compose's override rules
 
+The engine side:
+
+    naming.py       Compose's names and labels (<project>-<service>-<n>, com.docker.compose.*)
+    convert.py      a service -> the RunOptions of one of its containers; unsupported keys refused
+    project.py      up (networks, volumes, images, containers in depends_on order), down, and
+                    the verbs between, all through minirun/engine/api
+    logs.py         several containers' output on one screen, `name  | line`
+    cli.py          the `minirun compose` commands: parse, call project.py, print
+
 The model is what `docker compose config --format json` prints; the engine side works from it.
+docs/compose.md walks through one project from file to containers.
 """

@@ -134,14 +134,18 @@ def _port(p: dict) -> str:
     return spec
 
 
-def _mount(v: dict, model: dict, project: str, where: str) -> tuple[str, str]:
-    """A long-syntax volume -> ("volume", -v spec) or ("mount", --mount spec)."""
+def _mount(v: dict, model: dict, project: str, where: str,
+           reuse: dict[str, str]) -> tuple[str, str]:
+    """A long-syntax volume -> ("volume", -v spec) or ("mount", --mount spec). `reuse`: the
+    anonymous volumes of the container this one replaces, by target."""
     kind, target = v["type"], v["target"]
     ro = bool(v.get("read_only"))
     if kind == "volume":
         source = v.get("source") or ""
         if source:
             source = ((model.get("volumes") or {}).get(source) or {}).get("name") or source
+        else:
+            source = reuse.pop(target, "")
         spec = f"type=volume,target={target}" + (f",source={source}" if source else "")
         return "mount", spec + (",readonly" if ro else "")
     if kind == "bind":
@@ -182,11 +186,14 @@ def _file_mounts(kind: str, refs: list, model: dict, name: str) -> list[str]:
 def plan(project: str, model: dict, name: str, number: int, image: str, *,
          config_hash: str = "", image_id: str = "", oneoff: bool = False,
          container_name: str | None = None, labels: dict | None = None,
-         network_mode_container: str | None = None) -> Plan:
+         network_mode_container: str | None = None,
+         anonymous_volumes: dict[str, str] | None = None) -> Plan:
     """RunOptions for container `number` of service `name`.
 
     image: the reference to create it from; network_mode_container: the container that
-    `network_mode: service:X` resolves to (the orchestrator knows it)."""
+    `network_mode: service:X` resolves to (the orchestrator knows it); anonymous_volumes: the
+    anonymous volumes (target -> volume name) of the container this one replaces, which it
+    takes over, as Compose does on a recreate (the image's VOLUMEs included)."""
     svc = model["services"][name]
     where = f"services.{name}"
     warnings = check_keys(name, svc)
@@ -257,12 +264,15 @@ def plan(project: str, model: dict, name: str, number: int, image: str, *,
 
     # Files: volumes, tmpfs, secrets, configs.
     p = Plan(options=opts, warnings=warnings)
+    reuse = dict(anonymous_volumes or {})
     for i, v in enumerate(svc.get("volumes") or []):
-        kind, spec = _mount(v, model, project, f"{where}.volumes[{i}]")
+        kind, spec = _mount(v, model, project, f"{where}.volumes[{i}]", reuse)
         (opts.volumes if kind == "volume" else opts.mounts).append(spec)
         if v["type"] == "bind" and (v.get("bind") or {}).get("create_host_path") and \
                 not os.path.exists(v["source"]):
             p.bind_dirs.append(v["source"])
+    for target, volume in sorted(reuse.items()):  # the image's VOLUMEs, kept too
+        opts.mounts.append(f"type=volume,target={target},source={volume}")
     opts.tmpfs = [str(t) for t in svc.get("tmpfs") or []]
     opts.mounts += _file_mounts("secrets", svc.get("secrets"), model, name)
     opts.mounts += _file_mounts("configs", svc.get("configs"), model, name)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from ..engine.api import containers as api
 from ..engine.api import distribution, images as images_api, networks as networks_api
 from ..engine.api import volumes as volumes_api
+from ..base.names import is_hex_id
 from ..engine.lifecycle import Engine, MonitorHandle
 from ..errors import Conflict, InvalidArgument, MinirunError, NotFound
 from ..image.auth import default_path as auth_path
@@ -307,8 +308,9 @@ class Compose:
             if o.force_recreate or (stale and not o.no_recreate):
                 number = int(labels.get(naming.NUMBER) or 1)
                 self.events("Container", name, "Recreate")
-                self._remove(name, stop=True, timeout=o.timeout, quiet=True)
-                name = self._create(s, number, image_id, config_hash)
+                keep = self._anonymous_volumes(name)
+                self._remove(name, stop=True, timeout=o.timeout, quiet=True, volumes=False)
+                name = self._create(s, number, image_id, config_hash, anonymous_volumes=keep)
                 self.events("Container", name, "Recreated")
             else:
                 self.events("Container", name, "Running" if row["State"] == "running" else
@@ -325,9 +327,15 @@ class Compose:
                 self._start(name)
         return names
 
+    def _anonymous_volumes(self, name: str) -> dict[str, str]:
+        """A container's anonymous volumes (their names are 64 hex digits), by target."""
+        return {m["Destination"]: m["Name"] for m in api.inspect(self.eng, name)["Mounts"]
+                if m["Type"] == "volume" and is_hex_id(m.get("Name") or "")}
+
     def _create(self, s: str, number: int, image_id: str, config_hash: str, *,
                 announce: bool = False, oneoff: bool = False, container_name: str | None = None,
-                overrides: Callable[[convert.Plan], None] | None = None) -> str:
+                overrides: Callable[[convert.Plan], None] | None = None,
+                anonymous_volumes: dict[str, str] | None = None) -> str:
         svc = self.services[s]
         shared = None
         mode = svc.get("network_mode") or ""
@@ -342,7 +350,7 @@ class Compose:
                                 naming.DEPENDS_ON: ",".join(
                                     f"{d}:{c['condition']}:{str(c.get('restart', False)).lower()}"
                                     for d, c in (svc.get("depends_on") or {}).items())},
-                            network_mode_container=shared)
+                            network_mode_container=shared, anonymous_volumes=anonymous_volumes)
         if overrides:
             overrides(plan)
         for w in plan.warnings:
@@ -449,7 +457,9 @@ class Compose:
                          f"{[r['Names'][0].lstrip('/') for r in orphans]}) for this project. "
                          "If you removed or renamed this service in your compose file, you can "
                          "run this command with the --remove-orphans flag to clean it up.")
-        self._in_reverse_order(rows, lambda name: self._remove(name, stop=True, timeout=timeout))
+        # Anonymous volumes go only with -v too (Compose's down; `rm -v` for one container).
+        self._in_reverse_order(rows, lambda name: self._remove(name, stop=True, timeout=timeout,
+                                                                 volumes=volumes))
         for key, spec in sorted((self.model.get("networks") or {}).items()):
             name = spec.get("name") or key
             if spec.get("external"):
@@ -509,7 +519,8 @@ class Compose:
                 if d in self.services and d not in seen]
         return 1 + max((self._depth(d, seen | {s}) for d in deps), default=-1)
 
-    def _remove(self, name: str, stop: bool, timeout: int | None, quiet: bool = False) -> None:
+    def _remove(self, name: str, stop: bool, timeout: int | None, quiet: bool = False,
+                volumes: bool = True) -> None:
         state = api.inspect(self.eng, name)["State"]
         if stop and (state["Running"] or state["Paused"]):
             if not quiet:
@@ -519,7 +530,7 @@ class Compose:
                 self.events("Container", name, "Stopped")
         if not quiet:
             self.events("Container", name, "Removing")
-        api.remove(self.eng, name, force=True, volumes=True)
+        api.remove(self.eng, name, force=True, volumes=volumes)
         if not quiet:
             self.events("Container", name, "Removed")
 

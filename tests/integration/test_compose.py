@@ -399,3 +399,17 @@ def test_build_then_up_uses_the_projects_image(project, mr):
     assert f"{project.name}-app-1  | rebuilt" in r.stdout  # a new image: recreated
     project.ok("down", "--rmi", "local")
     assert f"{project.name}-app" not in mr.ok("images", "--format", "{{.Repository}}").split()
+
+
+def test_a_recreated_container_keeps_its_anonymous_volumes(project, mr):
+    svc = '{image: busybox, init: true, command: ["sleep", "%s"], volumes: ["/cache"]}'
+    project.write("services:\n  app: " + svc % "1000" + "\n")
+    project.ok("up", "-d")
+    project.ok("exec", "-T", "app", "sh", "-c", "echo kept > /cache/f")
+    project.write("services:\n  app: " + svc % "999" + "\n")
+    r = project("up", "-d", "-t", "0")
+    assert f"{project.name}-app-1  Recreate" in r.stderr
+    assert project.ok("exec", "-T", "app", "cat", "/cache/f") == "kept\n"
+    volume = [m["Name"] for m in mr.record(f"{project.name}-app-1")["Mounts"]]
+    project.ok("down", "-t", "0")
+    assert volume[0] in mr.ok("volume", "ls", "-q").split()  # down alone keeps it

@@ -181,7 +181,15 @@ def _register(compose: click.Group) -> None:  # noqa: C901 - one block per comma
                       wait_timeout=wait_timeout, no_deps=no_deps, no_start=no_start,
                       timeout=timeout)
         began = f"{time.time():.6f}"
-        names = c.up(services, o)
+        try:
+            names = c.up(services, o)
+        except MinirunError as e:
+            # Compose stops where it failed and leaves what it started: say what that is.
+            running = c.names(running_only=True)
+            if running:
+                raise type(e)(f"{e} (running now: {', '.join(running)}; `minirun compose "
+                              "down` removes the project)") from None
+            raise
         if o.detach or no_start:
             return
         sys.exit(_attached(s, c, names, list(services), began, abort_on_container_exit,

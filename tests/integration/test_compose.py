@@ -178,6 +178,20 @@ def test_depends_on_waits_for_healthy_and_completed_and_names_a_failure(project)
     assert r.returncode == 1
     assert r.stderr.splitlines()[-1] == \
         f"minirun: service \"{project.name}-migrate-1\" didn't complete successfully: exit 1"
+    project.write("""
+        services:
+          db:
+            image: busybox
+            init: true
+            command: ["sleep", "1000"]
+            healthcheck: {test: ["CMD", "false"], interval: 100ms, retries: 1}
+          app: {image: busybox, command: ["true"], depends_on: {db: {condition: service_healthy}}}
+        """)
+    r = project("up", "-d")
+    assert r.returncode == 1
+    assert r.stderr.splitlines()[-1] == (
+        f"minirun: dependency failed to start: container {project.name}-db-1 is unhealthy "
+        f"(running now: {project.name}-db-1; `minirun compose down` removes the project)")
 
 
 def test_run_rm_exec_and_logs(project, mr):

@@ -2,8 +2,11 @@
 
 The file side (no engine, no root):
 
-    loader.py       find the files, read YAML, merge, interpolate, normalise, validate:
-                    load() -> Project; dump() (`compose config`), config_hash(), service_order()
+    loader.py       find the files, the environment and the name; then each file read,
+                    interpolated and normalised, all merged, finished and checked: load() ->
+                    Project; dump() (`compose config`), config_hash(), service_order()
+    yamlfile.py     YAML as Compose reads it, with the line of every key (for errors)
+    normalise.py    one file's model in canonical form, each key checked against the schema
     interpolate.py  ${VAR}, ${VAR:-default}, ${VAR:?error}, $$ ... in the values of a file
     envfile.py      .env, --env-file and a service's env_file: KEY=VAL, quotes, export, comments
     merge.py        several -f files merged with Compose's override rules

@@ -9,9 +9,10 @@ The steps, in the order Compose takes them (compose-go's loader):
    the working directory, and again from the project directory once the files are known;
 3. the project name: the argument, else COMPOSE_PROJECT_NAME, else `name:`, else the project
    directory's name, normalised (lowercase, [a-z0-9_-], starting with a letter or digit);
-4. each file: YAML (1.2, as Compose's Go parser reads it, with the line of every key kept for
-   errors), interpolated, checked against the Compose keys and brought to canonical form:
-   long syntax for ports and volumes, mappings for environment and labels, absolute paths;
+4. each file: YAML (yamlfile.py: 1.2, as Compose's Go parser reads it, with the line of every
+   key kept for errors), interpolated (interpolate.py), checked against the Compose keys and
+   brought to canonical form (normalise.py): long syntax for ports and volumes, mappings for
+   environment and labels, absolute paths;
 5. the files merged in order (merge.py), then what needs the whole model: defaults (build
    context, the default network), env_file read into environment, resource names, profiles;
 6. the checks that need the whole model: every service has an image or a build, every

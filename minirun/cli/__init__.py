@@ -16,7 +16,6 @@ kernel itself. One module per command family registers its commands on `main`:
   network.py     network create, ls, inspect, rm, connect, disconnect, prune
   volumes.py     volume create, ls, inspect, rm, prune
   system.py      version, info, system df, system prune
-  template.py    Go templates for --format, and tables
   render.py      what several families print or ask alike: filters, inspect, prune
   progress.py    the progress of pull and push
 

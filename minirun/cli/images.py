@@ -35,7 +35,7 @@ from ..errors import Conflict, InvalidArgument, NotFound, ReferenceError
 from ..image import reference
 from . import Command, image, main
 from . import render
-from .template import Format
+from ..base.gotemplate import Format
 
 NONE = "<none>"
 UNKNOWN_TIME = -62135596800  # engine/api/images.py's: Go's zero time, an image without one

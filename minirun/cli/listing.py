@@ -18,7 +18,7 @@ from . import main
 from .containers import _api, _engine, container_group
 from .images import inspect_image
 from .render import parse_filters
-from .template import Format, inspect_output, tabwrite
+from ..base.gotemplate import Format, inspect_output, tabwrite
 
 PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",
               "RunningFor": "CREATED", "CreatedAt": "CREATED AT", "Status": "STATUS",

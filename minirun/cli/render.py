@@ -14,7 +14,7 @@ from typing import Callable
 import click
 
 from ..errors import MinirunError
-from .template import inspect_output
+from ..base.gotemplate import inspect_output
 
 
 def parse_filters(texts, strict: bool = False) -> dict[str, list[str]]:

@@ -13,7 +13,7 @@ import click
 from ..base.units import binary_size, human_size
 from . import main
 from .containers import _api as _containers_api, _engine, container_group
-from .template import Format
+from ..base.gotemplate import Format
 
 STATS_HEADERS = {"ID": "CONTAINER ID", "Name": "NAME", "CPUPerc": "CPU %",
                  "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O",

@@ -12,7 +12,7 @@ from ..base.units import human_size
 from . import containers, main, network, volumes as volumes_cli
 from .images import image_prune
 from .render import confirm
-from .template import tabwrite
+from ..base.gotemplate import tabwrite
 
 
 def _api():

@@ -12,7 +12,7 @@ import click
 from ..errors import MinirunError, NotFound
 from . import main
 from .render import confirm, deleted, inspect_each, parse_filters
-from .template import Format
+from ..base.gotemplate import Format
 
 
 @main.group(cls=type(main))

@@ -21,6 +21,7 @@ import time
 import click
 
 from .. import __version__
+from ..base.gotemplate import Format
 from ..base.units import human_duration, human_size
 from ..engine.api import attach as attach_api
 from ..engine.api import containers as api
@@ -32,6 +33,13 @@ from ..errors import InvalidArgument, MinirunError
 from ..image.auth import default_path as auth_path
 from . import loader, logs, naming
 from .project import Compose, Events, UpOptions, list_projects
+
+
+# `ps --format 'table {{.Name}}...'`: each field's column title, as Compose prints them.
+PS_HEADERS = {"ID": "CONTAINER ID", "Name": "NAME", "Image": "IMAGE", "Command": "COMMAND",
+              "Project": "PROJECT", "Service": "SERVICE", "State": "STATE", "Health": "HEALTH",
+              "ExitCode": "EXIT CODE", "Status": "STATUS", "RunningFor": "CREATED",
+              "Ports": "PORTS", "CreatedAt": "CREATED AT", "Labels": "LABELS"}
 
 
 class Settings:
@@ -213,7 +221,8 @@ def _register(compose: click.Group) -> None:  # noqa: C901 - one block per comma
     @click.option("-a", "--all", "all_", is_flag=True, help="Show all stopped containers.")
     @click.option("-q", "--quiet", is_flag=True, help="Only display IDs.")
     @click.option("--services", "only_services", is_flag=True, help="Display services.")
-    @click.option("--format", "fmt", default="table", help="table or json.")
+    @click.option("--format", "fmt", default="table", help="table, json, or a Go template "
+                  "({{.Name}} {{.Service}} {{.State}} ...; `table TEMPLATE` for columns).")
     @click.option("--status", multiple=True, help="Filter services by status.")
     @click.argument("services", nargs=-1)
     @click.pass_obj
@@ -238,7 +247,8 @@ def _register(compose: click.Group) -> None:  # noqa: C901 - one block per comma
                 click.echo(json.dumps(e))
             return
         if fmt != "table":
-            raise InvalidArgument(f"--format {fmt}: table or json")
+            click.echo(Format(fmt, PS_HEADERS).write(entries), nl=False)
+            return
         _table(["NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS"],
                [[e["Name"], e["Image"], _quote_cmd(e["Command"]), e["Service"], e["RunningFor"],
                  e["Status"], e["Ports"]] for e in entries])

@@ -352,6 +352,9 @@ def test_lifecycle_verbs(project, mr):
     assert images[0].split()[:3] == ["CONTAINER", "REPOSITORY", "TAG"]
     assert images[1].split()[:3] == [f"{project.name}-a-1", "busybox", "latest"]
     assert project.ok("ps", "--services") == "a\n"
+    assert project.ok("ps", "--format", "{{.Service}} {{.State}}") == "a running\n"
+    assert project.ok("ps", "--format", "table {{.Name}}\t{{.Service}}").splitlines() == [
+        "NAME".ljust(len(f"{project.name}-a-1   ")) + "SERVICE", f"{project.name}-a-1   a"]
     assert project.ok("ps", "-q") == mr.record(f"{project.name}-a-1")["Id"] + "\n"
     assert project.ok("version", "--short").strip().count(".") == 2
 

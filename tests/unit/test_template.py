@@ -1,10 +1,10 @@
-"""The Go-template subset behind --format and inspect -f (minirun/cli/template.py)."""
+"""The Go-template subset behind --format and inspect -f (minirun/base/gotemplate.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from minirun.cli.template import Format, Template, TemplateError, go_json, go_str, render, tabwrite
+from minirun.base.gotemplate import Format, Template, TemplateError, go_json, go_str, render, tabwrite
 
 OBJ = {"Repository": "alpine", "Tag": "latest", "ID": "c059bfaa849c",
        "State": {"Pid": 4242, "Running": True, "Status": "running"},

@@ -265,8 +265,8 @@ def _register(compose: click.Group) -> None:  # noqa: C901 - one block per comma
         """View output from containers."""
         c = s.compose()
         names = c.names(services, oneoff=None)
-        printer = logs.Printer(_out, colour=s.colour(no_color), prefix=not no_log_prefix,
-                               timestamps=timestamps)
+        printer = logs.Printer(_out, project=c.name, colour=s.colour(no_color),
+                               prefix=not no_log_prefix, timestamps=timestamps)
         if follow:
             logs.follow(s.engine(), names, printer, tail=tail)
         else:
@@ -419,6 +419,8 @@ def _register(compose: click.Group) -> None:  # noqa: C901 - one block per comma
     @click.option("-P", "--service-ports", is_flag=True, help="Run with the service's ports.")
     @click.option("-v", "--volume", "volumes", multiple=True, help="Bind mount a volume.")
     @click.option("--no-deps", is_flag=True, help="Don't start linked services.")
+    @click.option("--use-aliases", is_flag=True, help="Use the service's network aliases in "
+                  "the network(s) the container connects to.")
     @click.option("--build", is_flag=True, help="Build image before starting container.")
     @click.option("--pull", default="", help="Pull image before running (always|missing|never).")
     @click.option("--quiet-pull", is_flag=True, help="Pull without printing progress.")
@@ -426,8 +428,8 @@ def _register(compose: click.Group) -> None:  # noqa: C901 - one block per comma
     @click.argument("command", nargs=-1, type=click.UNPROCESSED)
     @click.pass_obj
     def run(s: Settings, detach, rm, name, env, labels, user, workdir, entrypoint, no_tty,
-            interactive, publish, service_ports, volumes, no_deps, build, pull, quiet_pull,
-            service, command) -> None:
+            interactive, publish, service_ports, volumes, no_deps, use_aliases, build, pull,
+            quiet_pull, service, command) -> None:
         """Run a one-off command on a service."""
         c = s.compose()
         tty = not no_tty and not detach and sys.stdin.isatty() and sys.stdout.isatty()
@@ -437,7 +439,8 @@ def _register(compose: click.Group) -> None:  # noqa: C901 - one block per comma
             env=list(env), user=user, workdir=workdir, tty=tty,
             interactive=interactive and not detach, rm=rm, no_deps=no_deps,
             publish=list(publish), service_ports=service_ports, volumes=list(volumes),
-            labels=dict(lb.partition("=")[::2] for lb in labels), build=build, pull=pull)
+            labels=dict(lb.partition("=")[::2] for lb in labels), build=build, pull=pull,
+            use_aliases=use_aliases)
         eng = s.engine()
         if detach:
             api.start(eng, cname, monitor=MonitorHandle(eng))
@@ -605,8 +608,9 @@ def _attached(s: Settings, c: Compose, names: list[str], services: list[str], si
     """An attached `up`: every container's output until they all stop; Ctrl-C stops them
     (a second Ctrl-C kills), --abort-on-container-exit stops them when the first one does."""
     eng = s.engine()
-    printer = logs.Printer(_out, colour=s.colour(no_color), prefix=not no_log_prefix)
-    printer.note(f"Attaching to {', '.join(names)}")
+    printer = logs.Printer(_out, project=c.name, colour=s.colour(no_color),
+                           prefix=not no_log_prefix)
+    printer.note(f"Attaching to {', '.join(printer.shown(n) for n in names)}")
     first: list[tuple[str, int]] = []
     stopping = threading.Event()
 
@@ -617,7 +621,7 @@ def _attached(s: Settings, c: Compose, names: list[str], services: list[str], si
             _warn(f"WARN {e}")
 
     def on_exit(name: str, code: int) -> None:
-        printer.note(f"{name} exited with code {code}")
+        printer.note(f"{printer.shown(name)} exited with code {code}")
         if abort and not stopping.is_set():
             first.append((name, code))
             stopping.set()

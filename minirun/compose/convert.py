@@ -187,7 +187,7 @@ def plan(project: str, model: dict, name: str, number: int, image: str, *,
          config_hash: str = "", image_id: str = "", oneoff: bool = False,
          container_name: str | None = None, labels: dict | None = None,
          network_mode_container: str | None = None,
-         anonymous_volumes: dict[str, str] | None = None) -> Plan:
+         anonymous_volumes: dict[str, str] | None = None, use_aliases: bool = False) -> Plan:
     """RunOptions for container `number` of service `name`.
 
     image: the reference to create it from; network_mode_container: the container that
@@ -295,7 +295,9 @@ def plan(project: str, model: dict, name: str, number: int, image: str, *,
         for i, (key, cfg) in enumerate(sorted(nets.items(), key=_network_order)):
             net = ((model.get("networks") or {}).get(key) or {}).get("name") or key
             cfg = cfg or {}
-            aliases = [name, *(cfg.get("aliases") or [])]
+            # A one-off (`compose run`) does not answer to the service's names, or clients
+            # would reach it instead of the service; unless --use-aliases asks for that.
+            aliases = [name, *(cfg.get("aliases") or [])] if not oneoff or use_aliases else []
             ip = cfg.get("ipv4_address")
             if i == 0:
                 opts.network, opts.aliases, opts.ip = net, aliases, ip

@@ -1,7 +1,7 @@
 """Several containers' output on one screen, as Compose shows it: `web-1  | line`.
 
-Each container gets a prefix (its name, padded to the longest, then ` | `), coloured per
-container on a terminal. A thread per container follows its log through the engine API and
+Each container gets a prefix (its name without the project's, as Compose v2 shows it, padded
+to the longest, then ` | `), coloured per container on a terminal. A thread per container follows its log through the engine API and
 hands whole lines to one writer, so lines of two containers never mix within a line.
 `follow()` returns when every container it follows has stopped, with their exit codes.
 """
@@ -25,6 +25,7 @@ class Printer:
     """Writes prefixed lines; `write` gets the final text (stdout in the CLI)."""
 
     write: Callable[[str], None]
+    project: str = ""  # `<project>-` is left out of the names shown (not of a container_name)
     width: int = 0
     colour: bool = False
     prefix: bool = True
@@ -32,14 +33,19 @@ class Printer:
     lock: threading.Lock = field(default_factory=threading.Lock)
     colours: dict[str, str] = field(default_factory=dict)
 
+    def shown(self, name: str) -> str:
+        """The name as a prefix shows it: `web-1` for the container shop-web-1."""
+        lead = f"{self.project}-"
+        return name[len(lead):] if self.project and name.startswith(lead) else name
+
     def add(self, names: Iterable[str]) -> None:
         for name in names:
-            self.width = max(self.width, len(name))
+            self.width = max(self.width, len(self.shown(name)))
             self.colours.setdefault(name, COLOURS[len(self.colours) % len(COLOURS)])
 
     def line(self, name: str, text: str) -> None:
         if self.prefix:
-            head = f"{name:<{self.width}}  | "
+            head = f"{self.shown(name):<{self.width}}  | "
             if self.colour:
                 head = f"\x1b[{self.colours.get(name, '0')}m{head}\x1b[0m"
             text = head + text

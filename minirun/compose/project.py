@@ -335,7 +335,8 @@ class Compose:
     def _create(self, s: str, number: int, image_id: str, config_hash: str, *,
                 announce: bool = False, oneoff: bool = False, container_name: str | None = None,
                 overrides: Callable[[convert.Plan], None] | None = None,
-                anonymous_volumes: dict[str, str] | None = None) -> str:
+                anonymous_volumes: dict[str, str] | None = None,
+                use_aliases: bool = False) -> str:
         svc = self.services[s]
         shared = None
         mode = svc.get("network_mode") or ""
@@ -350,7 +351,8 @@ class Compose:
                                 naming.DEPENDS_ON: ",".join(
                                     f"{d}:{c['condition']}:{str(c.get('restart', False)).lower()}"
                                     for d, c in (svc.get("depends_on") or {}).items())},
-                            network_mode_container=shared, anonymous_volumes=anonymous_volumes)
+                            network_mode_container=shared, anonymous_volumes=anonymous_volumes,
+                            use_aliases=use_aliases)
         if overrides:
             overrides(plan)
         for w in plan.warnings:
@@ -609,7 +611,7 @@ class Compose:
                       interactive: bool = False, rm: bool = False, no_deps: bool = False,
                       publish: list[str] = (), service_ports: bool = False,
                       volumes: list[str] = (), labels: dict | None = None,
-                      build: bool = False, pull: str = "") -> str:
+                      build: bool = False, pull: str = "", use_aliases: bool = False) -> str:
         """`compose run`: dependencies up, then a one-off container of `service` (created, not
         started: the CLI attaches and starts it). Returns its name."""
         if service not in self.services:
@@ -643,7 +645,8 @@ class Compose:
 
         cname = name or naming.oneoff_name(self.name, service)
         return self._create(service, 1, image_id, loader.config_hash(self.services[service]),
-                            oneoff=True, container_name=cname, overrides=adjust)
+                            oneoff=True, container_name=cname, overrides=adjust,
+                            use_aliases=use_aliases)
 
 
 def _about(e: MinirunError, where: str) -> MinirunError:

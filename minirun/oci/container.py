@@ -371,8 +371,21 @@ def _reap_if_child(pid: int) -> None:
             time.sleep(0.002)
 
 
+def _discard(sdir: str) -> None:
+    """Remove a container's state directory as one step, seen from outside: renamed first to
+    a name no container ID can have (`~`), then emptied. Emptied in place, the directory would
+    be there for a moment without its state.json, and a concurrent `state`, `kill` or `exec`
+    would take the container for one still being created."""
+    gone = f"{sdir}~deleted.{os.getpid()}"
+    try:
+        os.rename(sdir, gone)
+    except FileNotFoundError:
+        return
+    _rmtree(gone)
+
+
 def _rmtree(path: str) -> None:
-    """Remove a container's state directory (flat: state.json, exec.fifo ...).
+    """Remove a flat state directory (state.json, exec.fifo ...).
 
     Not shutil.rmtree: importing shutil costs ~7 ms, a third of a `delete`.
     """
@@ -512,7 +525,7 @@ def delete(root_dir: str, cid: str, force: bool = False) -> None:
     except ContainerError:
         sdir = os.path.join(root_dir, cid)
         if force and valid_runtime_id(cid) and os.path.isdir(sdir):
-            _rmtree(sdir)  # a create that died half way: nothing else to undo
+            _discard(sdir)  # a create that died half way: nothing else to undo
             return
         if force and valid_runtime_id(cid):
             return  # runc: delete --force of a missing container succeeds
@@ -551,7 +564,7 @@ def delete(root_dir: str, cid: str, force: bool = False) -> None:
             except OSError as e:
                 raise ContainerError(f"delete {cid}: cannot remove cgroup {e.filename}: "
                                      f"{e.strerror}") from None
-    _rmtree(state.dir)
+    _discard(state.dir)
 
 
 def cgroup_of(state: st.State):

@@ -17,9 +17,9 @@ over the project's networks.
   `exec -T` passes the command's exit code on; `logs -f` shows new prefixed lines and ends
   when the service is stopped by another `compose stop`.
 
-Two tests are expected failures (strict xfail), each naming what minirun does differently
-from Docker Compose: the log prefix, and the one-off container that answers to the service's
-name.
+Two tests pin down details this suite found minirun doing differently from Docker Compose,
+fixed since: the log prefix leaves the project out (`ticker-1  | `), and a one-off container
+does not answer to the service's name (only with `run --use-aliases`).
 
 The image comes from tests/debian_images.py (built once per machine, imported once per
 session); without mmdebstrap or the mirror these tests skip and say why. Each test's project
@@ -374,7 +374,7 @@ def test_logs_follow_shows_new_prefixed_lines_until_the_service_is_stopped(proje
                     every=0.1), lines
         got = ticks(lines)
         assert [n for _, n in got] == list(range(1, len(got) + 1)), lines
-        prefixes = {prefix for prefix, _ in got}  # which name exactly: the xfail below
+        prefixes = {prefix for prefix, _ in got}  # which name exactly: the test below
         assert len(prefixes) == 1 and prefixes.pop().endswith("ticker-1"), lines
 
         p.ok("stop", "-t", "5", "ticker")  # from another command: logs -f ends with it
@@ -385,8 +385,6 @@ def test_logs_follow_shows_new_prefixed_lines_until_the_service_is_stopped(proje
             proc.wait()
 
 
-@pytest.mark.xfail(strict=True, reason="minirun's log prefix is the whole container name "
-                   "(`<project>-ticker-1  | `); Compose v2 drops the project: `ticker-1  | `")
 def test_logs_prefix_is_the_container_name_without_the_project(project):
     p = project(CACHE_AND_TICKER)
     p.ok("up", "-d", "ticker")
@@ -394,9 +392,6 @@ def test_logs_prefix_is_the_container_name_without_the_project(project):
     assert p.ok("logs", "ticker").splitlines()[0] == "ticker-1  | tick 1"
 
 
-@pytest.mark.xfail(strict=True, reason="a `compose run` container joins the network with the "
-                   "service's name as an alias, so `cache` also resolves to the one-off; "
-                   "Compose gives one-offs the service aliases only with --use-aliases")
 def test_a_one_off_container_does_not_answer_to_the_service_name(project, mr):
     p = project(CACHE_AND_TICKER)
     p.ok("up", "-d", "--wait", "--wait-timeout", "60", timeout=120)

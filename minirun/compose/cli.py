@@ -61,11 +61,19 @@ class Settings:
     def project(self) -> loader.Project:
         return self.compose().project
 
-    def compose(self) -> Compose:
+    def compose(self, by_labels: bool = False) -> Compose:
+        """The project. `by_labels`: a command that can work without a file (down, ps, logs,
+        stop ...) goes on with `-p NAME` alone, finding the project's objects by label."""
         if self._compose is None:
-            p = loader.load(self.files, project_name=self.project_name,
-                            project_directory=self.project_directory, env_files=self.env_files,
-                            profiles=self.profiles)
+            try:
+                p = loader.load(self.files, project_name=self.project_name,
+                                project_directory=self.project_directory,
+                                env_files=self.env_files, profiles=self.profiles)
+            except loader.NoFiles:
+                name = self.project_name or os.environ.get("COMPOSE_PROJECT_NAME")
+                if not (by_labels and name):
+                    raise
+                p = loader.without_files(name)
             for w in p.warnings:
                 click.echo(f"WARN[0000] {w}", err=True)
             self._compose = Compose(self.obj.engine(), p, Events(_err), log=_warn)
@@ -214,7 +222,7 @@ def _register(compose: click.Group) -> None:  # noqa: C901 - one block per comma
     @click.pass_obj
     def down(s: Settings, volumes, rmi, remove_orphans, timeout) -> None:
         """Stop and remove containers, networks."""
-        s.compose().down(volumes=volumes, rmi=rmi or "", remove_orphans=remove_orphans,
+        s.compose(by_labels=True).down(volumes=volumes, rmi=rmi or "", remove_orphans=remove_orphans,
                          timeout=timeout)
 
     @compose.command()
@@ -228,7 +236,7 @@ def _register(compose: click.Group) -> None:  # noqa: C901 - one block per comma
     @click.pass_obj
     def ps(s: Settings, all_, quiet, only_services, fmt, status, services) -> None:
         """List containers."""
-        c = s.compose()
+        c = s.compose(by_labels=True)
         rows = [r for r in c.containers(oneoff=None)
                 if (all_ or status or r["State"] in ("running", "paused", "restarting"))
                 and (not services or r["Labels"].get(naming.SERVICE) in services)
@@ -263,7 +271,7 @@ def _register(compose: click.Group) -> None:  # noqa: C901 - one block per comma
     @click.pass_obj
     def logs_(s: Settings, follow, tail, timestamps, no_color, no_log_prefix, services) -> None:
         """View output from containers."""
-        c = s.compose()
+        c = s.compose(by_labels=True)
         names = c.names(services, oneoff=None)
         printer = logs.Printer(_out, project=c.name, colour=s.colour(no_color),
                                prefix=not no_log_prefix, timestamps=timestamps)
@@ -463,7 +471,7 @@ def _register(compose: click.Group) -> None:  # noqa: C901 - one block per comma
     @click.pass_obj
     def stop(s: Settings, timeout, services) -> None:
         """Stop services."""
-        s.compose().stop(services, timeout)
+        s.compose(by_labels=True).stop(services, timeout)
 
     @compose.command()
     @click.option("-t", "--timeout", type=int, default=None, help="Shutdown timeout in seconds.")
@@ -481,7 +489,7 @@ def _register(compose: click.Group) -> None:  # noqa: C901 - one block per comma
     @click.pass_obj
     def kill(s: Settings, sig, remove_orphans, services) -> None:
         """Force stop service containers."""
-        s.compose().each("kill", services, signal=sig)
+        s.compose(by_labels=True).each("kill", services, signal=sig)
 
     @compose.command()
     @click.argument("services", nargs=-1)
@@ -507,7 +515,7 @@ def _register(compose: click.Group) -> None:  # noqa: C901 - one block per comma
     @click.pass_obj
     def rm(s: Settings, force, stop_first, volumes, services) -> None:
         """Removes stopped service containers."""
-        c = s.compose()
+        c = s.compose(by_labels=True)
         if not force and sys.stdin.isatty():
             stopped = [n for n in c.names(services)
                        if not api.inspect(s.engine(), n)["State"]["Running"] or stop_first]

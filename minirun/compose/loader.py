@@ -52,6 +52,11 @@ PROJECT_NAME_RULE = ("must consist only of lowercase alphanumeric characters, hy
                      "underscores as well as start with a letter or number")
 
 
+class NoFiles(InvalidArgument):
+    """No compose file given or found (a command that can work from labels alone, `down -p
+    NAME`, goes on without one: `without_files`)."""
+
+
 @dataclass
 class Project:
     """A loaded project: its name, directory, files and the canonical model."""
@@ -87,8 +92,8 @@ def _find_files(cwd: str, warnings: list[str]) -> list[str]:
             return found[:1] + overrides[:1]
         parent = os.path.dirname(directory)
         if parent == directory:
-            raise InvalidArgument(f"no configuration file provided: no {FILE_NAMES[0]} found in "
-                                  f"{cwd} or its parents (use -f FILE)")
+            raise NoFiles(f"no configuration file provided: no {FILE_NAMES[0]} found in "
+                          f"{cwd} or its parents (use -f FILE)")
         directory = parent
 
 
@@ -384,6 +389,14 @@ def load(files: list[str] | None = None, *, project_name: str | None = None,
     finisher.check(model, services, everything)
     return Project(name=name, working_dir=project_dir, config_files=paths, model=model,
                    environment=environment, disabled=disabled, warnings=warnings)
+
+
+def without_files(project_name: str, cwd: str | None = None) -> Project:
+    """A project known by name only: `docker compose -p NAME down` (or ps, logs, stop ...)
+    with no file finds the project's objects by their labels."""
+    name = normalize_project_name(project_name)
+    return Project(name=name, working_dir=os.path.abspath(cwd or os.getcwd()), config_files=[],
+                   model={"name": name, "services": {}}, environment={}, disabled={})
 
 
 # --- what the front end does with a model --------------------------------------------------------

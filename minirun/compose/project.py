@@ -451,6 +451,8 @@ class Compose:
              timeout: int | None = None) -> None:
         rows = self.containers(oneoff=None)
         known = set(self.services) | set(self.project.disabled)
+        if not self.project.config_files:  # known by name only (`-p NAME down`): all of it
+            remove_orphans = True
         if not remove_orphans:
             orphans = [r for r in rows if r["Labels"].get(naming.SERVICE) not in known]
             rows = [r for r in rows if r not in orphans]
@@ -462,7 +464,11 @@ class Compose:
         # Anonymous volumes go only with -v too (Compose's down; `rm -v` for one container).
         self._in_reverse_order(rows, lambda name: self._remove(name, stop=True, timeout=timeout,
                                                                  volumes=volumes))
-        for key, spec in sorted((self.model.get("networks") or {}).items()):
+        networks = sorted((self.model.get("networks") or {}).items())
+        if not self.project.config_files:
+            networks = [(n["Name"], {"name": n["Name"]}) for n in networks_api.list_(
+                self.eng, {"label": [f"{naming.PROJECT}={self.name}"]})]
+        for key, spec in networks:
             name = spec.get("name") or key
             if spec.get("external"):
                 continue
@@ -540,7 +546,8 @@ class Compose:
               oneoff: bool | None = False) -> list[str]:
         services = list(services)
         for s in services:
-            if s not in self.services and s not in self.project.disabled:
+            if s not in self.services and s not in self.project.disabled and \
+                    self.project.config_files:
                 raise NotFound(f"no such service: {s}")
         rows = self.containers(oneoff=oneoff, running_only=running_only)
         return [r["Names"][0].lstrip("/") for r in rows

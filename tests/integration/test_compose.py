@@ -430,3 +430,21 @@ def test_a_recreated_container_keeps_its_anonymous_volumes(project, mr):
     volume = [m["Name"] for m in mr.record(f"{project.name}-app-1")["Mounts"]]
     project.ok("down", "-t", "0")
     assert volume[0] in mr.ok("volume", "ls", "-q").split()  # down alone keeps it
+
+
+def test_a_project_known_by_name_only_can_be_listed_and_taken_down(project, mr,
+                                                                    tmp_path_factory):
+    project.write("""
+        services:
+          a: {image: busybox, init: true, command: ["sleep", "1000"]}
+        volumes: {data: {}}
+        """)
+    project.ok("up", "-d")
+    elsewhere = tmp_path_factory.mktemp("elsewhere")  # no compose.yaml here, nor above
+    by_name = ["compose", "--project-directory", str(elsewhere), "-p", project.name]
+    assert mr(*by_name, "ps", "--services").stdout == "a\n"
+    r = mr(*by_name, "up", "-d")  # up needs the file
+    assert r.returncode == 1 and "no configuration file provided" in r.stderr
+    r = mr(*by_name, "down", "-t", "0")
+    assert r.returncode == 0, r.stderr
+    assert mr.ok("ps", "-aq") == "" and f"{project.name}_default" not in mr.ok("network", "ls")

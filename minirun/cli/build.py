@@ -12,7 +12,7 @@ import click
 
 from ..base.units import human_size
 from ..errors import MinirunError
-from . import main
+from . import Group, main
 from .pull import ensure_image
 
 
@@ -94,7 +94,7 @@ def commit(obj, message, author, changes, pause, container, repository) -> None:
     click.echo(done["Id"])
 
 
-@main.group("builder", cls=type(main))
+@main.group("builder", cls=Group)
 def builder() -> None:
     """Manage the build cache."""
 

@@ -17,12 +17,12 @@ import click
 
 from ..base.units import parse_bytes
 from ..errors import MinirunError
-from . import main
+from . import Group, main
 from .pull import ensure_image
 from .render import confirm, deleted
 
 
-@main.group("container", cls=type(main))
+@main.group("container", cls=Group)
 def container_group() -> None:
     """Manage containers (the docker container ... management commands)."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from ..base.units import human_size
-from . import containers, main, network, volumes as volumes_cli
+from . import Group, containers, main, network, volumes as volumes_cli
 from .images import image_prune
 from .render import confirm
 from ..base.gotemplate import tabwrite
@@ -73,7 +73,7 @@ def info(obj) -> None:
     click.echo("  minirun is not a security boundary against a hostile root in a container")
 
 
-@main.group(cls=type(main))
+@main.group(cls=Group)
 def system() -> None:
     """Manage minirun (df, prune, info)."""
 

@@ -10,12 +10,12 @@ import sys
 import click
 
 from ..errors import MinirunError, NotFound
-from . import main
+from . import Group, main
 from .render import confirm, deleted, inspect_each, parse_filters
 from ..base.gotemplate import Format
 
 
-@main.group(cls=type(main))
+@main.group(cls=Group)
 def volume() -> None:
     """Manage volumes."""
 

@@ -1,10 +1,12 @@
-"""version, info and system df/prune: what minirun is, what it sees, what it keeps.
+"""version, info and system df/prune/service: what minirun is, what it sees, what it keeps,
+and the Docker Engine API service (minirun/api).
 
 The engine API (engine/api/system.py) gathers it; this module renders it as Docker does.
 """
 
 from __future__ import annotations
 
+import os
 
 import click
 
@@ -128,3 +130,22 @@ def prune(ctx, all_: bool, volumes: bool, force: bool) -> None:
     # The build cache went first: what only it kept alive goes with the images' prune (the
     # image API's, which `image prune` renders).
     ctx.invoke(image_prune, all_=all_, force=True)
+
+
+@system.command("service")
+@click.option("-H", "--host", "host", default=None,
+              help="unix://PATH (default unix://<runroot>/minirun.sock) or tcp://127.0.0.1:PORT.")
+@click.option("-t", "--time", "idle", type=int, default=5,
+              help="Seconds without a request before the service exits (0: never).")
+@click.option("--group", default=None, help="The group that may use the socket (mode 0660).")
+@click.pass_obj
+def service(obj, host: str | None, idle: int, group: str | None) -> None:
+    """Serve the Docker Engine API, so docker, docker-py and testcontainers drive minirun."""
+    from ..api import server  # lazily: only the service loads the HTTP layer (start-up)
+
+    host = host or f"unix://{os.path.join(obj.runroot, 'minirun.sock')}"
+    srv = server.listen(host, group, lambda: type(obj)(obj.root, obj.runroot, obj.debug).engine(),
+                        debug=obj.debug, idle=idle)
+    click.echo(f"minirun: serving the Docker Engine API on {host}"
+               f"{'' if idle == 0 else f' (until {idle} s without a request)'}", err=True)
+    server.serve(srv, host[len("unix://"):] if host.startswith("unix://") else None)

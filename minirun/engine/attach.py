@@ -13,8 +13,10 @@ frames:
 A foreground `run` attaches *before* the process starts (frame 7 tells the monitor to go on),
 so not a byte of output is missed. With -t the CLI puts its terminal in raw mode, sends a
 resize on start and on every SIGWINCH, and ctrl-p ctrl-q detaches (the container runs on).
-The socket is bound and reached by a relative name from inside the container's directory:
-sun_path holds only 108 bytes, and a --root under a test's tmp path is longer than that.
+The socket is bound and reached through /proc/self/fd/N/attach.sock, N an O_PATH descriptor
+of the container's directory: sun_path holds only 108 bytes, and a --root under a test's tmp
+path is longer than that. (Not a chdir: the API service connects from many threads at once,
+and the working directory is the whole process's.)
 """
 
 from __future__ import annotations
@@ -58,14 +60,13 @@ class Reader:
 
 
 def _in_dir(cdir: str, fn):
-    """Run fn(name) with cwd = cdir, so the socket is named relatively (short sun_path)."""
-    old = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    """Run fn(path) with a short path to cdir/attach.sock: through an O_PATH descriptor of the
+    directory (/proc/self/fd/N/...), whatever cdir's length, in any thread."""
+    fd = os.open(cdir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        os.chdir(cdir)
-        return fn(SOCK)
+        return fn(f"/proc/self/fd/{fd}/{SOCK}")
     finally:
-        os.fchdir(old)
-        os.close(old)
+        os.close(fd)
 
 
 def listen(cdir: str) -> socket.socket:

@@ -7,6 +7,10 @@
     start_attached(eng, ref, sig_proxy, monitor, stdin) -> {"StatusCode", "Detached", "Tty"}
                                                   what `run` and `start -a` do: attach first,
                                                   then start, so no output is missed
+    join(eng, ref, client, stdin, start)       -> the exit code, or None
+                                                  a client's socket joined to the container's
+                                                  stdio (the API service's hijacked attach):
+                                                  Docker's multiplexed frames without a TTY
 
 `attach` and `start_attached` run the session on the caller's own stdin, stdout and stderr (a
 terminal in raw mode with -t: ctrl-p ctrl-q detaches), as exec.start does. StatusCode is the
@@ -17,7 +21,9 @@ such container), Conflict (not running, for attach; running already, for start_a
 from __future__ import annotations
 
 import os
+import select
 import signal
+import socket
 from typing import Iterator
 
 from ...errors import Conflict, MinirunError
@@ -63,6 +69,48 @@ def stream(eng: Engine, ref: str) -> Iterator[tuple[str, bytes]]:
             sock.close()
 
     return read()
+
+
+def join(eng: Engine, ref: str, client: socket.socket, stdin: bool = False,
+         start: bool = False) -> int | None:
+    """Bridge `client` (a hijacked HTTP connection) and the container's monitor until the
+    container exits or either side goes: its output to the client (raw with a TTY, else in
+    Docker's 8-byte frames), the client's bytes to its stdin when `stdin` (the client's
+    half-close is the stdin's end). `start`: the monitor waits for us (an attach made before
+    `start`, as the docker CLI's `run` does): tell it to go. Returns the exit code, or None."""
+    c = eng.get(ref)
+    tty = bool(c.config.get("Tty"))
+    mon = frames.connect(eng.cdir(c.id))
+    stdin = stdin and bool(c.config.get("OpenStdin"))
+    reader = frames.Reader()
+    try:
+        if start:
+            mon.sendall(frames.frame(frames.START))
+        watch = [mon] + ([client] if stdin else [])
+        while True:
+            ready, _, _ = select.select(watch, [], [])
+            if mon in ready:
+                data = mon.recv(65536)
+                if not data:
+                    return None
+                for kind, payload in reader.feed(data):
+                    if kind in (frames.STDOUT, frames.STDERR):
+                        if not tty:
+                            payload = frames.frame(kind, payload)  # the same 8-byte header
+                        client.sendall(payload)
+                    elif kind == frames.EXIT:
+                        return int(payload or b"0")
+            if client in ready:
+                data = client.recv(65536)
+                if not data:
+                    watch.remove(client)
+                    mon.sendall(frames.frame(frames.STDIN_EOF))
+                else:
+                    mon.sendall(frames.frame(frames.STDIN, data))
+    except OSError:  # the client went away: the container runs on, as after a detach
+        return None
+    finally:
+        mon.close()
 
 
 def start_attached(eng: Engine, ref: str, sig_proxy: bool = True,

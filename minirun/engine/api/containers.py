@@ -45,10 +45,13 @@ def create(eng: Engine, opts: RunOptions, image_record) -> dict:
     return {"Id": c.id, "Warnings": []}
 
 
-def start(eng: Engine, ref: str, monitor: MonitorHandle | None = None) -> None:
+def start(eng: Engine, ref: str, monitor: MonitorHandle | None = None,
+          attach: bool = False) -> None:
     """Start a created or stopped container (a running one is left alone, as Docker does).
-    `monitor`: one started ahead of time, so its start-up overlaps the caller's."""
-    eng.start(eng.get(ref), monitor=monitor)
+    `monitor`: one started ahead of time, so its start-up overlaps the caller's. `attach`: a
+    client attached before the start (attach.join with start=True) tells the process to go,
+    so none of its output is missed (without it, the monitor goes on after 30 s)."""
+    eng.start(eng.get(ref), attach=attach, monitor=monitor)
 
 
 def stop(eng: Engine, ref: str, timeout: int | None = None, signal: str = "") -> None:
@@ -87,11 +90,37 @@ def unpause(eng: Engine, ref: str) -> None:
     eng.unpause(eng.get(ref))
 
 
-def wait(eng: Engine, ref: str) -> dict:
-    """Block until the container stops: {"StatusCode": its exit code, "Error": None}."""
+WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
+
+
+def wait(eng: Engine, ref: str, condition: str = "not-running") -> dict:
+    """Block until the container stops: {"StatusCode": its exit code, "Error": None}.
+
+    condition (Docker's): not-running, at once for one that is not running; next-exit, the end
+    of its next run (a created container is waited for through its start); removed, until its
+    record is gone too (`run --rm`: the monitor removes it after the exit)."""
+    if condition not in WAIT_CONDITIONS:
+        raise InvalidArgument(f"invalid condition: {condition!r} (not-running, next-exit or "
+                              "removed)")
     c = eng.get(ref)
-    eng.wait_exit(c, None)
-    return {"StatusCode": eng.containers.load(c.id).state.exit_code, "Error": None}
+    first = c.state.finished_at
+    code = c.state.exit_code
+    while True:
+        try:
+            now = eng.refresh(eng.containers.load(c.id))
+        except NotFound:
+            if condition == "removed":
+                return {"StatusCode": code, "Error": None}
+            raise
+        s = now.state
+        code = s.exit_code
+        if not s.running:
+            done = {"not-running": True,
+                    "next-exit": s.finished_at != first,
+                    "removed": False}[condition]
+            if done:
+                return {"StatusCode": code, "Error": None}
+        time.sleep(0.02)
 
 
 def rename(eng: Engine, ref: str, name: str) -> None:

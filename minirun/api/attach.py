@@ -1,0 +1,84 @@
+"""POST /containers/{id}/attach: the connection hijacked and joined to the container's stdio.
+
+The docker CLI's `run` attaches *before* it starts the container, in two requests: attach
+(answered 101 at once), then start. So an attach to a container that is not running is kept
+pending, by container ID, in this process; the start that follows starts the container with
+the monitor waiting for its attached client (containers.start), and the pending attach then
+joins and tells the process to go. No output is lost between the start and the attach.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import threading
+
+from ..engine.api import attach as api
+from ..errors import Conflict, InvalidArgument, MinirunError
+from . import wire
+from .routes import route
+
+PENDING: dict[str, threading.Event] = {}  # container ID -> set once its start happened
+_LOCK = threading.Lock()
+
+
+def take_pending(cid: str) -> threading.Event | None:
+    """The start endpoint's question: is an attach waiting for this container's start?"""
+    with _LOCK:
+        return PENDING.pop(cid, None)
+
+
+@route("POST", "/containers/{id}/attach")
+def attach(eng, req: wire.Request, id: str):  # noqa: A002 - Docker's name
+    c = eng.get(id)
+    if req.flag("logs") and not req.flag("stream", True):
+        raise InvalidArgument("attach with logs=1 and stream=0: use /logs")
+    stdin = req.flag("stdin")
+    upgrade = req.headers.get("upgrade", "").lower() == "tcp"
+    if c.state.running:
+        def run(sock: socket.socket) -> None:
+            api.join(eng, c.id, sock, stdin=stdin)
+            _close(sock)
+
+        return wire.Hijack(run, upgrade)
+    if c.state.status not in ("created", "exited"):
+        raise Conflict(f"container {c.id} is {c.state.status}: attach to a created or running one")
+    started = threading.Event()
+    with _LOCK:
+        PENDING[c.id] = started
+
+    def run_after_start(sock: socket.socket) -> None:
+        try:
+            while not started.wait(0.5):
+                if _gone(sock):  # the client gave up before any start
+                    return
+            try:
+                api.join(eng, c.id, sock, stdin=stdin, start=True)
+            except (OSError, MinirunError):
+                pass  # the start failed (its request says why): nothing to join
+            _close(sock)
+        finally:
+            with _LOCK:
+                if PENDING.get(c.id) is started:
+                    del PENDING[c.id]
+
+    return wire.Hijack(run_after_start, upgrade)
+
+
+def _gone(sock: socket.socket) -> bool:
+    """Has the client closed its end (readable, and a peek reads nothing)?"""
+    ready, _, _ = select.select([sock], [], [], 0)
+    if not ready:
+        return False
+    try:
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
+def _close(sock: socket.socket) -> None:
+    """The end of the stream: the client reads EOF (its wait request tells the exit code)."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass

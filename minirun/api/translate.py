@@ -1,0 +1,146 @@
+"""Docker's container create body (Config + HostConfig + NetworkingConfig) -> RunOptions.
+
+The same RunOptions the CLI builds from `minirun run`'s flags: the body is the docker CLI's
+flags after it parsed them, so each field has a flag it came from (PortBindings is -p, Binds
+is -v, Mounts is --mount ...). A field minirun cannot honour is refused by name, 400, rather
+than dropped: a client must not believe it got what it did not.
+"""
+
+from __future__ import annotations
+
+from ..engine.lifecycle import RunOptions
+from ..errors import InvalidArgument
+
+# HostConfig fields that carry no request when empty/zero, but that minirun cannot honour
+# otherwise (a non-default value is refused).
+UNHONOURED = ("CgroupParent", "BlkioWeight", "BlkioWeightDevice", "BlkioDeviceReadBps",
+              "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
+              "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpusetMems", "Devices",
+              "DeviceCgroupRules", "DeviceRequests", "KernelMemoryTCP", "MemoryReservation",
+              "OomKillDisable", "OomScoreAdj", "VolumesFrom", "Links", "GroupAdd", "CpuCount",
+              "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth", "StorageOpt", "Runtime",
+              "Isolation", "MaskedPaths", "ReadonlyPaths", "CgroupnsMode", "Annotations")
+LOG_DRIVERS = ("", "json-file", "local")
+
+
+def _restart(policy: dict | None) -> str:
+    name = (policy or {}).get("Name") or "no"
+    if name == "on-failure" and (policy or {}).get("MaximumRetryCount"):
+        return f"on-failure:{policy['MaximumRetryCount']}"
+    return name
+
+
+def _mount(m: dict) -> str:
+    """A HostConfig.Mounts entry -> the --mount spec."""
+    kind = (m.get("Type") or "volume").lower()
+    spec = f"type={kind},target={m.get('Target') or ''}"
+    if m.get("Source"):
+        spec += f",source={m['Source']}"
+    if m.get("ReadOnly"):
+        spec += ",readonly"
+    bind = m.get("BindOptions") or {}
+    if bind.get("Propagation"):
+        spec += f",bind-propagation={bind['Propagation']}"
+    tmpfs = m.get("TmpfsOptions") or {}
+    if tmpfs.get("SizeBytes"):
+        spec += f",tmpfs-size={tmpfs['SizeBytes']}"
+    if tmpfs.get("Mode"):
+        spec += f",tmpfs-mode={tmpfs['Mode']:o}"
+    return spec
+
+
+def _ports(bindings: dict | None) -> list[str]:
+    """PortBindings {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]} -> -p specs."""
+    out = []
+    for key, binds in (bindings or {}).items():
+        port, _, proto = key.partition("/")
+        target = f"{port}/{proto or 'tcp'}"
+        for b in binds or [{}]:
+            ip, host_port = (b or {}).get("HostIp") or "", (b or {}).get("HostPort") or ""
+            if ip:
+                out.append(f"{ip}:{host_port}:{target}")
+            elif host_port:
+                out.append(f"{host_port}:{target}")
+            else:
+                out.append(target)
+    return out
+
+
+def run_options(body: dict, name: str = "") -> RunOptions:
+    if not isinstance(body, dict):
+        raise InvalidArgument("container config: a JSON object is expected")
+    image = body.get("Image")
+    if not image:
+        raise InvalidArgument("Config.Image: no image given")
+    hc = body.get("HostConfig") or {}
+    for key in UNHONOURED:
+        if hc.get(key):
+            raise InvalidArgument(f"HostConfig.{key}: not supported by minirun")
+    log = (hc.get("LogConfig") or {}).get("Type") or ""
+    if log not in LOG_DRIVERS:
+        raise InvalidArgument(f"HostConfig.LogConfig.Type: {log}: minirun keeps a json-file log")
+    o = RunOptions(image=image, name=name)
+    o.command = list(body.get("Cmd") or [])
+    if body.get("Entrypoint") is not None:
+        ep = body["Entrypoint"]
+        o.entrypoint = list(ep) if isinstance(ep, list) else [ep]
+    o.env = list(body.get("Env") or [])
+    o.tty = bool(body.get("Tty"))
+    o.interactive = bool(body.get("OpenStdin"))
+    o.workdir = body.get("WorkingDir") or ""
+    o.user = body.get("User") or None
+    o.hostname = body.get("Hostname") or ""
+    o.domainname = body.get("Domainname") or ""
+    o.labels = dict(body.get("Labels") or {})
+    o.stop_signal = body.get("StopSignal") or ""
+    o.stop_timeout = body.get("StopTimeout")
+    o.expose = list((body.get("ExposedPorts") or {}).keys())
+    if body.get("Healthcheck"):
+        o.healthcheck = dict(body["Healthcheck"])
+    o.volumes = list(hc.get("Binds") or []) + list((body.get("Volumes") or {}).keys())
+    o.mounts = [_mount(m) for m in hc.get("Mounts") or []]
+    o.tmpfs = [f"{path}:{opts}" if opts else path for path, opts in (hc.get("Tmpfs") or {}).items()]
+    o.publish = _ports(hc.get("PortBindings"))
+    o.publish_all = bool(hc.get("PublishAllPorts"))
+    o.restart = _restart(hc.get("RestartPolicy"))
+    o.auto_remove = bool(hc.get("AutoRemove"))
+    o.memory = int(hc.get("Memory") or 0)
+    o.memory_swap = int(hc.get("MemorySwap") or 0)
+    o.nano_cpus = int(hc.get("NanoCpus") or 0)
+    if hc.get("CpuQuota") and hc.get("CpuPeriod"):  # --cpus from an older client
+        o.nano_cpus = int(hc["CpuQuota"]) * 10**9 // int(hc["CpuPeriod"])
+    o.cpu_shares = int(hc.get("CpuShares") or 0)
+    o.cpuset_cpus = hc.get("CpusetCpus") or ""
+    o.pids_limit = int(hc.get("PidsLimit") or 0) if (hc.get("PidsLimit") or 0) > 0 else 0
+    o.cap_add = list(hc.get("CapAdd") or [])
+    o.cap_drop = list(hc.get("CapDrop") or [])
+    o.privileged = bool(hc.get("Privileged"))
+    o.security_opt = list(hc.get("SecurityOpt") or [])
+    o.read_only = bool(hc.get("ReadonlyRootfs"))
+    o.init = bool(hc.get("Init"))
+    o.dns = list(hc.get("Dns") or [])
+    o.dns_search = list(hc.get("DnsSearch") or [])
+    o.add_hosts = list(hc.get("ExtraHosts") or [])
+    o.ulimits = [dict(u) for u in hc.get("Ulimits") or []]
+    o.sysctls = dict(hc.get("Sysctls") or {})
+    o.shm_size = int(hc.get("ShmSize") or 0)
+    for key, attr in (("PidMode", "pid_mode"), ("IpcMode", "ipc_mode"), ("UTSMode", "uts_mode")):
+        value = hc.get(key) or ""
+        if value not in ("", "host", "private", "shareable"):
+            raise InvalidArgument(f"HostConfig.{key}: {value}: only host or private")
+        setattr(o, attr, "host" if value == "host" else "")
+    if hc.get("UsernsMode"):
+        o.userns = hc["UsernsMode"]
+    mode = hc.get("NetworkMode") or "default"
+    o.network = "bridge" if mode == "default" else mode
+    endpoints = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
+    if len(endpoints) > 1:
+        raise InvalidArgument("NetworkingConfig: one network at create (connect the others "
+                              "before start, as the docker CLI does)")
+    for net, ep in endpoints.items():
+        if mode in ("default", "bridge") and net not in ("bridge", "default"):
+            o.network = net
+        ep = ep or {}
+        o.aliases = list(ep.get("Aliases") or [])
+        o.ip = ((ep.get("IPAMConfig") or {}).get("IPv4Address")) or None
+    return o

@@ -7,6 +7,11 @@
     streams.py     work in a thread whose messages go out as a JSON stream (pull progress)
     system.py      /_ping, /version, /info, /system/df, /auth, /events
     containers.py  /containers: list, create, inspect, start ... wait, logs, top, export
+    attach.py      /containers/{id}/attach: hijacked, joined to the container's stdio
+    exec.py        /containers/{id}/exec, /exec/{id}/start (hijacked), resize, json
+    archive.py     /containers/{id}/archive: docker cp both ways
+    stats.py       /containers/{id}/stats
+    build.py       /build, /commit, /images/{name}/push, save (get) and load
     images.py      /images: list, inspect, history, tag, remove, prune, create (pull)
     networks.py    /networks
     volumes.py     /volumes

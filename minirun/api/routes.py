@@ -82,7 +82,8 @@ def _load() -> None:
     """Import the endpoint modules (they register their routes) on the first request."""
     global _loaded
     if not _loaded:
-        from . import attach, containers, images, networks, system, volumes  # noqa: F401
+        from . import (archive, attach, build, containers, exec, images,  # noqa: F401,A004
+                       networks, stats, system, volumes)
         _loaded = True
 
 

@@ -1,0 +1,3 @@
+"""Archive endpoints (docker cp): HEAD/GET/PUT /containers/{id}/archive."""
+
+from __future__ import annotations

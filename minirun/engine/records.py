@@ -33,8 +33,14 @@ class NoSuchContainer(ContainerError, NotFound):
 
 
 class Conflict(ContainerError, ConflictKind):
-    """A container's name is taken or invalid, or its state forbids the request (errors.Conflict,
-    and a ContainerError for the code that catches that)."""
+    """A container's name is taken, or its state forbids the request (errors.Conflict, and a
+    ContainerError for the code that catches that)."""
+
+    exit_code = 125
+
+
+class InvalidName(ContainerError, InvalidArgument):
+    """A container name that breaks Docker's rule (400 in the API, as Docker's)."""
 
     exit_code = 125
 
@@ -180,7 +186,7 @@ class Containers:
             taken = {x.name: x.id for x in self.all()}
             if c.name:
                 if not valid_name(c.name):
-                    raise Conflict(f"Invalid container name ({c.name}), only "
+                    raise InvalidName(f"Invalid container name ({c.name}), only "
                                    "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
                 if c.name in taken:
                     raise Conflict(f'Conflict. The container name "/{c.name}" is already in use '
@@ -201,7 +207,7 @@ class Containers:
     def rename(self, cid: str, new_name: str) -> None:
         with self.names_lock():
             if not valid_name(new_name):
-                raise Conflict(f"Invalid container name ({new_name}), only "
+                raise InvalidName(f"Invalid container name ({new_name}), only "
                                "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
             for x in self.all():
                 if x.name == new_name:

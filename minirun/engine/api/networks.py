@@ -18,6 +18,7 @@ InvalidArgument (a bad name, driver, subnet, gateway, address or filter).
 
 from __future__ import annotations
 
+from ...base.times import ZERO_TIME
 from ...network import bridge
 from ...network.networks import InvalidNetwork, Network, NetworkConflict
 from ..lifecycle import Engine
@@ -93,7 +94,8 @@ def _network(eng: Engine, n: Network) -> dict:
 
 
 def _builtin(b: dict) -> dict:
-    return {**b, "Created": "", "Scope": "local", "EnableIPv6": False,
+    # Created: Go's zero time, which every client parses (the docker CLI fails on "").
+    return {**b, "Created": ZERO_TIME, "Scope": "local", "EnableIPv6": False,
             "IPAM": {"Driver": "default", "Options": {}, "Config": []}, "Internal": False,
             "Attachable": False, "Ingress": False, "Containers": {}, "Options": {},
             "Labels": {}}

@@ -1,0 +1,192 @@
+"""`minirun system service` driven by Docker's own CLI: the core endpoints (system, containers,
+images, networks, volumes), errors with Docker's codes, and one set of objects shared with the
+minirun CLI. (exec, cp and stats: test_api_exec_cp_stats.py; build, save/load, push:
+test_api_images.py.)
+
+The service runs on the module's --root in a fixture, on a socket in tmp; the docker CLI gets
+DOCKER_HOST. Skipped where /usr/local/bin/docker (or docker on PATH) is missing.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+
+import pytest
+
+from helpers import MINIRUN
+from polling import poll
+
+DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
+
+
+class UnixHTTP(http.client.HTTPConnection):
+    """http.client over a unix socket: raw requests where the CLI would hide the answer."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost", timeout=30)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self.path)
+
+
+@pytest.fixture(scope="module")
+def service(mr_home, tmp_path_factory):
+    """The service on the module's root: (socket path, its Popen)."""
+    sock = str(tmp_path_factory.mktemp("api") / "api.sock")
+    env = dict(os.environ, MINIRUN_ROOT=str(mr_home / "root"), MINIRUN_RUNROOT=str(mr_home / "run"))
+    p = subprocess.Popen([str(MINIRUN), "system", "service", "--time", "0", "--host",
+                          f"unix://{sock}"], env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        assert poll(lambda: os.path.exists(sock) or p.poll() is not None), "no socket"
+        assert p.poll() is None, p.stderr.read()
+        yield sock, p
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            assert p.wait(timeout=30) == 0
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert not os.path.exists(sock)  # the socket goes with the service
+
+
+@pytest.fixture
+def docker(service, mr):
+    if not os.access(DOCKER, os.X_OK):
+        pytest.skip("the docker CLI is not installed (/usr/local/bin/docker)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    env.update(DOCKER_HOST=f"unix://{service[0]}", DOCKER_CONFIG=str(mr.root.parent / "dockercfg"))
+
+    def run(*args: str, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run([DOCKER, *args], env=env, capture_output=True, text=True,
+                              input=input, timeout=timeout)
+
+    return run
+
+
+def request(service, method: str, path: str, body: object = None) -> tuple[int, dict, bytes]:
+    conn = UnixHTTP(service[0])
+    try:
+        conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                     headers={"Content-Type": "application/json"})
+        r = conn.getresponse()
+        return r.status, dict(r.getheaders()), r.read()
+    finally:
+        conn.close()
+
+
+def test_version_ping_info_and_negotiation(docker, service):
+    r = docker("version", "--format", "{{.Server.APIVersion}} {{.Server.MinAPIVersion}}")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["1.43", "1.24"]
+    status, headers, body = request(service, "GET", "/_ping")
+    assert (status, body, headers["Api-Version"]) == (200, b"OK", "1.43")
+    assert request(service, "GET", "/v1.24/version")[0] == 200
+    status, _, body = request(service, "GET", "/v9.99/version")
+    assert status == 400 and b"too new" in body
+    r = docker("info", "--format", "{{.OperatingSystem}} {{.Containers}}")
+    assert r.returncode == 0, r.stderr
+
+
+def test_run_rm_gives_output_and_exit_code_and_leaves_nothing(docker, mr):
+    r = docker("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert (r.returncode, r.stdout, r.stderr) == (3, "out\n", "err\n")
+    assert docker("run", "--rm", "-i", "busybox", "cat", input="piped\n").stdout == "piped\n"
+    assert mr.ok("ps", "-aq") == ""
+
+
+def test_detached_containers_are_the_same_objects_for_both_clients(docker, mr):
+    r = docker("run", "-d", "--name", "web", "-p", "127.0.0.1:18097:80", "-l", "a=b",
+               "--init", "busybox", "httpd", "-f", "-p", "80")
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    assert mr.record("web")["Id"] == cid  # minirun's CLI sees it
+    assert "web" in docker("ps", "--format", "{{.Names}}").stdout.split()
+    assert docker("inspect", "--format", "{{.State.Running}} {{index .Config.Labels \"a\"}}",
+                  "web").stdout == "true b\n"
+    assert docker("port", "web", "80").stdout.strip() == "127.0.0.1:18097"
+    mine = mr.ok("run", "-d", "--name", "mine", "--init", "busybox", "sleep", "100").strip()
+    assert mine in docker("ps", "-q", "--no-trunc").stdout.split()  # and the other way round
+    for verb in ("pause", "unpause", "restart", "stop"):
+        r = docker(verb, "web")
+        assert r.returncode == 0 and r.stdout.strip() == "web", (verb, r.stderr)
+    assert docker("ps", "-a", "--filter", "name=web", "--format", "{{.Status}}"
+                  ).stdout.startswith("Exited")
+    assert docker("rename", "web", "web2").returncode == 0
+    assert docker("rm", "-f", "web2", "mine").returncode == 0
+    assert mr.ok("ps", "-aq") == ""
+
+
+def test_logs_wait_top_and_kill(docker):
+    cid = docker("run", "-d", "busybox", "sh", "-c", "echo one; echo two >&2; sleep 100").stdout.strip()
+    try:
+        assert poll(lambda: docker("logs", cid).stdout == "one\n")
+        r = docker("logs", cid)
+        assert (r.stdout, r.stderr) == ("one\n", "two\n")  # demultiplexed by the CLI
+        assert "sleep 100" in docker("top", cid).stdout
+        assert docker("kill", "-s", "KILL", cid).returncode == 0
+        assert docker("wait", cid).stdout.strip() == "137"
+    finally:
+        docker("rm", "-f", cid)
+
+
+def test_errors_have_dockers_codes_and_one_line(docker, service):
+    r = docker("rm", "nosuch")
+    assert r.returncode == 1 and "No such container: nosuch" in r.stderr
+    status, _, body = request(service, "GET", "/containers/nosuch/json")
+    assert status == 404 and json.loads(body)["message"]
+    status, _, body = request(service, "POST", "/containers/create", {"Image": "nosuch:1"})
+    assert status == 404 and json.loads(body)["message"] == "No such image: nosuch:1"
+    status, _, body = request(service, "POST", "/containers/create",
+                              {"Image": "busybox", "HostConfig": {"Devices": [{"x": 1}]}})
+    assert status == 400 and b"Devices" in body
+    cid = docker("run", "-d", "--init", "busybox", "sleep", "100").stdout.strip()
+    try:
+        status, _, body = request(service, "DELETE", f"/containers/{cid}")
+        assert status == 409  # running, no force
+        assert request(service, "POST", "/containers/create?name=x", {"Image": "busybox"})[0] == 400
+        assert request(service, "POST", "/containers/create?name=xy", {"Image": "busybox"})[0] == 201
+        assert request(service, "POST", "/containers/create?name=xy", {"Image": "busybox"})[0] == 409
+    finally:
+        docker("rm", "-f", cid, "xy")
+    status, _, body = request(service, "GET", "/swarm")
+    assert status == 501 and json.loads(body)["message"]
+    assert request(service, "GET", "/nothing/here")[0] == 404
+
+
+def test_networks_and_volumes(docker, mr):
+    assert docker("network", "create", "--subnet", "10.231.7.0/24", "apinet").returncode == 0
+    try:
+        assert "apinet" in docker("network", "ls", "--format", "{{.Name}}").stdout.split()
+        net = json.loads(docker("network", "inspect", "apinet").stdout)[0]
+        assert net["IPAM"]["Config"][0]["Subnet"] == "10.231.7.0/24"
+        assert docker("volume", "create", "apivol").stdout.strip() == "apivol"
+        r = docker("run", "--rm", "--network", "apinet", "-v", "apivol:/data", "busybox",
+                   "sh", "-c", "echo kept > /data/f; ip -4 -o addr show eth0 | grep -o 'inet 10.231.7'")
+        assert r.returncode == 0 and r.stdout.strip() == "inet 10.231.7", r.stderr
+        r = docker("run", "--rm", "-v", "apivol:/data", "busybox", "cat", "/data/f")
+        assert r.stdout == "kept\n"
+        assert "apivol" in mr.ok("volume", "ls", "-q").split()
+    finally:
+        docker("network", "rm", "apinet")
+        docker("volume", "rm", "apivol")
+    assert "apinet" not in docker("network", "ls").stdout
+
+
+def test_images_list_tag_inspect_history_and_rmi(docker):
+    assert "busybox" in docker("images", "--format", "{{.Repository}}").stdout.split()
+    assert docker("tag", "busybox", "mybox:2").returncode == 0
+    assert docker("image", "inspect", "--format", "{{.Os}}", "mybox:2").stdout == "linux\n"
+    assert docker("history", "-q", "mybox:2").returncode == 0
+    r = docker("rmi", "mybox:2")
+    assert r.returncode == 0 and "Untagged: mybox:2" in r.stdout

@@ -66,7 +66,7 @@ def test_a_taken_name_is_a_conflict_with_dockers_message(store):
 
 @pytest.mark.parametrize("name", ["a", "-web", "_web", "web/1", "wéb", "has space"])
 def test_invalid_names_are_refused(store, name):
-    with pytest.raises(Conflict, match=r"Invalid container name"):
+    with pytest.raises(records.InvalidName, match=r"Invalid container name"):
         store.new(blank(name))
     assert store.ids() == []
 
@@ -116,7 +116,7 @@ def test_rename_changes_the_name_and_refuses_taken_or_invalid_ones(store):
         store.find("web")
     with pytest.raises(Conflict, match='"/db" is already in use'):
         store.rename(c.id, "db")
-    with pytest.raises(Conflict, match="Invalid container name"):
+    with pytest.raises(records.InvalidName, match="Invalid container name"):
         store.rename(c.id, "x")
 
 

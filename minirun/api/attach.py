@@ -9,7 +9,6 @@ joins and tells the process to go. No output is lost between the start and the a
 
 from __future__ import annotations
 
-import select
 import socket
 import threading
 
@@ -50,7 +49,7 @@ def attach(eng, req: wire.Request, id: str):  # noqa: A002 - Docker's name
     def run_after_start(sock: socket.socket) -> None:
         try:
             while not started.wait(0.5):
-                if _gone(sock):  # the client gave up before any start
+                if wire.client_gone(sock):  # the client gave up before any start
                     return
             try:
                 api.join(eng, c.id, sock, stdin=stdin, start=True)
@@ -63,17 +62,6 @@ def attach(eng, req: wire.Request, id: str):  # noqa: A002 - Docker's name
                     del PENDING[c.id]
 
     return wire.Hijack(run_after_start, upgrade)
-
-
-def _gone(sock: socket.socket) -> bool:
-    """Has the client closed its end (readable, and a peek reads nothing)?"""
-    ready, _, _ = select.select([sock], [], [], 0)
-    if not ready:
-        return False
-    try:
-        return sock.recv(1, socket.MSG_PEEK) == b""
-    except OSError:
-        return True
 
 
 def _close(sock: socket.socket) -> None:

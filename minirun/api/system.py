@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ..engine.api import distribution
+from ..engine.api import events as events_api
 from ..engine.api import system as system_api
 from ..engine.api.version import version as version_info
-from ..errors import Unsupported
 from ..image.auth import default_path as auth_path
 from . import wire
 from .routes import API_VERSION, MIN_VERSION, route
@@ -56,5 +56,9 @@ def auth(eng, req: wire.Request) -> wire.Response:
 
 
 @route("GET", "/events")
-def events(eng, req: wire.Request):
-    raise Unsupported("/events: minirun keeps no event feed yet")
+def events(eng, req: wire.Request) -> wire.Stream:
+    """The event journal (engine/events.py) from `since`, to `until` or for as long as the
+    client reads, one JSON object a line."""
+    feed = events_api.events(eng, req.arg("since"), req.arg("until"), req.filters(),
+                             alive=lambda: not wire.client_gone(req.connection))
+    return wire.Stream((wire.json.dumps(e).encode() + b"\n" for e in feed))

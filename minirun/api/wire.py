@@ -182,6 +182,22 @@ def error(status: int, message: str) -> Response:
     return Response(status, {"message": message})
 
 
+def client_gone(sock: socket.socket | None) -> bool:
+    """Has the client closed its end? (Readable, and a peek reads nothing.) A stream that has
+    nothing to send for a while asks this, or it would outlive its client."""
+    if sock is None:
+        return False
+    import select  # (only streams that wait ask)
+
+    ready, _, _ = select.select([sock], [], [], 0)
+    if not ready:
+        return False
+    try:
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
 # -- the multiplexed stream (Docker's stdcopy) --------------------------------------------------
 
 STREAM_IDS = {"stdin": 0, "stdout": 1, "stderr": 2}

@@ -6,14 +6,17 @@ The engine API (engine/api/system.py) gathers it; this module renders it as Dock
 
 from __future__ import annotations
 
+import json
 import os
 
 import click
 
+from ..base.gotemplate import Format
+from ..base.times import format_time
 from ..base.units import human_size
 from . import Group, containers, main, network, volumes as volumes_cli
 from .images import image_prune
-from .render import confirm
+from .render import confirm, parse_filters
 from ..base.gotemplate import tabwrite
 
 
@@ -149,3 +152,30 @@ def service(obj, host: str | None, idle: int, group: str | None) -> None:
     click.echo(f"minirun: serving the Docker Engine API on {host}"
                f"{'' if idle == 0 else f' (until {idle} s without a request)'}", err=True)
     server.serve(srv, host[len("unix://"):] if host.startswith("unix://") else None)
+
+
+@main.command()
+@click.option("--since", default="", help="Events from this time on (a time, a Unix timestamp "
+              "or a duration ago: 10m).")
+@click.option("--until", default="", help="Stop at this time (else follow new events).")
+@click.option("-f", "--filter", "filters", multiple=True,
+              help="type=, event=, container=, image=, label=, network=, volume=.")
+@click.option("--format", "fmt", default="", help="A Go template, or json.")
+@click.pass_obj
+def events(obj, since: str, until: str, filters: tuple[str, ...], fmt: str) -> None:
+    """Print what happens to containers, images, networks and volumes (the event journal)."""
+    from ..engine.api import events as events_api  # lazily: only `events` reads the journal
+
+    feed = events_api.events(obj.engine(), since, until, parse_filters(filters))
+    template = Format(fmt) if fmt and fmt != "json" else None
+    for e in feed:
+        if fmt == "json":
+            line = json.dumps(e)
+        elif template is not None:
+            line = template.lines([e])[0]
+        else:
+            # Docker's plain line: time, type, action, ID, (attributes sorted by key)
+            stamp = format_time(e["timeNano"] / 1e9)
+            attrs = ", ".join(f"{k}={v}" for k, v in sorted(e["Actor"]["Attributes"].items()))
+            line = f"{stamp} {e['Type']} {e['Action']} {e['Actor']['ID']} ({attrs})"
+        click.echo(line)

@@ -23,7 +23,7 @@ from ..errors import CommandError, InvalidArgument, MinirunError, Unavailable
 from ..kernel.process import start_time
 from ..kernel.rootfs import secure_join
 from ..record import dataclass, field
-from . import bundle as bundle_mod, health, security, userns, users
+from . import bundle as bundle_mod, events, health, security, userns, users
 from .mounts import parse_mount, parse_volume
 from .records import Container, Containers, Conflict, State
 from .volumes import Volumes
@@ -235,8 +235,9 @@ class Engine:
             self.containers.save(c)
             self.prepare(c, seed=True)
         except BaseException:
-            self.remove_files(c, volumes=True)
+            self.remove_files(c, volumes=True, quiet=True)
             raise
+        events.record(self.root, "container", "create", c.id, events.container_attributes(c))
         return c
 
     def _user_namespace(self, c: Container, opts: RunOptions) -> None:
@@ -398,6 +399,8 @@ class Engine:
         except MinirunError as e:
             if not any(w in str(e) for w in ("not running", "stopped", "does not exist")):
                 raise
+        events.record(self.root, "container", "kill", c.id,
+                      {**events.container_attributes(c), "signal": sig})
 
     def stop(self, c: Container, timeout: int | None = None) -> None:
         """The stop signal, then SIGKILL after the timeout (a PID 1 without a handler for the
@@ -419,6 +422,7 @@ class Engine:
             except Conflict:
                 pass
             self.wait_exit(c, 30)
+        events.record(self.root, "container", "stop", c.id, events.container_attributes(c))
 
     def wait_exit(self, c: Container, timeout: float | None) -> bool:
         """Wait for the container to stop running (and its monitor to record it)."""
@@ -438,6 +442,7 @@ class Engine:
             raise Conflict(f"Container {c.id} is not running" if c.state.status != "paused"
                            else f"Container {c.id} is already paused")
         control.pause(self.runroot, c.id)
+        events.record(self.root, "container", "pause", c.id, events.container_attributes(c))
         self.containers.update(c.id, lambda x: setattr(x.state, "status", "paused"))
 
     def unpause(self, c: Container) -> None:
@@ -446,6 +451,7 @@ class Engine:
         if c.state.status != "paused":
             raise Conflict(f"Container {c.id} is not paused")
         control.resume(self.runroot, c.id)
+        events.record(self.root, "container", "unpause", c.id, events.container_attributes(c))
         self.containers.update(c.id, lambda x: setattr(x.state, "status", "running"))
 
     # -- removal ---------------------------------------------------------------------------------
@@ -473,9 +479,10 @@ class Engine:
                 return
             time.sleep(0.01)
 
-    def remove_files(self, c: Container, volumes: bool) -> None:
+    def remove_files(self, c: Container, volumes: bool, quiet: bool = False) -> None:
         """Everything of a stopped container: runtime state, rootfs mount, writable layer, the
-        record; anonymous volumes too when asked (`rm -v`, `--rm`)."""
+        record; anonymous volumes too when asked (`rm -v`, `--rm`). `quiet`: a create taken
+        back, which was never announced, has no destroy event either."""
         if not c.id:
             return
         self._release(c)
@@ -489,6 +496,9 @@ class Engine:
                     except MinirunError:
                         pass
         self.containers.remove_dir(c.id)
+        if not quiet:
+            events.record(self.root, "container", "destroy", c.id,
+                          events.container_attributes(c))
 
     def users_of_volume(self, name: str) -> list[Container]:
         return [c for c in self.containers.all()

@@ -34,7 +34,7 @@ from ..base.times import now
 from ..errors import CommandError, MinirunError
 from ..kernel import libc
 from ..kernel import process as kproc
-from . import attach
+from . import attach, events
 from .logs import Writer
 from .records import Container, Containers
 
@@ -83,6 +83,7 @@ class Monitor:
     def __init__(self, store: Containers, runroot: str, cid: str, ready_fd: int,
                  wait_attach: bool) -> None:
         self.store, self.runroot, self.cid = store, runroot, cid
+        self.root = os.path.dirname(store.dir)  # --root: where the event journal is
         self.cdir = store.path(cid)
         self.ready_fd = ready_fd
         self.wait_attach = wait_attach
@@ -225,6 +226,7 @@ class Monitor:
                 x.state.health = health.fresh(x.state.health)  # each run starts "starting"
 
         c = self.store.update(self.cid, running)
+        events.record(self.root, "container", "start", self.cid, events.container_attributes(c))
         if argv:
             self.probe = health.Probe(c.config["Healthcheck"], argv, c.state.health,
                                       self.runroot, self.cid, self.cdir, c.config, started)
@@ -520,6 +522,8 @@ class Monitor:
                 x.state.health["Status"] = "unhealthy"  # dockerd's word for "no longer checked"
 
         c = self.store.update(self.cid, exited)
+        events.record(self.root, "container", "die", self.cid,
+                      {**events.container_attributes(c), "exitCode": code})
         if c.networks:
             try:
                 self.in_child(lambda: self.networking().finished(self.store, c))

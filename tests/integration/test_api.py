@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -190,3 +191,27 @@ def test_images_list_tag_inspect_history_and_rmi(docker):
     assert docker("history", "-q", "mybox:2").returncode == 0
     r = docker("rmi", "mybox:2")
     assert r.returncode == 0 and "Untagged: mybox:2" in r.stdout
+
+
+def test_events_from_both_clients_in_order(docker, mr):
+    start = f"{time.time():.3f}"
+    r = docker("run", "--rm", "--name", "evt", "busybox", "true")
+    assert r.returncode == 0, r.stderr
+    mr.ok("volume", "create", "evtvol")
+    mr.ok("volume", "rm", "evtvol")
+    until = f"{time.time() + 0.5:.3f}"
+    r = docker("events", "--since", start, "--until", until, "--format",
+               "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    container = [line for line in lines if line.startswith("container")]
+    assert container == ["container create evt", "container start evt", "container die evt",
+                         "container destroy evt"]
+    assert [line.split()[:2] for line in lines if line.startswith("volume")] == [
+        ["volume", "create"], ["volume", "destroy"]]
+    r = docker("events", "--since", start, "--until", until, "--filter", "event=die",
+               "--format", "{{.Actor.Attributes.exitCode}}")
+    assert r.stdout == "0\n"
+    out = mr.ok("events", "--since", start, "--until", until, "--filter", "type=volume")
+    assert [line.split()[1:3] for line in out.splitlines()] == [["volume", "create"],
+                                                                ["volume", "destroy"]]

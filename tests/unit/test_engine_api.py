@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import pytest
 
@@ -18,7 +19,7 @@ from minirun.engine.api import volumes as volumes_api
 from minirun.engine.lifecycle import Engine
 from minirun.engine.records import Container
 from minirun.engine.volumes import VolumeError
-from minirun.errors import Conflict, InvalidArgument, NotFound, Unsupported
+from minirun.errors import Conflict, InvalidArgument, NotFound
 from minirun.network.networks import NetworkError
 
 
@@ -194,7 +195,37 @@ def test_attach_to_a_stopped_container_is_a_conflict(eng):
         attach_api.stream(eng, "web")
 
 
-def test_events_are_not_implemented_yet(eng):
-    with pytest.raises(Unsupported):
-        events_api.events(eng)
+def test_events_come_from_the_journal_with_since_until_and_filters(eng):
+    from minirun.engine import events as journal
+
+    journal.record(eng.root, "container", "create", "c1" * 32, {"name": "web", "image": "busybox"})
+    journal.record(eng.root, "network", "create", "n1", {"name": "front"})
+    journal.record(eng.root, "container", "die", "c1" * 32,
+                   {"name": "web", "image": "busybox", "exitCode": 3, "app": "x"})
+    now = str(time.time() + 1)
+    got = list(events_api.events(eng, since="0", until=now))
+    assert [(e["Type"], e["Action"]) for e in got] == [
+        ("container", "create"), ("network", "create"), ("container", "die")]
+    assert got[2]["Actor"]["Attributes"]["exitCode"] == "3" and got[2]["scope"] == "local"
+    assert got[0]["time"] == got[0]["timeNano"] // 10**9
+    only = list(events_api.events(eng, since="0", until=now,
+                                  filters={"type": ["container"], "event": ["die"]}))
+    assert [e["Action"] for e in only] == ["die"]
+    assert [e["Action"] for e in events_api.events(
+        eng, since="0", until=now, filters={"container": ["web"], "label": ["app=x"]})] == ["die"]
+    assert list(events_api.events(eng, since="0", until=now, filters={"network": ["front"]}))
+    with pytest.raises(InvalidArgument):
+        events_api.events(eng, filters={"colour": ["red"]})
+
+
+def test_the_journal_is_cut_back_to_its_newest_half(eng, monkeypatch):
+    from minirun.engine import events as journal
+
+    monkeypatch.setattr(journal, "MAX_BYTES", 2000)
+    for i in range(100):
+        journal.record(eng.root, "volume", "create", f"v{i}", {"name": f"v{i}"})
+    size = os.path.getsize(journal.path(eng.root))
+    assert 800 < size <= 2000
+    events, _ = journal.read(eng.root)
+    assert events[-1]["Actor"]["ID"] == "v99" and events[0]["Actor"]["ID"] != "v0"
 

@@ -28,6 +28,7 @@ from typing import Iterator
 
 from ...base.units import human_duration
 from ...errors import Conflict, InvalidArgument, MinirunError, NotFound
+from .. import events as journal
 from .. import bundle, health
 from ..lifecycle import Engine, MonitorHandle, RunOptions, _restart_policy, _signal_number
 from ..records import Container
@@ -124,8 +125,11 @@ def wait(eng: Engine, ref: str, condition: str = "not-running") -> dict:
 
 
 def rename(eng: Engine, ref: str, name: str) -> None:
-    """Give a container a new name. Conflict if it is taken or invalid."""
-    eng.containers.rename(eng.get(ref).id, name)
+    """Give a container a new name. Conflict if it is taken, InvalidArgument if invalid."""
+    c = eng.get(ref)
+    eng.containers.rename(c.id, name)
+    journal.record(eng.root, "container", "rename", c.id,
+                   {**journal.container_attributes(c), "name": name, "oldName": "/" + c.name})
 
 
 def prune(eng: Engine) -> dict:

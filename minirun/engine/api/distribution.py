@@ -20,6 +20,7 @@ push that is not in the store), InvalidArgument (a bad reference: errors.Referen
 
 from __future__ import annotations
 
+import os
 from typing import Callable, Iterable
 
 from ...errors import RegistryError
@@ -27,6 +28,7 @@ from ...image import auth, reference
 from ...image import pull as image_pull
 from ...image import push as image_push
 from ...image.store import ImageRecord, Store
+from .. import events as journal
 
 Progress = Callable[[dict], None]
 
@@ -84,10 +86,12 @@ def pull(store: Store, name: str, *, platform: str | None = None,
     """Pull NAME[:TAG|@DIGEST] (for `platform`, os/arch[/variant], default this host's) into
     the store; returns its record. Plain HTTP only for loopback registries and those in
     `insecure_registries`; credentials from `auth_file`."""
-    return image_pull.pull(store, name, platform=platform,
-                           insecure_registries=insecure_registries, auth_file=auth_file,
-                           progress=_PullMessages(progress) if progress else None,
-                           quiet=progress is None)
+    record = image_pull.pull(store, name, platform=platform,
+                             insecure_registries=insecure_registries, auth_file=auth_file,
+                             progress=_PullMessages(progress) if progress else None,
+                             quiet=progress is None)
+    journal.record(os.path.dirname(store.root), "image", "pull", name, {"name": name})
+    return record
 
 
 def push(store: Store, name: str, *, all_tags: bool = False,

@@ -35,6 +35,7 @@ from typing import Any
 from ...errors import Conflict, ImageError, InvalidArgument, MinirunError, ReferenceError
 from ...image import reference
 from ...image.store import ImageRecord, NoSuchImage, Store
+from .. import events as journal
 from ..records import Containers
 
 # Go's zero time.Time as Unix seconds: Docker's Created for an image without a creation time.
@@ -308,7 +309,9 @@ def tag(store: Store, source: str, target: str) -> None:
     source."""
     target_ref = check_tag(target)
     with store.lock():
-        store.tag(target_ref, get(store, source).id)
+        image_id = get(store, source).id
+        store.tag(target_ref, image_id)
+    _event(store, "tag", image_id, target_ref.familiar)
 
 
 def remove(store: Store, name: str, force: bool = False, noprune: bool = False) -> list[dict]:
@@ -321,9 +324,19 @@ def remove(store: Store, name: str, force: bool = False, noprune: bool = False) 
     every name goes if they are all in one repository (or with `force`). Conflict (ImageInUse)
     when a container uses the image, or it is in several repositories, unless `force`."""
     out = _remove(store, name, force)
+    for item in out:
+        if "Untagged" in item:
+            _event(store, "untag", item["Untagged"], item["Untagged"])
+        elif "Deleted" in item:
+            _event(store, "delete", item["Deleted"], name)
     if not noprune and any("Deleted" in item for item in out):
         out += prune_layers(store)
     return out
+
+
+def _event(store: Store, action: str, image_id: str, name: str) -> None:
+    """An image event in the journal under --root (the store lives in <root>/image)."""
+    journal.record(os.path.dirname(store.root), "image", action, image_id, {"name": name})
 
 
 def _remove(store: Store, name: str, force: bool) -> list[dict]:

@@ -19,6 +19,7 @@ InvalidArgument (a bad name, driver, subnet, gateway, address or filter).
 from __future__ import annotations
 
 from ...base.times import ZERO_TIME
+from .. import events as journal
 from ...network import bridge
 from ...network.networks import InvalidNetwork, Network, NetworkConflict
 from ..lifecycle import Engine
@@ -40,6 +41,7 @@ def create(eng: Engine, name: str, driver: str = "bridge", subnet: str | None = 
     if driver != "bridge":
         raise InvalidNetwork(f"network driver {driver!r}: only bridge is supported")
     n = eng.net.networks.create(name, subnet, gateway, internal, labels or {})
+    journal.record(eng.root, "network", "create", n.Id, {"name": n.Name, "type": n.Driver})
     return {"Id": n.Id, "Warning": ""}
 
 
@@ -121,6 +123,7 @@ def _remove(eng: Engine, n: Network) -> None:
     if not n.default:
         eng.net.networks.remove(n.Name)
     eng.net.refresh(eng.containers)
+    journal.record(eng.root, "network", "destroy", n.Id, {"name": n.Name, "type": n.Driver})
 
 
 def prune(eng: Engine) -> dict:
@@ -147,14 +150,19 @@ def connect(eng: Engine, name: str, container: str, ip: str | None = None,
     if given, also known there by `aliases`. Conflict if it is on it already, or on
     --network host, none or container:."""
     c = eng.get(container)
-    eng.net.connect(eng.containers, c, eng.net.networks.get(name), ip, list(aliases))
+    net = eng.net.networks.get(name)
+    eng.net.connect(eng.containers, c, net, ip, list(aliases))
+    journal.record(eng.root, "network", "connect", net.Id, {"name": net.Name, "container": c.id})
 
 
 def disconnect(eng: Engine, name: str, container: str, force: bool = False) -> None:
     """Take a container off a network (its interface goes at once if it runs). Conflict if it
     is not on it. (`force` is accepted, as Docker's.)"""
     c = eng.get(container)
-    eng.net.disconnect(eng.containers, c, eng.net.networks.get(name))
+    net = eng.net.networks.get(name)
+    eng.net.disconnect(eng.containers, c, net)
+    journal.record(eng.root, "network", "disconnect", net.Id,
+                   {"name": net.Name, "container": c.id})
 
 
 __all__ = ["create", "list_", "inspect", "remove", "prune", "connect", "disconnect"]

@@ -13,6 +13,7 @@ A Volume is Docker's: {"Name", "Driver", "Mountpoint", "CreatedAt", "Labels", "S
 
 from __future__ import annotations
 
+from .. import events as journal
 from ..lifecycle import Engine
 from ..volumes import InvalidVolume, NoSuchVolume, Volume, VolumeInUse
 
@@ -26,7 +27,9 @@ def create(eng: Engine, name: str | None = None, driver: str = "local",
     driver other than local."""
     if driver != "local":
         raise InvalidVolume(f"volume driver {driver!r}: only local exists")
-    v, _ = eng.volumes.create(name, labels or {})
+    v, made = eng.volumes.create(name, labels or {})
+    if made:
+        journal.record(eng.root, "volume", "create", v.Name, {"driver": "local"})
     return v.inspect()
 
 
@@ -67,6 +70,8 @@ def remove(eng: Engine, name: str, force: bool = False) -> None:
     except NoSuchVolume:
         if not force:
             raise
+        return
+    journal.record(eng.root, "volume", "destroy", name, {"driver": "local"})
 
 
 def prune(eng: Engine, all: bool = False) -> dict:  # noqa: A002 - Docker's name

@@ -15,6 +15,7 @@
     monitor.py       the per-container monitor: owns stdio, writes logs, records the exit, restarts
     attach.py        the framed stream between the monitor and `run`/`attach` (stdio, resize, exit)
     logs.py          json-file logs: one JSON line per chunk, like Docker's default driver
+    events.py        the event journal under --root: what happened, in Docker's event shape
     health.py        HEALTHCHECK: the config, the schedule, the state machine and the probe
     files.py         cp, diff and export: walking a container's filesystem without leaving it
     builder.py       `build`: a Dockerfile, step by step, into an image (Docker's classic builder)

@@ -16,7 +16,7 @@ One module per verb family, as podman-py's domain/containers_*.py:
     networks.py    network create, list, inspect, remove, prune, connect, disconnect
     system.py      info, df, prune (Docker's /info, /system/df, /system/prune)
     version.py     version (Docker's /version), apart so `minirun version` loads no engine code
-    events.py      Docker's event feed (to come: raises Unsupported today)
+    events.py      Docker's event feed: the journal (engine/events.py) with since, until, filters
 
 The functions take an `Engine` (engine/lifecycle.py: where containers live), or for images the
 image `Store` (image/store.py), and plain data -- a container's name or ID, flags as Docker's

@@ -215,3 +215,26 @@ def test_events_from_both_clients_in_order(docker, mr):
     out = mr.ok("events", "--since", start, "--until", until, "--filter", "type=volume")
     assert [line.split()[1:3] for line in out.splitlines()] == [["volume", "create"],
                                                                 ["volume", "destroy"]]
+
+
+def test_socket_activation_and_idle_exit(mr, tmp_path):
+    """systemd's way (scripts/systemd/minirun.socket): the listening socket comes as fd 3 with
+    LISTEN_PID/LISTEN_FDS; the service answers on it and ends after --time idle seconds."""
+    path = str(tmp_path / "activated.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(8)
+    env = dict(os.environ, MINIRUN_ROOT=str(mr.root), MINIRUN_RUNROOT=str(mr.runroot))
+    p = subprocess.Popen(
+        ["sh", "-c", f'LISTEN_PID=$$ LISTEN_FDS=1 exec "{MINIRUN}" system service --time 1'],
+        env=env, pass_fds=(3,), preexec_fn=lambda: os.dup2(listener.fileno(), 3),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    listener.close()
+    try:
+        status, _, body = request((path,), "GET", "/_ping")
+        assert (status, body) == (200, b"OK")
+        assert p.wait(timeout=30) == 0  # idle for a second: gone
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()

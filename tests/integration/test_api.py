@@ -238,3 +238,29 @@ def test_socket_activation_and_idle_exit(mr, tmp_path):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def test_fifty_concurrent_requests_while_the_cli_runs(service, mr):
+    """The API's threads and the CLI share records and locks: nothing half-made, nothing lost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def life(i: int) -> str:
+        status, _, body = request(service, "POST", f"/containers/create?name=conc{i}",
+                                  {"Image": "busybox", "Cmd": ["true"]})
+        assert status == 201, body
+        cid = json.loads(body)["Id"]
+        assert request(service, "POST", f"/containers/{cid}/start")[0] == 204
+        assert request(service, "GET", "/containers/json?all=1")[0] == 200
+        status, _, body = request(service, "POST", f"/containers/{cid}/wait")
+        assert status == 200 and json.loads(body)["StatusCode"] == 0
+        assert request(service, "DELETE", f"/containers/{cid}?force=1")[0] == 204
+        return cid
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        futures = [pool.submit(life, i) for i in range(50)]
+        for _ in range(3):
+            assert mr("run", "--rm", "busybox", "true").returncode == 0
+        ids = [f.result(timeout=300) for f in futures]
+    assert len(set(ids)) == 50
+    assert mr.ok("ps", "-aq") == ""
+    assert all(n.startswith(".") for n in os.listdir(mr.root / "containers"))  # only locks

@@ -97,9 +97,14 @@ def run_options(body: dict, name: str = "") -> RunOptions:
     o.expose = list((body.get("ExposedPorts") or {}).keys())
     if body.get("Healthcheck"):
         o.healthcheck = dict(body["Healthcheck"])
-    o.volumes = list(hc.get("Binds") or []) + list((body.get("Volumes") or {}).keys())
     o.mounts = [_mount(m) for m in hc.get("Mounts") or []]
     o.tmpfs = [f"{path}:{opts}" if opts else path for path, opts in (hc.get("Tmpfs") or {}).items()]
+    # Config.Volumes: anonymous volumes, but not where a bind, mount or tmpfs goes already
+    # (docker-py lists its binds' targets there too; dockerd skips those the same way).
+    taken = {b.split(":")[1] for b in hc.get("Binds") or [] if b.count(":") >= 1} | \
+        {m.get("Target") for m in hc.get("Mounts") or []} | set(hc.get("Tmpfs") or {})
+    o.volumes = list(hc.get("Binds") or []) + [
+        v for v in (body.get("Volumes") or {}) if v not in taken]
     o.publish = _ports(hc.get("PortBindings"))
     o.publish_all = bool(hc.get("PublishAllPorts"))
     o.restart = _restart(hc.get("RestartPolicy"))

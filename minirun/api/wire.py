@@ -167,8 +167,9 @@ def ok(body: object = None, status: int = 200) -> Response:
 
 
 # Docker's status codes for the engine's error kinds (minirun/errors.py).
-STATUS: list[tuple[type, int]] = [(NotFound, 404), (Conflict, 409), (InvalidArgument, 400),
-                                  (Unsupported, 501), (Unavailable, 500)]
+# In this order: an error of two kinds (a BundleError that is also Unavailable) takes the first.
+STATUS: list[tuple[type, int]] = [(NotFound, 404), (Conflict, 409), (Unsupported, 501),
+                                  (Unavailable, 500), (InvalidArgument, 400)]
 
 
 def status_of(e: MinirunError) -> int:

@@ -638,15 +638,18 @@ class Builder:
     def mount_readonly(self, diff_ids: list[str]):
         """The rootfs of these layers, mounted read-only in the store's tmp (overlay without an
         upper directory is read-only by construction)."""
-        import tempfile
-
         from ..image.overlay import mount_in
         from ..kernel import libc
 
-        where = tempfile.mkdtemp(prefix="build-from-", dir=self.store.tmp_dir)
+        # flock()ed: a Store opened meanwhile (another command, an API request) clears tmp/
+        where, held = self.store.private_dir("build-from-")
         names = [self.store.layer_name(d) for d in diff_ids]
         if not names:  # scratch: nothing
-            return where, lambda: shutil.rmtree(where, ignore_errors=True)
+
+            def drop() -> None:
+                shutil.rmtree(where, ignore_errors=True)
+                os.close(held)
+            return where, drop
         if len(names) == 1:
             lower_opts = "lowerdir=" + names[0] + ":" + names[0]  # overlay wants two lowers
         else:
@@ -656,11 +659,13 @@ class Builder:
                      "COPY --from: the source stage's files, read-only")
         except BaseException:
             os.rmdir(where)
+            os.close(held)
             raise
 
         def cleanup() -> None:
             libc.umount2(where, libc.MNT_DETACH, "COPY --from is done with it")
             os.rmdir(where)
+            os.close(held)
         return where, cleanup
 
     def expand_sources(self, root: str, srcs: list[str], matcher, instr, from_context: bool):
@@ -713,13 +718,12 @@ class Builder:
     def filesystem_step(self, stage: Stage, change) -> str | None:
         """Mount the stage's rootfs on overlay with a fresh upper directory, let `change(root)`
         work in it as root, and turn what it changed into a layer (None if nothing)."""
-        import tempfile
-
         from ..image.assemble import add_layer_from_dir
         from ..image.overlay import mount_in
         from ..kernel import libc
 
-        work = tempfile.mkdtemp(prefix="build-step-", dir=self.store.tmp_dir)
+        # flock()ed, as build-from- above: nobody's clean_tmp() may take it mid-step
+        work, held = self.store.private_dir("build-step-")
         try:
             upper, ovl, merged = (os.path.join(work, n) for n in ("upper", "work", "merged"))
             empty = os.path.join(work, "empty")
@@ -738,6 +742,7 @@ class Builder:
             return layer[0] if layer else None
         finally:
             shutil.rmtree(work, ignore_errors=True)
+            os.close(held)
 
 
 # --- helpers ----------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 
 from ..base.bundle_defaults import INIT_ANNOTATION, READONLY_PATHS, default_mounts
-from ..errors import InvalidArgument, MinirunError
+from ..errors import InvalidArgument
 from ..kernel import sysctl
 from . import security, userns
 from .records import Container
@@ -44,7 +44,10 @@ MASKED = ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/late
           "/sys/firmware", "/sys/devices/virtual/powercap"]
 
 
-class BundleError(MinirunError):
+class BundleError(InvalidArgument):
+    """A container config that cannot become a bundle: a bad mount, environment, option mix
+    (errors.InvalidArgument: 400 in the API)."""
+
     exit_code = 125
 
 

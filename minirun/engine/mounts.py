@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import os
 
-from ..errors import MinirunError
+from ..errors import InvalidArgument
 
 
-class MountSpecError(MinirunError):
+class MountSpecError(InvalidArgument):
     exit_code = 125
 
 

@@ -266,6 +266,12 @@ class Store:
             _remove_tree(path)
             os.close(fd)
 
+    def private_dir(self, prefix: str) -> tuple[str, int]:
+        """A new directory in tmp/ for work that outlives one call (a build step's overlay):
+        its path and the fd whose flock keeps clean_tmp() -- any Store() opened by another
+        command or API request meanwhile -- from removing it. Close the fd when done."""
+        return self._tmp_entry(prefix, directory=True)
+
     def _adopt(self, path: str, expected_digest: str) -> str:
         """Verify a file already in tmp/ (same filesystem) and rename it into blobs/."""
         target = self.blob_path(expected_digest)

@@ -220,7 +220,9 @@ def inspect(eng: Engine, ref: str) -> dict:
         "LogPath": os.path.join(cdir, f"{c.id}-json.log"),
         "Name": "/" + c.name, "RestartCount": s.restart_count, "Driver": "overlay",
         "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
-        "HostConfig": dict(c.host_config),
+        "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {}},  # the one driver
+                       "PortBindings": _port_bindings(c), "Runtime": "minirun-oci",
+                       **c.host_config},
         "GraphDriver": {"Name": "overlay", "Data": {"LowerDir": lower, "UpperDir": upper,
                                                     "WorkDir": work, "MergedDir": merged}},
         "Mounts": [{k: v for k, v in m.items() if k in ("Type", "Name", "Source", "Destination",

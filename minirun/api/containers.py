@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from ..engine.api import attach as attach_api
 from ..engine.api import containers as api
 from ..engine.api import files
 from ..engine.api import images as images_api
@@ -155,7 +156,7 @@ def export(eng, req: wire.Request, id: str) -> wire.Stream:  # noqa: A002
 
 @route("POST", "/containers/{id}/resize")
 def resize(eng, req: wire.Request, id: str) -> wire.Response:  # noqa: A002
-    eng.get(id)  # the monitor resizes on the attach stream's window-size frames
+    attach_api.resize(eng, id, req.integer("h", 0) or 0, req.integer("w", 0) or 0)
     return wire.ok()
 
 

@@ -26,7 +26,7 @@ import signal
 import socket
 from typing import Iterator
 
-from ...errors import Conflict, MinirunError
+from ...errors import Conflict, InvalidArgument, MinirunError
 from .. import attach as frames
 from ..lifecycle import Engine, MonitorHandle
 from ..records import Container
@@ -111,6 +111,24 @@ def join(eng: Engine, ref: str, client: socket.socket, stdin: bool = False,
         return None
     finally:
         mon.close()
+
+
+def resize(eng: Engine, ref: str, height: int, width: int) -> None:
+    """Size a running container's terminal (POST /containers/{id}/resize): a resize frame
+    to its monitor, which sets the pty's size (the program gets SIGWINCH). Without a TTY,
+    nothing to do, as in Docker."""
+    c = eng.get(ref)
+    if not c.state.running:
+        raise Conflict(f"Container {c.id} is not running")
+    if not c.config.get("Tty"):
+        return
+    if height <= 0 or width <= 0:
+        raise InvalidArgument(f"invalid terminal size {height}x{width}")
+    sock = frames.connect(eng.cdir(c.id))
+    try:
+        sock.sendall(frames.frame(frames.RESIZE, f"{height} {width}".encode()))
+    finally:
+        sock.close()
 
 
 def start_attached(eng: Engine, ref: str, sig_proxy: bool = True,

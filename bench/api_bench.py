@@ -1,0 +1,653 @@
+#!/usr/bin/env python3
+"""The docker CLI against `minirun system service` and against Docker's own dockerd, side by side.
+
+    sudo .venv/bin/python bench/api_bench.py [--runs 15] [--json FILE] [--containers 3]
+
+One client, two servers. The client is the docker CLI (/usr/local/bin/docker), the same binary
+for both, with DOCKER_HOST set to each server's socket and a private DOCKER_CONFIG. The servers
+are started by the bench, each with private state in its temp dir:
+
+  minirun   `minirun --root R --runroot RR system service --time 0 --host unix://SOCK`
+  dockerd   Debian's docker.io (20.10): `dockerd --config-file C --data-root D --exec-root E
+            --pidfile P --host unix://SOCK --bridge=none --iptables=false --ip6tables=false
+            --ip-forward=false --ip-masq=false --cgroup-parent /api-bench-XXXX`, with the
+            containerd it starts itself (its state under D and E). C is an almost empty
+            daemon.json: no /etc/docker/daemon.json is read, and the daemon's key.json goes to
+            the temp dir ("deprecated-key-path") instead of /etc/docker. When a system
+            containerd is listening on /run/containerd/containerd.sock, dockerd would use it
+            and mix its state with the host's: the bench then starts a containerd of its own
+            (root, state, socket and opt dir in the temp dir) and passes --containerd.
+
+The same image in both: scripts/build-image's busybox OCI layout, loaded with `minirun load -i
+DIR` and, for dockerd, converted offline with `skopeo copy oci:DIR docker-archive:bb.tar:
+busybox:latest` and loaded with `docker load -i`. Scenarios (each round runs every scenario on
+both servers; the order of the servers alternates from round to round):
+
+  run       `docker run --rm --network none busybox true`      target: minirun <= 1.0x dockerd
+  ps        `docker ps` with --containers (3) `sleep` containers running        target <= 1.5x
+  inspect   `docker inspect <id>` of one of them                                target <= 1.5x
+
+Both servers run their default security settings (seccomp profile, capabilities, masked
+paths) and no network (`--network none`). One untimed warm-up call of each scenario on each
+server comes first, with checks (ps lists the containers, inspect names the container). Every
+call's exit code is checked: a failure is an error, not a time. Waits are blocking, with a
+watchdog timer. Then, to tell the server's time from the client's, the median of the HTTP
+requests those commands send, timed directly on each socket from Python (a fresh connection
+each, as the CLI makes), and the CLI's own floor (`docker --version`, no request at all).
+
+Results: median, p10 and p90 in ms per scenario and server, the ratio minirun / dockerd, and
+whether each target is met. Everything is made in a temp dir and removed on exit (Ctrl-C,
+SIGTERM and errors included): the containers (through each server, then minirun's CLI), both
+servers (SIGTERM, then SIGKILL after 20 s), dockerd's containerd and shims should they outlive
+it, the processes left in dockerd's cgroup parent should it have died, that cgroup parent, the
+mounts under the temp dir, and what dockerd and containerd make outside their dirs when it was
+not there before (/run/docker, /run/containerd/s and its stale shim sockets, /opt/containerd).
+The host's links, nft ruleset, iptables-save output, mounts, cgroups (two levels) and
+forwarding sysctls are compared before and after; a change that is the bench's is an error.
+Nothing is sent off this machine. Python stdlib only; run as root. Debian's docker.io enables
+docker.service and containerd.service when installed: nothing here needs them (disable them
+if there is a systemd to start them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MINIRUN = REPO / ".venv" / "bin" / "minirun"
+DOCKER = "/usr/local/bin/docker"
+CALL_TIMEOUT = 120  # s, one CLI call
+START_TIMEOUT = 60  # s, a server's socket answering /_ping
+STOP_TIMEOUT = 20  # s, a server's exit after SIGTERM
+API = "/v1.41"  # dockerd 20.10's version, within minirun's 1.24-1.43
+SYSTEM_CONTAINERD = "/run/containerd/containerd.sock"
+# made by dockerd or containerd outside their --data-root/--exec-root (rmdir'd if new and empty)
+OUTSIDE_DIRS = ["/run/docker/plugins", "/run/docker", "/run/containerd/s", "/run/containerd",
+                "/opt/containerd/bin", "/opt/containerd/lib", "/opt/containerd"]
+SYSCTLS = ["net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding",
+           "net/bridge/bridge-nf-call-iptables", "net/bridge/bridge-nf-call-ip6tables"]
+SCENARIOS = {  # name: (target ratio, what it times)
+    "run": (1.0, "docker run --rm --network none busybox true"),
+    "ps": (1.5, "docker ps ({n} containers running)"),
+    "inspect": (1.5, "docker inspect <container>"),
+}
+PEERS = ("minirun", "dockerd")
+
+
+class BenchError(Exception):
+    pass
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised like KeyboardInterrupt so that the cleanup runs."""
+
+
+def on_sigterm(*_) -> None:
+    raise Terminated
+
+
+def error_line(text: str) -> str:
+    """The line that says why: `docker: ...`, `Error...`, else the last mentioning an error."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    said = [ln for ln in lines if re.match(r"(docker:|Error|error|minirun:)", ln)]
+    errs = [ln for ln in lines if re.search(r"error|failed|fatal|cannot", ln, re.I)]
+    return (said or errs or lines or [""])[-1][:300]
+
+
+class Caller:
+    """Runs a command with its output to files, a blocking wait and a watchdog timer
+    (Popen.wait(timeout) polls, which rounds every time up to its polling step)."""
+
+    def __init__(self, scratch: Path) -> None:
+        self.out_path, self.err_path = scratch / "call.out", scratch / "call.err"
+
+    def run(self, argv: list[str], env: dict, check: bool = True) -> tuple[int, float, str, str]:
+        """(exit status, wall time in ms, stdout, stderr)."""
+        with open(self.out_path, "w+b") as out, open(self.err_path, "w+b") as err:
+            t = time.perf_counter_ns()
+            p = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+            watchdog = threading.Timer(CALL_TIMEOUT, p.kill)
+            watchdog.daemon = True
+            watchdog.start()
+            try:
+                rc = p.wait()
+                ms = (time.perf_counter_ns() - t) / 1e6
+                timed_out = not watchdog.is_alive()
+            finally:  # interrupted: stop the timer and the call
+                watchdog.cancel()
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+            out.seek(0)
+            err.seek(0)
+            so, se = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+        cmd = " ".join(Path(argv[0]).name if i == 0 else a for i, a in enumerate(argv[:6]))
+        if timed_out:
+            raise BenchError(f"{cmd}: timed out after {CALL_TIMEOUT} s")
+        if check and rc != 0:
+            raise BenchError(f"{cmd}: exit {rc}: {error_line(se) or error_line(so)}")
+        return rc, ms, so, se
+
+
+def http(sock: str, method: str, path: str, timeout: float = 10) -> tuple[int, bytes]:
+    """One request on a fresh connection (Connection: close): (status, body)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(sock)
+        s.sendall(f"{method} {path} HTTP/1.1\r\nHost: api\r\nUser-Agent: api_bench\r\n"
+                  "Connection: close\r\n\r\n".encode())
+        chunks = []
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            chunks.append(b)
+    data = b"".join(chunks)
+    head, _, body = data.partition(b"\r\n\r\n")
+    try:
+        status = int(head.split(b" ", 2)[1])
+    except (IndexError, ValueError):
+        raise BenchError(f"{method} {path}: no HTTP answer on {sock}") from None
+    return status, body
+
+
+class Server:
+    """A server process in a session of its own (Ctrl-C reaches only us), its log in a file."""
+
+    def __init__(self, name: str, argv: list[str], sock: Path, log: Path, env: dict) -> None:
+        self.name, self.argv, self.sock, self.log = name, argv, sock, log
+        self.env = env
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(self.argv, env=self.env, stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if self.proc.poll() is not None:
+                raise BenchError(f"{self.name} exited ({self.proc.returncode}) before answering: "
+                                 f"{error_line(self.log.read_text(errors='replace'))}")
+            try:
+                if http(str(self.sock), "GET", "/_ping", timeout=2) == (200, b"OK"):
+                    return
+            except (OSError, BenchError):
+                pass
+            if time.monotonic() > deadline:
+                raise BenchError(f"{self.name}: no answer on {self.sock}/_ping after "
+                                 f"{START_TIMEOUT} s")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """SIGTERM, a blocking wait, SIGKILL to the whole session after STOP_TIMEOUT."""
+        p = self.proc
+        if p is None or p.poll() is not None:
+            return
+
+        def kill() -> None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except OSError:
+                pass
+        watchdog = threading.Timer(STOP_TIMEOUT, kill)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            p.send_signal(signal.SIGTERM)
+            p.wait()
+        finally:
+            watchdog.cancel()
+
+
+def stats(xs: list[float]) -> dict:
+    xs = sorted(xs)
+    q = statistics.quantiles(xs, n=10, method="inclusive") if len(xs) > 1 else [xs[0]] * 9
+    return {"median": statistics.median(xs), "p10": q[0], "p90": q[-1], "n": len(xs)}
+
+
+# -- the host, before and after ----------------------------------------------------------------
+def mountpoints() -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [ln.split()[4] for ln in f]
+
+
+def host_state() -> dict:
+    def out(argv: list[str]) -> list[str]:
+        if not shutil.which(argv[0]):
+            return []
+        r = subprocess.run(argv, capture_output=True, text=True)
+        lines = []
+        for ln in r.stdout.splitlines():
+            if ln.startswith("#") or not ln.strip():
+                continue
+            ln = re.sub(r"\[\d+:\d+\]", "[-]", ln)  # iptables-save counters
+            lines.append(re.sub(r"counter packets \d+ bytes \d+", "counter", ln).strip())
+        return lines
+
+    sysctls = {}
+    for k in SYSCTLS:
+        try:
+            sysctls[k] = Path("/proc/sys", k).read_text().strip()
+        except OSError:
+            sysctls[k] = None
+    cgroups = []
+    for h in Path("/sys/fs/cgroup").iterdir():
+        if h.is_dir() and not h.is_symlink():
+            for d in h.iterdir():
+                if d.is_dir():
+                    cgroups.append(str(d))
+                    cgroups += [str(e) for e in d.iterdir() if e.is_dir()]
+    return {"links": sorted(os.listdir("/sys/class/net")),
+            "cgroups": cgroups,
+            "nft": out(["nft", "list", "ruleset"]),
+            "iptables": out(["iptables-save"]) + out(["ip6tables-save"]),
+            "mounts": mountpoints(),
+            "sysctls": sysctls,
+            "dirs": {d: os.path.exists(d) for d in OUTSIDE_DIRS}}
+
+
+def host_diff(before: dict, after: dict, ours: re.Pattern) -> tuple[list[str], list[str]]:
+    """(changes that look like the bench's, other changes: another user of the machine)."""
+    changes = []
+    for key in ("links", "nft", "iptables", "mounts", "cgroups"):
+        b, a = set(before[key]), set(after[key])
+        changes += [f"{key}: + {x}" for x in sorted(a - b)]
+        changes += [f"{key}: - {x}" for x in sorted(b - a)]
+    for k, v in before["sysctls"].items():
+        if after["sysctls"][k] != v:
+            changes.append(f"sysctl {k}: {v} -> {after['sysctls'][k]}")
+    for d, v in before["dirs"].items():
+        if after["dirs"][d] != v:
+            changes.append(f"{d}: {'removed' if v else 'left behind'}")
+    mine = [c for c in changes if ours.search(c) or c.startswith(("sysctl", "/"))]
+    return mine, [c for c in changes if c not in mine]
+
+
+# -- cleanup -----------------------------------------------------------------------------------
+class Cleanup:
+    """Idempotent: containers, servers, processes, mounts, cgroups, outside dirs, the temp dir."""
+
+    def __init__(self, tmp: Path, cgroup_parent: str) -> None:
+        self.tmp, self.cgroup_parent = tmp, cgroup_parent
+        self.dirs_before = {d: os.path.exists(d) for d in OUTSIDE_DIRS}
+        self.servers: dict[str, Server] = {}
+        self.clients: dict[str, dict] = {}
+        self.own_containerd: subprocess.Popen | None = None
+        self.mr_global: list[str] = []
+        self.container_ids: list[str] = []  # to tell our leftovers from other users' changes
+        self.done = False
+
+    def __call__(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut it
+        old_term = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        q = {"capture_output": True, "timeout": CALL_TIMEOUT}
+        try:
+            for name, env in self.clients.items():  # containers, through each server
+                srv = self.servers.get(name)
+                if not srv or not srv.proc or srv.proc.poll() is not None:
+                    continue
+                try:
+                    ids = subprocess.run([DOCKER, "ps", "-aq"], env=env, text=True, **q).stdout
+                    if ids.split():
+                        subprocess.run([DOCKER, "rm", "-f", *ids.split()], env=env, **q)
+                except (OSError, subprocess.TimeoutExpired):
+                    pass
+            for srv in self.servers.values():
+                srv.stop()
+            if self.own_containerd and self.own_containerd.poll() is None:
+                stop_process(self.own_containerd)
+            if self.mr_global:  # minirun's own view: monitors outlive the service
+                for argv in (["ps", "-aq"], ["system", "prune", "-a", "-f"],
+                             ["network", "prune", "-f"]):
+                    try:
+                        r = subprocess.run([str(MINIRUN), *self.mr_global, *argv], text=True, **q)
+                        if argv == ["ps", "-aq"] and r.stdout.split():
+                            subprocess.run([str(MINIRUN), *self.mr_global, "rm", "-f",
+                                            *r.stdout.split()], **q)
+                    except (OSError, subprocess.TimeoutExpired):
+                        pass
+            self.kill_strays()
+            for m in reversed([m for m in mountpoints() if m.startswith(str(self.tmp))]):
+                subprocess.run(["umount", "-l", m], capture_output=True)
+            self.remove_cgroups()
+            self.remove_stale_sockets()
+            for d in OUTSIDE_DIRS:  # deepest first in the list
+                if not self.dirs_before[d]:
+                    try:
+                        os.rmdir(d)
+                    except OSError:
+                        pass
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        finally:
+            signal.signal(signal.SIGINT, old_int)
+            signal.signal(signal.SIGTERM, old_term)
+
+    def kill_strays(self) -> None:
+        """containerd and its shims, should they outlive dockerd: those naming our temp dir."""
+        me = str(self.tmp).encode()
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if me in f.read():
+                        os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
+
+    def remove_cgroups(self) -> None:
+        """dockerd's cgroup parent: the containers' processes in it are killed first, should
+        dockerd have died without stopping them; then the directories, deepest first."""
+        tops = [h / self.cgroup_parent.lstrip("/") for h in Path("/sys/fs/cgroup").iterdir()]
+        tops = [t for t in tops if t.is_dir()]
+        pids = set()
+        for top in tops:
+            for d, _, _ in os.walk(top):
+                try:
+                    pids.update(int(x) for x in Path(d, "cgroup.procs").read_text().split())
+                except (OSError, ValueError):
+                    pass
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        deadline = time.monotonic() + 5
+        for top in tops:
+            for d, _, _ in sorted(os.walk(top), key=lambda w: -len(w[0])):
+                while True:  # a killed process leaves its cgroup a moment after SIGKILL
+                    try:
+                        os.rmdir(d)
+                        break
+                    except FileNotFoundError:
+                        break
+                    except OSError:
+                        if time.monotonic() > deadline:
+                            break
+                        time.sleep(0.02)
+
+    def remove_stale_sockets(self) -> None:
+        """Shim sockets in /run/containerd/s (containerd 1.6 puts them there whatever its
+        state dir): only when the bench made that dir, only those nobody listens on."""
+        s = Path("/run/containerd/s")
+        if self.dirs_before["/run/containerd/s"] or not s.is_dir():
+            return
+        for f in s.iterdir():
+            try:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+                    c.connect(str(f))
+            except ConnectionRefusedError:
+                f.unlink(missing_ok=True)
+            except OSError:
+                pass
+
+
+def stop_process(p: subprocess.Popen) -> None:
+    watchdog = threading.Timer(STOP_TIMEOUT, p.kill)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        p.terminate()
+        p.wait()
+    finally:
+        watchdog.cancel()
+
+
+# -- the bench ---------------------------------------------------------------------------------
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--containers", type=int, default=3, help="containers running for ps")
+    ap.add_argument("--own-containerd", action="store_true",
+                    help="start a private containerd for dockerd even without a system one")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("api_bench: run as root", file=sys.stderr)
+        return 1
+    if args.runs < 1 or args.containers < 1:
+        print("api_bench: --runs and --containers must be >= 1", file=sys.stderr)
+        return 1
+    for tool in (DOCKER, "dockerd", "skopeo", str(MINIRUN)):
+        if not shutil.which(tool):
+            hint = " (apt-get install docker.io)" if tool == "dockerd" else ""
+            print(f"api_bench: {tool} not found{hint}", file=sys.stderr)
+            return 1
+    before = host_state()
+    tmp = Path(tempfile.mkdtemp(prefix="api-bench-", dir="/tmp"))  # short: socket paths
+    tag = secrets.token_hex(4)
+    cleanup = Cleanup(tmp, f"/api-bench-{tag}")
+    atexit.register(cleanup)
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        results = bench(tmp, args, cleanup)
+    except BenchError as e:
+        print(f"api_bench: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("api_bench: interrupted", file=sys.stderr)
+        return 130
+    except Terminated:
+        print("api_bench: terminated", file=sys.stderr)
+        return 143
+    finally:
+        cleanup()
+    ours = "|".join(["docker", "containerd", "DOCKER", re.escape(str(tmp)), tag,
+                     *(i[:12] for i in cleanup.container_ids)])
+    mine, others = host_diff(before, host_state(), re.compile(ours))
+    results["host_check"] = {"left_by_bench": mine, "other_changes": others}
+    print("\nhost after the bench: "
+          + ("clean (links, nft, iptables, mounts, cgroups, sysctls, dirs)" if not mine
+             else "LEFT BEHIND: " + "; ".join(mine)))
+    if others:
+        print(f"  (meanwhile changed by something else on the machine: {len(others)} items, "
+              f"e.g. {others[0]})")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    return 1 if mine else 0
+
+
+def bench(tmp: Path, args, cleanup: Cleanup) -> dict:
+    caller = Caller(tmp)
+    base_env = {k: v for k, v in os.environ.items()
+                if not k.startswith(("MINIRUN_", "DOCKER_", "CONTAINERS_"))}
+
+    # minirun: private root and runroot, the image loaded by its CLI
+    layout = tmp / "image"
+    caller.run([str(REPO / "scripts" / "build-image"), str(layout)], base_env)
+    mr_global = ["--root", str(tmp / "mr-root"), "--runroot", str(tmp / "mr-run")]
+    cleanup.mr_global = mr_global
+    caller.run([str(MINIRUN), *mr_global, "load", "-i", str(layout)], base_env)
+
+    # dockerd: private everything; a containerd of our own only if a system one would be used
+    dk = tmp / "dk"
+    dk.mkdir()
+    (dk / "daemon.json").write_text(json.dumps({"deprecated-key-path": str(dk / "key.json")}))
+    dockerd = ["dockerd", "--config-file", str(dk / "daemon.json"),
+               "--data-root", str(dk / "data"), "--exec-root", str(dk / "exec"),
+               "--pidfile", str(dk / "docker.pid"), "--host", f"unix://{dk}/docker.sock",
+               "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-forward=false",
+               "--ip-masq=false", "--cgroup-parent", cleanup.cgroup_parent]
+    containerd_note = "started by dockerd (its own, state under --data-root/--exec-root)"
+    if os.path.exists(SYSTEM_CONTAINERD) or args.own_containerd:
+        cd = dk / "containerd"
+        cd.mkdir()
+        (cd / "config.toml").write_text(
+            f'version = 2\nroot = "{cd}/root"\nstate = "{cd}/state"\n'
+            'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
+            f'[grpc]\n  address = "{cd}/containerd.sock"\n'
+            f'[plugins."io.containerd.internal.v1.opt"]\n  path = "{cd}/opt"\n')
+        with open(cd / "log", "wb") as log:
+            cleanup.own_containerd = subprocess.Popen(
+                ["containerd", "--config", str(cd / "config.toml")], stdin=subprocess.DEVNULL,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + START_TIMEOUT
+        while not (cd / "containerd.sock").exists():
+            if cleanup.own_containerd.poll() is not None or time.monotonic() > deadline:
+                raise BenchError("containerd did not start: "
+                                 + error_line((cd / "log").read_text(errors="replace")))
+            time.sleep(0.05)
+        dockerd += ["--containerd", str(cd / "containerd.sock")]
+        containerd_note = ("a private one started by the bench ("
+                           + ("--own-containerd" if args.own_containerd
+                              else f"{SYSTEM_CONTAINERD} exists") + ")")
+
+    servers = {
+        "minirun": Server("minirun", [str(MINIRUN), *mr_global, "system", "service", "--time",
+                                      "0", "--host", f"unix://{tmp}/minirun.sock"],
+                          tmp / "minirun.sock", tmp / "minirun.log", base_env),
+        "dockerd": Server("dockerd", dockerd, dk / "docker.sock", dk / "dockerd.log", base_env),
+    }
+    clients = {}
+    for name, srv in servers.items():
+        (tmp / f"cfg-{name}").mkdir()
+        clients[name] = dict(base_env, DOCKER_HOST=f"unix://{srv.sock}",
+                             DOCKER_CONFIG=str(tmp / f"cfg-{name}"), DOCKER_CLI_HINTS="false")
+        cleanup.servers[name] = srv
+        cleanup.clients[name] = clients[name]
+        srv.start()
+
+    caller.run(["skopeo", "copy", "--quiet", f"oci:{layout}",
+                f"docker-archive:{tmp}/bb.tar:busybox:latest"], base_env)
+    caller.run([DOCKER, "load", "-q", "-i", str(tmp / "bb.tar")], clients["dockerd"])
+    (tmp / "bb.tar").unlink()
+
+    def version(name: str) -> dict:
+        out = caller.run([DOCKER, "version", "--format", "{{json .Server}}"], clients[name])[2]
+        v = json.loads(out)
+        comps = {c["Name"]: c["Version"] for c in v.get("Components") or []}
+        return {"version": v.get("Version"), "api": v.get("ApiVersion"), "components": comps}
+
+    versions = {n: version(n) for n in PEERS}
+    client_version = caller.run([DOCKER, "version", "--format", "{{.Client.Version}}"],
+                                clients["minirun"])[2].strip()
+
+    # the containers `ps` lists and `inspect` looks at, the same in both
+    ids: dict[str, list[str]] = {}
+    for name in PEERS:
+        ids[name] = []
+        for i in range(args.containers):
+            out = caller.run([DOCKER, "run", "-d", "--network", "none", "--name",
+                              f"api-bench-{i}", "busybox", "sleep", "86400"], clients[name])[2]
+            ids[name].append(out.strip())
+            cleanup.container_ids.append(out.strip())
+        img = caller.run([DOCKER, "image", "inspect", "--format", "{{.Id}}", "busybox"],
+                         clients[name])[2].strip()
+        if not img:
+            raise BenchError(f"{name}: no busybox image")
+
+    def argv(scenario: str, name: str) -> list[str]:
+        if scenario == "run":
+            return [DOCKER, "run", "--rm", "--network", "none", "busybox", "true"]
+        if scenario == "ps":
+            return [DOCKER, "ps"]
+        return [DOCKER, "inspect", ids[name][0]]
+
+    def check(scenario: str, name: str, out: str) -> None:
+        if scenario == "ps":
+            rows = out.strip().splitlines()[1:]
+            if len(rows) != args.containers or not all("api-bench-" in r for r in rows):
+                raise BenchError(f"{name}: docker ps shows {len(rows)} containers, "
+                                 f"not the {args.containers} running")
+        elif scenario == "inspect":
+            doc = json.loads(out)
+            if doc[0]["Id"] != ids[name][0] or not doc[0]["State"]["Running"]:
+                raise BenchError(f"{name}: docker inspect: not the running container")
+        elif out.strip():
+            raise BenchError(f"{name}: docker run ... true printed {out.strip()[:80]!r}")
+
+    for scenario in SCENARIOS:  # warm-up, untimed, checked
+        for name in PEERS:
+            check(scenario, name, caller.run(argv(scenario, name), clients[name])[2])
+    samples = {s: {n: [] for n in PEERS} for s in SCENARIOS}
+    for i in range(args.runs):
+        order = PEERS if i % 2 == 0 else PEERS[::-1]
+        for scenario in SCENARIOS:
+            for name in order:
+                samples[scenario][name].append(caller.run(argv(scenario, name), clients[name])[1])
+    for name in PEERS:
+        left = caller.run([DOCKER, "ps", "-aq"], clients[name])[2].split()
+        if len(left) != args.containers:
+            raise BenchError(f"{name}: {len(left)} containers after the rounds, "
+                             f"not {args.containers}: `run --rm` left some")
+
+    # the server alone: the requests those commands send, each on a fresh connection
+    requests = {"HEAD /_ping": ("HEAD", "/_ping"),
+                "GET /containers/json": ("GET", "/containers/json"),
+                "GET /containers/{id}/json": ("GET", "/containers/{id}/json")}
+    server_ms: dict[str, dict[str, list[float]]] = {r: {n: [] for n in PEERS} for r in requests}
+    for i in range(max(args.runs, 15) * 2 + 1):
+        order = PEERS if i % 2 == 0 else PEERS[::-1]
+        for label, (method, path) in requests.items():
+            for name in order:
+                t = time.perf_counter_ns()
+                status, _ = http(str(servers[name].sock), method,
+                                 (API if path != "/_ping" else "") +
+                                 path.replace("{id}", ids[name][0]))
+                ms = (time.perf_counter_ns() - t) / 1e6
+                if status != 200:
+                    raise BenchError(f"{name}: {method} {path}: {status}")
+                if i:  # the first is a warm-up
+                    server_ms[label][name].append(ms)
+    floor = [caller.run([DOCKER, "--version"], base_env)[1] for _ in range(max(args.runs, 15))]
+
+    # report
+    host = (f"kernel {os.uname().release}, {os.cpu_count()} CPUs; docker CLI {client_version}; "
+            f"dockerd {versions['dockerd']['version']} (API {versions['dockerd']['api']}, "
+            f"containerd {versions['dockerd']['components'].get('containerd', '?')}, "
+            f"runc {versions['dockerd']['components'].get('runc', '?')}); "
+            f"minirun {versions['minirun']['version']} (API {versions['minirun']['api']})")
+    print(f"docker CLI against minirun's service and dockerd, {args.runs} rounds\n{host}\n"
+          f"dockerd's containerd: {containerd_note}\n")
+    print(f"{'scenario':<46} {'peer':<8} {'median ms':>9} {'p10':>7} {'p90':>7} "
+          f"{'ratio':>6} {'target':>7}  met")
+    results: dict = {"runs": args.runs, "containers": args.containers, "host": host,
+                     "versions": versions, "docker_cli": client_version,
+                     "dockerd_containerd": containerd_note, "scenarios": {}}
+    for scenario, (target, what) in SCENARIOS.items():
+        st = {n: stats(samples[scenario][n]) for n in PEERS}
+        ratio = st["minirun"]["median"] / st["dockerd"]["median"]
+        met = ratio <= target
+        results["scenarios"][scenario] = {"command": what.format(n=args.containers), **st,
+                                          "ratio": ratio, "target": target, "met": met}
+        for name in PEERS:
+            s = st[name]
+            tail = (f"{ratio:>5.2f}x {target:>6.1f}x  {'yes' if met else 'NO'}"
+                    if name == "minirun" else "")
+            label = what.format(n=args.containers) if name == "minirun" else ""
+            print(f"{label:<46} {name:<8} {s['median']:>9.1f} {s['p10']:>7.1f} "
+                  f"{s['p90']:>7.1f} {tail}")
+    print("\nthe server alone (Python client, fresh connection each), median ms:")
+    results["server_requests"] = {}
+    for label in requests:
+        st = {n: stats(server_ms[label][n]) for n in PEERS}
+        results["server_requests"][label] = st
+        print(f"  {label:<28} minirun {st['minirun']['median']:6.2f}   "
+              f"dockerd {st['dockerd']['median']:6.2f}")
+    fs = stats(floor)
+    results["cli_floor"] = fs
+    print(f"the client alone: `docker --version` (no request) median {fs['median']:.1f} ms")
+    return results
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -407,10 +407,19 @@ def _rmtree(path: str) -> None:
 
 
 def _locked(state: st.State):
-    """The container's lock (flock on its state directory), for the verbs that change it."""
+    """The container's lock (flock on its state directory), for the verbs that change it. A
+    directory gone since its state was read is a container deleted meanwhile (another
+    caller's delete took it away as one rename): "does not exist", not an OSError."""
     from ..base.filelock import FileLock  # lazy: `state` and `list` take no lock (start-up budget)
 
-    return FileLock(state.dir, directory=True)
+    class Lock(FileLock):
+        def __enter__(self) -> int:
+            try:
+                return super().__enter__()
+            except FileNotFoundError:
+                raise ContainerError(f"container {state.id} does not exist") from None
+
+    return Lock(state.dir, directory=True)
 
 
 def start(root_dir: str, cid: str, state: st.State | None = None) -> st.State:

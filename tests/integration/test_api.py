@@ -303,3 +303,80 @@ def test_run_it_through_a_terminal_gets_its_size(docker, service, mr):
             p.wait()
         os.close(master)
     assert b"33 101" in out
+
+
+def test_logs_follow_attach_and_system_df(docker):
+    r = docker("run", "-d", "busybox", "sh", "-c",
+               "for i in 1 2 3; do echo tick $i; sleep 0.3; done")
+    cid = r.stdout.strip()
+    try:
+        r = docker("logs", "-f", cid, timeout=30)  # ends when the container does
+        assert r.stdout == "tick 1\ntick 2\ntick 3\n"
+        c2 = docker("run", "-d", "-i", "busybox", "sh", "-c", "read line; echo got $line").stdout.strip()
+        try:
+            r = docker("attach", c2, input="hello\n", timeout=30)
+            assert r.stdout == "got hello\n" and r.returncode == 0
+        finally:
+            docker("rm", "-f", c2)
+    finally:
+        docker("rm", "-f", cid)
+    r = docker("system", "df", "--format", "{{.Type}}")
+    assert r.returncode == 0 and r.stdout.split()[:3] == ["Images", "Containers", "Local"]
+
+
+def test_bad_http_is_answered_and_the_service_goes_on(service):
+    """Malformed requests, oversize headers and bodies get an HTTP error, not a hang or a
+    crash; a client that drops a stream mid-way costs nothing."""
+    def raw(data: bytes) -> bytes:
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(10)
+        s.connect(service[0])
+        try:
+            s.sendall(data)
+            out = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return out
+                out += chunk
+        finally:
+            s.close()
+
+    assert b"400" in raw(b"NONSENSE\r\n\r\n")  # http.server's answer to a one-word line
+    assert raw(b"BREW /coffee HTTP/1.1\r\nConnection: close\r\n\r\n").split(b" ")[1] == b"501"
+    assert raw(b"GET /_ping HTTP/1.1\r\nX: " + b"a" * 70000 + b"\r\n\r\n").split(b" ")[1] in (
+        b"400", b"431")
+    big = b"POST /containers/create HTTP/1.1\r\nContent-Length: 999999999999\r\n" \
+          b"Connection: close\r\n\r\n"
+    assert raw(big).split(b" ")[1] == b"400"
+    # A follow stream dropped at once: the service still answers the next request.
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(service[0])
+    s.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.recv(100)
+    s.close()
+    assert request(service, "GET", "/_ping")[0] == 200
+    assert service[1].poll() is None
+
+
+def test_socket_mode_and_group(mr, tmp_path):
+    import grp
+
+    group = next((g for g in grp.getgrall() if g.gr_gid != 0), None)
+    if group is None:
+        pytest.skip("no group besides root on this host")
+    path = tmp_path / "g.sock"
+    env = dict(os.environ, MINIRUN_ROOT=str(mr.root), MINIRUN_RUNROOT=str(mr.runroot))
+    p = subprocess.Popen([MINIRUN, "system", "service", "--time", "0", "--group",
+                          group.gr_name, "--host", f"unix://{path}"], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert poll(lambda: path.exists() or p.poll() is not None)
+        st = os.stat(path)
+        assert (oct(st.st_mode & 0o777), st.st_uid, st.st_gid) == ("0o660", 0, group.gr_gid)
+        r = subprocess.run([MINIRUN, "system", "service", "--host", f"unix://{path}"], env=env,
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 125 and "another service is listening there" in r.stderr
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=30) == 0

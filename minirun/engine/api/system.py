@@ -25,6 +25,7 @@ from ...network import nat
 from .. import userns
 from ..lifecycle import Engine
 from . import containers, images, networks, volumes
+from .images import unix_time
 from .version import version  # noqa: F401 - GET /version is a system verb too
 
 
@@ -90,10 +91,12 @@ def df(eng: Engine) -> dict:
     return {
         "LayersSize": sum(r.size for r in images),
         "Images": [{"Id": r.id, "RepoTags": list(r.repo_tags),
-                    "RepoDigests": list(r.repo_digests), "Created": r.created, "Size": r.size,
+                    "RepoDigests": list(r.repo_digests), "Created": unix_time(r.created),
+                    "Size": r.size,
                     "SharedSize": -1, "Containers": using.get(r.id, 0)} for r in images],
         "Containers": [{"Id": c.id, "Names": ["/" + c.name], "Image": c.image,
                         "ImageID": c.image_id, "State": c.state.status,
+                        "Created": int(containers.parse_time(c.created)),
                         "SizeRw": tree_size(os.path.join(eng.cdir(c.id), "upper"))} for c in cs],
         "Volumes": [{**v.inspect(), "UsageData": {"Size": tree_size(v.Mountpoint),
                                                   "RefCount": len(eng.users_of_volume(v.Name))}}

@@ -23,10 +23,7 @@ import click
 from .. import __version__
 from ..base.gotemplate import Format
 from ..base.units import human_duration, human_size
-from ..engine.api import attach as attach_api
 from ..engine.api import containers as api
-from ..engine.api import distribution
-from ..engine.api import exec as exec_api
 from ..engine.api import images as images_api
 from ..engine.lifecycle import MonitorHandle
 from ..errors import InvalidArgument, MinirunError
@@ -322,6 +319,8 @@ def _register(compose: click.Group) -> None:  # noqa: C901 - one block per comma
     @click.pass_obj
     def push(s: Settings, ignore_push_failures, quiet, services) -> None:
         """Push service images."""
+        from ..engine.api import distribution  # lazily: the registry client (~21 ms)
+
         c = s.compose()
         for name in c.selected(services, with_deps=False):
             svc = c.services[name]
@@ -397,6 +396,8 @@ def _register(compose: click.Group) -> None:  # noqa: C901 - one block per comma
     def exec_(s: Settings, detach, no_tty, env, user, workdir, index, privileged, service,
               command) -> None:
         """Execute a command in a running container."""
+        from ..engine.api import exec as exec_api  # lazily: only exec (start-up of the rest)
+
         c = s.compose()
         name = c.container_of(service, index)
         tty = not no_tty and not detach and sys.stdin.isatty() and sys.stdout.isatty()
@@ -439,6 +440,8 @@ def _register(compose: click.Group) -> None:  # noqa: C901 - one block per comma
             interactive, publish, service_ports, volumes, no_deps, use_aliases, build, pull,
             quiet_pull, service, command) -> None:
         """Run a one-off command on a service."""
+        from ..engine.api import attach as attach_api  # lazily: only run attaches
+
         c = s.compose()
         tty = not no_tty and not detach and sys.stdin.isatty() and sys.stdout.isatty()
         cname = c.run_container(

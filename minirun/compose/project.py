@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..engine.api import containers as api
-from ..engine.api import distribution, images as images_api, networks as networks_api
+from ..engine.api import images as images_api, networks as networks_api
 from ..engine.api import volumes as volumes_api
 from ..base.names import is_hex_id
 from ..engine.lifecycle import Engine, MonitorHandle
@@ -208,6 +208,8 @@ class Compose:
         return ids
 
     def _pull(self, ref: str) -> str:
+        from ..engine.api import distribution  # lazily: the registry client, ~21 ms of imports
+
         self.events("Image", ref, "Pulling")
         record = distribution.pull(self.eng.images(), ref, auth_file=auth_path(self.eng.root))
         self.events("Image", ref, "Pulled")
@@ -239,6 +241,8 @@ class Compose:
         return done["Id"]
 
     def _pull_base(self, ref: str, policy: str):
+        from ..engine.api import distribution  # lazily: the registry client, ~21 ms of imports
+
         store = self.eng.images()
         if policy != "always":
             try:

@@ -503,22 +503,10 @@ class Builder:
             monitor = MonitorHandle(eng)
             eng.start(c, attach=True, monitor=monitor)
             sock = attach.connect(eng.cdir(c.id))
-            saved = None
-            if self.opts.quiet:  # -q: the steps' output goes nowhere
-                saved = (os.dup(1), os.dup(2))
-                null = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(null, 1)
-                os.dup2(null, 2)
-                os.close(null)
             try:
-                code = attach.session(sock, tty=False, stdin=False, start=True)
+                code = self.relay(sock)
             finally:
                 sock.close()
-                if saved:
-                    os.dup2(saved[0], 1)
-                    os.dup2(saved[1], 2)
-                    os.close(saved[0])
-                    os.close(saved[1])
             if code is None:
                 eng.wait_exit(eng.containers.load(c.id), None)
                 code = eng.containers.load(c.id).state.exit_code
@@ -533,6 +521,29 @@ class Builder:
                 eng.remove(eng.containers.load(c.id), force=True, volumes=True)
             if not rec.repo_tags and (stage.base is None or rec.id != stage.base.id):
                 self.store.delete_image(rec.id)
+
+    def relay(self, sock) -> int | None:
+        """Start the step's container, attached, and show its output until it exits: its
+        exit code (None if its monitor went first). The CLI's way: on our own stdout and
+        stderr, or nowhere with -q. (The API service overrides this: it is threaded, and
+        its output goes into the build's stream.)"""
+        from . import attach
+
+        saved = None
+        if self.opts.quiet:  # -q: the steps' output goes nowhere
+            saved = (os.dup(1), os.dup(2))
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 1)
+            os.dup2(null, 2)
+            os.close(null)
+        try:
+            return attach.session(sock, tty=False, stdin=False, start=True)
+        finally:
+            if saved:
+                os.dup2(saved[0], 1)
+                os.dup2(saved[1], 2)
+                os.close(saved[0])
+                os.close(saved[1])
 
     # COPY and ADD
     def do_copy(self, stage: Stage, instr) -> None:

@@ -290,47 +290,13 @@ def build_streamed(eng: Engine, context: str, *, dockerfile: str | None = None,
 
 
 class _StreamingBuilder(Builder):
-    """The Builder with RUN's output relayed into messages. run_container is the Builder's own
-    but for the attach session (engine/attach.session writes to fds 1 and 2, and -q dup2()s
-    them: right for the CLI, wrong in a threaded service). Keep the two in step, or give
-    Builder an output hook and drop this copy."""
+    """The Builder with RUN's output relayed into messages (Builder.relay writes to fds 1 and
+    2, and -q dup2()s them: right for the CLI, wrong in a threaded service)."""
 
     def __init__(self, eng: Engine, opts: BuildOptions, pull, send: Callable[[dict], None],
                  cancelled: Callable[[], bool]) -> None:
         super().__init__(eng, opts, pull, out=lambda text: send({"stream": text + "\n"}))
         self.send, self.cancelled = send, cancelled
-
-    def run_container(self, stage, args: list[str], build_env: dict, created_by: str):
-        from ...image.assemble import add_layer_from_dir, write_image
-        from .. import attach as frames
-        from ..commit import runtime_stubs
-        from ..lifecycle import MonitorHandle, RunOptions
-
-        eng = self.engine
-        rec = write_image(self.store, stage.config, [], base=stage.base)  # a step image
-        network = {"default": "bridge"}.get(self.opts.network, self.opts.network)
-        opts = RunOptions(image=rec.id, command=args, entrypoint="", network=network,
-                          env=[f"{k}={v}" for k, v in build_env.items()])
-        c = None
-        try:
-            c = eng.create(opts, rec)
-            self.say(f" ---> Running in {c.short_id}")
-            eng.start(c, attach=True, monitor=MonitorHandle(eng))
-            code = self.relay(frames.connect(eng.cdir(c.id)))
-            if code is None:
-                eng.wait_exit(eng.containers.load(c.id), None)
-                code = eng.containers.load(c.id).state.exit_code
-            if code != 0:
-                raise BuildError(f"The command '{created_by}' returned a non-zero code: {code}")
-            upper = os.path.join(eng.cdir(c.id), "upper")
-            layer = add_layer_from_dir(self.store, upper, runtime_stubs(upper))
-            self.say(f"Removing intermediate container {c.short_id}")
-            return layer[0] if layer else None
-        finally:
-            if c is not None:
-                eng.remove(eng.containers.load(c.id), force=True, volumes=True)
-            if not rec.repo_tags and (stage.base is None or rec.id != stage.base.id):
-                self.store.delete_image(rec.id)
 
     def relay(self, sock) -> int | None:
         """Start the attached container; its output as {"stream"} messages until it exits

@@ -35,7 +35,7 @@ from ..engine.api import images as images_api
 from ..errors import InvalidArgument, MinirunError, NotFound, Unsupported
 from ..image.auth import default_path as auth_path
 from . import streams, wire
-from .images import _registry_auth
+from .images import registry_auth
 from .routes import route
 
 
@@ -265,11 +265,11 @@ def push(eng, req: wire.Request, name: str) -> wire.Stream:
             images_api.get(store, target)
         except NotFound:
             raise NotFound(f"An image does not exist locally with the tag: {target}") from None
-    _registry_auth(eng, req)
+    credentials = registry_auth(req)
 
     def work(send) -> None:
         distribution.push(store, target, all_tags=all_tags, auth_file=auth_path(eng.root),
-                          progress=send)
+                          progress=send, credentials=credentials)
 
     return wire.Stream(streams.json_messages(work))
 

@@ -60,27 +60,27 @@ def create(eng, req: wire.Request) -> wire.Stream:
     tag = req.arg("tag")
     if tag:
         image = f"{image}@{tag}" if tag.startswith("sha256:") else f"{image}:{tag}"
-    _registry_auth(eng, req)
+    credentials = registry_auth(req)
     platform = req.arg("platform") or None
 
     def work(send) -> None:
         distribution.pull(eng.images(), image, platform=platform,
-                          auth_file=auth_path(eng.root), progress=send)
+                          auth_file=auth_path(eng.root), progress=send, credentials=credentials)
 
     return wire.Stream(streams.json_messages(work))
 
 
-def _registry_auth(eng, req: wire.Request) -> None:
+def registry_auth(req: wire.Request) -> tuple[str, str] | None:
     """X-Registry-Auth (base64url JSON {username, password, serveraddress}): the client's
-    credentials for this request. Kept as a login would keep them (minirun's credential file
-    is the one place credentials live); an empty or anonymous header changes nothing."""
+    credentials for this request only, as dockerd uses them (never stored); None for none, or
+    an anonymous one (then the credentials of `minirun login` apply)."""
     header = req.headers.get("x-registry-auth")
     if not header:
-        return
+        return None
     try:
         data = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
     except ValueError:
         raise InvalidArgument("X-Registry-Auth: not base64 JSON") from None
-    if data.get("username") and data.get("password"):
-        distribution.login(auth_path(eng.root), data.get("serveraddress") or None,
-                           data["username"], data["password"])
+    if isinstance(data, dict) and data.get("username") and data.get("password"):
+        return data["username"], data["password"]
+    return None

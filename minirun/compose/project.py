@@ -270,10 +270,22 @@ class Compose:
         self.ensure_volumes(services)
         image_ids = self.ensure_images(services, o.build, o.no_build, o.pull)
         started: dict[str, list[str]] = {}
-        for s in services:
+
+        def bring_up(s: str) -> None:
             self._wait_dependencies(s, services, o)
             want = o.scale.get(s, convert.replicas(s, self.services[s]))
             started[s] = self._converge(s, want, image_ids[s], o)
+
+        # Services that do not depend on each other come up at the same time, as Compose
+        # brings them up: one wave per depth of the depends_on graph (the engine takes its
+        # locks per record, name and network, so two creates in two threads are safe).
+        waves: dict[int, list[str]] = {}
+        for s in services:
+            waves.setdefault(self._depth(s), []).append(s)
+        for depth in sorted(waves):
+            failed = self._at_once(waves[depth], bring_up)
+            if failed:
+                raise failed[0]  # what depends on this wave must not start
         if o.wait:
             self.wait_ready(services, o.wait_timeout)
         shown = names or services
@@ -506,6 +518,18 @@ class Compose:
                     continue
                 self.events("Image", ref, "Removed")
 
+    @staticmethod
+    def _at_once(items: list[str], act: Callable[[str], None]) -> list[MinirunError]:
+        """act(item) for every item, in threads (each runs to its end); the errors."""
+        errors: list[MinirunError] = []
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for f in [pool.submit(act, item) for item in items]:
+                try:
+                    f.result()
+                except MinirunError as e:
+                    errors.append(e)
+        return errors
+
     def _in_reverse_order(self, rows: list[dict], act: Callable[[str], None]) -> None:
         """Run `act` on each container, dependents before what they depend on; containers
         of services that do not depend on each other at once (Compose stops in parallel)."""
@@ -514,14 +538,9 @@ class Compose:
             s = r["Labels"].get(naming.SERVICE, "")
             level = self._depth(s)
             waves.setdefault(level, []).append(r["Names"][0].lstrip("/"))
-        errors: list[BaseException] = []
+        errors = []
         for level in sorted(waves, reverse=True):
-            with ThreadPoolExecutor(max_workers=8) as pool:
-                for f in [pool.submit(act, name) for name in waves[level]]:
-                    try:
-                        f.result()
-                    except MinirunError as e:
-                        errors.append(e)
+            errors += self._at_once(waves[level], act)
         if errors:
             raise errors[0]
 

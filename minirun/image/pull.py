@@ -100,8 +100,10 @@ def registry_for(registry: str, *, insecure_registries: Iterable[str] = (),
 def pull(store: Store, reference_text: str, *, platform: str | None = None,
          insecure_registries: Iterable[str] = (), auth_file: str | None = None,
          progress: Progress | None = None, quiet: bool = False,
-         workers: int = WORKERS) -> ImageRecord:
-    """Pull an image into the store; returns its record (tags and repo digest set)."""
+         workers: int = WORKERS, credentials: tuple[str, str] | None = None) -> ImageRecord:
+    """Pull an image into the store; returns its record (tags and repo digest set).
+    `credentials`: this pull's (user, password), instead of the stored ones (an API client's
+    X-Registry-Auth: used for this request, never stored)."""
     ref = reference.parse(reference_text)
     display = Progress() if (quiet or progress is None) else progress
     want = parse_platform(platform) if platform else None
@@ -109,7 +111,7 @@ def pull(store: Store, reference_text: str, *, platform: str | None = None,
     added: set[str] = set()  # blobs and layers this pull put in the store
     try:
         with registry_for(ref.registry, insecure_registries=insecure_registries,
-                          auth_file=auth_file) as reg, store.ingest():
+                          auth_file=auth_file, credentials=credentials) as reg, store.ingest():
             return _pull(store, reg, ref, want, display, what, max(1, workers), added)
     except BaseException:
         # A failed pull keeps nothing: what it added and no image uses is taken back (a

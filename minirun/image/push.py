@@ -98,8 +98,10 @@ def has_tag(text: str) -> bool:
 
 def push(store: Store, reference_text: str, *, all_tags: bool = False,
          insecure_registries: Iterable[str] = (), auth_file: str | None = None,
-         progress: Progress | None = None, workers: int = WORKERS) -> list[Pushed]:
-    """Push the image NAME[:TAG] names (with all_tags: every tag of NAME) from the store."""
+         progress: Progress | None = None, workers: int = WORKERS,
+         credentials: tuple[str, str] | None = None) -> list[Pushed]:
+    """Push the image NAME[:TAG] names (with all_tags: every tag of NAME) from the store.
+    `credentials`: this push's (user, password), instead of the stored ones."""
     ref = reference.parse(reference_text)
     if ref.digest:
         raise ImageError(f"cannot push a digest reference ({reference_text}): push NAME[:TAG]")
@@ -117,7 +119,8 @@ def push(store: Store, reference_text: str, *, all_tags: bool = False,
                 tags = {ref.name: tags[ref.name]}
             index = _Index(store)
             with registry_for(ref.registry, insecure_registries=insecure_registries,
-                              auth_file=auth_file) as reg, store.staging() as staging:
+                              auth_file=auth_file, credentials=credentials) as reg, \
+                    store.staging() as staging:
                 display.start(ref)
                 out = []
                 try:

@@ -82,26 +82,29 @@ def _detail(done: int | None, total: int | None) -> dict:
 
 def pull(store: Store, name: str, *, platform: str | None = None,
          insecure_registries: Iterable[str] = (), auth_file: str | None = None,
-         progress: Progress | None = None) -> ImageRecord:
+         progress: Progress | None = None,
+         credentials: tuple[str, str] | None = None) -> ImageRecord:
     """Pull NAME[:TAG|@DIGEST] (for `platform`, os/arch[/variant], default this host's) into
     the store; returns its record. Plain HTTP only for loopback registries and those in
     `insecure_registries`; credentials from `auth_file`."""
     record = image_pull.pull(store, name, platform=platform,
                              insecure_registries=insecure_registries, auth_file=auth_file,
                              progress=_PullMessages(progress) if progress else None,
-                             quiet=progress is None)
+                             quiet=progress is None, credentials=credentials)
     journal.record(os.path.dirname(store.root), "image", "pull", name, {"name": name})
     return record
 
 
 def push(store: Store, name: str, *, all_tags: bool = False,
          insecure_registries: Iterable[str] = (), auth_file: str | None = None,
-         progress: Progress | None = None) -> list[dict]:
+         progress: Progress | None = None,
+         credentials: tuple[str, str] | None = None) -> list[dict]:
     """Push NAME[:TAG] (every tag of NAME with `all_tags`): [{"Tag", "Digest", "Size"}] per
     tag pushed, the manifest's digest now a RepoDigest of the image."""
     pushed = image_push.push(store, name, all_tags=all_tags,
                              insecure_registries=insecure_registries, auth_file=auth_file,
-                             progress=_PushMessages(progress) if progress else None)
+                             progress=_PushMessages(progress) if progress else None,
+                             credentials=credentials)
     return [{"Tag": p.tag, "Digest": p.digest, "Size": p.size} for p in pushed]
 
 

@@ -47,15 +47,8 @@ def build(eng: Engine, context: str, *, dockerfile: str | None = None, tags: lis
     """Build an image from the Dockerfile in the directory `context` (Docker's names: -f is
     `dockerfile`, --pull `pull_always`, --network `network`: default, none or host); returns
     {"Id": the image ID}. Streams to `progress` unless `quiet`."""
-    if context == "-" or "://" in context:
-        raise BuildArgumentError(f"build {context}: only a local directory is a context here "
-                                 "(no URL, git or stdin builds)")
-    if network not in NETWORKS:
-        raise BuildArgumentError(f"--network {network}: RUN can use default, none or host")
-    opts = BuildOptions(context=context, dockerfile=dockerfile, tags=list(tags),
-                        build_args=dict(build_args or {}), no_cache=no_cache, target=target,
-                        pull=pull_always, network=network, quiet=quiet,
-                        labels=dict(labels or {}))
+    opts = _options(context, dockerfile, tags, build_args, no_cache, target, pull_always,
+                    network, labels, quiet, network_flag="--network")
     send = progress or (lambda message: None)
     record = Builder(eng, opts, pull, out=lambda text: send({"stream": text + "\n"})).build()
     send({"aux": {"ID": record.id}})
@@ -253,6 +246,21 @@ def _unpack_tar(tar, root_fd: int) -> None:
 
 # -- a build whose every output goes through `progress` (the API service) --------------------------
 
+def _options(context: str, dockerfile: str | None, tags, build_args: dict | None,
+             no_cache: bool, target: str | None, pull_always: bool, network: str,
+             labels: dict | None, quiet: bool, network_flag: str) -> BuildOptions:
+    """The build's options, checked (a local directory as the context, a network RUN can
+    use); `network_flag` is how the caller's user named it (--network, networkmode)."""
+    if context == "-" or "://" in context:
+        raise BuildArgumentError(f"build {context}: only a local directory is a context here "
+                                 "(no URL, git or stdin builds)")
+    if network not in NETWORKS:
+        raise BuildArgumentError(f"{network_flag} {network}: RUN can use default, none or host")
+    return BuildOptions(context=context, dockerfile=dockerfile, tags=list(tags),
+                        build_args=dict(build_args or {}), no_cache=no_cache, target=target,
+                        pull=pull_always, network=network, quiet=quiet, labels=dict(labels or {}))
+
+
 class BuildCancelled(BuildError):
     """The client that asked for the build went away (Docker cancels the build then too)."""
 
@@ -269,14 +277,8 @@ def build_streamed(eng: Engine, context: str, *, dockerfile: str | None = None,
     and stderr, and -q never redirects the process's descriptors (other requests' threads
     share them). `cancelled()` true (the client went away) ends the build at the next step or
     within half a second of a RUN, its container removed: BuildCancelled."""
-    if context == "-" or "://" in context:
-        raise BuildArgumentError(f"build {context}: only a local directory is a context here")
-    if network not in NETWORKS:
-        raise BuildArgumentError(f"networkmode {network}: RUN can use default, none or host")
-    opts = BuildOptions(context=context, dockerfile=dockerfile, tags=list(tags),
-                        build_args=dict(build_args or {}), no_cache=no_cache, target=target,
-                        pull=pull_always, network=network, quiet=quiet,
-                        labels=dict(labels or {}))
+    opts = _options(context, dockerfile, tags, build_args, no_cache, target, pull_always,
+                    network, labels, quiet, network_flag="networkmode")
     sink = progress or (lambda message: None)
 
     def send(message: dict) -> None:

@@ -132,13 +132,16 @@ class Networking:
         self._check_ports(c, store)
         bridge.loopback_up(pid, c.id)
         mtu = bridge.host_mtu()
+        routed = False  # the default route: through the first network that is not --internal
         for i, (name, ep) in enumerate(sorted(c.networks.items(),
                                               key=lambda kv: kv[1].get("Order", 0))):
             net = self.networks.get(name)
             with self.networks.lock():
                 bridge.ensure(net, self.runroot)
             ep["IfName"] = f"eth{i}"
-            bridge.attach(pid, c.id, net, ep["IPAddress"], ep["IfName"], mtu)
+            gateway = not routed and not net.Internal
+            bridge.attach(pid, c.id, net, ep["IPAddress"], ep["IfName"], mtu, gateway=gateway)
+            routed = routed or gateway
         self.refresh(store, also_running=c)
         self.update_hosts(store, c, joining=True)
 
@@ -217,7 +220,10 @@ class Networking:
                 with self.networks.lock():
                     bridge.ensure(net, self.runroot)
                 ep["IfName"] = f"eth{len(c.networks)}"
-                bridge.attach(c.state.pid, c.id, net, address, ep["IfName"], bridge.host_mtu())
+                # A default route only if it has none yet (all it is on is --internal).
+                routed = any(not self.networks.get(n).Internal for n in c.networks)
+                bridge.attach(c.state.pid, c.id, net, address, ep["IfName"], bridge.host_mtu(),
+                              gateway=not routed and not net.Internal)
         except BaseException:
             self.networks.release(net.Name, c.id)
             raise

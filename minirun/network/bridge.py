@@ -119,9 +119,11 @@ def mac_of(address: str) -> str:
     return ":".join(f"{b:02x}" for b in b"\x02\x42" + socket.inet_aton(address))
 
 
-def attach(pid: int, cid: str, net: Network, address: str, ifname: str, mtu: int) -> str:
-    """Plug the container (its init is `pid`) into `net` as `ifname` with `address`. Returns
-    the host end's name."""
+def attach(pid: int, cid: str, net: Network, address: str, ifname: str, mtu: int,
+           gateway: bool = False) -> str:
+    """Plug the container (its init is `pid`) into `net` as `ifname` with `address`; with
+    `gateway`, its default route goes through this network's bridge. Returns the host end's
+    name."""
     host_end = veth_name(cid, net)
     netns = f"/proc/{pid}/ns/net"
     fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
@@ -140,7 +142,7 @@ def attach(pid: int, cid: str, net: Network, address: str, ifname: str, mtu: int
     with Netlink.inside(netns, f"container {cid[:12]}") as c:
         c.add_address(ifname, address, net.prefixlen)
         c.set_link(ifname, up=True)
-        if ifname == "eth0":
+        if gateway:
             c.add_default_route(net.Gateway, ifname)
     return host_end
 

@@ -125,6 +125,21 @@ def test_internal_network_has_no_way_out(mr, upstream):
            f"echo hi | nc -w 2 {upstream.address} {upstream.port}")
     assert upstream.seen() == []
     assert r.returncode != 0 or r.stdout == ""
+    # No default route at all (Docker's): on an --internal network only its own subnet is
+    # reachable; a container also on a routed network takes its default route from there.
+    routes = mr.ok("run", "--rm", "--network", "sealed", "busybox", "ip", "route")
+    assert "default" not in routes and routes.strip()
+    mr.ok("network", "create", "open")
+    cid = mr.ok("create", "--network", "sealed", "--init", "busybox", "sleep", "100").strip()
+    try:
+        mr.ok("network", "connect", "open", cid)
+        mr.ok("start", cid)
+        routes = mr.ok("exec", cid, "ip", "route")
+        gw = json.loads(mr.ok("network", "inspect", "open"))[0]["IPAM"]["Config"][0]["Gateway"]
+        assert f"default via {gw} dev eth1" in routes
+    finally:
+        mr.ok("rm", "-f", cid)
+        mr.ok("network", "rm", "open", "sealed")
 
 
 class Upstream:

@@ -29,7 +29,8 @@ def create(eng, req: wire.Request) -> wire.Response:
     c = config[0] if config else {}
     return wire.ok(api.create(eng, body["Name"], body.get("Driver") or "bridge",
                               c.get("Subnet"), c.get("Gateway"), bool(body.get("Internal")),
-                              body.get("Labels") or {}), 201)
+                              body.get("Labels") or {}, c.get("IPRange"),
+                              c.get("AuxiliaryAddresses"), body.get("Options")), 201)
 
 
 @route("DELETE", "/networks/{name}")

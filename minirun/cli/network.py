@@ -33,13 +33,27 @@ def _api():
 @click.option("--subnet", default=None, help="CIDR, e.g. 10.10.0.0/24 (default: a free /24).")
 @click.option("--gateway", default=None, help="The bridge's address (default: the first).")
 @click.option("--internal", is_flag=True, help="No way out: no NAT, no traffic to other networks.")
+@click.option("--ip-range", default=None, help="Hand out container addresses from this CIDR.")
+@click.option("--aux-address", "aux", multiple=True,
+              help="An address containers never get: HOST=IP.")
+@click.option("-o", "--opt", "opts", multiple=True, help="com.docker.network.bridge.name=NAME, "
+              "com.docker.network.driver.mtu=N.")
 @click.option("-l", "--label", "labels", multiple=True, help="Set a label (k=v).")
 @click.argument("name")
 @click.pass_obj
-def create(obj, driver: str, subnet, gateway, internal: bool, labels, name: str) -> None:
+def create(obj, driver: str, subnet, gateway, internal: bool, ip_range, aux, opts, labels,
+           name: str) -> None:
     """Create a bridge network; print its ID."""
     lab = dict(x.partition("=")[::2] for x in labels)
-    click.echo(_api().create(obj.engine(), name, driver, subnet, gateway, internal, lab)["Id"])
+    pairs = {}
+    for flag, values in (("--aux-address", aux), ("--opt", opts)):
+        for x in values:
+            k, eq, v = x.partition("=")
+            if not eq or not k:
+                raise MinirunError(f"invalid {flag} {x!r}: use KEY=VALUE")
+            pairs.setdefault(flag, {})[k] = v
+    click.echo(_api().create(obj.engine(), name, driver, subnet, gateway, internal, lab,
+                             ip_range, pairs.get("--aux-address"), pairs.get("--opt"))["Id"])
 
 
 @network.command("ls")

@@ -140,7 +140,8 @@ class Networking:
                 bridge.ensure(net, self.runroot)
             ep["IfName"] = f"eth{i}"
             gateway = not routed and not net.Internal
-            bridge.attach(pid, c.id, net, ep["IPAddress"], ep["IfName"], mtu, gateway=gateway)
+            bridge.attach(pid, c.id, net, ep["IPAddress"], ep["IfName"], net.MTU or mtu,
+                          gateway=gateway)
             routed = routed or gateway
         self.refresh(store, also_running=c)
         self.update_hosts(store, c, joining=True)
@@ -222,8 +223,8 @@ class Networking:
                 ep["IfName"] = f"eth{len(c.networks)}"
                 # A default route only if it has none yet (all it is on is --internal).
                 routed = any(not self.networks.get(n).Internal for n in c.networks)
-                bridge.attach(c.state.pid, c.id, net, address, ep["IfName"], bridge.host_mtu(),
-                              gateway=not routed and not net.Internal)
+                bridge.attach(c.state.pid, c.id, net, address, ep["IfName"],
+                              net.MTU or bridge.host_mtu(), gateway=not routed and not net.Internal)
         except BaseException:
             self.networks.release(net.Name, c.id)
             raise

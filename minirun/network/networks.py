@@ -29,6 +29,8 @@ from ..errors import Conflict, InvalidArgument, MinirunError, NotFound
 from ..record import asdict, dataclass, field
 
 DEFAULT = "bridge"
+BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"  # Docker's -o for the device's name
+MTU_OPTION = "com.docker.network.driver.mtu"
 DEFAULT_BRIDGE = "minirun0"
 POOL = "10.222.0.0/16"
 AVOID = ("172.17.0.0/16", "10.88.0.0/16", "192.0.2.0/24")  # docker0, podman, this VM's uplink
@@ -66,6 +68,14 @@ class Network:
     Driver: str = "bridge"
     Internal: bool = False
     Labels: dict = field(default_factory=dict)
+    IPRange: str = ""  # --ip-range: where addresses are handed out from ("": the subnet)
+    AuxAddresses: dict = field(default_factory=dict)  # --aux-address: name -> an IP kept free
+    MTU: int = 0  # -o com.docker.network.driver.mtu (0: the host's)
+    Options: dict = field(default_factory=dict)  # the -o options, as given
+
+    def reserved(self, ip: str) -> bool:
+        """Not for a container: the gateway, or an --aux-address."""
+        return ip == self.Gateway or ip in self.AuxAddresses.values()
 
     @property
     def prefixlen(self) -> int:
@@ -159,19 +169,46 @@ class Networks:
             return n
 
     def create(self, name: str, subnet: str | None = None, gateway: str | None = None,
-               internal: bool = False, labels: dict | None = None) -> Network:
+               internal: bool = False, labels: dict | None = None, ip_range: str | None = None,
+               aux_addresses: dict | None = None, options: dict | None = None) -> Network:
+        """A new bridge network. options: Docker's -o for the bridge driver:
+        com.docker.network.bridge.name (the device, at most 15 characters) and
+        com.docker.network.driver.mtu; other keys are refused by name."""
         if name in ("host", "none", DEFAULT):
             raise NetworkConflict(f"network with name {name} already exists")
         if not valid_name(name):
             raise InvalidNetwork(f"invalid network name {name!r}")
+        options = dict(options or {})
+        for key in options:
+            if key not in (BRIDGE_NAME_OPTION, MTU_OPTION):
+                raise InvalidNetwork(f"network {name}: option {key} is not supported (use "
+                                     f"{BRIDGE_NAME_OPTION} or {MTU_OPTION})")
+        bridge_name = options.get(BRIDGE_NAME_OPTION)
+        if bridge_name is not None and not (0 < len(bridge_name) <= 15 and all(
+                c.isascii() and (c.isalnum() or c in "_.-") for c in bridge_name)):
+            raise InvalidNetwork(f"network {name}: bridge name {bridge_name!r}: 1 to 15 letters, "
+                                 "digits, '_', '.' or '-' (an interface name)")
+        mtu = options.get(MTU_OPTION)
+        try:
+            mtu = int(mtu) if mtu is not None else 0
+            if mtu and not 68 <= mtu <= 65535:
+                raise ValueError
+        except ValueError:
+            raise InvalidNetwork(f"network {name}: invalid MTU {options[MTU_OPTION]!r} (68 to "
+                                 "65535)") from None
         with self.lock():
             if os.path.exists(self._path(name)):
                 raise NetworkConflict(f"network with name {name} already exists")
+            if bridge_name and any(n.Bridge == bridge_name for n in self._records()):
+                raise NetworkConflict(f"network {name}: bridge name {bridge_name} is used by "
+                                      "another network")
             nid = os.urandom(32).hex()
             return self._new(name, subnet or self._free_subnet(), gateway, internal, labels or {},
-                             "mr-" + nid[:12], nid)
+                             bridge_name or "mr-" + nid[:12], nid, ip_range=ip_range,
+                             aux=aux_addresses or {}, mtu=mtu, options=options)
 
-    def _new(self, name, subnet, gateway, internal, labels, bridge, nid) -> Network:
+    def _new(self, name, subnet, gateway, internal, labels, bridge, nid, ip_range=None, aux=None,
+             mtu=0, options=None) -> Network:
         try:
             net = ipaddress.ip_network(subnet)
         except ValueError:
@@ -185,8 +222,27 @@ class Networks:
         gw = gateway or str(next(net.hosts()))
         if ipaddress.ip_address(gw) not in net:
             raise InvalidNetwork(f"gateway {gw} is not in subnet {subnet}")
+        pool = ""
+        if ip_range:
+            try:
+                r = ipaddress.ip_network(ip_range)
+            except ValueError:
+                raise InvalidNetwork(f"network {name}: invalid --ip-range {ip_range!r} (CIDR)") \
+                    from None
+            if not r.subnet_of(net):
+                raise InvalidNetwork(f"network {name}: --ip-range {ip_range} is not inside "
+                                     f"subnet {subnet}")
+            pool = str(r)
+        for host, ip in (aux or {}).items():
+            try:
+                if ipaddress.ip_address(ip) not in net:
+                    raise ValueError
+            except ValueError:
+                raise InvalidNetwork(f"network {name}: --aux-address {host}={ip} is not an "
+                                     f"address of subnet {subnet}") from None
         n = Network(Name=name, Id=nid, Subnet=str(net), Gateway=gw, Bridge=bridge,
-                    Created=now(), Internal=internal, Labels=labels)
+                    Created=now(), Internal=internal, Labels=labels, IPRange=pool,
+                    AuxAddresses=dict(aux or {}), MTU=mtu, Options=dict(options or {}))
         self._save(n)
         return n
 
@@ -235,7 +291,7 @@ class Networks:
             net = ipaddress.ip_network(n.Subnet)
             if want is not None:
                 try:
-                    if ipaddress.ip_address(want) not in net or want in (n.Gateway,):
+                    if ipaddress.ip_address(want) not in net or n.reserved(want):
                         raise ValueError
                 except ValueError:
                     raise InvalidNetwork(f"invalid --ip {want}: not a free host address of "
@@ -244,8 +300,9 @@ class Networks:
                     raise NetworkConflict(f"Address already in use: {want} on network {n.Name}")
                 ip = want
             else:
-                ip = next((str(h) for h in net.hosts() if str(h) != n.Gateway and str(h) not in used),
-                          None)
+                pool = ipaddress.ip_network(n.IPRange) if n.IPRange else net
+                ip = next((str(h) for h in pool.hosts() if h in net and not n.reserved(str(h))
+                           and str(h) not in used), None)
                 if ip is None:
                     raise NetworkError(f"no free address left on network {n.Name} ({n.Subnet})")
             used[ip] = cid

@@ -325,3 +325,34 @@ def test_a_killed_monitor_and_rm_leave_no_link_rule_or_address(mr):
     rules = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
     assert "18090" not in rules
     assert json.loads((mr.root / "networks" / "bridge.ipam.json").read_text()) == {}
+
+
+def test_network_create_options_ip_range_aux_bridge_name_and_mtu(mr):
+    mr.ok("network", "create", "--subnet", "10.233.5.0/24", "--ip-range", "10.233.5.128/25",
+          "--aux-address", "router=10.233.5.129", "-o", "com.docker.network.bridge.name=mrtestbr0",
+          "-o", "com.docker.network.driver.mtu=1280", "tuned")
+    try:
+        out = mr.ok("run", "--rm", "--network", "tuned", "busybox", "sh", "-c",
+                    "ip -o -4 addr show eth0; cat /sys/class/net/eth0/mtu")
+        addr = out.split()[3].split("/")[0]
+        assert addr == "10.233.5.130"  # from the range, past the aux address
+        assert out.split()[-1] == "1280"
+        net = json.loads(mr.ok("network", "inspect", "tuned"))[0]
+        cfg = net["IPAM"]["Config"][0]
+        assert cfg["IPRange"] == "10.233.5.128/25"
+        assert cfg["AuxiliaryAddresses"] == {"router": "10.233.5.129"}
+        assert net["Options"]["com.docker.network.bridge.name"] == "mrtestbr0"
+        assert net["Options"]["com.docker.network.driver.mtu"] == "1280"
+        assert os.path.isdir("/sys/class/net/mrtestbr0/bridge")
+        r = mr("run", "--rm", "--network", "tuned", "--ip", "10.233.5.129", "busybox", "true")
+        assert r.returncode == 125 and "10.233.5.129" in r.stderr
+    finally:
+        mr.ok("network", "rm", "tuned")
+    assert not os.path.exists("/sys/class/net/mrtestbr0")
+    for bad, words in ((["--ip-range", "10.9.0.0/24"], "not inside subnet"),
+                       (["--aux-address", "x=10.9.9.9"], "is not an address of subnet"),
+                       (["-o", "com.docker.network.driver.mtu=9"], "invalid MTU"),
+                       (["-o", "x=y"], "option x is not supported")):
+        r = mr("network", "create", "--subnet", "10.233.6.0/24", *bad, "badnet")
+        assert r.returncode == 125 and len(r.stderr.splitlines()) == 1 and words in r.stderr, r.stderr
+    assert mr("network", "inspect", "badnet").returncode == 1  # nothing half-made

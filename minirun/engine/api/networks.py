@@ -34,13 +34,18 @@ BUILTIN = ({"Name": "host", "Id": "host", "Driver": "host"},
 
 def create(eng: Engine, name: str, driver: str = "bridge", subnet: str | None = None,
            gateway: str | None = None, internal: bool = False,
-           labels: dict[str, str] | None = None) -> dict:
+           labels: dict[str, str] | None = None, ip_range: str | None = None,
+           aux_addresses: dict[str, str] | None = None,
+           options: dict[str, str] | None = None) -> dict:
     """A bridge network (its bridge device is made when a container first joins it): on
     `subnet` (CIDR; default a free /24 of 10.222.0.0/16), the bridge at `gateway` (default the
-    first address). `internal`: no NAT, no traffic to other networks."""
+    first address). `internal`: no NAT, no traffic to other networks, no default route.
+    `ip_range`: where containers' addresses come from; `aux_addresses`: addresses never handed
+    out; `options`: the bridge's name and MTU (Docker's -o keys)."""
     if driver != "bridge":
         raise InvalidNetwork(f"network driver {driver!r}: only bridge is supported")
-    n = eng.net.networks.create(name, subnet, gateway, internal, labels or {})
+    n = eng.net.networks.create(name, subnet, gateway, internal, labels or {}, ip_range,
+                                aux_addresses, options)
     journal.record(eng.root, "network", "create", n.Id, {"name": n.Name, "type": n.Driver})
     return {"Id": n.Id, "Warning": ""}
 
@@ -88,10 +93,13 @@ def _network(eng: Engine, n: Network) -> dict:
     return {"Name": n.Name, "Id": n.Id, "Created": n.Created, "Scope": "local",
             "Driver": n.Driver, "EnableIPv6": False,
             "IPAM": {"Driver": "default", "Options": {},
-                     "Config": [{"Subnet": n.Subnet, "Gateway": n.Gateway}]},
+                     "Config": [{"Subnet": n.Subnet, "Gateway": n.Gateway,
+                                 **({"IPRange": n.IPRange} if n.IPRange else {}),
+                                 **({"AuxiliaryAddresses": dict(n.AuxAddresses)}
+                                    if n.AuxAddresses else {})}]},
             "Internal": n.Internal, "Attachable": False, "Ingress": False,
             "Containers": containers,
-            "Options": {"com.docker.network.bridge.name": n.Bridge},
+            "Options": {**n.Options, "com.docker.network.bridge.name": n.Bridge},
             "Labels": dict(n.Labels)}
 
 

@@ -148,7 +148,10 @@ class Compose:
             self.events("Network", name, "Creating")
             networks_api.create(self.eng, name, subnet=ipam.get("subnet"),
                                 gateway=ipam.get("gateway"), internal=bool(spec.get("internal")),
-                                labels=labels)
+                                labels=labels, ip_range=ipam.get("ip_range"),
+                                aux_addresses=ipam.get("aux_addresses"),
+                                options={k: str(v) for k, v in
+                                         (spec.get("driver_opts") or {}).items()})
             self.events("Network", name, "Created")
 
     def ensure_volumes(self, services: list[str]) -> None:

@@ -448,3 +448,17 @@ def test_a_project_known_by_name_only_can_be_listed_and_taken_down(project, mr,
     r = mr(*by_name, "down", "-t", "0")
     assert r.returncode == 0, r.stderr
     assert mr.ok("ps", "-aq") == "" and f"{project.name}_default" not in mr.ok("network", "ls")
+
+
+def test_network_ipam_and_driver_options_reach_the_network(project, mr):
+    project.write("""
+        services:
+          a: {image: busybox, init: true, command: ["sleep", "100"]}
+        networks:
+          default:
+            ipam: {config: [{subnet: 10.234.1.0/24, ip_range: 10.234.1.64/26}]}
+            driver_opts: {com.docker.network.driver.mtu: "1300"}
+        """)
+    project.ok("up", "-d")
+    out = project.ok("exec", "-T", "a", "sh", "-c", "ip -o -4 addr show eth0; cat /sys/class/net/eth0/mtu")
+    assert out.split()[3] == "10.234.1.65/24" and out.split()[-1] == "1300"

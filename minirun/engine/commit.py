@@ -91,6 +91,12 @@ def commit(engine, c: Container, tag: str | None = None, message: str = "", auth
     config.update(created=stamp, config=cfg)
     if author:
         config["author"] = author
+    # Docker keeps the message in the image's own `comment` too (inspect's .Comment), and a
+    # commit without one leaves none (not the base image's).
+    if message:
+        config["comment"] = message
+    else:
+        config.pop("comment", None)
     config["history"] = list(config.get("history") or []) + [entry]
     return write_image(store, config, tags, base=base)
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
 from ..engine.api import attach as api
-from ..errors import Conflict, InvalidArgument, MinirunError
+from ..engine.api import containers as containers_api
+from ..errors import Conflict, MinirunError
 from . import wire
 from .routes import route
 
@@ -30,12 +32,31 @@ def take_pending(cid: str) -> threading.Event | None:
 @route("POST", "/containers/{id}/attach")
 def attach(eng, req: wire.Request, id: str):  # noqa: A002 - Docker's name
     c = eng.get(id)
-    if req.flag("logs") and not req.flag("stream", True):
-        raise InvalidArgument("attach with logs=1 and stream=0: use /logs")
     stdin = req.flag("stdin")
     upgrade = req.headers.get("upgrade", "").lower() == "tcp"
+    tty = bool(c.config.get("Tty"))
+    wanted = {s for s in ("stdout", "stderr") if req.flag(s, True)}
+
+    def replay(sock: socket.socket) -> None:
+        """logs=1: what the container wrote so far, first (Docker's attach does the same)."""
+        if req.flag("logs"):
+            # Not in the same breath as the 101: docker-py reads the answer's head through a
+            # buffered reader, then the stream from the bare socket, and bytes that arrived
+            # with the head would be lost in that buffer. (dockerd's own setup takes as long.)
+            time.sleep(0.05)
+            for stream, data in containers_api.logs(eng, c.id):
+                if stream in wanted:
+                    sock.sendall(data if tty else wire.frame(stream, data))
+
+    if not req.flag("stream", True):  # the logs only, then the end
+        def logs_only(sock: socket.socket) -> None:
+            replay(sock)
+            _close(sock)
+
+        return wire.Hijack(logs_only, upgrade)
     if c.state.running:
         def run(sock: socket.socket) -> None:
+            replay(sock)
             api.join(eng, c.id, sock, stdin=stdin)
             _close(sock)
 

@@ -41,8 +41,9 @@ class Handler(BaseHTTPRequestHandler):
     """One connection: parse, route, answer. Keep-alive as HTTP/1.1 clients expect."""
 
     protocol_version = "HTTP/1.1"
-    server_version = "minirun"
-    sys_version = ""
+
+    def version_string(self) -> str:  # the Server header, once (http.server adds its own)
+        return "minirun"
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - http.server's name
         if self.server.debug:
@@ -81,7 +82,6 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Api-Version", routes.API_VERSION)
         self.send_header("Docker-Experimental", "false")
         self.send_header("Ostype", "linux")
-        self.send_header("Server", "minirun")
         for k, v in headers.items():
             self.send_header(k, v)
         self.end_headers()

@@ -98,3 +98,21 @@ def test_testcontainers_waits_for_a_log_line(sock, monkeypatch):
         wrapped = c.get_wrapped_container()
         wrapped.reload()  # docker-py's status is the one seen at create
         assert wrapped.status == "running"
+
+
+def test_docker_py_attach_with_logs(client):
+    c = client.containers.run("busybox", ["sh", "-c", "echo before; sleep 0.5; echo after"],
+                              detach=True)
+    try:
+        assert c.wait()["StatusCode"] == 0
+        assert c.attach(logs=True, stream=False) == b"before\nafter\n"  # logs only: it exited
+    finally:
+        c.remove(force=True)
+    c = client.containers.run("busybox", ["sh", "-c", "echo first; sleep 1; echo second"],
+                              detach=True)
+    try:
+        assert poll(lambda: c.logs() == b"first\n")
+        out = b"".join(c.attach(logs=True, stream=True))  # the past, then the rest live
+        assert out == b"first\nsecond\n"
+    finally:
+        c.remove(force=True)

@@ -4,6 +4,7 @@
     bridge.py     a network's bridge on the host; a container's veth pair plugged into it
     nat.py        one nftables table of minirun's own: outbound NAT, published ports, isolation
     dns.py        /etc/hostname, /etc/hosts and /etc/resolv.conf of a container
+    dnsserver.py  the embedded DNS server's protocol (127.0.0.11): questions in, A/PTR answers out
 
 Every link, address and route is made with rtnetlink (kernel/netlink.py). engine/networking.py
 decides when: addresses at create, veths and rules at start, rules again at exit, addresses back

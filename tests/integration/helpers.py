@@ -435,3 +435,82 @@ class Minirun:
 def mount_points_under(path: Path) -> list[str]:
     with open("/proc/self/mountinfo") as f:
         return [line.split()[4] for line in f if line.split()[4].startswith(str(path))]
+
+
+class UnixHTTP:
+    """http.client over a unix socket: the API service's, for requests a client would not
+    send (or whose raw answer a test reads)."""
+
+    def __new__(cls, path: str, timeout: float = 60):
+        import http.client
+        import socket
+
+        class Conn(http.client.HTTPConnection):
+            def connect(self) -> None:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.connect(path)
+
+        return Conn("localhost", timeout=timeout)
+
+
+class ApiService:
+    """`minirun system service` on a --root and a socket of a test's own.
+
+        with ApiService(root, runroot, sock) as svc:   # up: the socket answers
+            ...svc.path, svc.proc...
+        # stopped with SIGTERM: it must exit 0 and take its socket with it
+    """
+
+    def __init__(self, root, runroot, path, extra: tuple[str, ...] = ()) -> None:
+        self.root, self.runroot, self.path = str(root), str(runroot), str(path)
+        self.extra = extra
+        self.log = None
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "ApiService":
+        import socket
+
+        self.log = open(self.path + ".log", "w+")
+        self.proc = subprocess.Popen(
+            [MINIRUN, "--root", self.root, "--runroot", self.runroot, "system", "service",
+             "--time", "0", *self.extra, "--host", f"unix://{self.path}"],
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
+
+        def up() -> bool:
+            s = socket.socket(socket.AF_UNIX)
+            try:
+                s.connect(self.path)
+                return True
+            except OSError:
+                return self.proc.poll() is not None  # it died: say so below, at once
+            finally:
+                s.close()
+
+        try:
+            assert poll(up, timeout=20) and self.proc.poll() is None, self.output()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read()[-3000:]
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            rc = None
+        out = self.output()
+        self.log.close()
+        os.unlink(self.log.name)
+        if exc and exc[0] is not None:
+            return  # the test's own failure says more
+        assert rc == 0, f"the service ended with {rc}: {out}"
+        assert not os.path.exists(self.path), "the service left its socket behind"

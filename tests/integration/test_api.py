@@ -9,7 +9,6 @@ DOCKER_HOST. Skipped where /usr/local/bin/docker (or docker on PATH) is missing.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import shutil
@@ -20,45 +19,18 @@ import time
 
 import pytest
 
-from helpers import MINIRUN
+from helpers import MINIRUN, ApiService, UnixHTTP
 from polling import poll
 
 DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
 
 
-class UnixHTTP(http.client.HTTPConnection):
-    """http.client over a unix socket: raw requests where the CLI would hide the answer."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__("localhost", timeout=30)
-        self.path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.path)
-
-
 @pytest.fixture(scope="module")
 def service(mr_home, tmp_path_factory):
     """The service on the module's root: (socket path, its Popen)."""
-    sock = str(tmp_path_factory.mktemp("api") / "api.sock")
-    env = dict(os.environ, MINIRUN_ROOT=str(mr_home / "root"), MINIRUN_RUNROOT=str(mr_home / "run"))
-    p = subprocess.Popen([str(MINIRUN), "system", "service", "--time", "0", "--host",
-                          f"unix://{sock}"], env=env, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True)
-    try:
-        assert poll(lambda: os.path.exists(sock) or p.poll() is not None), "no socket"
-        assert p.poll() is None, p.stderr.read()
-        yield sock, p
-    finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            assert p.wait(timeout=30) == 0
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    assert not os.path.exists(sock)  # the socket goes with the service
+    sock = tmp_path_factory.mktemp("api") / "api.sock"
+    with ApiService(mr_home / "root", mr_home / "run", sock) as svc:
+        yield svc.path, svc.proc
 
 
 @pytest.fixture

@@ -4,13 +4,10 @@ testcontainers' wait for a log line), on the service of test_api.py's kind."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 
 import pytest
 
-from helpers import MINIRUN
+from helpers import ApiService
 from polling import poll
 
 docker = pytest.importorskip("docker", reason="docker-py is not installed (pip install '.[test]')")
@@ -18,17 +15,9 @@ docker = pytest.importorskip("docker", reason="docker-py is not installed (pip i
 
 @pytest.fixture(scope="module")
 def sock(mr_home, tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("api") / "api.sock")
-    env = dict(os.environ, MINIRUN_ROOT=str(mr_home / "root"), MINIRUN_RUNROOT=str(mr_home / "run"))
-    p = subprocess.Popen([str(MINIRUN), "system", "service", "--time", "0", "--host",
-                          f"unix://{path}"], env=env, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
-    try:
-        assert poll(lambda: os.path.exists(path) or p.poll() is not None)
-        yield path
-    finally:
-        p.send_signal(signal.SIGTERM)
-        assert p.wait(timeout=30) == 0
+    with ApiService(mr_home / "root", mr_home / "run",
+                    tmp_path_factory.mktemp("api") / "api.sock") as svc:
+        yield svc.path
 
 
 @pytest.fixture

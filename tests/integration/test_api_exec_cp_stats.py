@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import signal
 import socket
 import subprocess
 import tarfile
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import MINIRUN, drive_pty, poll
+from helpers import ApiService, drive_pty, poll
 
 DOCKER = "/usr/local/bin/docker"
 ZERO = "0001-01-01T00:00:00Z"  # Go's zero time: Docker's "read" of a stopped container
@@ -30,40 +29,8 @@ ZERO = "0001-01-01T00:00:00Z"  # Go's zero time: Docker's "read" of a stopped co
 def service(mr_home, tmp_path_factory):
     """The API service on a socket of its own: (socket path, its Popen)."""
     sock = tmp_path_factory.mktemp("api") / "api.sock"
-    log = open(sock.parent / "service.log", "w+")
-    p = subprocess.Popen([MINIRUN, "--root", str(mr_home / "root"), "--runroot",
-                          str(mr_home / "run"), "system", "service", "--time", "0",
-                          "--host", f"unix://{sock}"], stdin=subprocess.DEVNULL, stdout=log,
-                         stderr=subprocess.STDOUT)
-
-    def up() -> bool:
-        s = socket.socket(socket.AF_UNIX)
-        try:
-            s.connect(str(sock))
-            return True
-        except OSError:
-            return p.poll() is not None  # (it died: say so below, not after a timeout)
-        finally:
-            s.close()
-
-    try:
-        assert poll(up, timeout=20) and p.poll() is None, _log(log)
-        yield sock, p
-    finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            rc = p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-            rc = None
-        assert rc == 0, f"the service ended with {rc}: {_log(log)}"
-        log.close()
-
-
-def _log(f) -> str:
-    f.seek(0)
-    return f.read()[-3000:]
+    with ApiService(mr_home / "root", mr_home / "run", sock) as svc:
+        yield sock, svc.proc
 
 
 @pytest.fixture

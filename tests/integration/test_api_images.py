@@ -11,12 +11,10 @@ spooled under the root. Skipped without /usr/local/bin/docker (docker-py tests: 
 
 from __future__ import annotations
 
-import http.client
 import io
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -26,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import MINIRUN
+from helpers import ApiService, UnixHTTP
 from polling import poll
 
 DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
@@ -44,27 +42,11 @@ CMD ["sh", "-c", "cat /hello.txt /built.txt"]
 
 @pytest.fixture(scope="module")
 def service(mr_home, tmp_path_factory):
-    """`minirun system service` on the module's root: its socket path. Stopped with SIGTERM at
-    the end; it must exit 0 and take its socket with it."""
-    sock = str(tmp_path_factory.mktemp("api") / "api.sock")
-    env = dict(os.environ, MINIRUN_ROOT=str(mr_home / "root"), MINIRUN_RUNROOT=str(mr_home / "run"))
-    p = subprocess.Popen([str(MINIRUN), "--root", str(mr_home / "root"), "--runroot",
-                          str(mr_home / "run"), "system", "service", "--time", "0", "--host",
-                          f"unix://{sock}"], env=env, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True)
-    try:
-        assert poll(lambda: os.path.exists(sock) or p.poll() is not None), "no socket in 10 s"
-        assert p.poll() is None, p.stderr.read()
-        yield sock
-    finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            assert p.wait(timeout=30) == 0, p.stderr.read()
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    assert not os.path.exists(sock)
+    """`minirun system service` on the module's root: its socket path (helpers.ApiService:
+    SIGTERM at the end, exit 0, the socket gone)."""
+    with ApiService(mr_home / "root", mr_home / "run",
+                    tmp_path_factory.mktemp("api") / "api.sock") as svc:
+        yield svc.path
 
 
 @pytest.fixture
@@ -120,18 +102,6 @@ def registry(tmp_path_factory):
     reg = localregistry.LocalRegistry(tmp_path_factory.mktemp("registry")).start()
     yield reg
     reg.stop()
-
-
-class UnixHTTP(http.client.HTTPConnection):
-    """http.client over the service's socket: requests a client would not send."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__("localhost", timeout=60)
-        self.unix_path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.unix_path)
 
 
 def request(service: str, method: str, path: str, body: bytes | None = None,

@@ -206,11 +206,20 @@ def with_shared(d: Path, **res):
 
 
 def drive_pty(argv: list[str], typed: bytes = b"", until: bytes | None = None,
-              timeout: float = 10) -> tuple[int, str]:
+              timeout: float = 10, size: tuple[int, int] | None = None,
+              env: dict | None = None) -> tuple[int, str]:
     """Run argv with a pty as its stdin/stdout/stderr (as a terminal user would), type `typed`
-    once `until` shows up, and return (exit status, everything it wrote, CRLF as LF)."""
+    once `until` shows up, and return (exit status, everything it wrote, CRLF as LF).
+    `size`: the terminal's (rows, columns), as a window of that size would set them."""
     master, slave = os.openpty()
-    p = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    if size is not None:
+        import fcntl
+        import struct
+        import termios
+
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
+    p = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+                         env=env)
     os.close(slave)
     out = b""
     sent = not typed

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from helpers import MINIRUN, ApiService, UnixHTTP
+from helpers import MINIRUN, ApiService, UnixHTTP, drive_pty
 from polling import poll
 
 DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
@@ -241,40 +241,12 @@ def test_fifty_concurrent_requests_while_the_cli_runs(service, mr):
 def test_run_it_through_a_terminal_gets_its_size(docker, service, mr):
     """`docker run -it` from a terminal: attached before start, raw, and the container's pty
     sized like ours (the CLI's resize request reaches the monitor)."""
-    import fcntl
-    import select
-    import struct
-    import termios
-    import time as clock
-
-    master, slave = os.openpty()
-    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
     env.update(DOCKER_HOST=f"unix://{service[0]}", DOCKER_CONFIG=str(mr.root.parent / "dockercfg"))
-    p = subprocess.Popen([DOCKER, "run", "--rm", "-it", "busybox", "sh", "-c",
-                          "sleep 0.3; stty size"], stdin=slave, stdout=slave, stderr=slave,
-                         env=env, start_new_session=True)
-    os.close(slave)
-    out = b""
-    deadline = clock.monotonic() + 30
-    try:
-        while clock.monotonic() < deadline and p.poll() is None or \
-                select.select([master], [], [], 0.1)[0]:
-            if select.select([master], [], [], 0.1)[0]:
-                try:
-                    chunk = os.read(master, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                out += chunk
-        assert p.wait(timeout=30) == 0, out
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-        os.close(master)
-    assert b"33 101" in out
+    status, out = drive_pty([DOCKER, "run", "--rm", "-it", "busybox", "sh", "-c",
+                             "sleep 0.3; stty size"], size=(33, 101), env=env, timeout=30)
+    assert status == 0, out
+    assert "33 101" in out
 
 
 def test_logs_follow_attach_and_system_df(docker):

@@ -60,7 +60,6 @@ import secrets
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -68,10 +67,12 @@ import threading
 import time
 from pathlib import Path
 
+from benchlib import (CALL_TIMEOUT, BenchError, Caller, Terminated, error_line, on_sigterm,
+                      stats)
+
 REPO = Path(__file__).resolve().parents[1]
 MINIRUN = REPO / ".venv" / "bin" / "minirun"
 DOCKER = "/usr/local/bin/docker"
-CALL_TIMEOUT = 120  # s, one CLI call
 START_TIMEOUT = 60  # s, a server's socket answering /_ping
 STOP_TIMEOUT = 20  # s, a server's exit after SIGTERM
 API = "/v1.41"  # dockerd 20.10's version, within minirun's 1.24-1.43
@@ -87,61 +88,6 @@ SCENARIOS = {  # name: (target ratio, what it times)
     "inspect": (1.5, "docker inspect <container>"),
 }
 PEERS = ("minirun", "dockerd")
-
-
-class BenchError(Exception):
-    pass
-
-
-class Terminated(BaseException):
-    """SIGTERM, raised like KeyboardInterrupt so that the cleanup runs."""
-
-
-def on_sigterm(*_) -> None:
-    raise Terminated
-
-
-def error_line(text: str) -> str:
-    """The line that says why: `docker: ...`, `Error...`, else the last mentioning an error."""
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    said = [ln for ln in lines if re.match(r"(docker:|Error|error|minirun:)", ln)]
-    errs = [ln for ln in lines if re.search(r"error|failed|fatal|cannot", ln, re.I)]
-    return (said or errs or lines or [""])[-1][:300]
-
-
-class Caller:
-    """Runs a command with its output to files, a blocking wait and a watchdog timer
-    (Popen.wait(timeout) polls, which rounds every time up to its polling step)."""
-
-    def __init__(self, scratch: Path) -> None:
-        self.out_path, self.err_path = scratch / "call.out", scratch / "call.err"
-
-    def run(self, argv: list[str], env: dict, check: bool = True) -> tuple[int, float, str, str]:
-        """(exit status, wall time in ms, stdout, stderr)."""
-        with open(self.out_path, "w+b") as out, open(self.err_path, "w+b") as err:
-            t = time.perf_counter_ns()
-            p = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-            watchdog = threading.Timer(CALL_TIMEOUT, p.kill)
-            watchdog.daemon = True
-            watchdog.start()
-            try:
-                rc = p.wait()
-                ms = (time.perf_counter_ns() - t) / 1e6
-                timed_out = not watchdog.is_alive()
-            finally:  # interrupted: stop the timer and the call
-                watchdog.cancel()
-                if p.poll() is None:
-                    p.kill()
-                    p.wait()
-            out.seek(0)
-            err.seek(0)
-            so, se = out.read().decode(errors="replace"), err.read().decode(errors="replace")
-        cmd = " ".join(Path(argv[0]).name if i == 0 else a for i, a in enumerate(argv[:6]))
-        if timed_out:
-            raise BenchError(f"{cmd}: timed out after {CALL_TIMEOUT} s")
-        if check and rc != 0:
-            raise BenchError(f"{cmd}: exit {rc}: {error_line(se) or error_line(so)}")
-        return rc, ms, so, se
 
 
 def http(sock: str, method: str, path: str, timeout: float = 10) -> tuple[int, bytes]:
@@ -213,12 +159,6 @@ class Server:
             p.wait()
         finally:
             watchdog.cancel()
-
-
-def stats(xs: list[float]) -> dict:
-    xs = sorted(xs)
-    q = statistics.quantiles(xs, n=10, method="inclusive") if len(xs) > 1 else [xs[0]] * 9
-    return {"median": statistics.median(xs), "p10": q[0], "p90": q[-1], "n": len(xs)}
 
 
 # -- the host, before and after ----------------------------------------------------------------

@@ -51,7 +51,6 @@ import atexit
 import ctypes
 import json
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -59,18 +58,19 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from benchlib import (CALL_TIMEOUT, BenchError, Caller, Terminated, error_line, on_sigterm,
+                      stats)
 
 REPO = Path(__file__).resolve().parents[1]
 MINIRUN = REPO / ".venv" / "bin" / "minirun"
 PROJECT = "cbench"
 PORT = 18090
 SERVICES = ("web", "db", "cache")
-CALL_TIMEOUT = 120  # seconds; a call that takes longer is killed and counts as a failure
 STOP_TIMEOUT_MS = 10_000  # Compose's default stop timeout: a `down` this long hit it
 TARGETS = {"up": 0.5, "down": 0.5, "ps": 1.0}  # minirun's median / podman-compose's
 
@@ -94,64 +94,6 @@ services:
     image: busybox
     command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1 & wait; done"]
 """
-
-
-class BenchError(Exception):
-    pass
-
-
-class Terminated(BaseException):
-    """SIGTERM, raised like KeyboardInterrupt so that the cleanup runs."""
-
-
-def on_sigterm(*_) -> None:
-    raise Terminated
-
-
-def error_line(text: str) -> str:
-    """The line that says why: `minirun: ...`, `Error: ...`, else the last mentioning an error."""
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    said = [ln for ln in lines if re.match(r"(minirun:|Error:|ERROR:|error:)", ln)]
-    errs = [ln for ln in lines if re.search(r"error", ln, re.I)]
-    return (said or errs or lines or [""])[-1][:300]
-
-
-class Caller:
-    """Runs commands with output to files (a detached container may inherit them: a pipe would
-    not reach EOF), a blocking wait and a watchdog timer (Popen.wait(timeout) polls, which
-    rounds every time up to its polling step)."""
-
-    def __init__(self, scratch: Path) -> None:
-        self.out_path, self.err_path = scratch / "call.out", scratch / "call.err"
-
-    def run(self, argv: list[str], env: dict, cwd: Path | None = None,
-            check: bool = True) -> tuple[int, float, str, str]:
-        """(exit status, wall time in ms, stdout, stderr)."""
-        with open(self.out_path, "w+b") as out, open(self.err_path, "w+b") as err:
-            t = time.perf_counter_ns()
-            p = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out,
-                                 stderr=err)
-            watchdog = threading.Timer(CALL_TIMEOUT, p.kill)
-            watchdog.daemon = True
-            watchdog.start()
-            try:
-                rc = p.wait()
-                ms = (time.perf_counter_ns() - t) / 1e6
-                timed_out = not watchdog.is_alive()
-            finally:  # interrupted: stop the timer, and the call (SIGTERM reaches only us)
-                watchdog.cancel()
-                if p.poll() is None:
-                    p.kill()
-                    p.wait()
-            out.seek(0)
-            err.seek(0)
-            so, se = out.read().decode(errors="replace"), err.read().decode(errors="replace")
-        cmd = " ".join(Path(argv[0]).name if i == 0 else a for i, a in enumerate(argv[:6]))
-        if timed_out:
-            raise BenchError(f"{cmd}: timed out after {CALL_TIMEOUT} s")
-        if check and rc != 0:
-            raise BenchError(f"{cmd}: exit {rc}: {error_line(se) or error_line(so)}")
-        return rc, ms, so, se
 
 
 class Tool:
@@ -255,12 +197,6 @@ def http_check(who: str, deadline_s: float = 10) -> None:
             if time.monotonic() > end:
                 raise BenchError(f"{who}: nothing answers on 127.0.0.1:{PORT}: {e}") from None
             time.sleep(0.05)
-
-
-def stats(xs: list[float]) -> dict:
-    xs = sorted(xs)
-    q = statistics.quantiles(xs, n=10, method="inclusive") if len(xs) > 1 else [xs[0]] * 9
-    return {"median": statistics.median(xs), "p10": q[0], "p90": q[-1], "n": len(xs)}
 
 
 def version_of(argv: list[str], env: dict) -> str:

@@ -50,8 +50,10 @@ SERVER = textwrap.dedent("""
 def test_busybox_nslookup_reads_our_answers(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("needs root (a network namespace of its own)")
-    if not shutil.which("busybox"):
-        pytest.skip("busybox is not installed (scripts/setup installs busybox-static)")
+    for tool, package in (("busybox", "busybox-static"), ("unshare", "util-linux"),
+                          ("ip", "iproute2")):
+        if not shutil.which(tool):
+            pytest.skip(f"{tool} is not installed (scripts/setup installs {package})")
     script = tmp_path / "server.py"
     script.write_text(SERVER)
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

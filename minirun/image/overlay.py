@@ -14,17 +14,23 @@ Limits and tricks:
     relatively by their 12-character names (the kernel resolves them against the caller's
     cwd): ~300 layers fit, more than Docker's 125.
   * upper and work must be on the same filesystem, and work must be empty.
+  * The cwd belongs to the process, not the thread: compose starts services from threads and
+    the API service answers from threads, so two mounts at once would chdir under each other
+    and one kernel would resolve its lowerdirs against the wrong directory (ENOENT). One lock
+    makes the chdir-mount-fchdir triple atomic within the process.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from _thread import allocate_lock  # (the monitor's start-up budget: no `threading` for a lock)
 
 from ..errors import MinirunError
 from ..kernel import idmap, libc
 
 PAGE = 4096
+_CWD_LOCK = allocate_lock()  # held from chdir to fchdir back: the cwd is the process's
 
 
 class OverlayError(MinirunError):
@@ -75,13 +81,14 @@ def mount_rootfs(layers_dir: str, layer_names: list[str], container_dir: str,
 def mount_in(layers_dir: str, target: str, options: str, flags: int, why: str) -> None:
     """mount overlay at target, its lowerdirs named relative to layers_dir (we chdir there for
     the call: short names keep the options within one page)."""
-    old = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        libc.chdir(layers_dir, "name the layers relative to their directory: short options")
-        libc.mount("overlay", target, "overlay", flags, options, why)
-    finally:
-        os.fchdir(old)
-        os.close(old)
+    with _CWD_LOCK:
+        old = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            libc.chdir(layers_dir, "name the layers relative to their directory: short options")
+            libc.mount("overlay", target, "overlay", flags, options, why)
+        finally:
+            os.fchdir(old)
+            os.close(old)
 
 
 def _idmapped_layers(layers_dir: str, names: list[str], container_dir: str,

@@ -50,6 +50,43 @@ def test_many_layers_fit_thanks_to_short_names(tmp_path, container_dir):
     assert not any((layers / n / "new").exists() for n in names)
 
 
+def test_mounts_from_many_threads_at_once_each_find_their_layers(tmp_path):
+    """compose starts services from threads and the API service answers from threads. The
+    lowerdirs are named relative to the cwd, which the process shares: without the lock in
+    overlay.mount_in one thread's fchdir back lands between another's chdir and mount, and
+    that mount fails with ENOENT (seen in CI: compose up of three services). The race is
+    narrow: without the lock this test fails about one run in four, with it never."""
+    import threading
+
+    layers = tmp_path / "layers"
+    layers.mkdir()
+    names = [f"{i:012x}" for i in range(3)]
+    for i, name in enumerate(names):
+        apply_layer(io.BytesIO(tar_of({f"f{i}": b"x"})), str(layers / name))
+    dirs = [tmp_path / f"c{n}" for n in range(200)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def mount_some(mine: list[Path]) -> None:
+        start.wait()
+        for d in mine:
+            try:
+                overlay.mount_rootfs(str(layers), names, str(d))
+            except BaseException as e:  # noqa: BLE001 - collected and asserted below
+                errors.append(e)
+    try:
+        threads = [threading.Thread(target=mount_some, args=(dirs[i::8],)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert all((d / "rootfs" / "f2").exists() for d in dirs)
+    finally:
+        for d in dirs:
+            overlay.unmount_rootfs(str(d))
+
+
 def test_a_container_runs_on_the_image(tmp_path, container_dir):
     image = tmp_path / "img"
     subprocess.run([str(REPO / "scripts" / "build-image"), str(image)], check=True,

@@ -237,10 +237,11 @@ def run(obj, image: str, command: tuple[str, ...], detach: bool, sig_proxy: bool
     """Create and start a container from IMAGE, running COMMAND (or the image's default)."""
     if not detach and not kw["tty"] and not kw["interactive"] and os.isatty(0) and os.isatty(1):
         kw["tty"] = kw["interactive"] = True  # what a person at a terminal means (module doc)
-    from ..engine.lifecycle import MonitorHandle  # lazily: start-up (see _api)
+    from ..engine.lifecycle import MonitorHandle, plugs_links  # lazily: start-up (see _api)
 
     eng = _engine(obj)
-    monitor = MonitorHandle(eng)  # its start-up overlaps ours (lifecycle.MonitorHandle)
+    # its start-up overlaps ours (lifecycle.MonitorHandle), and its network helper's too
+    monitor = MonitorHandle(eng, network=plugs_links(kw["network"]))
     try:
         cid = _create(obj, image, command, kw)
     except BaseException:

@@ -372,16 +372,23 @@ class Engine:
             if monitor is not None:
                 monitor.cancel()
             return c.state.pid
-        if c.state.status == "dead":
-            self._release(c)
-        self.prepare(c)
+        if monitor is None:  # started now, its start-up overlaps prepare()
+            monitor = MonitorHandle(self, network=plugs_links(c.host_config.get("NetworkMode",
+                                                                                 "bridge")))
+        try:
+            if c.state.status == "dead":
+                self._release(c)
+            self.prepare(c)
 
-        def reset(x: Container) -> None:
-            x.state.stop_requested = False
-            x.state.error = ""
+            def reset(x: Container) -> None:
+                x.state.stop_requested = False
+                x.state.error = ""
 
-        self.containers.update(c.id, reset)
-        return (monitor or MonitorHandle(self)).go(c, attach)
+            self.containers.update(c.id, reset)
+        except BaseException:
+            monitor.cancel()
+            raise
+        return monitor.go(c, attach)
 
     # -- signals and stopping --------------------------------------------------------------------
     def kill(self, c: Container, sig: int, stop: bool = True) -> None:
@@ -559,29 +566,38 @@ def _entrypoint(given: str | list | None, icfg: dict) -> list | None:
     return [given] if given else None
 
 
-def monitor_argv(engine: Engine, ready_fd: int) -> list[str]:
+def plugs_links(network_mode: str) -> bool:
+    """Will a container on this --network get links (veths) made with pyroute2? Then its
+    monitor forks the network helper at once (engine/nethelper.py)."""
+    return network_mode not in ("none", "host") and not network_mode.startswith("container:")
+
+
+def monitor_argv(engine: Engine, ready_fd: int, network: bool = False) -> list[str]:
     """The monitor is a fresh interpreter (not a fork of the CLI: click and friends would stay in
-    its memory), run isolated and without site, like minirun-oci's launcher."""
+    its memory), run isolated and without site, like minirun-oci's launcher. `network`: it
+    forks the network helper first thing (engine/nethelper.py)."""
     here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     paths = [here] + [p for p in sys.path if p.endswith("-packages")]
     # gc off while it imports (the monitor turns it back on once loaded: monitor._preload)
     boot = ("import gc, sys; gc.disable(); sys.path[:0] = sys.argv[1].split(':'); "
             "from minirun.engine.monitor import main; main(sys.argv[2:])")
     return [sys.executable, "-IS", "-c", boot, ":".join(paths), engine.root, engine.runroot,
-            f"--ready-fd={ready_fd}"]
+            f"--ready-fd={ready_fd}"] + (["--net-helper"] if network else [])
 
 
 class MonitorHandle:
     """A monitor started ahead of time: its interpreter starts and imports what it needs while
     the CLI is still making the container (2 CPUs: that work overlaps). `go()` names the
-    container; `cancel()` sends it home."""
+    container; `cancel()` sends it home. `network`: the container will be plugged into a
+    network (not none, host or container:), so the monitor starts the network helper too;
+    when in doubt, True (a helper not needed costs CPU, not time on the critical path)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, network: bool = True) -> None:
         self.engine = engine
         r, w = os.pipe()
         try:
             self.proc = subprocess.Popen(
-                monitor_argv(engine, w), pass_fds=(w,), stdin=subprocess.PIPE,
+                monitor_argv(engine, w, network), pass_fds=(w,), stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                 close_fds=True)
         except BaseException:

@@ -50,11 +50,18 @@ def main(argv: list[str]) -> None:
     if os.fork():
         os._exit(0)  # the CLI reaps our first copy at once; this one is adopted by PID 1
     os.setsid()
+    net_helper = None
+    if "--net-helper" in argv:
+        from . import nethelper as helper  # forked now: it imports pyroute2 while the CLI works
+
+        net_helper = helper.fork(root, runroot, keep=(0, ready_fd))
     _preload()
     # Started ahead of time: the CLI names the container on our stdin once it is made (or
     # closes it: nothing to do after all).
     line = sys.stdin.buffer.readline().decode().split()
     if len(line) != 2:
+        if net_helper is not None:
+            net_helper.cancel()
         os._exit(0)
     cid, wait_attach = line[0], line[1] == "attach"
     store = Containers(root)
@@ -72,7 +79,7 @@ def main(argv: list[str]) -> None:
         trace.enable("monitor")  # every kernel step of this container, in monitor.log
     code = 0
     try:
-        Monitor(store, runroot, cid, ready_fd, wait_attach).run()
+        Monitor(store, runroot, cid, ready_fd, wait_attach, net_helper).run()
     except BaseException as e:  # noqa: BLE001 - the last word goes to the log, never lost
         os.write(log, f"{now()} monitor: {type(e).__name__}: {e}\n".encode())
         code = 1
@@ -81,7 +88,7 @@ def main(argv: list[str]) -> None:
 
 class Monitor:
     def __init__(self, store: Containers, runroot: str, cid: str, ready_fd: int,
-                 wait_attach: bool) -> None:
+                 wait_attach: bool, net_helper=None) -> None:
         self.store, self.runroot, self.cid = store, runroot, cid
         self.root = os.path.dirname(store.dir)  # --root: where the event journal is
         self.cdir = store.path(cid)
@@ -95,6 +102,7 @@ class Monitor:
         self.stdin_fd = -1
         self.master = -1
         self.probe = None  # health.Probe: the container's HEALTHCHECK, while it runs
+        self.net_helper = net_helper  # engine/nethelper.py: forked at our start, used once
 
     # -- the whole life --------------------------------------------------------------------------
     def run(self) -> None:
@@ -192,7 +200,7 @@ class Monitor:
             self.outs = {self.master: "stdout"}
             self.stdin_fd = self.master
         try:
-            nets = self.in_child(lambda: self._setup_network(c, state.pid))
+            nets = self.setup_network(c, state.pid)
         except BaseException:
             try:
                 oci.delete(self.runroot, self.cid, force=True)
@@ -238,6 +246,17 @@ class Monitor:
 
         return Networking(os.path.dirname(self.store.dir), self.runroot)
 
+    def setup_network(self, c: Container, pid: int) -> dict:
+        """Plug the container in: by the helper forked at our start (its imports done while
+        the CLI worked), or, without one (a restart), by a child forked now."""
+        helper, self.net_helper = self.net_helper, None
+        if helper is None:
+            return self.in_child(lambda: self._setup_network(c, pid))
+        if not _needs_network(c):
+            helper.cancel()
+            return self.in_child(lambda: self._setup_network(c, pid))  # only `lo`: no pyroute2
+        return _result(helper.setup(self.cid, pid))
+
     def _setup_network(self, c: Container, pid: int) -> dict:
         self.networking().setup(c, pid, self.store)
         return c.networks
@@ -266,12 +285,7 @@ class Monitor:
             data += chunk
         os.close(r)
         os.waitpid(pid, 0)
-        res = fastjson.loads(data or b'{"error": "the helper died", "code": 125}')
-        if "error" in res:
-            if res["code"] in (126, 127):
-                raise CommandError(res["error"], res["code"])
-            raise MinirunError(res["error"])
-        return res["ok"]
+        return _result(fastjson.loads(data or b'{"error": "the helper died", "code": 125}'))
 
     def await_start(self) -> None:
         """A foreground run attaches before the process starts: wait for its start frame."""
@@ -597,6 +611,21 @@ def _preload() -> None:
     # we fork (copy-on-write), leave it untouched; then the collector runs as usual.
     gc.freeze()
     gc.enable()
+
+
+def _result(res: dict):
+    """A forked child's answer ({"ok": value} or {"error", "code"}) as a value or our error."""
+    if "error" in res:
+        if res["code"] in (126, 127):
+            raise CommandError(res["error"], res["code"])
+        raise MinirunError(res["error"])
+    return res["ok"]
+
+
+def _needs_network(c: Container) -> bool:
+    """Will plugging c in make links (a veth on a network), or only bring `lo` up?"""
+    mode = c.host_config.get("NetworkMode", "bridge")
+    return bool(c.networks) and mode not in ("none", "host") and not mode.startswith("container:")
 
 
 def _exited_now(c: Container) -> None:

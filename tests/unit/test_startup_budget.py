@@ -42,7 +42,7 @@ FORBIDDEN: dict[str, str] = {
     "inspect": "~10 ms; pulled in by dataclasses and friends",
     "argparse": "oci/cli.py parses runc's flags by hand: argparse costs ~6 ms",
     "click": "the front end's parser, never the runtime's (~20 ms)",
-    "pyroute2": "the tests' netlink oracle only; kernel/netlink.py is the runtime's (~100 ms)",
+    "pyroute2": "~60-90 ms: only the monitor's network helper loads it (engine/nethelper.py)",
     "logging": "oci/log.py writes its lines itself (~20 ms)",
     "pathlib": "os.path is already loaded (~8 ms)",
     "subprocess": "~9 ms (threading, signal, re via locale)",

@@ -29,7 +29,8 @@ def _api():
 
 
 @network.command("create")
-@click.option("-d", "--driver", default="bridge", help="Only bridge.")
+@click.option("-d", "--driver", default="bridge",
+              help="bridge (default), macvlan or ipvlan (with -o parent=IFACE).")
 @click.option("--subnet", default=None, help="CIDR, e.g. 10.10.0.0/24 (default: a free /24).")
 @click.option("--gateway", default=None, help="The bridge's address (default: the first).")
 @click.option("--internal", is_flag=True, help="No way out: no NAT, no traffic to other networks.")
@@ -37,13 +38,14 @@ def _api():
 @click.option("--aux-address", "aux", multiple=True,
               help="An address containers never get: HOST=IP.")
 @click.option("-o", "--opt", "opts", multiple=True, help="com.docker.network.bridge.name=NAME, "
-              "com.docker.network.driver.mtu=N.")
+              "com.docker.network.driver.mtu=N; macvlan/ipvlan: parent=IFACE, "
+              "macvlan_mode=bridge|private|vepa|passthru, ipvlan_mode=l2|l3|l3s.")
 @click.option("-l", "--label", "labels", multiple=True, help="Set a label (k=v).")
 @click.argument("name")
 @click.pass_obj
 def create(obj, driver: str, subnet, gateway, internal: bool, ip_range, aux, opts, labels,
            name: str) -> None:
-    """Create a bridge network; print its ID."""
+    """Create a network (a bridge, or macvlan/ipvlan on a host interface); print its ID."""
     lab = dict(x.partition("=")[::2] for x in labels)
     pairs = {}
     for flag, values in (("--aux-address", aux), ("--opt", opts)):

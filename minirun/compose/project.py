@@ -139,14 +139,12 @@ class Compose:
                              f"project \"{self.name}\". Set `external: true` to use an existing "
                              "network")
                 continue
-            if spec.get("driver") not in (None, "bridge"):
-                raise InvalidArgument(f"networks.{key}.driver: {spec['driver']}: only bridge "
-                                      "networks exist here")
             ipam = ((spec.get("ipam") or {}).get("config") or [{}])[0]
             labels = {**(spec.get("labels") or {}), naming.PROJECT: self.name,
                       naming.NETWORK: key, naming.VERSION: naming.COMPOSE_VERSION}
             self.events("Network", name, "Creating")
-            networks_api.create(self.eng, name, subnet=ipam.get("subnet"),
+            networks_api.create(self.eng, name, driver=spec.get("driver") or "bridge",
+                                subnet=ipam.get("subnet"),
                                 gateway=ipam.get("gateway"), internal=bool(spec.get("internal")),
                                 labels=labels, ip_range=ipam.get("ip_range"),
                                 aux_addresses=ipam.get("aux_addresses"),

@@ -23,7 +23,7 @@ import os
 from ..errors import Conflict, InvalidArgument, MinirunError
 # lazy below: dns, nat (subprocess, shutil: ~5 ms), hashlib, ipaddress, socket. The monitor
 # sets a container's network up in a forked child, and --network none needs only `lo`.
-from ..network import bridge
+from ..network import bridge, macvlan
 from ..network import networks as netmod
 from ..network.bridge import mac_of
 from ..network.networks import DEFAULT, Network, NetworkConflict, Networks
@@ -136,20 +136,30 @@ class Networking:
         for i, (name, ep) in enumerate(sorted(c.networks.items(),
                                               key=lambda kv: kv[1].get("Order", 0))):
             net = self.networks.get(name)
-            with self.networks.lock():
-                bridge.ensure(net, self.runroot)
             ep["IfName"] = f"eth{i}"
             gateway = not routed and not net.Internal
-            bridge.attach(pid, c.id, net, ep["IPAddress"], ep["IfName"], net.MTU or mtu,
-                          gateway=gateway)
+            self._plug(pid, c.id, net, ep["IPAddress"], ep["IfName"], mtu, gateway)
             routed = routed or gateway
         self.refresh(store, also_running=c)
         self.update_hosts(store, c, joining=True)
 
+    def _plug(self, pid: int, cid: str, net: Network, address: str, ifname: str, mtu: int,
+              gateway: bool) -> None:
+        """One network's link into the container: a veth on the network's bridge (made now if
+        missing), or a macvlan/ipvlan child of its parent interface (network/macvlan.py)."""
+        if net.Driver in macvlan.DRIVERS:
+            macvlan.attach(pid, cid, net, address, ifname, gateway=gateway)
+            return
+        with self.networks.lock():
+            bridge.ensure(net, self.runroot)
+        bridge.attach(pid, cid, net, address, ifname, net.MTU or mtu, gateway=gateway)
+
     def refresh(self, store, also_running=None) -> None:
         """Rewrite the NAT table from what runs now (also_running: a container about to)."""
         from ..network import nat  # lazy: see the imports
-        nets = [n for n in self.networks.all() if bridge.exists(n.Bridge)]
+        every = self.networks.all()
+        nets = [n for n in every if bridge.exists(n.Bridge)]
+        direct = {n.Id for n in every if n.Driver in macvlan.DRIVERS}
         published = []
         for c in store.all():
             if not (c.state.running or (also_running is not None and c.id == also_running.id)):
@@ -157,8 +167,8 @@ class Networking:
             if also_running is not None and c.id == also_running.id:
                 c = also_running
             ep = next(iter(c.networks.values()), None)
-            if ep is None:
-                continue
+            if ep is None or ep.get("NetworkID") in direct:
+                continue  # (macvlan/ipvlan: the address is on the wire, nothing to publish)
             for key, binds in (c.host_config.get("PortBindings") or {}).items():
                 port, _, proto = key.partition("/")
                 for b in binds:
@@ -218,13 +228,11 @@ class Networking:
         ep["Order"] = max([e.get("Order", 0) for e in c.networks.values()] + [0]) + 1
         try:
             if c.state.status in ("running", "paused") and c.state.pid:
-                with self.networks.lock():
-                    bridge.ensure(net, self.runroot)
                 ep["IfName"] = f"eth{len(c.networks)}"
                 # A default route only if it has none yet (all it is on is --internal).
                 routed = any(not self.networks.get(n).Internal for n in c.networks)
-                bridge.attach(c.state.pid, c.id, net, address, ep["IfName"],
-                              net.MTU or bridge.host_mtu(), gateway=not routed and not net.Internal)
+                self._plug(c.state.pid, c.id, net, address, ep["IfName"], bridge.host_mtu(),
+                           gateway=not routed and not net.Internal)
         except BaseException:
             self.networks.release(net.Name, c.id)
             raise
@@ -241,7 +249,10 @@ class Networking:
         if net.Name not in c.networks:
             raise NetworkConflict(f"container {c.name} is not connected to network {net.Name}")
         if c.state.running:
-            bridge.detach(c.id, net)
+            if net.Driver in macvlan.DRIVERS:
+                macvlan.detach(c.state.pid, c.id, c.networks[net.Name].get("IfName") or "")
+            else:
+                bridge.detach(c.id, net)
             self.update_hosts(store, c, joining=False)
 
         def drop(x) -> None:

@@ -56,7 +56,8 @@ def host_mtu() -> int:
 
 
 def exists(name: str) -> bool:
-    return os.path.exists(f"/sys/class/net/{name}")
+    """Is there a link of that name on the host? ("": a macvlan/ipvlan network's, none.)"""
+    return bool(name) and os.path.exists(f"/sys/class/net/{name}")
 
 
 def _write(path: str, value: str, why: str) -> None:

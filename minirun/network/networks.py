@@ -63,7 +63,7 @@ class Network:
     Id: str
     Subnet: str
     Gateway: str
-    Bridge: str
+    Bridge: str  # the bridge device ("" for macvlan/ipvlan: they have none)
     Created: str = ""
     Driver: str = "bridge"
     Internal: bool = False
@@ -170,8 +170,10 @@ class Networks:
 
     def create(self, name: str, subnet: str | None = None, gateway: str | None = None,
                internal: bool = False, labels: dict | None = None, ip_range: str | None = None,
-               aux_addresses: dict | None = None, options: dict | None = None) -> Network:
-        """A new bridge network. options: Docker's -o for the bridge driver:
+               aux_addresses: dict | None = None, options: dict | None = None,
+               driver: str = "bridge") -> Network:
+        """A new network. driver: bridge (the default), macvlan or ipvlan (network/macvlan.py:
+        -o parent=IFACE and the mode). options: Docker's -o; for the bridge driver
         com.docker.network.bridge.name (the device, at most 15 characters) and
         com.docker.network.driver.mtu; other keys are refused by name."""
         if name in ("host", "none", DEFAULT):
@@ -179,11 +181,22 @@ class Networks:
         if not valid_name(name):
             raise InvalidNetwork(f"invalid network name {name!r}")
         options = dict(options or {})
+        direct = driver in ("macvlan", "ipvlan")
+        if direct:
+            from . import macvlan  # (it imports this module: here, not at the top)
+
+            mtu_opt = options.pop(MTU_OPTION, None)
+            options = macvlan.check_options(name, driver, options)
+            if mtu_opt is not None:
+                options[MTU_OPTION] = mtu_opt
+        elif driver != "bridge":
+            raise InvalidNetwork(f"network {name}: driver {driver!r} is not supported (bridge, "
+                                 "macvlan or ipvlan)")
         for key in options:
-            if key not in (BRIDGE_NAME_OPTION, MTU_OPTION):
+            if key not in (BRIDGE_NAME_OPTION, MTU_OPTION) and not direct:
                 raise InvalidNetwork(f"network {name}: option {key} is not supported (use "
                                      f"{BRIDGE_NAME_OPTION} or {MTU_OPTION})")
-        bridge_name = options.get(BRIDGE_NAME_OPTION)
+        bridge_name = None if direct else options.get(BRIDGE_NAME_OPTION)
         if bridge_name is not None and not (0 < len(bridge_name) <= 15 and all(
                 c.isascii() and (c.isalnum() or c in "_.-") for c in bridge_name)):
             raise InvalidNetwork(f"network {name}: bridge name {bridge_name!r}: 1 to 15 letters, "
@@ -204,11 +217,12 @@ class Networks:
                                       "another network")
             nid = os.urandom(32).hex()
             return self._new(name, subnet or self._free_subnet(), gateway, internal, labels or {},
-                             bridge_name or "mr-" + nid[:12], nid, ip_range=ip_range,
-                             aux=aux_addresses or {}, mtu=mtu, options=options)
+                             "" if direct else bridge_name or "mr-" + nid[:12], nid,
+                             ip_range=ip_range, aux=aux_addresses or {}, mtu=mtu,
+                             options=options, driver=driver)
 
     def _new(self, name, subnet, gateway, internal, labels, bridge, nid, ip_range=None, aux=None,
-             mtu=0, options=None) -> Network:
+             mtu=0, options=None, driver="bridge") -> Network:
         try:
             net = ipaddress.ip_network(subnet)
         except ValueError:
@@ -242,7 +256,8 @@ class Networks:
                                      f"address of subnet {subnet}") from None
         n = Network(Name=name, Id=nid, Subnet=str(net), Gateway=gw, Bridge=bridge,
                     Created=now(), Internal=internal, Labels=labels, IPRange=pool,
-                    AuxAddresses=dict(aux or {}), MTU=mtu, Options=dict(options or {}))
+                    AuxAddresses=dict(aux or {}), MTU=mtu, Options=dict(options or {}),
+                    Driver=driver)
         self._save(n)
         return n
 

@@ -103,8 +103,20 @@ def test_network_create_list_inspect(eng):
 
 
 def test_network_errors_are_typed_and_still_network_errors(eng):
-    with pytest.raises(InvalidArgument, match="network driver 'macvlan': only bridge"):
-        networks_api.create(eng, "x", driver="macvlan")
+    with pytest.raises(InvalidArgument, match="driver 'overlay' is not supported"):
+        networks_api.create(eng, "mv", driver="overlay")
+    with pytest.raises(InvalidArgument, match="macvlan driver needs -o parent=IFACE"):
+        networks_api.create(eng, "mv", driver="macvlan")
+    with pytest.raises(InvalidArgument, match="parent interface 'no-such0' was not found"):
+        networks_api.create(eng, "mv", driver="macvlan", options={"parent": "no-such0"})
+    with pytest.raises(InvalidArgument, match="ipvlan_mode 'l9' is not one of l2, l3, l3s"):
+        networks_api.create(eng, "mv", driver="ipvlan", options={"parent": "lo",
+                                                                 "ipvlan_mode": "l9"})
+    with pytest.raises(InvalidArgument, match="option macvlan_mode is not supported by the "
+                       "ipvlan driver"):
+        networks_api.create(eng, "mv", driver="ipvlan", options={"parent": "lo",
+                                                                 "macvlan_mode": "bridge"})
+    assert not [n for n in networks_api.list_(eng) if n["Name"] == "mv"]  # nothing half-made
     with pytest.raises(NetworkError, match="invalid subnet 'ten'") as e:
         networks_api.create(eng, "x1", subnet="ten")
     assert isinstance(e.value, InvalidArgument)

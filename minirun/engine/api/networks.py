@@ -41,11 +41,11 @@ def create(eng: Engine, name: str, driver: str = "bridge", subnet: str | None = 
     `subnet` (CIDR; default a free /24 of 10.222.0.0/16), the bridge at `gateway` (default the
     first address). `internal`: no NAT, no traffic to other networks, no default route.
     `ip_range`: where containers' addresses come from; `aux_addresses`: addresses never handed
-    out; `options`: the bridge's name and MTU (Docker's -o keys)."""
-    if driver != "bridge":
-        raise InvalidNetwork(f"network driver {driver!r}: only bridge is supported")
+    out; `options`: the bridge's name and MTU (Docker's -o keys). `driver` macvlan or ipvlan:
+    the containers join a host interface's wire instead (`options` parent= and the mode:
+    network/macvlan.py)."""
     n = eng.net.networks.create(name, subnet, gateway, internal, labels or {}, ip_range,
-                                aux_addresses, options)
+                                aux_addresses, options, driver=driver or "bridge")
     journal.record(eng.root, "network", "create", n.Id, {"name": n.Name, "type": n.Driver})
     return {"Id": n.Id, "Warning": ""}
 
@@ -99,7 +99,8 @@ def _network(eng: Engine, n: Network) -> dict:
                                     if n.AuxAddresses else {})}]},
             "Internal": n.Internal, "Attachable": False, "Ingress": False,
             "Containers": containers,
-            "Options": {**n.Options, "com.docker.network.bridge.name": n.Bridge},
+            "Options": {**n.Options, **({"com.docker.network.bridge.name": n.Bridge}
+                                        if n.Bridge else {})},
             "Labels": dict(n.Labels)}
 
 

@@ -78,6 +78,11 @@ def _import_iproute():
 IPRoute, NetlinkError = _import_iproute()
 
 
+# IFLA_MACVLAN_MODE and IFLA_IPVLAN_MODE values (linux/if_link.h): pyroute2 takes numbers.
+_LINK_MODES = {"macvlan": {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8, "source": 16},
+               "ipvlan": {"l2": 0, "l3": 1, "l3s": 2}}
+
+
 class Netlink:
     """An rtnetlink connection, in our own network namespace or (inside()) a container's."""
 
@@ -150,7 +155,7 @@ class Netlink:
         container gets its own MAC (macvlan) or shares the parent's (ipvlan) on the parent's
         wire, with no bridge on the host in between."""
         spec: dict = {"ifname": name, "kind": kind, "link": self.index(parent),
-                      "net_ns_fd": netns_fd, f"{kind}_mode": mode}
+                      "net_ns_fd": netns_fd, f"{kind}_mode": _LINK_MODES[kind][mode]}
         if mtu:
             spec["mtu"] = mtu
         if mac:

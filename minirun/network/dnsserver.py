@@ -11,8 +11,8 @@ the host's resolvers. This module is that server's protocol half, with no socket
     reverse_name(name)           -> "10.222.4.3" for "3.4.222.10.in-addr.arpa", else None
     tcp_frame / tcp_unframe      -> DNS over TCP's two-byte length prefix (RFC 7766)
 
-Where it runs (the next step, issue 16): in each container's monitor, which lives exactly as
-long as the container, so the server follows container churn by reading the network records
+Where it runs (network/resolver.py, issue 16): in each container's monitor, which lives exactly
+as long as the container, so the server follows container churn by reading the network records
 at each question, and nothing is left running when the last container goes. The monitor binds
 127.0.0.11:53 (UDP and TCP) inside the container's network namespace and asks the host's
 resolvers from the host's namespace (a loopback resolver such as systemd-resolved's 127.0.0.53
@@ -118,9 +118,9 @@ def refuse(query: bytes, rcode: int) -> bytes:
 
 def answer(query: bytes, addresses: list[str] = (), ptr: str | None = None, *,
            rotate: bool = True, udp: bool = True) -> bytes:
-    """The answer to `query`: A records for `addresses` (rotated, as Docker rotates replicas
-    round-robin), or a PTR record naming `ptr`. No record of the type asked, for a name we
-    have: NOERROR with no answers (a AAAA for a container with an IPv4 address only)."""
+    """The answer to `query`: A (and AAAA) records for `addresses` (rotated, as Docker rotates
+    replicas round-robin), or a PTR record naming `ptr`. No record of the type asked, for a name
+    we have: NOERROR with no answers (a AAAA for a container with an IPv4 address only)."""
     q = parse(query)
     if q is None:
         return refuse(query, FORMERR)
@@ -130,14 +130,19 @@ def answer(query: bytes, addresses: list[str] = (), ptr: str | None = None, *,
         data = _write_name(ptr)
         records += b"\xc0\x0c" + struct.pack(">HHIH", TYPE_PTR, CLASS_IN, TTL, len(data)) + data
         count = 1
-    elif q.qtype in (TYPE_A, TYPE_ANY):
-        ips = list(addresses)
+    elif q.qtype in (TYPE_A, TYPE_AAAA, TYPE_ANY):
+        # `addresses` may mix both families: A records for the IPv4 ones, AAAA for the IPv6.
+        ips = [ip for ip in addresses if (":" in ip) == (q.qtype == TYPE_AAAA)
+               or q.qtype == TYPE_ANY]
         if rotate and len(ips) > 1:
             k = random.randrange(len(ips))
             ips = ips[k:] + ips[:k]
         for ip in ips:
-            records += b"\xc0\x0c" + struct.pack(">HHIH", TYPE_A, CLASS_IN, TTL, 4) + \
-                socket.inet_aton(ip)
+            if ":" in ip:
+                rdata, rtype = socket.inet_pton(socket.AF_INET6, ip), TYPE_AAAA
+            else:
+                rdata, rtype = socket.inet_aton(ip), TYPE_A
+            records += b"\xc0\x0c" + struct.pack(">HHIH", rtype, CLASS_IN, TTL, len(rdata)) + rdata
             count += 1
     question = query[_HEADER.size:q.end]
     out = _header(q, NOERROR, count) + question + records

@@ -50,7 +50,13 @@ class Helper:
         return fastjson.loads(data or b'{"error": "the network helper died", "code": 125}')
 
     def cancel(self) -> None:
-        """Not needed after all (no network, or no container): it exits on its pipe's EOF."""
+        """Not needed after all (no network, or no container): told so in words, not by the
+        pipe's EOF, which may never come: a container's init forked by the runtime since then
+        holds a copy of our end until it execs (O_CLOEXEC acts at exec, not at fork)."""
+        try:
+            os.write(self.request_fd, b"-\n")
+        except OSError:
+            pass
         os.close(self.request_fd)
         os.close(self.result_fd)
         os.waitpid(self.pid, 0)
@@ -99,7 +105,10 @@ def _serve(root: str, runroot: str, req: int, res: int) -> None:
         if not chunk:
             return  # cancelled: the container needs no network, or was never made
         line += chunk
-    cid, init_pid = line.decode().split()
+    words = line.decode().split()
+    if len(words) != 2:
+        return  # "-": cancelled
+    cid, init_pid = words
     store = Containers(root)
     cdir = store.path(cid)
     log = os.open(os.path.join(cdir, "monitor.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT |

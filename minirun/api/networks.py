@@ -23,14 +23,24 @@ def create(eng, req: wire.Request) -> wire.Response:
     body = req.json({}) or {}
     if not body.get("Name"):
         raise InvalidArgument("network create: Name is required")
-    config = ((body.get("IPAM") or {}).get("Config") or [{}])
-    if len(config) > 1:
-        raise InvalidArgument("IPAM.Config: one subnet per network here (IPv4 only)")
-    c = config[0] if config else {}
+    # IPAM.Config: one pool per address family (dual-stack with EnableIPv6), told apart by
+    # the subnet (or, without one, the gateway).
+    pools: dict[int, dict] = {}
+    for c in (body.get("IPAM") or {}).get("Config") or []:
+        c = c or {}
+        fam = 6 if ":" in (c.get("Subnet") or c.get("Gateway") or "") else 4
+        if fam in pools:
+            raise InvalidArgument(f"network {body['Name']}: IPAM.Config: one pool per address "
+                                  "family (IPv4, IPv6)")
+        pools[fam] = c
+    c, c6 = pools.get(4, {}), pools.get(6, {})
     return wire.ok(api.create(eng, body["Name"], body.get("Driver") or "bridge",
                               c.get("Subnet"), c.get("Gateway"), bool(body.get("Internal")),
                               body.get("Labels") or {}, c.get("IPRange"),
-                              c.get("AuxiliaryAddresses"), body.get("Options")), 201)
+                              {**(c.get("AuxiliaryAddresses") or {}),
+                               **(c6.get("AuxiliaryAddresses") or {})} or None,
+                              body.get("Options"), ipv6=bool(body.get("EnableIPv6")),
+                              subnet6=c6.get("Subnet"), gateway6=c6.get("Gateway")), 201)
 
 
 @route("DELETE", "/networks/{name}")
@@ -48,8 +58,9 @@ def prune(eng, req: wire.Request) -> wire.Response:
 def connect(eng, req: wire.Request, name: str) -> wire.Response:
     body = req.json({}) or {}
     ep = body.get("EndpointConfig") or {}
-    api.connect(eng, name, body.get("Container") or "",
-                ((ep.get("IPAMConfig") or {}).get("IPv4Address")) or None, ep.get("Aliases") or ())
+    ipam = ep.get("IPAMConfig") or {}
+    api.connect(eng, name, body.get("Container") or "", ipam.get("IPv4Address") or None,
+                ep.get("Aliases") or (), ipam.get("IPv6Address") or None)
     return wire.ok()
 
 

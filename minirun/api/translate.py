@@ -58,7 +58,8 @@ def _ports(bindings: dict | None) -> list[str]:
         for b in binds or [{}]:
             ip, host_port = (b or {}).get("HostIp") or "", (b or {}).get("HostPort") or ""
             if ip:
-                out.append(f"{ip}:{host_port}:{target}")
+                out.append(f"[{ip}]:{host_port}:{target}" if ":" in ip else
+                           f"{ip}:{host_port}:{target}")
             elif host_port:
                 out.append(f"{host_port}:{target}")
             else:
@@ -148,4 +149,5 @@ def run_options(body: dict, name: str = "") -> RunOptions:
         ep = ep or {}
         o.aliases = list(ep.get("Aliases") or [])
         o.ip = ((ep.get("IPAMConfig") or {}).get("IPv4Address")) or None
+        o.ip6 = ((ep.get("IPAMConfig") or {}).get("IPv6Address")) or None
     return o

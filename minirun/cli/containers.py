@@ -106,6 +106,7 @@ def _run_options(f):
         click.option("-P", "--publish-all", is_flag=True, help="Publish every EXPOSEd port on a "
                      "random host port."),
         click.option("--ip", default=None, help="The container's IPv4 address on its network."),
+        click.option("--ip6", default=None, help="Its IPv6 address (a network made with --ipv6)."),
         click.option("--network-alias", "aliases", multiple=True,
                      help="Another name for it on a user network."),
         click.option("--dns", multiple=True, help="A DNS server for its resolv.conf."),
@@ -206,7 +207,7 @@ def _options(image: str, command: tuple[str, ...], kw: dict):
         cap_drop=list(kw["cap_drop"]), privileged=kw["privileged"], pid_mode=kw["pid_mode"],
         ipc_mode=kw["ipc_mode"], uts_mode=kw["uts_mode"],
         network=kw["network"], publish=list(kw["publish"]), publish_all=kw["publish_all"],
-        ip=kw["ip"], aliases=list(kw["aliases"]), dns=list(kw["dns"]),
+        ip=kw["ip"], ip6=kw["ip6"], aliases=list(kw["aliases"]), dns=list(kw["dns"]),
         dns_search=list(kw["dns_search"]), add_hosts=list(kw["add_host"]), labels=labels,
         stop_signal=kw["stop_signal"], stop_timeout=kw["stop_timeout"],
         security_opt=list(kw["security_opt"]), userns=kw["userns"],

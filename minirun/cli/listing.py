@@ -31,6 +31,11 @@ PS_DEFAULT = ("table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Stat
 # --- ps -----------------------------------------------------------------------------------------
 
 
+def _host(ip: str) -> str:
+    """An IPv6 host address in brackets before its port ([::]:8080), as Docker prints it."""
+    return f"[{ip}]" if ":" in ip else ip
+
+
 def ps_row(row: dict, no_trunc: bool = False) -> dict:
     """An engine API row as `docker ps` shows it (the names its --format templates use)."""
     command = row["Command"]
@@ -43,7 +48,7 @@ def ps_row(row: dict, no_trunc: bool = False) -> dict:
         "RunningFor": f"{human_duration(time.time() - created)} ago",
         "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(created)),
         "Status": row["Status"], "State": row["State"],
-        "Ports": ", ".join(f"{p['IP']}:{p['PublicPort']}->{p['PrivatePort']}/{p['Type']}"
+        "Ports": ", ".join(f"{_host(p['IP'])}:{p['PublicPort']}->{p['PrivatePort']}/{p['Type']}"
                            for p in row["Ports"]),
         "Names": row["Names"][0].lstrip("/"),
         "Labels": ",".join(f"{k}={v}" for k, v in sorted(row["Labels"].items())),
@@ -181,7 +186,7 @@ def top(obj, container: str, ps_args) -> None:
 def port(obj, container: str, private_port) -> None:
     """List a container's published ports (or the host side of one: port CTR 80/tcp)."""
     for p in _api().port(_engine(obj), container, private_port):
-        host = f"{p['HostIp']}:{p['HostPort']}"
+        host = f"{_host(p['HostIp'])}:{p['HostPort']}"
         click.echo(host if private_port else f"{p['PrivatePort']} -> {host}")
 
 

@@ -31,8 +31,11 @@ def _api():
 @network.command("create")
 @click.option("-d", "--driver", default="bridge",
               help="bridge (default), macvlan or ipvlan (with -o parent=IFACE).")
-@click.option("--subnet", default=None, help="CIDR, e.g. 10.10.0.0/24 (default: a free /24).")
-@click.option("--gateway", default=None, help="The bridge's address (default: the first).")
+@click.option("--subnet", "subnets", multiple=True, help="CIDR, e.g. 10.10.0.0/24 (default: a "
+              "free /24); with --ipv6 an IPv6 one too (default: a free ULA /64).")
+@click.option("--gateway", "gateways", multiple=True, help="The bridge's address (default: the "
+              "first); one per subnet.")
+@click.option("--ipv6", is_flag=True, help="Dual-stack: an IPv6 subnet too.")
 @click.option("--internal", is_flag=True, help="No way out: no NAT, no traffic to other networks.")
 @click.option("--ip-range", default=None, help="Hand out container addresses from this CIDR.")
 @click.option("--aux-address", "aux", multiple=True,
@@ -43,9 +46,10 @@ def _api():
 @click.option("-l", "--label", "labels", multiple=True, help="Set a label (k=v).")
 @click.argument("name")
 @click.pass_obj
-def create(obj, driver: str, subnet, gateway, internal: bool, ip_range, aux, opts, labels,
-           name: str) -> None:
+def create(obj, driver: str, subnets, gateways, ipv6: bool, internal: bool, ip_range, aux, opts,
+           labels, name: str) -> None:
     """Create a network (a bridge, or macvlan/ipvlan on a host interface); print its ID."""
+    (subnet, gateway), (subnet6, gateway6) = by_family(name, subnets, gateways)
     lab = dict(x.partition("=")[::2] for x in labels)
     pairs = {}
     for flag, values in (("--aux-address", aux), ("--opt", opts)):
@@ -55,7 +59,28 @@ def create(obj, driver: str, subnet, gateway, internal: bool, ip_range, aux, opt
                 raise MinirunError(f"invalid {flag} {x!r}: use KEY=VALUE")
             pairs.setdefault(flag, {})[k] = v
     click.echo(_api().create(obj.engine(), name, driver, subnet, gateway, internal, lab,
-                             ip_range, pairs.get("--aux-address"), pairs.get("--opt"))["Id"])
+                             ip_range, pairs.get("--aux-address"), pairs.get("--opt"),
+                             ipv6=ipv6, subnet6=subnet6, gateway6=gateway6)["Id"])
+
+
+def by_family(name: str, subnets, gateways) -> tuple[tuple, tuple]:
+    """--subnet and --gateway, each at most once per address family, as Docker's CLI takes
+    them: ((IPv4 subnet, gateway), (IPv6 subnet, gateway)), None where not given. An IPv6
+    gateway needs its IPv6 subnet (Docker: "no matching subnet for gateway")."""
+    out: dict[str, dict] = {"4": {}, "6": {}}
+    for flag, key, values in (("--subnet", "subnet", subnets), ("--gateway", "gateway",
+                                                                 gateways)):
+        for v in values:
+            fam = out["6" if ":" in v else "4"]
+            if key in fam:
+                raise MinirunError(f"network {name}: {flag} {fam[key]} and {v}: one {flag} per "
+                                   "address family (IPv4, IPv6)")
+            fam[key] = v
+    if "gateway" in out["6"] and "subnet" not in out["6"]:
+        raise MinirunError(f"network {name}: no matching subnet for gateway "
+                           f"{out['6']['gateway']}: give its IPv6 --subnet")
+    return ((out["4"].get("subnet"), out["4"].get("gateway")),
+            (out["6"].get("subnet"), out["6"].get("gateway")))
 
 
 @network.command("ls")
@@ -128,13 +153,14 @@ def render_prune(result: dict) -> None:
 
 @network.command("connect")
 @click.option("--ip", default=None, help="Its address on the network.")
+@click.option("--ip6", default=None, help="Its IPv6 address on a dual-stack network.")
 @click.option("--alias", "aliases", multiple=True, help="Another name for it there.")
 @click.argument("name")
 @click.argument("container")
 @click.pass_obj
-def connect(obj, ip, aliases, name: str, container: str) -> None:
+def connect(obj, ip, ip6, aliases, name: str, container: str) -> None:
     """Connect a container to a network (at once if it runs: one more interface, ethN)."""
-    _api().connect(obj.engine(), name, container, ip, list(aliases))
+    _api().connect(obj.engine(), name, container, ip, list(aliases), ip6)
 
 
 @network.command("disconnect")

@@ -41,8 +41,9 @@ class Plan:
     """One container of a service, as the engine will be asked to make it."""
 
     options: RunOptions
-    networks: list[tuple[str, list[str], str | None]] = field(default_factory=list)
-    # ^ the networks after the first: (network name, aliases, ipv4_address), joined before start
+    networks: list[tuple[str, list[str], str | None, str | None]] = field(default_factory=list)
+    # ^ the networks after the first: (network name, aliases, ipv4_address, ipv6_address),
+    #   joined before start
     bind_dirs: list[str] = field(default_factory=list)  # create_host_path sources to make
     warnings: list[str] = field(default_factory=list)
 
@@ -298,11 +299,11 @@ def plan(project: str, model: dict, name: str, number: int, image: str, *,
             # A one-off (`compose run`) does not answer to the service's names, or clients
             # would reach it instead of the service; unless --use-aliases asks for that.
             aliases = [name, *(cfg.get("aliases") or [])] if not oneoff or use_aliases else []
-            ip = cfg.get("ipv4_address")
+            ip, ip6 = cfg.get("ipv4_address"), cfg.get("ipv6_address")
             if i == 0:
-                opts.network, opts.aliases, opts.ip = net, aliases, ip
+                opts.network, opts.aliases, opts.ip, opts.ip6 = net, aliases, ip, ip6
             else:
-                p.networks.append((net, aliases, ip))
+                p.networks.append((net, aliases, ip, ip6))
     if not oneoff:
         opts.publish = [_port(port) for port in svc.get("ports") or []]
     opts.expose = [str(e) for e in svc.get("expose") or []]

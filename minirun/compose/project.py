@@ -139,7 +139,10 @@ class Compose:
                              f"project \"{self.name}\". Set `external: true` to use an existing "
                              "network")
                 continue
-            ipam = ((spec.get("ipam") or {}).get("config") or [{}])[0]
+            # ipam.config: a pool per address family (enable_ipv6: dual-stack), by the subnet.
+            pools = {("6" if ":" in (p.get("subnet") or p.get("gateway") or "") else "4"): p
+                     for p in (spec.get("ipam") or {}).get("config") or []}
+            ipam, ipam6 = pools.get("4") or {}, pools.get("6") or {}
             labels = {**(spec.get("labels") or {}), naming.PROJECT: self.name,
                       naming.NETWORK: key, naming.VERSION: naming.COMPOSE_VERSION}
             self.events("Network", name, "Creating")
@@ -147,7 +150,10 @@ class Compose:
                                 subnet=ipam.get("subnet"),
                                 gateway=ipam.get("gateway"), internal=bool(spec.get("internal")),
                                 labels=labels, ip_range=ipam.get("ip_range"),
-                                aux_addresses=ipam.get("aux_addresses"),
+                                aux_addresses={**(ipam.get("aux_addresses") or {}),
+                                               **(ipam6.get("aux_addresses") or {})} or None,
+                                ipv6=bool(spec.get("enable_ipv6")), subnet6=ipam6.get("subnet"),
+                                gateway6=ipam6.get("gateway"),
                                 options={k: str(v) for k, v in
                                          (spec.get("driver_opts") or {}).items()})
             self.events("Network", name, "Created")
@@ -385,8 +391,8 @@ class Compose:
         except MinirunError as e:
             raise _about(e, f"service {s}: container {name}") from None
         try:
-            for net, aliases, ip in plan.networks:
-                networks_api.connect(self.eng, net, cid, ip, aliases)
+            for net, aliases, ip, ip6 in plan.networks:
+                networks_api.connect(self.eng, net, cid, ip, aliases, ip6)
         except BaseException:
             api.remove(self.eng, cid, force=True, volumes=True)
             raise

@@ -69,6 +69,7 @@ class RunOptions:
     publish: list = field(default_factory=list)  # -p specs
     publish_all: bool = False  # -P
     ip: str | None = None
+    ip6: str | None = None  # --ip6: its IPv6 address on a dual-stack network
     aliases: list = field(default_factory=list)
     dns: list = field(default_factory=list)
     dns_search: list = field(default_factory=list)
@@ -227,7 +228,7 @@ class Engine:
                 if ":" not in h:
                     raise bundle_mod.BundleError(f"invalid --add-host {h!r}: use HOST:IP")
             self.net.plan(c, opts.network, opts.ip, opts.aliases, opts.publish, opts.publish_all,
-                          c.config.get("ExposedPorts") or {})
+                          c.config.get("ExposedPorts") or {}, ip6=opts.ip6)
             caps = bundle_mod.capabilities(opts.cap_add, opts.cap_drop, opts.privileged)
             security.seccomp_for(c.host_config, caps)  # a profile that cannot apply fails now
             self._user_namespace(c, opts)

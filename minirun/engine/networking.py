@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 
 from ..errors import Conflict, InvalidArgument, MinirunError
-# lazy below: dns, nat (subprocess, shutil: ~5 ms), hashlib, ipaddress, socket. The monitor
+# lazy below: dns, nat, proxy (subprocess, shutil: ~5 ms), hashlib, ipaddress, socket. The monitor
 # sets a container's network up in a forked child, and --network none needs only `lo`.
 from ..network import bridge, macvlan
 from ..network import networks as netmod
@@ -42,7 +42,9 @@ class PortAllocated(PortError, Conflict):
 
 
 def parse_publish(spec: str) -> tuple[str, int | None, int, str]:
-    """-p [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp] -> (host ip, host port or None, port, proto)."""
+    """-p [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp] -> (host ip, host port or None, port, proto).
+    An IPv6 host IP in brackets, as Docker's: -p [::]:8080:80, -p [::1]:8080:80 (kept in its
+    RFC 5952 spelling)."""
     import ipaddress  # lazy: see the imports
     spec, _, proto = spec.partition("/")
     proto = proto or "tcp"
@@ -64,12 +66,34 @@ def parse_publish(spec: str) -> tuple[str, int | None, int, str]:
         if p is not None and not 0 < p < 65536:
             raise InvalidPort(f"invalid port {p} in -p {spec}")
     if host_ip:
+        if "%" in host_ip:  # a zone: only meaningful to the host's own sockets on one link
+            raise InvalidPort(f"invalid host IP {host_ip!r} in -p {spec}: a scoped address "
+                              "cannot be published on (use a global or ULA address, or [::])")
         try:
-            if ipaddress.ip_address(host_ip).version != 4:
-                raise ValueError
+            addr = ipaddress.ip_address(host_ip)
         except ValueError:
-            raise InvalidPort(f"invalid host IP {host_ip!r} in -p {spec}: IPv4 only") from None
+            raise InvalidPort(f"invalid host IP {host_ip!r} in -p {spec}") from None
+        if addr.version == 6 and (addr.is_link_local or addr.is_multicast):
+            raise InvalidPort(f"invalid host IP {host_ip!r} in -p {spec}: a link-local or "
+                              "multicast address cannot be published on")
+        host_ip = str(addr)
     return host_ip, host_port, port, proto
+
+
+def _check_ip6(net: Network, ip6: str | None) -> None:
+    if ip6 and not net.EnableIPv6:
+        raise netmod.InvalidNetwork(f"invalid --ip6 {ip6}: network {net.Name} has no IPv6 "
+                                    "(create it with --ipv6)")
+
+
+def same_host_ip(a: str, b: str) -> bool:
+    """Do two -p host IPs share a socket address? "" is every address of both families (a
+    dual-stack container publishes on 0.0.0.0 and [::], as Docker does), 0.0.0.0 every IPv4
+    one, :: every IPv6 one."""
+    fam = {"": {4, 6}, "0.0.0.0": {4}, "::": {6}}
+    fa = fam.get(a, {6 if ":" in a else 4})
+    fb = fam.get(b, {6 if ":" in b else 4})
+    return bool(fa & fb) and (a in fam or b in fam or a == b)
 
 
 def free_port(proto: str) -> int:
@@ -88,8 +112,9 @@ class Networking:
 
     # -- create ---------------------------------------------------------------------------------
     def plan(self, c, mode: str, ip: str | None, aliases: list[str], publish: list[str],
-             publish_all: bool, exposed: dict) -> None:
-        """Fill c.networks (an endpoint per network) and HostConfig.PortBindings."""
+             publish_all: bool, exposed: dict, ip6: str | None = None) -> None:
+        """Fill c.networks (an endpoint per network: an IPv6 address too on a dual-stack
+        network, ip6 if given) and HostConfig.PortBindings."""
         c.networks = {}
         bindings: dict[str, list[dict]] = {}
         if mode in ("none", "host") or mode.startswith("container:"):
@@ -100,8 +125,10 @@ class Networking:
             c.host_config["PortBindings"] = {}
             return
         net = self.networks.get(mode)
+        _check_ip6(net, ip6)  # before any address is taken
         address = self.networks.allocate(net, c.id, ip)
-        c.networks[net.Name] = self._endpoint(c, net, address, aliases)
+        address6 = self._allocate6(net, c.id, ip6)
+        c.networks[net.Name] = self._endpoint(c, net, address, aliases, address6)
         specs = [parse_publish(p) for p in publish]
         if publish_all:
             for key in sorted(exposed or {}):
@@ -113,11 +140,27 @@ class Networking:
                 {"HostIp": host_ip, "HostPort": str(hp)})
         c.host_config["PortBindings"] = bindings
 
-    def _endpoint(self, c, net: Network, address: str, aliases: list[str]) -> dict:
+    def _allocate6(self, net: Network, cid: str, ip6: str | None) -> str:
+        """The container's IPv6 address on a dual-stack network ("" on an IPv4 one); if none
+        is left, its IPv4 address goes back too (nothing half-made)."""
+        if not net.EnableIPv6:
+            return ""
+        try:
+            return self.networks.allocate(net, cid, ip6, v6=True)
+        except BaseException:
+            self.networks.release(net.Name, cid)
+            raise
+
+    def _endpoint(self, c, net: Network, address: str, aliases: list[str],
+                  address6: str = "") -> dict:
         import hashlib  # lazy: see the imports
+        # Docker's EndpointSettings has the IPv6 fields on every network ("" and 0 on IPv4 ones).
         return {"NetworkID": net.Id, "EndpointID": hashlib.sha256((c.id + net.Id).encode())
                 .hexdigest(), "Gateway": net.Gateway, "IPAddress": address,
-                "IPPrefixLen": net.prefixlen, "Aliases": list(aliases) if not net.default else None,
+                "IPPrefixLen": net.prefixlen, "IPv6Gateway": net.Gateway6 if address6 else "",
+                "GlobalIPv6Address": address6, "GlobalIPv6PrefixLen":
+                net.prefixlen6 if address6 else 0,
+                "Aliases": list(aliases) if not net.default else None,
                 "MacAddress": mac_of(address), "IfName": ""}
 
     # -- start and exit -------------------------------------------------------------------------
@@ -138,13 +181,15 @@ class Networking:
             net = self.networks.get(name)
             ep["IfName"] = f"eth{i}"
             gateway = not routed and not net.Internal
-            self._plug(pid, c.id, net, ep["IPAddress"], ep["IfName"], mtu, gateway)
+            self._plug(pid, c.id, net, ep["IPAddress"], ep["IfName"], mtu, gateway,
+                       ep.get("GlobalIPv6Address") or None)
             routed = routed or gateway
         self.refresh(store, also_running=c)
+        self._start_proxy(c, pid)
         self.update_hosts(store, c, joining=True)
 
     def _plug(self, pid: int, cid: str, net: Network, address: str, ifname: str, mtu: int,
-              gateway: bool) -> None:
+              gateway: bool, address6: str | None = None) -> None:
         """One network's link into the container: a veth on the network's bridge (made now if
         missing), or a macvlan/ipvlan child of its parent interface (network/macvlan.py)."""
         if net.Driver in macvlan.DRIVERS:
@@ -152,7 +197,23 @@ class Networking:
             return
         with self.networks.lock():
             bridge.ensure(net, self.runroot)
-        bridge.attach(pid, cid, net, address, ifname, net.MTU or mtu, gateway=gateway)
+        bridge.attach(pid, cid, net, address, ifname, net.MTU or mtu, gateway=gateway,
+                      address6=address6)
+
+    def _start_proxy(self, c, pid: int) -> None:
+        """The userland proxy for the published ports the kernel cannot NAT (network/proxy.py:
+        IPv6 loopback, and IPv6 host addresses of a container that has no IPv6 address)."""
+        from ..network import proxy  # lazy: see the imports
+        ep = next(iter(c.networks.values()), None)
+        if ep is None:
+            return
+        relays = proxy.plan(c.host_config.get("PortBindings") or {}, ep["IPAddress"],
+                            ep.get("GlobalIPv6Address") or "")
+        if relays:
+            try:
+                proxy.start(relays, pid, c.id)
+            except proxy.ProxyError as e:
+                raise PortAllocated(str(e)) from None
 
     def refresh(self, store, also_running=None) -> None:
         """Rewrite the NAT table from what runs now (also_running: a container about to)."""
@@ -174,7 +235,8 @@ class Networking:
                 for b in binds:
                     published.append(nat.Published(proto=proto, host_ip=b.get("HostIp", ""),
                                                    host_port=int(b["HostPort"]),
-                                                   ip=ep["IPAddress"], port=int(port)))
+                                                   ip=ep["IPAddress"], port=int(port),
+                                                   ip6=ep.get("GlobalIPv6Address") or ""))
         with self.networks.lock():
             nat.apply(nets, published, self.networks.nat_table)
 
@@ -189,10 +251,10 @@ class Networking:
             for key, bs in (other.host_config.get("PortBindings") or {}).items():
                 for b in bs:
                     for ip, port, proto in mine:
-                        same_ip = ip in ("", "0.0.0.0") or b.get("HostIp", "") in ("", "0.0.0.0") \
-                            or ip == b.get("HostIp")
+                        same_ip = same_host_ip(ip, b.get("HostIp", ""))
                         if port == b["HostPort"] and proto == key.partition("/")[2] and same_ip:
-                            raise PortAllocated(f"Bind for {ip or '0.0.0.0'}:{port} failed: port is "
+                            shown = f"[{ip}]" if ":" in ip else ip or "0.0.0.0"
+                            raise PortAllocated(f"Bind for {shown}:{port} failed: port is "
                                             f"already allocated (by container {other.name})")
 
     def finished(self, store, c) -> None:
@@ -216,15 +278,18 @@ class Networking:
                 pass
 
     # -- connect and disconnect -----------------------------------------------------------------
-    def connect(self, store, c, net: Network, ip: str | None, aliases: list[str]) -> None:
+    def connect(self, store, c, net: Network, ip: str | None, aliases: list[str],
+                ip6: str | None = None) -> None:
         if net.Name in c.networks:
             raise NetworkConflict(f"endpoint with name {c.name} already exists in network {net.Name}")
         mode = c.host_config.get("NetworkMode", DEFAULT)
         if mode in ("host", "none") or mode.startswith("container:"):
             raise NetworkConflict(f"container {c.name} is on --network {mode}: it cannot join "
                                "another network")
+        _check_ip6(net, ip6)  # before any address is taken
         address = self.networks.allocate(net, c.id, ip)
-        ep = self._endpoint(c, net, address, aliases)
+        address6 = self._allocate6(net, c.id, ip6)
+        ep = self._endpoint(c, net, address, aliases, address6)
         ep["Order"] = max([e.get("Order", 0) for e in c.networks.values()] + [0]) + 1
         try:
             if c.state.status in ("running", "paused") and c.state.pid:
@@ -232,7 +297,7 @@ class Networking:
                 # A default route only if it has none yet (all it is on is --internal).
                 routed = any(not self.networks.get(n).Internal for n in c.networks)
                 self._plug(c.state.pid, c.id, net, address, ep["IfName"], bridge.host_mtu(),
-                           gateway=not routed and not net.Internal)
+                           gateway=not routed and not net.Internal, address6=address6 or None)
         except BaseException:
             self.networks.release(net.Name, c.id)
             raise

@@ -3,6 +3,9 @@
     networks.py   network records (`bridge`, the default, and user networks) and IPAM
     bridge.py     a network's bridge on the host; a container's veth pair plugged into it
     nat.py        one nftables table of minirun's own: outbound NAT, published ports, isolation
+                  (and its ip6 twin while a dual-stack network is in use)
+    ipv6.py       a dual-stack network's IPv6 subnet and gateway, and the ULA pool they come from
+    proxy.py      the userland proxy for published ports the kernel cannot NAT ([::1])
     dns.py        /etc/hostname, /etc/hosts and /etc/resolv.conf of a container
     dnsserver.py  the embedded DNS server's protocol (127.0.0.11): questions in, A/PTR answers out
 

@@ -12,10 +12,26 @@
       forward             (filter) isolation: nothing from one minirun network to another; an
                                   --internal network talks only to itself
 
-The whole table is rewritten from the current state (networks, running containers, their
-ports) in one `nft -f` transaction: `delete table` and the new table apply together or not at
-all. So a crashed monitor's rules vanish at the next change, and nothing that minirun did not
-make is ever touched. No network left: no table left.
+    table ip6 minirun   the same chains for IPv6, while a dual-stack network (--ipv6) has a
+                        bridge: DNAT of published ports to the containers' IPv6 addresses,
+                        masquerade of their IPv6 subnets going out (outbound NAT, as Docker's
+                        ip6tables rules do), hairpin, and the same isolation
+      output              also skips ::1: the kernel drops a packet for ::1 that comes back
+                          on any interface but lo (RFC 4291 2.5.3), and IPv6 has no
+                          route_localnet; published ports on [::1] go through a userland
+                          proxy instead (network/proxy.py), as Docker's do through docker-proxy
+
+Why a second table of the same name and not one `inet` table for both families: the IPv4 table
+stays exactly what it was (the rules, the name that `nft list table ip minirun`, the benches
+and users know; nothing to migrate on hosts that have it); the IPv6 one exists only while a
+dual-stack network is in use, so an IPv4-only host never has it; and every rule is one
+family's anyway (`ip saddr` against `ip6 saddr`, `dnat to` an address of one family), which an
+inet table would have to say in each rule. This is the iptables/ip6tables split Docker has.
+
+Both tables are rewritten from the current state (networks, running containers, their ports)
+in one `nft -f` transaction: `delete table` and the new tables apply together or not at all.
+So a crashed monitor's rules vanish at the next change, and nothing that minirun did not make
+is ever touched. No network left: no table left (nor an ip6 one without a dual-stack network).
 """
 
 from __future__ import annotations
@@ -37,13 +53,15 @@ class Published:
     host_port: int
     ip: str  # the container's
     port: int
+    ip6: str = ""  # the container's IPv6 address ("": it has none)
 
 
 def ruleset(networks: list[Network], published: list[Published], table: str = TABLE) -> str:
     """The nft script that makes the table say exactly this (or removes it)."""
     head = f"table ip {table} {{}}\ndelete table ip {table}\n"
+    v6 = _ruleset6(networks, published, table)
     if not networks:
-        return head
+        return head + v6
     lines = [f"table ip {table} {{",
              "  chain prerouting { type nat hook prerouting priority dstnat; policy accept; "
              "fib daddr type local jump published; }",
@@ -51,6 +69,8 @@ def ruleset(networks: list[Network], published: list[Published], table: str = TA
              "fib daddr type local jump published; }",
              "  chain published {"]
     for p in published:
+        if ":" in p.host_ip:
+            continue  # an IPv6 host address: the ip6 table's, or the proxy's
         match = f"ip daddr {p.host_ip} " if p.host_ip not in ("", "0.0.0.0") else ""
         lines.append(f"    {match}{p.proto} dport {p.host_port} dnat to {p.ip}:{p.port}")
     lines.append("  }")
@@ -62,7 +82,46 @@ def ruleset(networks: list[Network], published: list[Published], table: str = TA
         lines.append(f'    ip saddr {n.Subnet} ip daddr {n.Subnet} oifname "{n.Bridge}" '
                      "ct status dnat masquerade")
     lines.append("  }")
-    lines.append("  chain forward { type filter hook forward priority filter; policy accept;")
+    lines += _forward(networks)
+    lines.append("}")
+    return head + "\n".join(lines) + "\n" + v6
+
+
+def _ruleset6(networks: list[Network], published: list[Published], table: str) -> str:
+    """The ip6 table: there while a dual-stack network has a bridge, gone otherwise."""
+    head = f"table ip6 {table} {{}}\ndelete table ip6 {table}\n"
+    if not any(n.EnableIPv6 for n in networks):
+        return head
+    lines = [f"table ip6 {table} {{",
+             "  chain prerouting { type nat hook prerouting priority dstnat; policy accept; "
+             "fib daddr type local jump published; }",
+             # ::1 cannot be DNATed to another interface (see the module's docstring): the proxy.
+             "  chain output { type nat hook output priority -100; policy accept; "
+             "ip6 daddr != ::1 fib daddr type local jump published; }",
+             "  chain published {"]
+    for p in published:
+        if not p.ip6 or p.host_ip in ("0.0.0.0", "::1") or "." in p.host_ip:
+            continue  # no IPv6 address to send to, loopback (the proxy's), or an IPv4 binding
+        match = f"ip6 daddr {p.host_ip} " if p.host_ip not in ("", "::") else ""
+        lines.append(f"    {match}{p.proto} dport {p.host_port} dnat to [{p.ip6}]:{p.port}")
+    lines.append("  }")
+    lines.append("  chain postrouting { type nat hook postrouting priority srcnat; policy accept;")
+    for n in networks:
+        if not n.EnableIPv6:
+            continue
+        if not n.Internal:
+            lines.append(f'    ip6 saddr {n.Subnet6} oifname != "{n.Bridge}" masquerade')
+        lines.append(f'    ip6 saddr {n.Subnet6} ip6 daddr {n.Subnet6} oifname "{n.Bridge}" '
+                     "ct status dnat masquerade")
+    lines.append("  }")
+    lines += _forward(networks)
+    lines.append("}")
+    return head + "\n".join(lines) + "\n"
+
+
+def _forward(networks: list[Network]) -> list[str]:
+    """The isolation chain, the same for both families."""
+    lines = ["  chain forward { type filter hook forward priority filter; policy accept;"]
     for n in networks:
         if n.Internal:
             lines.append(f'    iifname "{n.Bridge}" oifname != "{n.Bridge}" drop')
@@ -71,15 +130,15 @@ def ruleset(networks: list[Network], published: list[Published], table: str = TA
             if other.Bridge != n.Bridge:
                 lines.append(f'    iifname "{n.Bridge}" oifname "{other.Bridge}" drop')
     lines.append("  }")
-    lines.append("}")
-    return head + "\n".join(lines) + "\n"
+    return lines
 
 
 def apply(networks: list[Network], published: list[Published], table: str = TABLE) -> None:
     script = ruleset(networks, published, table)
     if trace.enabled:
         trace.step(f"nft -f - ({len(published)} published ports, {len(networks)} networks)",
-                   f"replace table ip {table} in one transaction: NAT, ports, isolation")
+                   f"replace tables ip and ip6 {table} in one transaction: NAT, ports, "
+                   "isolation")
     try:
         r = subprocess.run(["nft", "-f", "-"], input=script, capture_output=True, text=True)
     except FileNotFoundError:
@@ -93,4 +152,5 @@ def backend() -> str:
     """What `info` says about the firewall minirun uses."""
     import shutil  # lazy: ~2 ms (it brings bz2, lzma, fnmatch); only `info` asks (start-up budget)
 
-    return "nftables (table ip minirun)" if shutil.which("nft") else "none (nft missing)"
+    return "nftables (tables ip and ip6 minirun)" if shutil.which("nft") else \
+        "none (nft missing)"

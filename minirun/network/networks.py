@@ -72,14 +72,21 @@ class Network:
     AuxAddresses: dict = field(default_factory=dict)  # --aux-address: name -> an IP kept free
     MTU: int = 0  # -o com.docker.network.driver.mtu (0: the host's)
     Options: dict = field(default_factory=dict)  # the -o options, as given
+    EnableIPv6: bool = False  # --ipv6: dual-stack, a second subnet (network/ipv6.py)
+    Subnet6: str = ""
+    Gateway6: str = ""
 
     def reserved(self, ip: str) -> bool:
-        """Not for a container: the gateway, or an --aux-address."""
-        return ip == self.Gateway or ip in self.AuxAddresses.values()
+        """Not for a container: a gateway, or an --aux-address."""
+        return ip in (self.Gateway, self.Gateway6) or ip in self.AuxAddresses.values()
 
     @property
     def prefixlen(self) -> int:
         return ipaddress.ip_network(self.Subnet).prefixlen
+
+    @property
+    def prefixlen6(self) -> int:
+        return ipaddress.ip_network(self.Subnet6).prefixlen if self.Subnet6 else 0
 
     @property
     def default(self) -> bool:
@@ -171,8 +178,11 @@ class Networks:
     def create(self, name: str, subnet: str | None = None, gateway: str | None = None,
                internal: bool = False, labels: dict | None = None, ip_range: str | None = None,
                aux_addresses: dict | None = None, options: dict | None = None,
-               driver: str = "bridge") -> Network:
-        """A new network. driver: bridge (the default), macvlan or ipvlan (network/macvlan.py:
+               driver: str = "bridge", ipv6: bool = False, subnet6: str | None = None,
+               gateway6: str | None = None) -> Network:
+        """A new network. ipv6: dual-stack, on subnet6 (default: a free /64 of our ULA pool,
+        network/ipv6.py) with the bridge at gateway6 (default: its first address).
+        driver: bridge (the default), macvlan or ipvlan (network/macvlan.py:
         -o parent=IFACE and the mode). options: Docker's -o; for the bridge driver
         com.docker.network.bridge.name (the device, at most 15 characters) and
         com.docker.network.driver.mtu; other keys are refused by name."""
@@ -180,6 +190,13 @@ class Networks:
             raise NetworkConflict(f"network with name {name} already exists")
         if not valid_name(name):
             raise InvalidNetwork(f"invalid network name {name!r}")
+        if (subnet6 or gateway6) and not ipv6:  # Docker's words
+            raise InvalidNetwork(f"network {name}: IPv6 has not been enabled for this network, "
+                                 f"but an IPv6 subnet has been provided ({subnet6 or gateway6}): "
+                                 "add --ipv6")
+        if ipv6 and driver != "bridge":
+            raise InvalidNetwork(f"network {name}: --ipv6 is for bridge networks here ({driver} "
+                                 "networks are IPv4-only)")
         options = dict(options or {})
         direct = driver in ("macvlan", "ipvlan")
         if direct:
@@ -216,13 +233,28 @@ class Networks:
                 raise NetworkConflict(f"network {name}: bridge name {bridge_name} is used by "
                                       "another network")
             nid = os.urandom(32).hex()
+            v6 = self._subnet6(name, subnet6, gateway6) if ipv6 else None
             return self._new(name, subnet or self._free_subnet(), gateway, internal, labels or {},
                              "" if direct else bridge_name or "mr-" + nid[:12], nid,
                              ip_range=ip_range, aux=aux_addresses or {}, mtu=mtu,
-                             options=options, driver=driver)
+                             options=options, driver=driver, v6=v6)
+
+    def _subnet6(self, name: str, subnet6: str | None, gateway6: str | None) -> tuple[str, str]:
+        """The checked (subnet, gateway) of a dual-stack network (under the records' lock)."""
+        from . import ipv6  # lazy: hashlib (~2 ms), and only --ipv6 needs it (start-up budget)
+
+        others = [(n.Name, n.Subnet6) for n in self._records() if n.Subnet6]
+        try:
+            if subnet6 is None:
+                subnet6 = ipv6.free_subnet([ipaddress.ip_network(s) for _, s in others])
+            return ipv6.check(name, subnet6, gateway6, others)
+        except ipv6.OverlapError as e:
+            raise NetworkConflict(str(e)) from None
+        except ValueError as e:
+            raise InvalidNetwork(str(e)) from None
 
     def _new(self, name, subnet, gateway, internal, labels, bridge, nid, ip_range=None, aux=None,
-             mtu=0, options=None, driver="bridge") -> Network:
+             mtu=0, options=None, driver="bridge", v6=None) -> Network:
         try:
             net = ipaddress.ip_network(subnet)
         except ValueError:
@@ -234,7 +266,11 @@ class Networks:
                 raise NetworkConflict(f"Pool overlaps with other one on this address space: {subnet} "
                                    f"and network {other.Name} ({other.Subnet})")
         gw = gateway or str(next(net.hosts()))
-        if ipaddress.ip_address(gw) not in net:
+        try:
+            gw_in = ipaddress.ip_address(gw) in net
+        except ValueError:
+            raise InvalidNetwork(f"network {name}: invalid gateway {gw!r}") from None
+        if not gw_in:
             raise InvalidNetwork(f"gateway {gw} is not in subnet {subnet}")
         pool = ""
         if ip_range:
@@ -243,13 +279,18 @@ class Networks:
             except ValueError:
                 raise InvalidNetwork(f"network {name}: invalid --ip-range {ip_range!r} (CIDR)") \
                     from None
+            if r.version != 4:
+                raise InvalidNetwork(f"network {name}: --ip-range {ip_range}: IPv4 only (IPv6 "
+                                     "addresses come from the whole IPv6 subnet)")
             if not r.subnet_of(net):
                 raise InvalidNetwork(f"network {name}: --ip-range {ip_range} is not inside "
                                      f"subnet {subnet}")
             pool = str(r)
+        net6 = ipaddress.ip_network(v6[0]) if v6 else None
         for host, ip in (aux or {}).items():
             try:
-                if ipaddress.ip_address(ip) not in net:
+                if ipaddress.ip_address(ip) not in net and not (net6 and ipaddress.ip_address(
+                        ip) in net6):
                     raise ValueError
             except ValueError:
                 raise InvalidNetwork(f"network {name}: --aux-address {host}={ip} is not an "
@@ -257,7 +298,8 @@ class Networks:
         n = Network(Name=name, Id=nid, Subnet=str(net), Gateway=gw, Bridge=bridge,
                     Created=now(), Internal=internal, Labels=labels, IPRange=pool,
                     AuxAddresses=dict(aux or {}), MTU=mtu, Options=dict(options or {}),
-                    Driver=driver)
+                    Driver=driver, EnableIPv6=v6 is not None, Subnet6=v6[0] if v6 else "",
+                    Gateway6=v6[1] if v6 else "")
         self._save(n)
         return n
 
@@ -296,30 +338,41 @@ class Networks:
         except (FileNotFoundError, ValueError):
             return {}
 
-    def allocate(self, n: Network, cid: str, want: str | None = None) -> str:
-        """An address on n for container cid (the same one again if it has one)."""
+    def allocate(self, n: Network, cid: str, want: str | None = None, v6: bool = False) -> str:
+        """An address on n for container cid (the same one again if it has one). v6: its IPv6
+        address on a dual-stack network (the ipam file holds both families' addresses)."""
+        flag, subnet = ("--ip6", n.Subnet6) if v6 else ("--ip", n.Subnet)
+        if v6 and not n.EnableIPv6:
+            raise InvalidNetwork(f"invalid {flag} {want}: network {n.Name} has no IPv6 (create "
+                                 "it with --ipv6)")
+        if v6 and want is not None:
+            try:
+                want = str(ipaddress.IPv6Address(want))  # one spelling (RFC 5952) in the file
+            except ValueError:
+                raise InvalidNetwork(f"invalid {flag} {want}: not an IPv6 address") from None
         with FileLock(self._path(n.Name, ".ipam.lock")):
             used = self._ipam(n.Name)
+            net = ipaddress.ip_network(subnet)
             for ip, owner in used.items():
-                if owner == cid and (want is None or want == ip):
+                if owner == cid and (want is None or want == ip) and \
+                        ipaddress.ip_address(ip) in net:
                     return ip
-            net = ipaddress.ip_network(n.Subnet)
             if want is not None:
                 try:
                     if ipaddress.ip_address(want) not in net or n.reserved(want):
                         raise ValueError
                 except ValueError:
-                    raise InvalidNetwork(f"invalid --ip {want}: not a free host address of "
-                                       f"{n.Name} ({n.Subnet})") from None
+                    raise InvalidNetwork(f"invalid {flag} {want}: not a free host address of "
+                                       f"{n.Name} ({subnet})") from None
                 if want in used:
                     raise NetworkConflict(f"Address already in use: {want} on network {n.Name}")
                 ip = want
             else:
-                pool = ipaddress.ip_network(n.IPRange) if n.IPRange else net
+                pool = ipaddress.ip_network(n.IPRange) if n.IPRange and not v6 else net
                 ip = next((str(h) for h in pool.hosts() if h in net and not n.reserved(str(h))
                            and str(h) not in used), None)
                 if ip is None:
-                    raise NetworkError(f"no free address left on network {n.Name} ({n.Subnet})")
+                    raise NetworkError(f"no free address left on network {n.Name} ({subnet})")
             used[ip] = cid
             write_atomic(self._path(n.Name, ".ipam.json"), fastjson.dumps(used, indent=1), mode=0o666)
             return ip

@@ -80,7 +80,7 @@ def test_networks_first_at_create_the_rest_joined_with_aliases(tmp_path):
         networks: {front: {}, back: {name: shared-back}}
         """)
     assert (p.options.network, p.options.aliases, p.options.ip) == ("p_front", ["web"], None)
-    assert p.networks == [("shared-back", ["web", "www"], "10.1.2.3")]
+    assert p.networks == [("shared-back", ["web", "www"], "10.1.2.3", None)]
     default = plan(tmp_path, "name: p\nservices: {web: {image: busybox}}\n")
     assert default.options.network == "p_default" and default.options.aliases == ["web"]
 

@@ -236,7 +236,7 @@ def inspect(eng: Engine, ref: str) -> dict:
 def _network_settings(c: Container) -> dict:
     """Docker's NetworkSettings: the endpoints, and the top-level fields of the default one."""
     mode = c.host_config.get("NetworkMode", "bridge")
-    nets = {name: {k: v for k, v in ep.items() if k not in ("IfName", "Order")}
+    nets = {name: {**_NO_IPV6, **{k: v for k, v in ep.items() if k not in ("IfName", "Order")}}
             for name, ep in c.networks.items()}
     if not nets and mode in ("none", "host"):
         nets = {mode: {}}
@@ -246,13 +246,23 @@ def _network_settings(c: Container) -> dict:
             "IPAddress": first.get("IPAddress", "") if running else "",
             "IPPrefixLen": first.get("IPPrefixLen", 0), "Gateway": first.get("Gateway", ""),
             "MacAddress": first.get("MacAddress", ""),
+            **{k: first.get(k, v) for k, v in _NO_IPV6.items()},
             "SandboxKey": f"/proc/{c.state.pid}/ns/net" if c.state.pid else ""}
 
 
+# Docker's endpoint fields for IPv6, as an endpoint on an IPv4-only network has them (and a
+# record made before minirun had IPv6).
+_NO_IPV6 = {"IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0}
+
+
 def _port_bindings(c: Container) -> dict:
-    """{"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}, in the record's order."""
-    return {key: [{"HostIp": b.get("HostIp") or "0.0.0.0", "HostPort": b["HostPort"]}
-                  for b in binds]
+    """{"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}, in the record's order. A port
+    published on every address ("") of a container with an IPv6 address is there twice, on
+    0.0.0.0 and on ::, as Docker shows a dual-stack container's."""
+    first = next(iter(c.networks.values()), {})
+    every = ("0.0.0.0", "::") if first.get("GlobalIPv6Address") else ("0.0.0.0",)
+    return {key: [{"HostIp": ip, "HostPort": b["HostPort"]}
+                  for b in binds for ip in ((b.get("HostIp"),) if b.get("HostIp") else every)]
             for key, binds in (c.host_config.get("PortBindings") or {}).items()}
 
 

@@ -36,16 +36,20 @@ def create(eng: Engine, name: str, driver: str = "bridge", subnet: str | None = 
            gateway: str | None = None, internal: bool = False,
            labels: dict[str, str] | None = None, ip_range: str | None = None,
            aux_addresses: dict[str, str] | None = None,
-           options: dict[str, str] | None = None) -> dict:
+           options: dict[str, str] | None = None, ipv6: bool = False,
+           subnet6: str | None = None, gateway6: str | None = None) -> dict:
     """A bridge network (its bridge device is made when a container first joins it): on
     `subnet` (CIDR; default a free /24 of 10.222.0.0/16), the bridge at `gateway` (default the
     first address). `internal`: no NAT, no traffic to other networks, no default route.
     `ip_range`: where containers' addresses come from; `aux_addresses`: addresses never handed
     out; `options`: the bridge's name and MTU (Docker's -o keys). `driver` macvlan or ipvlan:
     the containers join a host interface's wire instead (`options` parent= and the mode:
-    network/macvlan.py)."""
+    network/macvlan.py). `ipv6`: dual-stack, on `subnet6` (default a free /64 of minirun's ULA
+    pool, network/ipv6.py), the bridge at `gateway6` (default its first address); a subnet6
+    without ipv6 is refused, as Docker refuses it."""
     n = eng.net.networks.create(name, subnet, gateway, internal, labels or {}, ip_range,
-                                aux_addresses, options, driver=driver or "bridge")
+                                aux_addresses, options, driver=driver or "bridge", ipv6=ipv6,
+                                subnet6=subnet6, gateway6=gateway6)
     journal.record(eng.root, "network", "create", n.Id, {"name": n.Name, "type": n.Driver})
     return {"Id": n.Id, "Warning": ""}
 
@@ -89,14 +93,18 @@ def _network(eng: Engine, n: Network) -> dict:
             containers[c.id] = {"Name": c.name, "EndpointID": ep.get("EndpointID", ""),
                                 "MacAddress": ep.get("MacAddress", ""),
                                 "IPv4Address": f"{ep['IPAddress']}/{ep['IPPrefixLen']}",
-                                "IPv6Address": ""}
+                                "IPv6Address": f"{ep['GlobalIPv6Address']}/"
+                                f"{ep['GlobalIPv6PrefixLen']}" if ep.get("GlobalIPv6Address")
+                                else ""}
+    # Dual-stack: a second IPAM entry, IPv4's first (Docker's order).
+    v6 = [{"Subnet": n.Subnet6, "Gateway": n.Gateway6}] if n.EnableIPv6 else []
     return {"Name": n.Name, "Id": n.Id, "Created": n.Created, "Scope": "local",
-            "Driver": n.Driver, "EnableIPv6": False,
+            "Driver": n.Driver, "EnableIPv6": n.EnableIPv6,
             "IPAM": {"Driver": "default", "Options": {},
                      "Config": [{"Subnet": n.Subnet, "Gateway": n.Gateway,
                                  **({"IPRange": n.IPRange} if n.IPRange else {}),
                                  **({"AuxiliaryAddresses": dict(n.AuxAddresses)}
-                                    if n.AuxAddresses else {})}]},
+                                    if n.AuxAddresses else {})}, *v6]},
             "Internal": n.Internal, "Attachable": False, "Ingress": False,
             "Containers": containers,
             "Options": {**n.Options, **({"com.docker.network.bridge.name": n.Bridge}
@@ -154,13 +162,13 @@ def prune(eng: Engine) -> dict:
 
 
 def connect(eng: Engine, name: str, container: str, ip: str | None = None,
-            aliases: list[str] | tuple[str, ...] = ()) -> None:
+            aliases: list[str] | tuple[str, ...] = (), ip6: str | None = None) -> None:
     """Put a container on a network (at once if it runs: one more interface, ethN), at `ip`
-    if given, also known there by `aliases`. Conflict if it is on it already, or on
-    --network host, none or container:."""
+    (and `ip6` on a dual-stack network) if given, also known there by `aliases`. Conflict if
+    it is on it already, or on --network host, none or container:."""
     c = eng.get(container)
     net = eng.net.networks.get(name)
-    eng.net.connect(eng.containers, c, net, ip, list(aliases))
+    eng.net.connect(eng.containers, c, net, ip, list(aliases), ip6)
     journal.record(eng.root, "network", "connect", net.Id, {"name": net.Name, "container": c.id})
 
 

@@ -352,7 +352,8 @@ class Engine:
             hc = c.host_config
             dns.write(cdir, c.config["Hostname"], c.config.get("Domainname") or "",
                       host_mode=mode == "host", dns=hc.get("Dns"), dns_search=hc.get("DnsSearch"),
-                      hosts_text=self.net.hosts_text(c, []) if mode != "host" else None)
+                      hosts_text=self.net.hosts_text(c) if mode != "host" else None,
+                      embedded_dns=dns.embedded(mode, c.networks))
         if maps:
             uid, gid = userns.host_root(maps)  # the container's root may write its /etc files
             for name in ("hostname", "hosts", "resolv.conf"):

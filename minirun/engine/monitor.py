@@ -102,6 +102,7 @@ class Monitor:
         self.stdin_fd = -1
         self.master = -1
         self.probe = None  # health.Probe: the container's HEALTHCHECK, while it runs
+        self.resolver = None  # network/resolver.py: 127.0.0.11 on user networks, while it runs
         self.net_helper = net_helper  # engine/nethelper.py: forked at our start, used once
 
     # -- the whole life --------------------------------------------------------------------------
@@ -115,6 +116,8 @@ class Monitor:
             # A no-op handler, not SIG_IGN: an ignored signal stays ignored across execve(),
             # and the container's program would inherit that from us.
             signal.signal(s, lambda *_: None)
+        # `network connect` to a user network: serve 127.0.0.11 now (the wakeup fd says which).
+        signal.signal(signal.SIGUSR1, lambda *_: None)
         me, start = os.getpid(), kproc.start_time(os.getpid())
 
         def mine(c: Container) -> None:
@@ -213,6 +216,7 @@ class Monitor:
                 x.networks = nets
 
             self.store.update(self.cid, plugged)
+        self.start_resolver(c, nets or c.networks, state.pid)
         if first and self.wait_attach:
             self.tell("created")
             self.await_start()
@@ -240,6 +244,26 @@ class Monitor:
                                       self.runroot, self.cid, self.cdir, c.config, started)
         if first:
             self.tell(f"ok {state.pid}")
+
+    def start_resolver(self, c: Container, networks: dict, pid: int) -> None:
+        """The embedded DNS server, 127.0.0.11, for a container on a user-defined network: in
+        its network namespace (new at each run), answered from this loop until it exits."""
+        from ..network import dns  # (small: the rule of who gets one)
+
+        self.stop_resolver()
+        if not dns.embedded(c.host_config.get("NetworkMode", "bridge"), networks):
+            return
+        from ..network import resolver  # only for such a container: the monitor stays small
+
+        try:
+            self.resolver = resolver.for_container(c, pid, self.root, self.store.all)
+        except (MinirunError, OSError) as e:  # Docker's too: the container runs, without names
+            os.write(2, f"{now()} monitor: embedded DNS: {e}\n".encode())
+
+    def stop_resolver(self) -> None:
+        if self.resolver is not None:
+            self.resolver.close()  # its sockets hold the network namespace, and its veths
+            self.resolver = None
 
     def networking(self):
         from .networking import Networking  # (only in the forked child)
@@ -351,6 +375,12 @@ class Monitor:
                 wait = min(wait, probe.wait(time.monotonic()))
                 if probe.busy:
                     fds.append(probe.fd)
+            res, dns_fds = self.resolver, ()
+            if res is not None:
+                dns_fds = res.fds()
+                fds += dns_fds
+                due = res.wait(time.monotonic())
+                wait = wait if due is None else min(wait, due)
             try:
                 ready, _, _ = select.select(fds, [], [], wait)
             except InterruptedError:
@@ -362,9 +392,13 @@ class Monitor:
                 if r is self.listener:
                     self.accept()
                 elif r == self.wake_r:
-                    _drain(self.wake_r)
+                    if signal.SIGUSR1 in _drain(self.wake_r) and self.resolver is None:
+                        c = self.store.load(self.cid)
+                        self.start_resolver(c, c.networks, self.init_pid)
                 elif probe is not None and r == probe.fd:
                     checked = probe.read(time.monotonic()) is not None or checked
+                elif r in dns_fds:
+                    res.handle(r)
                 elif isinstance(r, int):
                     self.pump(r)
                 else:
@@ -372,6 +406,11 @@ class Monitor:
                         self.client_frame(kind, payload)
             if status is None:
                 status = self.reap()
+            if res is not None:
+                if status is None:
+                    res.tick(time.monotonic())
+                else:
+                    self.stop_resolver()  # the container is gone: nobody asks any more
             if probe is not None:
                 if status is None:
                     self.health_tick(checked)
@@ -573,6 +612,7 @@ class Monitor:
         if self.probe is not None:
             self.probe.cancel()
             self.probe = None
+        self.stop_resolver()
         if self.logw is not None:
             self.logw.close()
         if os.path.isdir(self.cdir):
@@ -645,12 +685,15 @@ def _exit_code(status: int | None) -> int:
     return os.WEXITSTATUS(status)
 
 
-def _drain(fd: int) -> None:
+def _drain(fd: int) -> bytes:
+    """Empty the signal wakeup pipe; returns what was in it: one byte per signal, its number."""
+    got = b""
     try:
-        while os.read(fd, 512):
-            pass
+        while chunk := os.read(fd, 512):
+            got += chunk
     except (BlockingIOError, OSError):
         pass
+    return got
 
 
 if __name__ == "__main__":  # pragma: no cover

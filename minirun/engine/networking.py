@@ -6,10 +6,12 @@ The lifecycle, and who does each part:
                       (IPAM), turn -p/-P into port bindings (a random host port picked now)
   start    (monitor)  after the runtime made the namespaces, before the process runs: make the
                       bridge if needed, plug a veth into each network (eth0, eth1 ...), rewrite
-                      the NAT table with the container's ports, refresh /etc/hosts of the
-                      network's containers (user networks resolve names; the default does not)
-  exit     (monitor)  the kernel deletes the veths with the namespace; the NAT table and the
-                      peers' hosts files are rewritten without this container
+                      the NAT table with the container's ports, write its own /etc/hosts; on a
+                      user network the monitor then serves 127.0.0.11 (network/resolver.py):
+                      names come from there, never from hosts files (Docker's rule; the default
+                      bridge has no names at all)
+  exit     (monitor)  the kernel deletes the veths with the namespace; the NAT table is
+                      rewritten without this container
   rm       (CLI)      its addresses go back to IPAM
 
 The NAT table is derived from the records every time (network/nat.py), so a killed monitor's
@@ -305,10 +307,35 @@ class Networking:
         def add(x) -> None:
             x.networks[net.Name] = ep
 
+        had_dns = _embedded(c)
         c = store.update(c.id, add)
         if c.state.running:
             self.refresh(store)
             self.update_hosts(store, c, joining=True)
+            if not had_dns and _embedded(c):
+                self._start_embedded_dns(store, c)
+
+    def _start_embedded_dns(self, store, c) -> None:
+        """A running container that was on the default bridge only joined a user network: as
+        Docker does, its resolv.conf now names 127.0.0.11 (rewritten in place: it is a bind
+        mount), and its monitor is told (SIGUSR1) to serve it from now on."""
+        import signal  # lazy: see the imports
+        from ..kernel import process as kproc
+        from ..network import dns
+        try:
+            with open(dns.HOST_RESOLV_CONF) as f:
+                host_text = f.read()
+        except OSError:
+            host_text = ""
+        hc = c.host_config
+        _rewrite(store.path(c.id, "resolv.conf"),
+                 dns.resolv_conf_embedded(host_text, hc.get("Dns"), hc.get("DnsSearch")))
+        pid = c.state.monitor_pid
+        if pid and kproc.start_time(pid) == c.state.monitor_start:
+            try:
+                os.kill(pid, signal.SIGUSR1)
+            except ProcessLookupError:
+                pass
 
     def disconnect(self, store, c, net: Network) -> None:
         if net.Name not in c.networks:
@@ -329,51 +356,45 @@ class Networking:
         if c.state.running:
             self.update_hosts(store, c, joining=True)
 
-    # -- names: /etc/hosts on user networks -----------------------------------------------------
-    def hosts_text(self, c, peers: list) -> str:
+    # -- names: /etc/hosts holds the container's own, peers are asked of 127.0.0.11 -------------
+    def hosts_text(self, c) -> str:
+        """/etc/hosts: localhost, the container's hostname on each of its addresses, and
+        --add-host. No peers: on user networks their names come from the embedded DNS server,
+        which follows them as they come and go and rotates a service's replicas (Docker lists
+        none there either since it has one)."""
         from ..network import dns  # lazy: see the imports
         extra = []
         for name, ep in c.networks.items():
             extra.append((ep["IPAddress"], [c.config.get("Hostname", c.id[:12])]))
-        for p in peers:
-            for name, ep in p.networks.items():
-                if name in c.networks and name != DEFAULT:
-                    names = [p.name, p.id[:12]] + [a for a in (ep.get("Aliases") or []) if a]
-                    extra.append((ep["IPAddress"], names))
         for entry in c.host_config.get("ExtraHosts") or []:
             host, _, ip = entry.partition(":")
             extra.append((ip, [host]))
         return dns.hosts_with(c.config.get("Hostname", c.id[:12]),
                               c.config.get("Domainname", ""), extra, bool(c.networks))
 
-    def write_hosts(self, cdir: str, c, peers: list) -> None:
+    def write_hosts(self, cdir: str, c) -> None:
         """Rewrite cdir/hosts in place: the container's /etc/hosts is a bind mount of that
         inode, so a rename (a new inode) would not be seen inside."""
-        text = self.hosts_text(c, peers)
-        path = os.path.join(cdir, "hosts")
-        with open(path, "a+") as f:
-            f.seek(0)
-            f.truncate()
-            f.write(text)
+        _rewrite(os.path.join(cdir, "hosts"), self.hosts_text(c))
 
     def update_hosts(self, store, c, joining: bool) -> None:
-        """A container joined (or left) its user networks: every running container on them
-        gets a current /etc/hosts (and the joiner its own)."""
-        user_nets = {n for n in c.networks if n != DEFAULT}
-        everyone = [x for x in store.all() if x.id != c.id]
-        running = [x for x in everyone if x.state.running]
+        """A container joined (or left) a network: its own /etc/hosts lists its addresses now.
+        Its peers' files are left alone: they ask the embedded DNS server for its name."""
         if joining:
-            self.write_hosts(store.path(c.id), c, [x for x in running
-                                                   if user_nets & set(x.networks)])
-        if not user_nets:
-            return
-        live = running + ([c] if joining else [])
-        for x in running:
-            if user_nets & set(x.networks):
-                try:
-                    self.write_hosts(store.path(x.id), x, [p for p in live if p.id != x.id])
-                except OSError:
-                    continue
+            self.write_hosts(store.path(c.id), c)
+
+
+def _embedded(c) -> bool:
+    from ..network import dns  # lazy: see the imports
+    return dns.embedded(c.host_config.get("NetworkMode", DEFAULT), c.networks)
+
+
+def _rewrite(path: str, text: str) -> None:
+    """Replace a bind-mounted file's content in place (same inode: what the container sees)."""
+    with open(path, "a+") as f:
+        f.seek(0)
+        f.truncate()
+        f.write(text)
 
 
 __all__ = ["Networking", "PortError", "InvalidPort", "PortAllocated", "parse_publish", "netmod"]

@@ -116,8 +116,10 @@ def test_second_up_recreates_only_what_changed_and_scale_adds_and_removes(projec
     project.ok("up", "-d", "--scale", "web=3", "-t", "0")
     webs = sorted(e["Name"] for e in project.ps() if e["Service"] == "web")
     assert webs == [f"{project.name}-web-{i}" for i in (1, 2, 3)]
-    hosts = project.ok("exec", "-T", "client", "cat", "/etc/hosts")
-    assert len({line.split()[0] for line in hosts.splitlines() if line.endswith(" web")}) == 3
+    # Every replica answers to the service's name, from the embedded DNS server (127.0.0.11).
+    found = project.ok("exec", "-T", "client", "nslookup", "web")
+    assert len({ln.split()[-1] for ln in found.splitlines()
+                if ln.startswith("Address:") and ":53" not in ln}) == 3
     project.ok("up", "-d", "--scale", "web=1", "-t", "0")
     assert [e["Name"] for e in project.ps() if e["Service"] == "web"] == [f"{project.name}-web-1"]
     r = project("up", "-d", "--force-recreate", "-t", "0")

@@ -131,11 +131,18 @@ class Netlink:
             raise KernelError("netlink", f"{shown} ({self.where})", e.code) from None
 
     # -- links --------------------------------------------------------------------------------
-    def add_bridge(self, name: str, mtu: int | None = None) -> None:
+    def add_bridge(self, name: str, mtu: int | None = None, alias: str = "") -> None:
+        """A bridge; `alias` (IFLA_IFALIAS, /sys/class/net/NAME/ifalias, `ip link`'s "alias")
+        says whose it is, whatever its name."""
         extra = {"mtu": mtu} if mtu else {}
         self._do(f'link("add", ifname="{name}", kind="bridge")', "a virtual switch: the veths "
                  "of the network's containers plug into it, and the host routes to it",
                  self.ipr.link, "add", ifname=name, kind="bridge", **extra)
+        if alias:
+            self._do(f'link("set", ifname="{name}", ifalias="{alias}")', "a label on the link: "
+                     "minirun finds its own bridges by it, even under a name given with -o "
+                     "com.docker.network.bridge.name", self.ipr.link, "set",
+                     index=self.index(name), ifalias=alias)
 
     def add_veth(self, name: str, peer: str, peer_netns_fd: int, mtu: int, where: str,
                  peer_mac: bytes | None = None) -> None:

@@ -38,14 +38,45 @@ SYSCTL6 = "/proc/sys/net/ipv6"
 SAVED_FORWARD6 = "/run/minirun-ipv6_forwarding"
 
 
-def any_minirun_bridge() -> bool:
-    """Is any minirun bridge (minirun0, mr-<id>) left on the host, made by any --root?"""
+ALIAS = "minirun network"  # every minirun bridge's ifalias: "minirun network NAME"
+
+
+def minirun_bridges() -> list[str]:
+    """The minirun bridges on the host, made by any --root: by their alias (ALIAS), or by their
+    default names (minirun0, mr-<id>, mrb-<hash>) for bridges made before the alias was set."""
     try:
         names = os.listdir("/sys/class/net")
     except OSError:
+        return []
+    out = []
+    for n in names:
+        if not os.path.isdir(f"/sys/class/net/{n}/bridge"):
+            continue
+        try:
+            with open(f"/sys/class/net/{n}/ifalias") as f:
+                alias = f.read()
+        except OSError:
+            alias = ""
+        if alias.startswith(ALIAS) or n == "minirun0" or n.startswith(("mr-", "mrb-")):
+            out.append(n)
+    return out
+
+
+def any_minirun_bridge() -> bool:
+    """Is any minirun bridge left on the host, made by any --root?"""
+    return bool(minirun_bridges())
+
+
+def any_dual_stack_bridge() -> bool:
+    """Is any minirun bridge left with a global IPv6 address (a dual-stack network's)? Read
+    from /proc/net/if_inet6: address, ifindex, prefix length, scope (00: global), flags, name."""
+    ours = set(minirun_bridges())
+    try:
+        with open("/proc/net/if_inet6") as f:
+            return any(len(p) == 6 and p[5] in ours and p[3] == "00"
+                       for p in (line.split() for line in f))
+    except OSError:
         return False
-    return any((n == "minirun0" or n.startswith(("mr-", "mrb-"))) and os.path.isdir(
-        f"/sys/class/net/{n}/bridge") for n in names)
 
 
 def host_mtu() -> int:
@@ -80,7 +111,7 @@ def ensure(net: Network, runroot: str) -> None:
 
     with Netlink() as nl:
         try:
-            nl.add_bridge(net.Bridge)
+            nl.add_bridge(net.Bridge, alias=f"{ALIAS} {net.Name}")
         except MinirunError as e:
             if getattr(e, "errno", 0) == 17:  # EEXIST: a parallel run made it just now
                 return
@@ -148,19 +179,20 @@ def _forwarding_back(saved: str, path: str, why: str) -> None:
 
 
 def remove(net: Network, runroot: str, all_bridges: list[str]) -> None:
-    """Delete the network's bridge; the last minirun bridge out puts ip_forward (and IPv6
-    forwarding, if a dual-stack network turned it on) back."""
+    """Delete the network's bridge; the last minirun bridge out puts ip_forward back, the
+    last dual-stack one IPv6 forwarding (if a dual-stack network turned it on)."""
     if exists(net.Bridge):
         from ..kernel.netlink import Netlink
 
         with Netlink() as nl:
             nl.delete_link(net.Bridge, "the network is gone (or unused): its bridge goes too")
+    if not any_dual_stack_bridge():
+        _forwarding_back(SAVED_FORWARD6, f"{SYSCTL6}/conf/all/forwarding", "no dual-stack "
+                         "minirun bridge is left: IPv6 forwarding as it was before minirun")
     if any(exists(b) for b in all_bridges if b != net.Bridge) or any_minirun_bridge():
         return
     _forwarding_back(SAVED_FORWARD, f"{SYSCTL}/ip_forward", "no minirun bridge is left: IPv4 "
                      "forwarding as it was before minirun")
-    _forwarding_back(SAVED_FORWARD6, f"{SYSCTL6}/conf/all/forwarding", "no minirun bridge is "
-                     "left: IPv6 forwarding as it was before minirun")
 
 
 def veth_name(cid: str, net: Network) -> str:

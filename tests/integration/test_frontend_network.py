@@ -349,6 +349,12 @@ def test_network_create_options_ip_range_aux_bridge_name_and_mtu(mr):
         assert net["Options"]["com.docker.network.bridge.name"] == "mrtestbr0"
         assert net["Options"]["com.docker.network.driver.mtu"] == "1280"
         assert os.path.isdir("/sys/class/net/mrtestbr0/bridge")
+        # its alias marks it as minirun's whatever its name (ip_forward is put back only when
+        # the last of them goes: network/bridge.py minirun_bridges)
+        assert open("/sys/class/net/mrtestbr0/ifalias").read().strip() == "minirun network tuned"
+        from minirun.network import bridge
+
+        assert "mrtestbr0" in bridge.minirun_bridges()
         r = mr("run", "--rm", "--network", "tuned", "--ip", "10.233.5.129", "busybox", "true")
         assert r.returncode == 125 and "10.233.5.129" in r.stderr
     finally:

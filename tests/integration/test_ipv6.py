@@ -148,7 +148,7 @@ def upstream6():
 def v6(mr):
     """Networks the test makes; removed after it (with the fixture's own prune), and then the
     IPv6 side of the host must be as it was: no ip6 table of this root, no bridge, and IPv6
-    forwarding back if no other minirun bridge is left on the host."""
+    forwarding back if no other dual-stack minirun bridge is left on the host."""
     before = sysctl6_forwarding()
     made: list[str] = []
     yield made
@@ -161,7 +161,7 @@ def v6(mr):
     assert f"table ip6 {root_table(mr)}\n" not in tables + "\n"
     from minirun.network import bridge
 
-    if not bridge.any_minirun_bridge():  # (others' bridges keep it on, by design)
+    if not bridge.any_dual_stack_bridge():  # (others' dual-stack bridges keep it on)
         assert sysctl6_forwarding() == before
 
 

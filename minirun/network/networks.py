@@ -258,20 +258,23 @@ class Networks:
         try:
             net = ipaddress.ip_network(subnet)
         except ValueError:
-            raise InvalidNetwork(f"invalid subnet {subnet!r} (use CIDR: 10.10.0.0/24)") from None
+            raise InvalidNetwork(f"network {name}: invalid subnet {subnet!r} (use CIDR: "
+                                 "10.10.0.0/24)") from None
         if net.version != 4 or net.prefixlen > 30:
-            raise InvalidNetwork(f"subnet {subnet}: an IPv4 network of /30 or larger is needed")
+            raise InvalidNetwork(f"network {name}: subnet {subnet}: an IPv4 network of /30 or "
+                                 "larger is needed")
         for other in self._records():
             if ipaddress.ip_network(other.Subnet).overlaps(net):
-                raise NetworkConflict(f"Pool overlaps with other one on this address space: {subnet} "
-                                   f"and network {other.Name} ({other.Subnet})")
+                raise NetworkConflict(f"network {name}: Pool overlaps with other one on this "
+                                      f"address space: {subnet} and network {other.Name} "
+                                      f"({other.Subnet})")
         gw = gateway or str(next(net.hosts()))
         try:
             gw_in = ipaddress.ip_address(gw) in net
         except ValueError:
             raise InvalidNetwork(f"network {name}: invalid gateway {gw!r}") from None
         if not gw_in:
-            raise InvalidNetwork(f"gateway {gw} is not in subnet {subnet}")
+            raise InvalidNetwork(f"network {name}: gateway {gw} is not in subnet {subnet}")
         pool = ""
         if ip_range:
             try:

@@ -238,11 +238,14 @@ def run(obj, image: str, command: tuple[str, ...], detach: bool, sig_proxy: bool
     """Create and start a container from IMAGE, running COMMAND (or the image's default)."""
     if not detach and not kw["tty"] and not kw["interactive"] and os.isatty(0) and os.isatty(1):
         kw["tty"] = kw["interactive"] = True  # what a person at a terminal means (module doc)
-    from ..engine.lifecycle import MonitorHandle, plugs_links  # lazily: start-up (see _api)
+    from ..engine import early
+    from ..engine.monitorhandle import MonitorHandle, plugs_links
 
     eng = _engine(obj)
-    # its start-up overlaps ours (lifecycle.MonitorHandle), and its network helper's too
-    monitor = MonitorHandle(eng, network=plugs_links(kw["network"]))
+    # Its start-up overlaps ours (monitorhandle.MonitorHandle), and its network helper's too:
+    # started by the launcher before click was imported (engine/early.py), or now.
+    monitor = early.take(eng.root, eng.runroot) or \
+        MonitorHandle(eng, network=plugs_links(kw["network"]))
     try:
         cid = _create(obj, image, command, kw)
     except BaseException:

@@ -646,7 +646,7 @@ def _preload() -> None:
     from ..kernel.cgroups import v1, v2  # noqa: F401
 
     libc.preload()
-    # The interpreter started with the cyclic collector off (lifecycle.monitor_argv): what the
+    # The interpreter started with the cyclic collector off (monitorhandle.monitor_argv): what the
     # imports made is frozen now, so collections over the container's life, and the processes
     # we fork (copy-on-write), leave it untouched; then the collector runs as usual.
     gc.freeze()

@@ -9,7 +9,7 @@ So nobody waits for it. The timeline of `minirun run` on a bridge:
     helper                    └─ import pyroute2 and the network code ─────── wait ────── plug in ─ exit
 
 The monitor forks the helper first thing, before it reads which container it will run (the CLI
-starts the monitor ahead of time: engine/lifecycle.py MonitorHandle, and asks for a helper only
+starts the monitor ahead of time: engine/monitorhandle.py MonitorHandle, and asks for a helper only
 when the container will have a network). The helper imports what plugging in needs while the
 CLI makes the container; when the runtime has made the namespaces, the monitor sends it the
 container's ID and init PID on a pipe; it makes the bridge if needed, the veths, addresses and

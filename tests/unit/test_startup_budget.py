@@ -8,7 +8,7 @@ hand-written parser: minirun/oci/cli.py), no `signal` (`_signal` instead), and `
 `prctl` only for the verbs that make raw system calls (minirun/kernel/libc.py).
 
 Each case starts an interpreter the way the launchers do (`python -I -S`, with the checkout and
-the venv's site-packages put on sys.path: scripts/setup, engine/lifecycle.py monitor_argv),
+the venv's site-packages put on sys.path: scripts/setup, engine/monitorhandle.py monitor_argv),
 runs the verb as far as it goes without root or side effects (against an empty --root, so it
 stops at "container c1 does not exist"), then imports what the verb's handler imports lazily
 on its success path (read from oci/cli.py's dispatch and oci/container.py), and reads

@@ -174,7 +174,7 @@ _LOCK = threading.Lock()
 
 
 def _runner_argv(tmp: str, runroot: str, cid: str, process: dict) -> list[str]:
-    """Isolated and without site, like the monitor (lifecycle.monitor_argv)."""
+    """Isolated and without site, like the monitor (monitorhandle.monitor_argv)."""
     here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__)))))
     paths = [here] + [p for p in sys.path if p.endswith("-packages")]

@@ -155,7 +155,7 @@ def _ipv6_on(nl, net: Network) -> None:
 
 def _forwarding_on(saved: str, path: str, why: str) -> None:
     """Turn a forwarding sysctl on, keeping its value from before the first minirun bridge in
-    `saved` (host-wide: put back by remove() when the last bridge goes)."""
+    `saved` (host-wide: put back by remove() when the last bridge, or dual-stack bridge, goes)."""
     with open(path) as f:
         current = f.read().strip()
     if not os.path.exists(saved):

@@ -34,7 +34,7 @@ from ..base.times import now
 from ..errors import CommandError, MinirunError
 from ..kernel import libc
 from ..kernel import process as kproc
-from . import attach, events
+from . import attach, events, nethelper
 from .logs import Writer
 from .records import Container, Containers
 
@@ -52,9 +52,8 @@ def main(argv: list[str]) -> None:
     os.setsid()
     net_helper = None
     if "--net-helper" in argv:
-        from . import nethelper as helper  # forked now: it imports pyroute2 while the CLI works
-
-        net_helper = helper.fork(root, runroot, keep=(0, ready_fd))
+        # forked now: it imports pyroute2 while the CLI works
+        net_helper = nethelper.fork(root, runroot, keep=(0, ready_fd))
     _preload()
     # Started ahead of time: the CLI names the container on our stdin once it is made (or
     # closes it: nothing to do after all).
@@ -279,7 +278,7 @@ class Monitor:
         if not _needs_network(c):
             helper.cancel()
             return self.in_child(lambda: self._setup_network(c, pid))  # only `lo`: no pyroute2
-        return _result(helper.setup(self.cid, pid))
+        return nethelper.result(helper.setup(self.cid, pid))
 
     def _setup_network(self, c: Container, pid: int) -> dict:
         self.networking().setup(c, pid, self.store)
@@ -293,15 +292,7 @@ class Monitor:
         pid = os.fork()
         if pid == 0:
             os.close(r)
-            try:
-                out = {"ok": fn()}
-            except CommandError as e:
-                out = {"error": str(e), "code": e.command_code}
-            except MinirunError as e:
-                out = {"error": str(e), "code": 125}
-            except BaseException as e:  # noqa: BLE001 - reported, never a traceback
-                out = {"error": f"{type(e).__name__}: {e}", "code": 125}
-            os.write(w, fastjson.dumps(out).encode())
+            os.write(w, fastjson.dumps(nethelper.outcome(fn)).encode())
             os._exit(0)
         os.close(w)
         data = b""
@@ -309,7 +300,8 @@ class Monitor:
             data += chunk
         os.close(r)
         os.waitpid(pid, 0)
-        return _result(fastjson.loads(data or b'{"error": "the helper died", "code": 125}'))
+        return nethelper.result(fastjson.loads(data or b'{"error": "the helper died", "code": '
+                                                   b'125}'))
 
     def await_start(self) -> None:
         """A foreground run attaches before the process starts: wait for its start frame."""
@@ -651,15 +643,6 @@ def _preload() -> None:
     # we fork (copy-on-write), leave it untouched; then the collector runs as usual.
     gc.freeze()
     gc.enable()
-
-
-def _result(res: dict):
-    """A forked child's answer ({"ok": value} or {"error", "code"}) as a value or our error."""
-    if "error" in res:
-        if res["code"] in (126, 127):
-            raise CommandError(res["error"], res["code"])
-        raise MinirunError(res["error"])
-    return res["ok"]
 
 
 def _needs_network(c: Container) -> bool:

@@ -35,8 +35,8 @@ class Helper:
         self.pid, self.request_fd, self.result_fd = pid, request_fd, result_fd
 
     def setup(self, cid: str, init_pid: int) -> dict:
-        """Plug container cid (its init is init_pid) in; returns {"ok": networks} or
-        {"error": message, "code": exit code} (the helper's own words)."""
+        """Plug container cid (its init is init_pid) in; returns its outcome() (the networks,
+        or the helper's error)."""
         try:
             os.write(self.request_fd, f"{cid} {init_pid}\n".encode())
         except OSError:
@@ -89,8 +89,6 @@ def fork(root: str, runroot: str, keep: tuple[int, ...] = ()) -> Helper:
 
 
 def _serve(root: str, runroot: str, req: int, res: int) -> None:
-    from ..errors import CommandError, MinirunError
-
     error = None
     try:
         # The ~100 ms this helper exists for (kernel/netlink.py imports pyroute2).
@@ -122,14 +120,36 @@ def _serve(root: str, runroot: str, req: int, res: int) -> None:
     if error is not None:
         out = {"error": error, "code": 125}
     else:
-        try:
+        def plug() -> dict:
             c = store.load(cid)
             Networking(root, runroot).setup(c, int(init_pid), store)
-            out = {"ok": c.networks}
-        except CommandError as e:
-            out = {"error": str(e), "code": e.command_code}
-        except MinirunError as e:
-            out = {"error": str(e), "code": 125}
-        except BaseException as e:  # noqa: BLE001 - reported, never a traceback
-            out = {"error": f"{type(e).__name__}: {e}", "code": 125}
+            return c.networks
+
+        out = outcome(plug)
     os.write(res, fastjson.dumps(out).encode())
+
+
+def outcome(fn) -> dict:
+    """fn()'s value as {"ok": value}, or its error as {"error": message, "code": exit code}:
+    what a forked child (this helper, Monitor.in_child) writes back to the monitor as JSON."""
+    from ..errors import CommandError, MinirunError
+
+    try:
+        return {"ok": fn()}
+    except CommandError as e:
+        return {"error": str(e), "code": e.command_code}
+    except MinirunError as e:
+        return {"error": str(e), "code": 125}
+    except BaseException as e:  # noqa: BLE001 - reported, never a traceback
+        return {"error": f"{type(e).__name__}: {e}", "code": 125}
+
+
+def result(res: dict):
+    """outcome()'s answer back as a value, or as the error it was (with its exit code)."""
+    from ..errors import CommandError, MinirunError
+
+    if "error" in res:
+        if res["code"] in (126, 127):
+            raise CommandError(res["error"], res["code"])
+        raise MinirunError(res["error"])
+    return res["ok"]

@@ -12,6 +12,38 @@ import os
 import pytest
 
 
+_DOCKER_CONFIG: list[str] = []  # the run's private Docker config directory (pytest_configure)
+
+
+def pytest_configure(config):
+    """A private Docker config directory for the whole run: `minirun login` writes Docker's
+    config.json ($DOCKER_CONFIG, else ~/.docker), and no test may touch the real one. Set
+    before the test modules copy os.environ for their subprocesses."""
+    import tempfile
+
+    _DOCKER_CONFIG.append(tempfile.mkdtemp(prefix="minirun-test-docker-config-"))
+    os.environ["DOCKER_CONFIG"] = _DOCKER_CONFIG[0]
+
+
+def pytest_unconfigure(config):
+    import shutil
+
+    for d in _DOCKER_CONFIG:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _logged_in_nowhere():
+    """Every test starts logged in nowhere: the run's Docker config directory is emptied (one
+    test's `login` must not authorize the next one's pull)."""
+    import shutil
+
+    for d in _DOCKER_CONFIG:
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d, mode=0o700, exist_ok=True)
+    yield
+
+
 def pytest_collection_modifyitems(config, items):
     if os.geteuid() == 0:
         return

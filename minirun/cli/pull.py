@@ -6,7 +6,10 @@
 
 Plain HTTP is used only for loopback registries and those named by --insecure-registry (or
 $MINIRUN_INSECURE_REGISTRIES, comma-separated): everything else is HTTPS with the system CAs.
-Credentials live in <root>/auth.json ($MINIRUN_AUTH_FILE), Docker's config.json format.
+Credentials are Docker's: `login` keeps them in $DOCKER_CONFIG/config.json (~/.docker/config.json),
+or in the credential helper it names (credsStore, credHelpers); pulls and pushes look there
+first, then in minirun's own <root>/auth.json ($MINIRUN_AUTH_FILE); `logout` forgets both
+(image/auth.py).
 The work is engine/api/distribution.py's; the progress it reports is rendered by progress.py.
 """
 
@@ -100,7 +103,14 @@ def login(obj, username, password, password_stdin, insecure, server) -> None:
         if not sys.stdin.isatty():
             raise RegistryError(f"login {host}: no password: give --password-stdin")
         password = click.prompt("Password", hide_input=True)
-    done = api.login(obj.auth_path, host, username, password, insecure_registries=insecure)
+    done = api.login(None, host, username, password, insecure_registries=insecure)
+    from ..image.auth import DockerConfig  # (light: os, json, base64)
+
+    config = DockerConfig()
+    if config.helper_name(host) is None:  # docker login's warning, to stderr
+        click.echo(f"WARNING! Your credentials are stored unencrypted in '{config.path}'.\n"
+                   "Configure a credential helper to remove this warning. See\n"
+                   "https://docs.docker.com/go/credential-store/\n", err=True)
     click.echo(done["Status"])
 
 

@@ -1,6 +1,16 @@
-"""Registry credentials in a Docker-compatible config.json: {"auths": {"host:port": {"auth": …}}}.
+"""Registry credentials in Docker's config.json format: {"auths": {"host:port": {"auth": …}}}.
 
-`minirun login` writes here and the registry client reads it. The format is Docker's (and podman's
+Two such files are read, in this order (`Credentials`):
+  1. Docker's own, $DOCKER_CONFIG/config.json or ~/.docker/config.json (`DockerConfig`): what
+     `docker login` wrote is used as it is, and `minirun login` writes there, as `docker login`
+     does. Its `credHelpers` (per registry) and `credsStore` (every other registry) hand the
+     secrets to `docker-credential-<name>` programs (credhelper.py) instead of the file.
+  2. minirun's own, <root>/auth.json or $MINIRUN_AUTH_FILE (`AuthFile`): what older minirun
+     versions' `login` and the API service's POST /auth keep. Read when Docker's file has
+     nothing for the registry, so existing logins keep working.
+`minirun logout` forgets a registry in both, so that no fallback brings it back.
+
+The format is Docker's (and podman's
 auth.json), so a file from either works: `auth` is base64("user:password"); plain `username` /
 `password` fields are read too. Docker keys Docker Hub as "https://index.docker.io/v1/" and some
 tools write URLs ("https://host:port"): keys are matched by their bare host:port.
@@ -19,6 +29,7 @@ from ..base.atomicfile import write_atomic
 from ..errors import RegistryError
 
 ENV = "MINIRUN_AUTH_FILE"
+DOCKER_CONFIG_ENV = "DOCKER_CONFIG"
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 _HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
 
@@ -111,3 +122,99 @@ class AuthFile:
         del auths[key]
         self.save(data)
         return True
+
+
+def docker_config_path() -> str:
+    """Docker's config.json: $DOCKER_CONFIG/config.json, else ~/.docker/config.json."""
+    d = os.environ.get(DOCKER_CONFIG_ENV) or os.path.join(os.path.expanduser("~"), ".docker")
+    return os.path.join(d, "config.json")
+
+
+def server_url(host: str) -> str:
+    """The key Docker files a registry under, and the ServerURL its helpers get: Docker Hub's
+    historical "https://index.docker.io/v1/", every other registry its bare host:port."""
+    host = normalize_host(host)
+    return DOCKER_HUB_KEY if host == "docker.io" else host
+
+
+class DockerConfig(AuthFile):
+    """Docker's config.json, with its credential helpers (docker/cli's credentials package).
+
+    A registry with a helper (credHelpers[host], else credsStore) has its secret in the helper;
+    the file keeps only an empty entry under `auths` saying the registry is logged in to, as
+    Docker's native store writes it. Without a helper, the secret is base64 in `auths`."""
+
+    def __init__(self, path: str | None = None) -> None:
+        super().__init__(path or docker_config_path())
+
+    def helper_name(self, host: str, data: dict | None = None) -> str | None:
+        """The credential helper for host: credHelpers' entry, else credsStore, else None."""
+        data = self.load() if data is None else data
+        helpers = data.get("credHelpers")
+        if isinstance(helpers, dict):
+            key = self._key(helpers, host)
+            if key is not None and helpers[key]:
+                return str(helpers[key])
+        store = data.get("credsStore")
+        return str(store) if store else None
+
+    def _helper(self, host: str, data: dict | None = None):
+        name = self.helper_name(host, data)
+        if not name:
+            return None
+        from .credhelper import Helper  # lazily: subprocess is for the few who have a helper
+
+        return Helper(name)
+
+    def credentials(self, host: str) -> tuple[str, str] | None:
+        helper = self._helper(host)
+        if helper is None:
+            return super().credentials(host)
+        return helper.get(server_url(host))
+
+    def login(self, host: str, user: str, password: str) -> None:
+        if ":" in user:
+            raise RegistryError(f"login {host}: a user name cannot contain ':'")
+        data = self.load()
+        helper = self._helper(host, data)
+        if helper is None:
+            super().login(host, user, password)
+            return
+        helper.store(server_url(host), user, password)
+        auths = data.setdefault("auths", {})
+        old = self._key(auths, host)
+        if old is not None:
+            del auths[old]
+        auths[server_url(host)] = {}  # Docker's native store: the name, never the secret
+        self.save(data)
+
+    def logout(self, host: str) -> bool:
+        helper = self._helper(host)
+        erased = helper.erase(server_url(host)) if helper is not None else False
+        return super().logout(host) or erased
+
+
+class Credentials:
+    """Where commands find registry credentials: Docker's config.json first, minirun's own
+    file (`minirun_file`, may be None) as the fallback; see the module docstring."""
+
+    def __init__(self, minirun_file: str | None, docker: DockerConfig | None = None) -> None:
+        self.docker = docker or DockerConfig()
+        self.minirun = AuthFile(minirun_file) if minirun_file else None
+
+    def get(self, host: str) -> tuple[str, str] | None:
+        found = self.docker.credentials(host)
+        if found is None and self.minirun is not None:
+            found = self.minirun.credentials(host)
+        return found
+
+    def store(self, host: str, user: str, password: str) -> None:
+        """Keep them in Docker's config.json (through its helper, if it names one)."""
+        self.docker.login(host, user, password)
+
+    def erase(self, host: str) -> bool:
+        """Forget host in both files; False if neither had it."""
+        erased = self.docker.logout(host)
+        if self.minirun is not None:
+            erased = self.minirun.logout(host) or erased
+        return erased

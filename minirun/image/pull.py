@@ -90,9 +90,10 @@ def insecure_for(registry: str, insecure_registries: Iterable[str] = ()) -> bool
 def registry_for(registry: str, *, insecure_registries: Iterable[str] = (),
                  auth_file: str | None = None,
                  credentials: tuple[str, str] | None = None) -> Registry:
-    """A registry client for `registry` with the stored credentials (if any)."""
+    """A registry client for `registry` with the stored credentials (if any): Docker's
+    config.json first, then minirun's `auth_file` (auth.Credentials); none without auth_file."""
     if credentials is None and auth_file:
-        credentials = auth.AuthFile(auth_file).credentials(registry)
+        credentials = auth.Credentials(auth_file).get(registry)
     return Registry(registry, insecure=insecure_for(registry, insecure_registries),
                     credentials=credentials)
 

@@ -157,11 +157,13 @@ def test_basic_auth_needs_login(basic_registry, tmp_path):
     r = run(tmp_path, "login", "-u", lr.USER, "--password-stdin", basic_registry.host,
             input="wrong\n")
     assert "unauthorized" in cli_error(r)
-    assert not (tmp_path / "auth.json").exists()
+    config = Path(ENV["DOCKER_CONFIG"]) / "config.json"  # tests/conftest.py's, per test
+    assert not config.exists() and not (tmp_path / "auth.json").exists()
     r = ok(tmp_path, "login", "-u", lr.USER, "--password-stdin", basic_registry.host,
            input=lr.PASSWORD + "\n")
     assert r.stdout.strip() == "Login Succeeded"
-    assert (tmp_path / "auth.json").stat().st_mode & 0o777 == 0o600
+    assert config.stat().st_mode & 0o777 == 0o600  # where `docker login` keeps them
+    assert list(json.loads(config.read_text())["auths"]) == [basic_registry.host]
     ok(tmp_path, "pull", name)
     assert store_of(tmp_path).resolve(name)
     assert ok(tmp_path, "logout", basic_registry.host).stdout.startswith("Removing login")

@@ -4,6 +4,11 @@
     push(store, name, all_tags, ...)    -> [{"Tag", "Digest", "Size"}]  POST /images/{name}/push
     login(auth_file, server, username, password) -> {"Status", "IdentityToken"}   POST /auth
     logout(auth_file, server)           -> the host forgotten, or "" if it had no credentials
+
+Credentials are read from Docker's config.json first, then minirun's `auth_file`
+(image/auth.py's Credentials). `login` keeps them in `auth_file` when given one (the API
+service's POST /auth), in Docker's config.json when given None (the CLI, as `docker login`);
+`logout` forgets them in both.
     server_host(server)                 -> the key credentials are kept under (docker.io default)
 
 `progress` is a callable given each of Docker's JSON progress messages, in order, as the
@@ -123,9 +128,10 @@ def server_host(server: str | None) -> str:
     return host
 
 
-def login(auth_file: str, server: str | None, username: str, password: str, *,
+def login(auth_file: str | None, server: str | None, username: str, password: str, *,
           insecure_registries: Iterable[str] = ()) -> dict:
-    """Check the credentials against the registry, then keep them: Docker's AuthResponse
+    """Check the credentials against the registry, then keep them (in minirun's `auth_file`,
+    or with None in Docker's config.json and its credential helper): Docker's AuthResponse
     {"Status": "Login Succeeded", "IdentityToken": ""}."""
     host = server_host(server)
     if not username or not password:
@@ -133,14 +139,18 @@ def login(auth_file: str, server: str | None, username: str, password: str, *,
     with image_pull.registry_for(host, insecure_registries=insecure_registries,
                                  credentials=(username, password)) as reg:
         reg.ping()
-    auth.AuthFile(auth_file).login(host, username, password)
+    if auth_file is None:
+        auth.Credentials(None).store(host, username, password)
+    else:
+        auth.AuthFile(auth_file).login(host, username, password)
     return {"Status": "Login Succeeded", "IdentityToken": ""}
 
 
 def logout(auth_file: str, server: str | None) -> str:
-    """Forget a registry's credentials: its host, or "" when there were none."""
+    """Forget a registry's credentials, in Docker's config.json and in minirun's `auth_file`:
+    its host, or "" when there were none."""
     host = server_host(server)
-    return host if auth.AuthFile(auth_file).logout(host) else ""
+    return host if auth.Credentials(auth_file).erase(host) else ""
 
 
 __all__ = ["Progress", "pull", "push", "has_tag", "server_host", "login", "logout"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import click
 
@@ -152,6 +153,24 @@ def service(obj, host: str | None, idle: int, group: str | None) -> None:
     click.echo(f"minirun: serving the Docker Engine API on {host}"
                f"{'' if idle == 0 else f' (until {idle} s without a request)'}", err=True)
     server.serve(srv, host[len("unix://"):] if host.startswith("unix://") else None)
+
+
+@system.command("boot")
+@click.pass_obj
+def boot(obj) -> None:
+    """After a reboot: mark the containers it stopped exited (255) and start those whose
+    restart policy says so, as dockerd does when it starts; once per boot.
+    \f
+    scripts/systemd/minirun-boot.service runs it; the rules are engine/api/boot.py's."""
+    from ..engine.api import boot as boot_api  # lazily: only this command needs it
+
+    done = boot_api.boot(obj.engine())
+    for name in done["Started"]:
+        click.echo(name)
+    for name, error in done["Failed"].items():
+        click.echo(f"minirun: start {name}: {error}", err=True)
+    if done["Failed"]:
+        sys.exit(125)
 
 
 @main.command()

@@ -140,6 +140,8 @@ class Group(click.Group):
 
             if isinstance(e, CommandError):  # the container's command: 127 not found, 126 not runnable
                 sys.exit(e.command_code)
+            if getattr(e, "docker_status", False):  # the status docker gives it (templates: 1, 64)
+                sys.exit(e.exit_code)
             sys.exit(e.exit_code if e.exit_code != 1 else 125)
         except KeyboardInterrupt:
             sys.exit(130)

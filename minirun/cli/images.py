@@ -35,7 +35,7 @@ from ..errors import Conflict, InvalidArgument, NotFound, ReferenceError
 from ..image import reference
 from . import Command, image, main
 from . import render
-from ..base.gotemplate import Format
+from ..base.gotemplate import Format, inspect_output
 
 NONE = "<none>"
 UNKNOWN_TIME = -62135596800  # engine/api/images.py's: Go's zero time, an image without one
@@ -203,7 +203,8 @@ def _images(obj, all_, quiet, no_trunc, digests, fmt, filters, repository) -> No
                 click.echo(row["ID"])
         return
     default = IMAGES_DIGESTS_TABLE if digests else IMAGES_TABLE
-    out = Format(fmt or default, IMAGES_HEADERS, default_table=default[len("table "):])
+    out = Format(fmt or default, IMAGES_HEADERS, default_table=default[len("table "):],
+                 type_name="*formatter.imageContext")
     click.echo(out.write(rows), nl=False)
 
 
@@ -291,15 +292,15 @@ def image_inspect(obj, fmt: str | None, images: tuple[str, ...]) -> None:
     """Display detailed information on one or more images."""
     api, store = _api(), obj.store()
     found, errors = [], []
-    template = Format(fmt) if fmt else None
+    if fmt:
+        inspect_output([], fmt)  # one that does not parse fails before anything is looked up (64)
     for text in images:
         try:
             found.append(api.inspect(store, text))
         except (NotFound, InvalidArgument) as e:
             errors.append(str(e))
-    if template is not None:
-        for line in template.lines(found):
-            click.echo(line)
+    if fmt:
+        click.echo(inspect_output(found, fmt), nl=False)
     else:
         click.echo(go_json_indent(found))
     for e in errors:

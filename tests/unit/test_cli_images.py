@@ -172,9 +172,12 @@ def test_images_format_table_template(run, three):
     assert lines(run("images", "--format", "table").stdout)[0].startswith("REPOSITORY   TAG")
 
 
-def test_images_bad_template_is_a_one_line_125(run, three):
-    one_line_error(run("images", "--format", "{{.Nope}}"), "minirun: ", 125, "can't evaluate field Nope")
-    one_line_error(run("images", "--format", "{{range .}}"), "minirun: ", 125, "has no {{end}}")
+def test_images_bad_template_is_dockers_one_line_1(run, three):
+    one_line_error(run("images", "--format", "{{.Nope}}"), "minirun: ", 1,
+                   re.escape('template parsing error: template: :1:2: executing "" at <.Nope>: '
+                             "can't evaluate field Nope in type *formatter.imageContext"))
+    one_line_error(run("images", "--format", "{{range .}}"), "minirun: ", 1,
+                   re.escape("template parsing error: template: :1: unexpected EOF"))
 
 
 def test_filter_dangling(run, three):
@@ -395,8 +398,13 @@ def test_inspect_several_and_missing(run, three):
     assert out.exit_code == 1 and json.loads(out.stdout) == []
 
 
-def test_inspect_bad_template_is_125(run, three):
-    one_line_error(run("image", "inspect", "-f", "{{.Nope}}", "busybox"), "minirun: ", 125, "can't evaluate field Nope")
+def test_inspect_bad_template_is_dockers(run, three):
+    # docker: the raw-JSON fallback with missingkey=error, exit 1; a template that does not parse: 64
+    one_line_error(run("image", "inspect", "-f", "{{.Nope}}", "busybox"), "minirun: ", 1,
+                   re.escape('template parsing error: template: :1:2: executing "" at <.Nope>: '
+                             'map has no entry for key "Nope"'))
+    one_line_error(run("image", "inspect", "-f", "{{nope}}", "busybox"), "minirun: ", 64,
+                   re.escape('template parsing error: template: :1: function "nope" not defined'))
 
 
 # --- history ---------------------------------------------------------------------------------------

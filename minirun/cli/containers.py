@@ -17,7 +17,7 @@ import click
 
 from ..base.units import parse_bytes
 from ..errors import MinirunError
-from . import Group, main
+from . import Group, main, runflags
 from .pull import ensure_image
 from .render import confirm, deleted
 
@@ -140,6 +140,7 @@ def _run_options(f):
         click.option("--no-healthcheck", is_flag=True, help="Disable any container-specified "
                      "HEALTHCHECK."),
     ]
+    opts += runflags.OPTIONS  # process, logging, sharing; the refused ones (runflags.py)
     for o in reversed(opts):
         f = o(f)
     return f
@@ -217,10 +218,19 @@ def _options(image: str, command: tuple[str, ...], kw: dict):
 
 
 def _create(obj, image: str, command, kw) -> str:
-    """The new container's ID."""
+    """The new container's ID (written to --cidfile)."""
     opts = _options(image, command, kw)
-    record = ensure_image(obj, image, kw["pull_policy"], kw["platform"])
-    return _api().create(_engine(obj), opts, record)["Id"]
+    runflags.apply(opts, kw)
+    cidfile = runflags.CidFile(kw["cidfile"])
+    try:
+        with runflags.quiet(kw["quiet"]):  # -q: no pull progress
+            record = ensure_image(obj, image, kw["pull_policy"], kw["platform"])
+        created = _api().create(_engine(obj), opts, record)
+    except BaseException:
+        cidfile.abandon()
+        raise
+    cidfile.written(created["Id"])
+    return created["Id"]
 
 
 _RUN_SETTINGS = {"allow_interspersed_args": False, "ignore_unknown_options": False}
@@ -231,12 +241,19 @@ _RUN_SETTINGS = {"allow_interspersed_args": False, "ignore_unknown_options": Fal
 @click.option("-d", "--detach", is_flag=True, help="Run in the background; print the ID.")
 @click.option("--sig-proxy/--no-sig-proxy", default=True,
               help="Forward signals to the container (without -t).")
+@click.option("--detach-keys", default="", help="Override the key sequence for detaching "
+              "(default ctrl-p,ctrl-q).")
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
-def run(obj, image: str, command: tuple[str, ...], detach: bool, sig_proxy: bool, **kw) -> None:
+def run(obj, image: str, command: tuple[str, ...], detach: bool, sig_proxy: bool,
+        detach_keys: str, **kw) -> None:
     """Create and start a container from IMAGE, running COMMAND (or the image's default)."""
-    if not detach and not kw["tty"] and not kw["interactive"] and os.isatty(0) and os.isatty(1):
+    keys = _detach_keys(detach_keys)
+    if kw["attach"] and detach:
+        raise MinirunError("Conflicting options: -a and -d")
+    if not detach and not kw["tty"] and not kw["interactive"] and not kw["attach"] and \
+            os.isatty(0) and os.isatty(1):
         kw["tty"] = kw["interactive"] = True  # what a person at a terminal means (module doc)
     from ..engine import early
     from ..engine.monitorhandle import MonitorHandle, plugs_links
@@ -257,7 +274,7 @@ def run(obj, image: str, command: tuple[str, ...], detach: bool, sig_proxy: bool
             click.echo(cid)
             return
         code = _exit_code(_attach_api().run_attached(eng, eng.containers.load(cid), sig_proxy,
-                                                     monitor))
+                                                     monitor, detach_keys=keys))
     except MinirunError:
         if kw["auto_remove"]:  # --rm: a container that could not start goes too
             eng.remove_files(eng.containers.load(cid), volumes=True)
@@ -275,6 +292,16 @@ def create(obj, image: str, command: tuple[str, ...], **kw) -> None:
     click.echo(_create(obj, image, command, kw))
 
 
+def _detach_keys(text: str) -> bytes:
+    """--detach-keys, checked before anything is made (engine/detachkeys.py)."""
+    from ..engine import detachkeys  # lazily: start-up (see _api)
+
+    try:
+        return detachkeys.parse(text)
+    except detachkeys.DetachKeysError as e:
+        raise MinirunError(str(e)) from None
+
+
 def _exit_code(result: dict) -> int:
     """What `run`, `start -a` and `attach` exit with: the container's code, or 0 when the user
     detached (with a word about it at a terminal, as Docker's)."""
@@ -290,26 +317,33 @@ def _exit_code(result: dict) -> int:
 @main.command()
 @click.option("-a", "--attach", "attach_", is_flag=True, help="Attach STDOUT/STDERR.")
 @click.option("-i", "--interactive", is_flag=True, help="Attach STDIN.")
+@click.option("--detach-keys", default="", help="Override the key sequence for detaching "
+              "(default ctrl-p,ctrl-q).")
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_obj
-def start(obj, attach_: bool, interactive: bool, containers: tuple[str, ...]) -> None:
+def start(obj, attach_: bool, interactive: bool, detach_keys: str,
+          containers: tuple[str, ...]) -> None:
     """Start one or more created or stopped containers (their filesystem is kept)."""
     eng = _engine(obj)
+    keys = _detach_keys(detach_keys)
     if attach_ or interactive:
         if len(containers) > 1:
             raise MinirunError("you cannot start and attach multiple containers at once")
         sys.exit(_exit_code(_attach_api().start_attached(eng, containers[0],
-                                                         stdin=interactive)))
+                                                         stdin=interactive, detach_keys=keys)))
     _each(containers, lambda ref: (_api().start(eng, ref), ref)[1])
 
 
 @main.command("attach")
 @click.option("--no-stdin", is_flag=True, help="Do not attach STDIN.")
+@click.option("--detach-keys", default="", help="Override the key sequence for detaching "
+              "(default ctrl-p,ctrl-q).")
 @click.argument("container")
 @click.pass_obj
-def attach_cmd(obj, no_stdin: bool, container: str) -> None:
+def attach_cmd(obj, no_stdin: bool, detach_keys: str, container: str) -> None:
     """Attach this terminal to a running container's stdio (ctrl-p ctrl-q detaches)."""
-    result = _attach_api().attach(_engine(obj), container, stdin=not no_stdin)
+    result = _attach_api().attach(_engine(obj), container, stdin=not no_stdin,
+                                  detach_keys=_detach_keys(detach_keys))
     if result["Detached"]:
         if result["Tty"]:
             click.echo("\r\nread escape sequence", err=True)

@@ -12,7 +12,8 @@ frames:
 
 A foreground `run` attaches *before* the process starts (frame 7 tells the monitor to go on),
 so not a byte of output is missed. With -t the CLI puts its terminal in raw mode, sends a
-resize on start and on every SIGWINCH, and ctrl-p ctrl-q detaches (the container runs on).
+resize on start and on every SIGWINCH, and ctrl-p ctrl-q (or --detach-keys: detachkeys.py)
+detaches (the container runs on).
 The socket is bound and reached through /proc/self/fd/N/attach.sock, N an O_PATH descriptor
 of the container's directory: sun_path holds only 108 bytes, and a --root under a test's tmp
 path is longer than that. (Not a chdir: the API service connects from many threads at once,
@@ -96,12 +97,16 @@ def connect(cdir: str, timeout: float = 10.0) -> socket.socket:
             time.sleep(0.005)
 
 
-def session(sock: socket.socket, tty: bool, stdin: bool, start: bool = False) -> int | None:
+def session(sock: socket.socket, tty: bool, stdin: bool, start: bool = False,
+            detach_keys: bytes = DETACH, streams: tuple = ("stdout", "stderr")) -> int | None:
     """Be the attached terminal: copy our stdin to the container and its output to ours.
 
-    Returns the container's exit code, or None when the user detached (ctrl-p ctrl-q) or the
-    monitor went away without saying.
+    Returns the container's exit code, or None when the user detached (`detach_keys` typed
+    at a terminal: --detach-keys, engine/detachkeys.py) or the monitor went away without
+    saying. `streams`: the output streams shown (`run -a stdout` leaves stderr out).
     """
+    from .detachkeys import Matcher  # (small; only an attached session needs it)
+
     saved = None
     in_tty = stdin and tty and os.isatty(0)
     old_winch = None
@@ -126,7 +131,7 @@ def session(sock: socket.socket, tty: bool, stdin: bool, start: bool = False) ->
             sock.sendall(frame(START))
         reader = Reader()
         fds = [sock.fileno()] + ([0] if stdin else [])
-        pending = b""  # a ctrl-p waiting to see if ctrl-q follows
+        keys = Matcher(detach_keys)  # typed bytes that may start the sequence wait in it
         while True:
             try:
                 ready, _, _ = select.select(fds, [], [])
@@ -137,9 +142,9 @@ def session(sock: socket.socket, tty: bool, stdin: bool, start: bool = False) ->
                 if not data:
                     return None
                 for kind, payload in reader.feed(data):
-                    if kind == STDOUT:
+                    if kind == STDOUT and "stdout" in streams:
                         _write_all(1, payload)
-                    elif kind == STDERR:
+                    elif kind == STDERR and "stderr" in streams:
                         _write_all(2, payload)
                     elif kind == EXIT:
                         return int(payload or b"0")
@@ -150,15 +155,11 @@ def session(sock: socket.socket, tty: bool, stdin: bool, start: bool = False) ->
                     sock.sendall(frame(STDIN_EOF))
                     continue
                 if in_tty:
-                    data = pending + data
-                    pending = b""
-                    if DETACH in data:
-                        before = data.split(DETACH, 1)[0]
-                        if before:
-                            sock.sendall(frame(STDIN, before))
+                    data, detached = keys.feed(data)
+                    if detached:
+                        if data:
+                            sock.sendall(frame(STDIN, data))
                         return None
-                    if data.endswith(DETACH[:1]):
-                        data, pending = data[:-1], DETACH[:1]
                 if data:
                     sock.sendall(frame(STDIN, data))
     finally:

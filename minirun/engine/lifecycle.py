@@ -84,6 +84,13 @@ class RunOptions:
     sysctls: dict = field(default_factory=dict)  # namespaced sysctls only (kernel/sysctl.py)
     shm_size: int = 0  # bytes of /dev/shm (0: Docker's 64 MiB)
     expose: list = field(default_factory=list)  # --expose: "80", "8000-8010/udp"
+    # process, logging and sharing flags (issue 17)
+    group_add: list = field(default_factory=list)  # --group-add: names (image's /etc/group), gids
+    log_driver: str = ""  # --log-driver: json-file (""), local, none (engine/logconfig.py)
+    log_opts: list | dict = field(default_factory=list)  # --log-opt K=V, or LogConfig.Config
+    mac_address: str = ""  # --mac-address: on its first network, instead of 02:42+IPv4
+    volumes_from: list = field(default_factory=list)  # --volumes-from CONTAINER[:ro|rw]
+    attach: list = field(default_factory=list)  # -a: stdin, stdout, stderr ([]: Docker's default)
 
 
 class Engine:
@@ -182,7 +189,9 @@ class Engine:
             c.config = {
                 "Hostname": hostname, "Domainname": opts.domainname,
                 "User": opts.user if opts.user is not None else (icfg.get("User") or ""),
-                "AttachStdin": opts.interactive, "AttachStdout": True, "AttachStderr": True,
+                "AttachStdin": "stdin" in opts.attach if opts.attach else opts.interactive,
+                "AttachStdout": "stdout" in opts.attach if opts.attach else True,
+                "AttachStderr": "stderr" in opts.attach if opts.attach else True,
                 "Tty": opts.tty, "OpenStdin": opts.interactive, "StdinOnce": opts.interactive,
                 "Env": bundle_mod.environment(icfg.get("Env") or [], opts.env, hostname, opts.tty),
                 "Cmd": list(opts.command) if opts.command else (
@@ -198,6 +207,8 @@ class Engine:
             }
             if opts.stop_timeout is not None:
                 c.config["StopTimeout"] = opts.stop_timeout
+            if opts.mac_address:
+                c.config["MacAddress"] = _mac_address(opts.mac_address, opts.network)
             if opts.healthcheck or icfg.get("Healthcheck"):
                 hc = health.merge(opts.healthcheck, icfg.get("Healthcheck"))
                 if hc:
@@ -221,6 +232,7 @@ class Engine:
                 "Ulimits": [bundle_mod.ulimit(u) for u in opts.ulimits] or None,
                 "Sysctls": dict(opts.sysctls) or None, "ShmSize": opts.shm_size or None,
             }
+            c.host_config.update(_process_and_logging(opts))
             bundle_mod.check_sysctls(c.host_config)
             self._network_mode(opts.network)
             for h in opts.add_hosts:
@@ -228,6 +240,8 @@ class Engine:
                     raise bundle_mod.BundleError(f"invalid --add-host {h!r}: use HOST:IP")
             self.net.plan(c, opts.network, opts.ip, opts.aliases, opts.publish, opts.publish_all,
                           c.config.get("ExposedPorts") or {}, ip6=opts.ip6)
+            if c.config.get("MacAddress") and c.networks:  # its first network's, as Docker's
+                next(iter(c.networks.values()))["MacAddress"] = c.config["MacAddress"]
             caps = bundle_mod.capabilities(opts.cap_add, opts.cap_drop, opts.privileged)
             security.seccomp_for(c.host_config, caps)  # a profile that cannot apply fails now
             self._user_namespace(c, opts)
@@ -282,6 +296,8 @@ class Engine:
             dest, _, o = spec.partition(":")
             out.append({"Type": "tmpfs", "Destination": dest, "Source": "", "Mode": o, "RW": True,
                         "Options": [x for x in o.split(",") if x]})
+        given = {os.path.normpath(m["Destination"]) for m in out}
+        out += [m for m in self._volumes_from(opts.volumes_from) if m["Destination"] not in given]
         taken = {m["Destination"] for m in out}
         for dest in sorted((icfg.get("Volumes") or {})):
             if dest not in taken:
@@ -308,6 +324,29 @@ class Engine:
                         f"exist: {m['Source']}")
         return out
 
+    def _volumes_from(self, specs: list[str]) -> list[dict]:
+        """--volumes-from CONTAINER[:ro|rw]: the volumes and binds of another container (made
+        or running), at the same places, each with its own mode unless ro/rw says otherwise;
+        the flags' own mounts win at the same destination (Docker's order)."""
+        out: list[dict] = []
+        for spec in specs:
+            ref, _, mode = spec.partition(":")
+            if mode not in ("", "ro", "rw"):
+                raise bundle_mod.BundleError(f"invalid --volumes-from {spec!r}: the mode must "
+                                             "be ro or rw")
+            other = self.containers.find(ref)
+            for m in other.mounts:
+                if m.get("Type") not in ("volume", "bind"):
+                    continue  # a tmpfs is the other container's own memory
+                copy = {k: v for k, v in m.items() if k != "Seed"}
+                if mode:
+                    copy["RW"] = mode == "rw"
+                    copy["Mode"] = mode
+                if copy["Type"] == "volume":
+                    copy["Anonymous"] = False  # the other container's: `rm -v` of ours keeps it
+                out.append(copy)
+        return out
+
     def prepare(self, c: Container, seed: bool = False) -> None:
         """Mount the rootfs and write the bundle: config.json and the /etc files."""
         from ..image import overlay  # (start-up: not on `ps`'s path)
@@ -326,6 +365,9 @@ class Engine:
             overlay.mount_rootfs(os.path.join(self.root, "image", "layers"), c.layers, cdir,
                                  idmaps=maps)
         user = users.resolve(rootfs, c.config.get("User") or "")
+        if c.host_config.get("GroupAdd"):
+            user.additional_gids = users.group_add(rootfs, user.additional_gids,
+                                                   c.host_config["GroupAdd"])
         wd = c.config.get("WorkingDir")
         if wd:
             target = secure_join(rootfs, wd)
@@ -499,6 +541,8 @@ class Engine:
         if volumes:
             for m in c.mounts:
                 if m.get("Type") == "volume" and m.get("Anonymous") and m.get("Name"):
+                    if any(o.id != c.id for o in self.users_of_volume(m["Name"])):
+                        continue  # still mounted by another (--volumes-from): Docker keeps it
                     try:
                         self.volumes.remove(m["Name"])
                     except MinirunError:
@@ -556,6 +600,34 @@ def _signal_number(text: str | int) -> int:
         return int(getattr(signal, name))
     except AttributeError:
         raise InvalidArgument(f"invalid signal: {text}") from None
+
+
+def _process_and_logging(opts: RunOptions) -> dict:
+    """HostConfig's GroupAdd, LogConfig and VolumesFrom from the flags, checked (Docker's
+    wording: engine/logconfig.py)."""
+    from . import logconfig  # (only create needs the checks)
+
+    try:
+        log = logconfig.parse(opts.log_driver, opts.log_opts)
+    except logconfig.LogConfigError as e:
+        raise InvalidArgument(f"--log-driver/--log-opt: {e}") from None
+    return {"GroupAdd": list(opts.group_add) or None, "LogConfig": log,
+            "VolumesFrom": list(opts.volumes_from) or None}
+
+
+def _mac_address(text: str, network: str) -> str:
+    """--mac-address, checked: six octets, unicast (the kernel refuses a multicast address on
+    a link), not with a network it cannot apply to; written as Docker shows it."""
+    if network == "host" or network.startswith("container:"):
+        raise InvalidArgument("conflicting options: mac-address and the network mode")
+    parts = text.replace("-", ":").split(":")
+    if len(parts) != 6 or not all(len(p) == 2 and all(ch in "0123456789abcdefABCDEF"
+                                                       for ch in p) for p in parts):
+        raise InvalidArgument(f"{text} is not a valid mac address")
+    if int(parts[0], 16) & 1:
+        raise InvalidArgument(f"{text} is not a valid mac address: it is a multicast address "
+                              "(the first octet's lowest bit is set)")
+    return ":".join(parts).lower()
 
 
 def _entrypoint(given: str | list | None, icfg: dict) -> list | None:

@@ -7,6 +7,13 @@ containers/<id>/<id>-json.log holds one JSON object per line of output:
 The monitor splits each stream at newlines (a line without one waits for the rest, up to 16
 KiB), so `logs` can filter by time and stream and `--tail` counts lines. With -t there is only
 one stream (the terminal), logged as stdout with its \\r\\n line ends, as Docker does.
+
+Rotation (--log-opt max-size=, max-file=; engine/logconfig.py): before a record is written,
+a file that has reached max-size is renamed to <id>-json.log.1 (.1 to .2 ... up to
+.<max-file - 1>, the oldest dropped) and a new one begun, as Docker's LogFile does; with
+max-file=1 the file is emptied instead. A file thus passes max-size by one record at most.
+Readers take the files oldest first (files()); a follower that notices the name now points to
+a new file finishes the one it had open and goes on with the new one.
 """
 
 from __future__ import annotations
@@ -22,11 +29,48 @@ MAX_PARTIAL = 16 * 1024
 
 
 class Writer:
-    """Appends a container's output to its log file, a line per record."""
+    """Appends a container's output to its log file, a line per record; with `max_size`,
+    rotated through `max_file` files (module doc)."""
 
-    def __init__(self, path: str) -> None:
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    def __init__(self, path: str, max_size: int = 0, max_file: int = 1) -> None:
+        self.path, self.max_size, self.max_file = path, max_size, max(1, max_file)
+        self.fd = self._open()
+        self.size = os.fstat(self.fd).st_size
         self.partial = {"stdout": b"", "stderr": b""}
+
+    def _open(self) -> int:
+        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+
+    def _emit(self, records: list[str]) -> None:
+        if not self.max_size:
+            os.write(self.fd, "".join(records).encode())
+            return
+        batch: list[bytes] = []
+        for rec in records:  # Docker's check: a full file is rotated before the next record
+            data = rec.encode()
+            if self.size >= self.max_size:
+                if batch:
+                    os.write(self.fd, b"".join(batch))
+                    batch = []
+                self._rotate()
+            batch.append(data)
+            self.size += len(data)
+        if batch:
+            os.write(self.fd, b"".join(batch))
+
+    def _rotate(self) -> None:
+        os.close(self.fd)
+        if self.max_file > 1:
+            for n in range(self.max_file - 1, 0, -1):
+                older = f"{self.path}.{n - 1}" if n > 1 else self.path
+                try:
+                    os.rename(older, f"{self.path}.{n}")  # .N-1 is replaced: the oldest goes
+                except FileNotFoundError:
+                    pass
+        else:
+            os.truncate(self.path, 0)
+        self.fd = self._open()
+        self.size = 0
 
     def write(self, stream: str, data: bytes) -> None:
         buf = self.partial[stream] + data
@@ -38,12 +82,12 @@ class Writer:
             rest = b""
         self.partial[stream] = rest
         if out:
-            os.write(self.fd, "".join(out).encode())
+            self._emit(out)
 
     def flush(self) -> None:
         for stream, rest in self.partial.items():
             if rest:
-                os.write(self.fd, _record(stream, rest).encode())
+                self._emit([_record(stream, rest)])
                 self.partial[stream] = b""
 
     def close(self) -> None:
@@ -76,12 +120,26 @@ def parse_since(text: str) -> str:
                      "Unix timestamp or a duration (10m)")
 
 
+def files(path: str) -> list[str]:
+    """The log's files, oldest first: <id>-json.log.N ... .1, then <id>-json.log itself."""
+    older = []
+    n = 1
+    while os.path.exists(f"{path}.{n}"):
+        older.append(f"{path}.{n}")
+        n += 1
+    return older[::-1] + [path]
+
+
 def read(path: str, tail: int | None = None, since: str | None = None) -> list[dict]:
-    try:
-        with open(path, errors="replace") as f:
-            lines = f.readlines()
-    except FileNotFoundError:
-        return []
+    """Every record of the log, across its rotated files, in order (the last `tail`, those
+    from `since` on)."""
+    lines: list[str] = []
+    for name in files(path):
+        try:
+            with open(name, errors="replace") as f:
+                lines += f.readlines()
+        except FileNotFoundError:  # rotated away meanwhile
+            continue
     recs = []
     for line in lines:
         try:
@@ -96,25 +154,47 @@ def read(path: str, tail: int | None = None, since: str | None = None) -> list[d
 
 
 def follow(path: str, offset: int, alive) -> "iter":
-    """Yield records appended after byte `offset` until alive() is false and the file is read."""
-    with open(path, errors="replace") as f:
+    """Yield records appended after byte `offset` until alive() is false and the file is read;
+    when the writer rotates the file, the rest of the old one, then the new one from its
+    start (with max-file=1 it empties the file in place: start again at 0)."""
+    f = open(path, "rb")
+    try:
         f.seek(offset)
-        buf = ""
+        buf = b""
         while True:
             chunk = f.read()
             last = False
             if not chunk:
-                if alive():
+                if _rotated(path, f):
+                    chunk = f.read()  # what it wrote before it moved the file away
+                    f.close()
+                    f = open(path, "rb")
+                elif os.fstat(f.fileno()).st_size < f.tell():
+                    f.seek(0)  # emptied (max-file=1): what comes now is new
+                    buf = b""
+                    continue
+                elif alive():
                     time.sleep(0.05)
                     continue
-                chunk = f.read()  # what it wrote just before it went: the last records
-                last = True
+                else:
+                    chunk = f.read()  # what it wrote just before it went: the last records
+                    last = True
             buf += chunk
-            *lines, buf = buf.split("\n")
+            *lines, buf = buf.split(b"\n")
             for line in lines:
                 try:
-                    yield fastjson.loads(line)
+                    yield fastjson.loads(line.decode(errors="replace"))
                 except ValueError:
                     continue
             if last:
                 return
+    finally:
+        f.close()
+
+
+def _rotated(path: str, f) -> bool:
+    """Is `path` now another file than the one `f` has open (the writer rotated it)?"""
+    try:
+        return os.stat(path).st_ino != os.fstat(f.fileno()).st_ino
+    except FileNotFoundError:
+        return False

@@ -34,7 +34,7 @@ from ..base.times import now
 from ..errors import CommandError, MinirunError
 from ..kernel import libc
 from ..kernel import process as kproc
-from . import attach, events, nethelper
+from . import attach, events, logconfig, nethelper
 from .logs import Writer
 from .records import Container, Containers
 
@@ -125,7 +125,9 @@ class Monitor:
         self.store.update(self.cid, mine)
         self.listener = attach.listen(self.cdir)
         c = self.store.load(self.cid)
-        self.logw = Writer(os.path.join(self.cdir, f"{self.cid}-json.log"))
+        limits = logconfig.limits(c.host_config.get("LogConfig"))  # None: --log-driver none
+        if limits is not None:
+            self.logw = Writer(os.path.join(self.cdir, f"{self.cid}-json.log"), *limits)
         first, delay = True, 0.1
         try:
             while True:
@@ -465,7 +467,8 @@ class Monitor:
                 self.master = self.stdin_fd = -1
             return
         stream = self.outs[fd]
-        self.logw.write(stream, data)
+        if self.logw is not None:
+            self.logw.write(stream, data)
         self.broadcast(attach.STDOUT if stream == "stdout" else attach.STDERR, data)
 
     def accept(self) -> None:
@@ -547,7 +550,8 @@ class Monitor:
             oci.delete(self.runroot, self.cid, force=True)
         except MinirunError as e:
             os.write(2, f"{now()} monitor: delete: {e}\n".encode())
-        self.logw.flush()
+        if self.logw is not None:
+            self.logw.flush()
         if self.stdin_fd >= 0 and self.stdin_fd != self.master:
             os.close(self.stdin_fd)
         self.stdin_fd = -1

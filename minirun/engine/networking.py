@@ -184,23 +184,24 @@ class Networking:
             ep["IfName"] = f"eth{i}"
             gateway = not routed and not net.Internal
             self._plug(pid, c.id, net, ep["IPAddress"], ep["IfName"], mtu, gateway,
-                       ep.get("GlobalIPv6Address") or None)
+                       ep.get("GlobalIPv6Address") or None, mac=ep.get("MacAddress") or None)
             routed = routed or gateway
         self.refresh(store, also_running=c)
         self._start_proxy(c, pid)
         self.update_hosts(store, c, joining=True)
 
     def _plug(self, pid: int, cid: str, net: Network, address: str, ifname: str, mtu: int,
-              gateway: bool, address6: str | None = None) -> None:
+              gateway: bool, address6: str | None = None, mac: str | None = None) -> None:
         """One network's link into the container: a veth on the network's bridge (made now if
-        missing), or a macvlan/ipvlan child of its parent interface (network/macvlan.py)."""
+        missing), or a macvlan/ipvlan child of its parent interface (network/macvlan.py).
+        `mac`: the container end's MAC (--mac-address; else Docker's 02:42 + the IPv4 address)."""
         if net.Driver in macvlan.DRIVERS:
             macvlan.attach(pid, cid, net, address, ifname, gateway=gateway)
             return
         with self.networks.lock():
             bridge.ensure(net, self.runroot)
         bridge.attach(pid, cid, net, address, ifname, net.MTU or mtu, gateway=gateway,
-                      address6=address6)
+                      address6=address6, mac=mac)
 
     def _start_proxy(self, c, pid: int) -> None:
         """The userland proxy for the published ports the kernel cannot NAT (network/proxy.py:

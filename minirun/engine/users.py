@@ -80,3 +80,23 @@ def resolve(rootfs: str, spec: str) -> ResolvedUser:
 
 def exists_in(rootfs: str, path: str) -> bool:
     return os.path.lexists(secure_join(rootfs, path))
+
+
+def group_add(rootfs: str, gids: list[int], extra: list[str]) -> list[int]:
+    """--group-add: more supplementary groups for the process, after the user's own. A name
+    is looked up in the image's /etc/group (an unknown one is an error, as runc's
+    GetAdditionalGroups says it); a number is taken as it is, listed there or not."""
+    groups = [e for e in _entries(rootfs, "group") if len(e) >= 3]
+    out = list(gids)
+    for g in extra:
+        g = str(g).strip()
+        if g.isdigit():
+            gid = int(g)
+        else:
+            entry = next((e for e in groups if e[0] == g), None)
+            if entry is None or not entry[2].isdigit():
+                raise UserError(f"Unable to find group {g}: no matching entries in group file")
+            gid = int(entry[2])
+        if gid not in out:
+            out.append(gid)
+    return out

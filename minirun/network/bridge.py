@@ -209,10 +209,11 @@ def mac_of(address: str) -> str:
 
 
 def attach(pid: int, cid: str, net: Network, address: str, ifname: str, mtu: int,
-           gateway: bool = False, address6: str | None = None) -> str:
+           gateway: bool = False, address6: str | None = None, mac: str | None = None) -> str:
     """Plug the container (its init is `pid`) into `net` as `ifname` with `address` (and
     `address6` on a dual-stack network); with `gateway`, its default routes (IPv4, and IPv6 if
-    it has address6) go through this network's bridge. Returns the host end's name."""
+    it has address6) go through this network's bridge; `mac`: the container end's MAC
+    (--mac-address), else mac_of(address). Returns the host end's name."""
     from ..kernel.netlink import Netlink
 
     host_end = veth_name(cid, net)
@@ -221,7 +222,8 @@ def attach(pid: int, cid: str, net: Network, address: str, ifname: str, mtu: int
     try:
         with Netlink() as nl:
             nl.add_veth(host_end, ifname, fd, mtu, f"container {cid[:12]}",
-                        peer_mac=b"\x02\x42" + socket.inet_aton(address))
+                        peer_mac=bytes.fromhex(mac.replace(":", "")) if mac else
+                        b"\x02\x42" + socket.inet_aton(address))
             nl.set_link(host_end, master=net.Bridge, up=True)
     finally:
         os.close(fd)

@@ -32,15 +32,17 @@ from ..lifecycle import Engine, MonitorHandle
 from ..records import Container
 
 
-def attach(eng: Engine, ref: str, stdin: bool = True) -> dict:
+def attach(eng: Engine, ref: str, stdin: bool = True, detach_keys: bytes = frames.DETACH
+           ) -> dict:
     """Join our stdio to running container `ref`'s (our stdin too if it keeps one open and
-    `stdin`), until it exits or the user detaches."""
+    `stdin`), until it exits or the user detaches (`detach_keys`: --detach-keys)."""
     c = eng.get(ref)
     if not c.state.running:
         raise Conflict("You cannot attach to a stopped container, start it first")
     sock = frames.connect(eng.cdir(c.id))
     tty = bool(c.config.get("Tty"))
-    code = frames.session(sock, tty, bool(c.config.get("OpenStdin")) and stdin)
+    code = frames.session(sock, tty, bool(c.config.get("OpenStdin")) and stdin,
+                          detach_keys=detach_keys)
     return {"StatusCode": code, "Detached": code is None, "Tty": tty}
 
 
@@ -132,17 +134,21 @@ def resize(eng: Engine, ref: str, height: int, width: int) -> None:
 
 
 def start_attached(eng: Engine, ref: str, sig_proxy: bool = True,
-                   monitor: MonitorHandle | None = None, stdin: bool = True) -> dict:
+                   monitor: MonitorHandle | None = None, stdin: bool = True,
+                   detach_keys: bytes = frames.DETACH) -> dict:
     """Start created or stopped container `ref` with our stdio attached (our stdin too if it
     keeps one open and `stdin`). With `sig_proxy` and no terminal, the signals we get (INT,
-    TERM, HUP, QUIT, USR1, USR2) go to the container. `monitor`: one started ahead of time."""
+    TERM, HUP, QUIT, USR1, USR2) go to the container. `monitor`: one started ahead of time.
+    `detach_keys`: the sequence that detaches (--detach-keys)."""
     c = eng.get(ref)
-    return run_attached(eng, c, sig_proxy, monitor, stdin)
+    return run_attached(eng, c, sig_proxy, monitor, stdin, detach_keys)
 
 
 def run_attached(eng: Engine, c: Container, sig_proxy: bool = True,
-                 monitor: MonitorHandle | None = None, stdin: bool = True) -> dict:
-    """start_attached on a record already read (`run` has just made it)."""
+                 monitor: MonitorHandle | None = None, stdin: bool = True,
+                 detach_keys: bytes = frames.DETACH) -> dict:
+    """start_attached on a record already read (`run` has just made it). The streams shown
+    are those it was made to attach (Config.AttachStdout/AttachStderr: `run -a`)."""
     if c.state.running:
         if monitor is not None:
             monitor.cancel()
@@ -150,7 +156,9 @@ def run_attached(eng: Engine, c: Container, sig_proxy: bool = True,
     eng.start(c, attach=True, monitor=monitor)
     sock = frames.connect(eng.cdir(c.id))
     tty = bool(c.config.get("Tty"))
-    stdin = stdin and bool(c.config.get("OpenStdin"))
+    stdin = stdin and bool(c.config.get("OpenStdin")) and c.config.get("AttachStdin", True)
+    streams = tuple(s for s in ("stdout", "stderr")
+                    if c.config.get("Attach" + s.capitalize(), True))
     old = {}
     if sig_proxy and not tty:
         def forward(signum, _frame):
@@ -163,7 +171,8 @@ def run_attached(eng: Engine, c: Container, sig_proxy: bool = True,
                   signal.SIGUSR2):
             old[s] = signal.signal(s, forward)
     try:
-        code = frames.session(sock, tty, stdin, start=True)
+        code = frames.session(sock, tty, stdin, start=True, detach_keys=detach_keys,
+                              streams=streams)
     finally:
         for s, h in old.items():
             signal.signal(s, h)

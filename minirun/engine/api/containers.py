@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from typing import Iterator
 
 from ...base.units import human_duration
-from ...errors import Conflict, InvalidArgument, MinirunError, NotFound
+from ...errors import Conflict, InvalidArgument, MinirunError, NotFound, Unsupported
 from .. import events as journal
 from .. import bundle, health
 from ..lifecycle import Engine, MonitorHandle, RunOptions, _restart_policy, _signal_number
@@ -217,10 +217,11 @@ def inspect(eng: Engine, ref: str) -> dict:
         "ResolvConfPath": os.path.join(cdir, "resolv.conf"),
         "HostnamePath": os.path.join(cdir, "hostname"),
         "HostsPath": os.path.join(cdir, "hosts"),
-        "LogPath": os.path.join(cdir, f"{c.id}-json.log"),
+        "LogPath": "" if (c.host_config.get("LogConfig") or {}).get("Type") == "none" else
+        os.path.join(cdir, f"{c.id}-json.log"),
         "Name": "/" + c.name, "RestartCount": s.restart_count, "Driver": "overlay",
         "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
-        "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {}},  # the one driver
+        "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {}},  # before --log-driver
                        "PortBindings": _port_bindings(c), "Runtime": "minirun-oci",
                        **c.host_config},
         "GraphDriver": {"Name": "overlay", "Data": {"LowerDir": lower, "UpperDir": upper,
@@ -424,6 +425,8 @@ def logs(eng: Engine, ref: str, follow: bool = False, tail: str | int = "all",
     from .. import logs as logmod  # (only `logs` reads them: not on `minirun run`'s path)
 
     c = eng.get(ref)
+    if (c.host_config.get("LogConfig") or {}).get("Type") == "none":
+        raise Unsupported("configured logging driver does not support reading")  # Docker's 501
     path = os.path.join(eng.cdir(c.id), f"{c.id}-json.log")
     try:
         n = None if tail in ("all", None) else int(tail)

@@ -13,13 +13,11 @@ from ..errors import InvalidArgument
 
 # HostConfig fields that carry no request when empty/zero, but that minirun cannot honour
 # otherwise (a non-default value is refused).
-UNHONOURED = ("CgroupParent", "BlkioWeight", "BlkioWeightDevice", "BlkioDeviceReadBps",
-              "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
-              "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpusetMems", "Devices",
-              "DeviceCgroupRules", "DeviceRequests", "KernelMemoryTCP", "MemoryReservation",
-              "OomKillDisable", "OomScoreAdj", "VolumesFrom", "Links", "GroupAdd", "CpuCount",
+UNHONOURED = ("BlkioWeightDevice", "CpuRealtimePeriod", "CpuRealtimeRuntime",
+              "DeviceCgroupRules", "DeviceRequests", "KernelMemoryTCP",
+              "VolumesFrom", "Links", "GroupAdd", "CpuCount",
               "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth", "StorageOpt", "Runtime",
-              "Isolation", "MaskedPaths", "ReadonlyPaths", "CgroupnsMode", "Annotations")
+              "Isolation", "MaskedPaths", "ReadonlyPaths", "Annotations")
 LOG_DRIVERS = ("", "json-file", "local")
 
 
@@ -65,6 +63,32 @@ def _ports(bindings: dict | None) -> list[str]:
             else:
                 out.append(target)
     return out
+
+
+def _resources(hc: dict, o: RunOptions) -> None:
+    """The resource fields of HostConfig (--cpu-quota ... --device, --cgroup-parent): already
+    in Docker's shapes; the engine checks the values (engine/limits.py) as dockerd does."""
+    from ..engine import devices  # (the engine's --device rules)
+
+    o.cpu_quota = int(hc.get("CpuQuota") or 0)
+    o.cpu_period = int(hc.get("CpuPeriod") or 0)
+    o.cpuset_mems = hc.get("CpusetMems") or ""
+    o.memory_reservation = int(hc.get("MemoryReservation") or 0)
+    o.oom_kill_disable = bool(hc.get("OomKillDisable"))
+    o.oom_score_adj = int(hc.get("OomScoreAdj") or 0)
+    o.blkio_weight = int(hc.get("BlkioWeight") or 0)
+    o.devices = [devices.check(d) for d in hc.get("Devices") or []]
+    for key, attr in (("BlkioDeviceReadBps", "device_read_bps"),
+                      ("BlkioDeviceWriteBps", "device_write_bps"),
+                      ("BlkioDeviceReadIOps", "device_read_iops"),
+                      ("BlkioDeviceWriteIOps", "device_write_iops")):
+        entries = hc.get(key) or []
+        for t in entries:
+            if not isinstance(t, dict) or not t.get("Path") or not isinstance(t.get("Rate"), int):
+                raise InvalidArgument(f"HostConfig.{key}: entries are {{\"Path\", \"Rate\"}}")
+        setattr(o, attr, [{"Path": t["Path"], "Rate": t["Rate"]} for t in entries])
+    o.cgroup_parent = hc.get("CgroupParent") or ""
+    o.cgroupns = hc.get("CgroupnsMode") or ""
 
 
 def run_options(body: dict, name: str = "") -> RunOptions:
@@ -113,8 +137,7 @@ def run_options(body: dict, name: str = "") -> RunOptions:
     o.memory = int(hc.get("Memory") or 0)
     o.memory_swap = int(hc.get("MemorySwap") or 0)
     o.nano_cpus = int(hc.get("NanoCpus") or 0)
-    if hc.get("CpuQuota") and hc.get("CpuPeriod"):  # --cpus from an older client
-        o.nano_cpus = int(hc["CpuQuota"]) * 10**9 // int(hc["CpuPeriod"])
+    _resources(hc, o)
     o.cpu_shares = int(hc.get("CpuShares") or 0)
     o.cpuset_cpus = hc.get("CpusetCpus") or ""
     o.pids_limit = int(hc.get("PidsLimit") or 0) if (hc.get("PidsLimit") or 0) > 0 else 0

@@ -15,7 +15,8 @@ kernel itself. One module per command family registers its commands on `main`:
   build.py       build, commit, builder prune
   network.py     network create, ls, inspect, rm, connect, disconnect, prune
   volumes.py     volume create, ls, inspect, rm, prune
-  system.py      version, info, system df, system prune
+  system.py      version, info, system df, system prune, system boot
+  completion.py  completion bash|zsh|fish (and the names a <Tab> offers)
   render.py      what several families print or ask alike: filters, inspect, prune
   progress.py    the progress of pull and push
 
@@ -171,6 +172,16 @@ class MainGroup(Group):
 
     LAZY = ("compose",)
 
+    def _main_shell_completion(self, ctx_args, prog_name, complete_var=None) -> None:
+        # Only when a shell asks (_MINIRUN_COMPLETE set) are the name completions attached:
+        # every other command pays one environment lookup (cli/completion.py).
+        var = complete_var or f"_{prog_name}_COMPLETE".replace("-", "_").upper()
+        if os.environ.get(var):
+            from .completion import install
+
+            install(self)
+        return super()._main_shell_completion(ctx_args, prog_name, complete_var)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.LAZY})
 
@@ -268,3 +279,4 @@ def image() -> None:
 # Each command family registers itself on `main` (and `image`) when imported.
 from . import (archive, build, containers, exec, images, listing, network, pull, push,  # noqa: E402,F401,A004
                stats, system, volumes)
+from . import completion  # noqa: E402,F401  (completion: shell scripts and name completion)

@@ -139,6 +139,33 @@ def _run_options(f):
                      "needed to report unhealthy (default 3)."),
         click.option("--no-healthcheck", is_flag=True, help="Disable any container-specified "
                      "HEALTHCHECK."),
+        # resource flags (engine/limits.py checks the values as Docker does; docs/cgroups.md)
+        click.option("--cpu-quota", type=int, default=0, help="Limit CPU CFS quota (µs of CPU "
+                     "time per period)."),
+        click.option("--cpu-period", type=int, default=0, help="Limit CPU CFS period (µs, "
+                     "1000-1000000)."),
+        click.option("--cpuset-mems", default="", help="Memory nodes to allocate from (0-3, 0,1)."),
+        click.option("--memory-reservation", default="", help="Memory soft limit (256m)."),
+        click.option("--oom-kill-disable", is_flag=True, help="Disable the OOM killer (cgroup "
+                     "v1 only)."),
+        click.option("--oom-score-adj", type=int, default=0, help="Tune the host's OOM "
+                     "preferences (-1000 to 1000)."),
+        click.option("--blkio-weight", type=int, default=0, help="Block IO (relative weight), "
+                     "between 10 and 1000, or 0 to disable."),
+        click.option("--device", "devices", multiple=True, help="Add a host device to the "
+                     "container: HOST[:CONTAINER][:rwm]."),
+        click.option("--device-read-bps", multiple=True, help="Limit read rate from a device "
+                     "(/dev/sda:1mb)."),
+        click.option("--device-write-bps", multiple=True, help="Limit write rate to a device "
+                     "(/dev/sda:1mb)."),
+        click.option("--device-read-iops", multiple=True, help="Limit read rate (IO per "
+                     "second) from a device (/dev/sda:1000)."),
+        click.option("--device-write-iops", multiple=True, help="Limit write rate (IO per "
+                     "second) to a device (/dev/sda:1000)."),
+        click.option("--cgroup-parent", default="", help="Optional parent cgroup for the "
+                     "container (a cgroupfs path)."),
+        click.option("--cgroupns", default="", help="Cgroup namespace to use: host or private "
+                     "(default: private on cgroup v2, host on v1)."),
     ]
     opts += runflags.OPTIONS  # process, logging, sharing; the refused ones (runflags.py)
     for o in reversed(opts):
@@ -170,17 +197,14 @@ def _options(image: str, command: tuple[str, ...], kw: dict):
     cpus = 0
     if kw["cpus"]:
         try:
-            cpus = int(float(kw["cpus"]) * 1e9)
+            cpus = round(float(kw["cpus"]) * 1e9)
         except ValueError:
-            raise MinirunError(f"invalid argument {kw['cpus']!r} for --cpus: a number") from None
-    try:
-        memory = parse_bytes(kw["memory"]) if kw["memory"] else 0
-        swap = parse_bytes(kw["memory_swap"]) if kw["memory_swap"] else 0
-    except (ValueError, MinirunError) as e:
-        raise MinirunError(f"invalid size for --memory/--memory-swap: {e}") from None
-    if memory and 0 < memory < 6 * 1024 * 1024:
-        raise MinirunError("Minimum memory limit allowed is 6MB")
-    from ..engine import bundle, health  # lazily: start-up (see _api)
+            raise MinirunError(f"invalid argument \"{kw['cpus']}\" for \"--cpus\" flag: failed "
+                               f"to parse {kw['cpus']} as a rational number") from None
+    from ..engine import bundle, health, limits  # lazily: start-up (see _api)
+
+    memory = limits.size(kw["memory"], "-m, --memory") if kw["memory"] else 0
+    swap = limits.size(kw["memory_swap"], "--memory-swap", swap=True) if kw["memory_swap"] else 0
 
     sysctls = {}
     for text in kw["sysctls"]:
@@ -214,7 +238,27 @@ def _options(image: str, command: tuple[str, ...], kw: dict):
         security_opt=list(kw["security_opt"]), userns=kw["userns"],
         userns_remap=kw["userns_remap"], healthcheck=healthcheck,
         ulimits=[bundle.parse_ulimit(u) for u in kw["ulimits"]], sysctls=sysctls, shm_size=shm,
-        expose=list(kw["expose"]))
+        expose=list(kw["expose"]), **_resource_options(kw))
+
+
+def _resource_options(kw: dict) -> dict:
+    """RunOptions' resource fields from run's flags, parsed as the docker CLI parses them."""
+    from ..engine import devices, limits  # lazily: start-up (see _api)
+
+    def throttles(flag: str, iops: bool) -> list:
+        return [limits.throttle(v, "--" + flag, iops) for v in kw[flag.replace("-", "_")]]
+
+    return dict(
+        cpu_quota=kw["cpu_quota"], cpu_period=kw["cpu_period"], cpuset_mems=kw["cpuset_mems"],
+        memory_reservation=limits.size(kw["memory_reservation"], "--memory-reservation")
+        if kw["memory_reservation"] else 0,
+        oom_kill_disable=kw["oom_kill_disable"], oom_score_adj=kw["oom_score_adj"],
+        blkio_weight=kw["blkio_weight"], devices=[devices.parse(d) for d in kw["devices"]],
+        device_read_bps=throttles("device-read-bps", False),
+        device_write_bps=throttles("device-write-bps", False),
+        device_read_iops=throttles("device-read-iops", True),
+        device_write_iops=throttles("device-write-iops", True),
+        cgroup_parent=kw["cgroup_parent"], cgroupns=kw["cgroupns"])
 
 
 def _create(obj, image: str, command, kw) -> str:
@@ -230,6 +274,8 @@ def _create(obj, image: str, command, kw) -> str:
         cidfile.abandon()
         raise
     cidfile.written(created["Id"])
+    for w in created.get("Warnings") or []:  # as the docker CLI prints the daemon's
+        click.echo(f"WARNING: {w}", err=True)
     return created["Id"]
 
 
@@ -294,7 +340,7 @@ def create(obj, image: str, command: tuple[str, ...], **kw) -> None:
 
 def _detach_keys(text: str) -> bytes:
     """--detach-keys, checked before anything is made (engine/detachkeys.py)."""
-    from ..engine import detachkeys  # lazily: start-up (see _api)
+    from ..base import detachkeys  # lazily: start-up (see _api)
 
     try:
         return detachkeys.parse(text)

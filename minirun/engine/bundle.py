@@ -28,7 +28,7 @@ import os
 from ..base.bundle_defaults import INIT_ANNOTATION, READONLY_PATHS, default_mounts
 from ..errors import InvalidArgument
 from ..kernel import sysctl
-from . import security, userns
+from . import devices, security, userns
 from .records import Container
 from .users import ResolvedUser
 
@@ -151,6 +151,21 @@ def resources(hc: dict) -> dict:
         cpu["shares"] = hc["CpuShares"]
     if hc.get("CpusetCpus"):
         cpu["cpus"] = hc["CpusetCpus"]
+    # --cpu-quota/--cpu-period/--cpuset-mems, --memory-reservation, --oom-kill-disable,
+    # --blkio-weight and the throttles (engine/limits.py checked them; docs/cgroups.md)
+    if hc.get("CpuQuota"):
+        cpu["quota"] = hc["CpuQuota"]
+    if hc.get("CpuPeriod"):
+        cpu["period"] = hc["CpuPeriod"]
+    if hc.get("CpusetMems"):
+        cpu["mems"] = hc["CpusetMems"]
+    if hc.get("MemoryReservation"):
+        r.setdefault("memory", {})["reservation"] = hc["MemoryReservation"]
+    if hc.get("OomKillDisable"):
+        r.setdefault("memory", {})["disableOOMKiller"] = True
+    blkio = _block_io(hc)
+    if blkio:
+        r["blockIO"] = blkio
     if cpu:
         r["cpu"] = cpu
     if hc.get("PidsLimit"):
@@ -158,6 +173,27 @@ def resources(hc: dict) -> dict:
     if hc.get("Privileged"):
         r["devices"] = [{"allow": True, "access": "rwm"}]
     return r
+
+
+# HostConfig's throttle lists -> linux.resources.blockIO's (v1 blkio.throttle.*, v2 io.max)
+THROTTLES = (("BlkioDeviceReadBps", "throttleReadBpsDevice"),
+             ("BlkioDeviceWriteBps", "throttleWriteBpsDevice"),
+             ("BlkioDeviceReadIOps", "throttleReadIOPSDevice"),
+             ("BlkioDeviceWriteIOps", "throttleWriteIOPSDevice"))
+
+
+def _block_io(hc: dict) -> dict:
+    """--blkio-weight and --device-{read,write}-{bps,iops}: the kernel names a disk by its
+    major:minor, so each path is looked up on the host now (as Docker does at each start)."""
+    out: dict = {}
+    if hc.get("BlkioWeight"):
+        out["weight"] = hc["BlkioWeight"]
+    for key, oci_key in THROTTLES:
+        for t in hc.get(key) or []:
+            major, minor = devices.block_device(t["Path"])
+            out.setdefault(oci_key, []).append({"major": major, "minor": minor,
+                                                "rate": t["Rate"]})
+    return out
 
 
 # --ulimit's names (Docker's, from go-units ulimit.go) and the rlimit each sets.
@@ -301,13 +337,24 @@ def oci_config(c: Container, cdir: str, user: ResolvedUser, cgroup_v2: bool,
         namespaces.append({"type": "network", "path": netns_path})
     elif hc.get("NetworkMode") != "host":
         namespaces.append({"type": "network"})
-    if cgroup_v2:
+    # --cgroupns (create recorded Docker's default for this host: private on v2, host on v1)
+    cgroupns = hc.get("CgroupnsMode") or ("private" if cgroup_v2 else "host")
+    if cgroupns == "private":
         namespaces.append({"type": "cgroup"})
     linux = {
         "namespaces": namespaces,
-        "cgroupsPath": f"/minirun/{c.id}",
+        # --cgroup-parent: Docker's filepath.Join(parent, id); relative stays relative (the
+        # runtime puts it under its caller's cgroup)
+        "cgroupsPath": os.path.join(hc["CgroupParent"], c.id) if hc.get("CgroupParent")
+        else f"/minirun/{c.id}",
         "resources": resources(hc),
     }
+    # --device: the nodes, and the rules after Docker's "deny all" (engine/devices.py)
+    dev_nodes, dev_rules = devices.gather(hc.get("Devices") or [])
+    if not privileged:
+        linux["resources"]["devices"] = devices.DEFAULT_RULES + dev_rules
+    if hc.get("OomScoreAdj"):
+        process["oomScoreAdj"] = hc["OomScoreAdj"]
     if hc.get("Sysctls"):
         linux["sysctl"] = dict(hc["Sysctls"])
     if maps:  # --userns=auto / --userns-remap (userns.py)
@@ -322,6 +369,10 @@ def oci_config(c: Container, cdir: str, user: ResolvedUser, cgroup_v2: bool,
         linux["seccomp"] = seccomp
     if privileged:
         linux["devices"] = security.host_devices()
+    if dev_nodes:
+        taken = {d["path"] for d in dev_nodes}
+        linux["devices"] = [d for d in linux.get("devices", []) if d["path"] not in taken] + \
+            dev_nodes
     annotations = {f"org.minirun.label.{k}": str(v) for k, v in (cfg.get("Labels") or {}).items()}
     annotations["org.minirun.container.name"] = c.name
     if hc.get("Init"):

@@ -84,6 +84,21 @@ class RunOptions:
     sysctls: dict = field(default_factory=dict)  # namespaced sysctls only (kernel/sysctl.py)
     shm_size: int = 0  # bytes of /dev/shm (0: Docker's 64 MiB)
     expose: list = field(default_factory=list)  # --expose: "80", "8000-8010/udp"
+    # resource flags (engine/limits.py checks them, bundle.py turns them into linux.resources)
+    cpu_quota: int = 0  # --cpu-quota: µs per period (-1: none)
+    cpu_period: int = 0  # --cpu-period: µs
+    cpuset_mems: str = ""
+    memory_reservation: int = 0  # bytes: the soft limit
+    oom_kill_disable: bool = False
+    oom_score_adj: int = 0
+    blkio_weight: int = 0  # 10..1000
+    devices: list = field(default_factory=list)  # {"PathOnHost", "PathInContainer", ...}
+    device_read_bps: list = field(default_factory=list)  # {"Path", "Rate"}
+    device_write_bps: list = field(default_factory=list)
+    device_read_iops: list = field(default_factory=list)
+    device_write_iops: list = field(default_factory=list)
+    cgroup_parent: str = ""
+    cgroupns: str = ""  # host | private ("": Docker's default for this host)
     # process, logging and sharing flags (issue 17)
     group_add: list = field(default_factory=list)  # --group-add: names (image's /etc/group), gids
     log_driver: str = ""  # --log-driver: json-file (""), local, none (engine/logconfig.py)
@@ -169,8 +184,12 @@ class Engine:
             pass
 
     # -- create ----------------------------------------------------------------------------------
-    def create(self, opts: RunOptions, image_record) -> Container:
-        """The record, the writable layer and the bundle of a new container (not started)."""
+    def create(self, opts: RunOptions, image_record, warnings: list | None = None
+               ) -> Container:
+        """The record, the writable layer and the bundle of a new container (not started).
+        `warnings` gets Docker's warnings about limits this host discards."""
+        if warnings is None:
+            warnings = []
         store = self.images()
         image_cfg = _image_config(store, image_record)
         icfg = image_cfg.get("config") or {}
@@ -231,9 +250,11 @@ class Engine:
                 "ExtraHosts": list(opts.add_hosts) or None, "PublishAllPorts": opts.publish_all,
                 "Ulimits": [bundle_mod.ulimit(u) for u in opts.ulimits] or None,
                 "Sysctls": dict(opts.sysctls) or None, "ShmSize": opts.shm_size or None,
+                **_resource_fields(opts),
             }
             c.host_config.update(_process_and_logging(opts))
             bundle_mod.check_sysctls(c.host_config)
+            self._check_limits(c, opts, warnings)
             self._network_mode(opts.network)
             for h in opts.add_hosts:
                 if ":" not in h:
@@ -253,6 +274,17 @@ class Engine:
             raise
         events.record(self.root, "container", "create", c.id, events.container_attributes(c))
         return c
+
+    def _check_limits(self, c: Container, opts: RunOptions, warnings: list) -> None:
+        """Docker's checks of the resource values (engine/limits.py), and the defaults it
+        records (CgroupnsMode): before any cgroup or bundle is made."""
+        from . import limits  # (start-up: not on the monitor's path)
+
+        host = limits.Host.probe()
+        hc = c.host_config
+        hc["CgroupnsMode"] = limits.cgroupns_mode(opts.cgroupns, host)
+        hc["CgroupParent"] = limits.cgroup_parent(opts.cgroup_parent)
+        warnings += limits.check(hc, host)
 
     def _user_namespace(self, c: Container, opts: RunOptions) -> None:
         """--userns / --userns-remap: pick the container's id maps and keep them in its record
@@ -563,6 +595,22 @@ class _HostCannot(bundle_mod.BundleError, Unavailable):
 
 class _NotRunning(bundle_mod.BundleError, Conflict):
     """A bundle that needs another container running (errors.Conflict; a BundleError)."""
+
+
+def _resource_fields(opts: RunOptions) -> dict:
+    """HostConfig's resource fields from run's flags (Docker's names, as inspect shows them)."""
+    from . import devices  # (start-up: not on the monitor's path)
+
+    return {"CpuQuota": opts.cpu_quota, "CpuPeriod": opts.cpu_period,
+            "CpusetMems": opts.cpuset_mems, "MemoryReservation": opts.memory_reservation,
+            "OomKillDisable": opts.oom_kill_disable, "OomScoreAdj": opts.oom_score_adj,
+            "BlkioWeight": opts.blkio_weight,
+            "Devices": [devices.check(d) for d in opts.devices],
+            "BlkioDeviceReadBps": list(opts.device_read_bps),
+            "BlkioDeviceWriteBps": list(opts.device_write_bps),
+            "BlkioDeviceReadIOps": list(opts.device_read_iops),
+            "BlkioDeviceWriteIOps": list(opts.device_write_iops),
+            "CgroupParent": opts.cgroup_parent, "CgroupnsMode": opts.cgroupns}
 
 
 def _oci_alive(runroot: str, cid: str) -> bool:

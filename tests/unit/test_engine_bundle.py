@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from minirun.engine import bundle, users
+from minirun.engine import bundle, devices, users
 from minirun.engine.bundle import BundleError
 from minirun.engine.records import Container
 from minirun.engine.users import ResolvedUser
@@ -313,7 +313,8 @@ def test_cgroups_path_root_readonly_and_resources():
     cfg = config(container(host_config={"ReadonlyRootfs": True, "Memory": 1 << 20}))
     assert cfg["linux"]["cgroupsPath"] == f"/minirun/{CID}"
     assert cfg["root"] == {"path": "rootfs", "readonly": True}
-    assert cfg["linux"]["resources"] == {"memory": {"limit": 1 << 20}}
+    assert cfg["linux"]["resources"] == {"memory": {"limit": 1 << 20},
+                                         "devices": devices.DEFAULT_RULES}
     assert config()["root"]["readonly"] is False
 
 

@@ -42,8 +42,9 @@ LIST_FILTERS = ("status", "name", "id", "label", "ancestor", "exited", "health")
 def create(eng: Engine, opts: RunOptions, image_record) -> dict:
     """A new container from an image in the store (not started): its record, writable layer
     and bundle. Conflict if the name is taken."""
-    c = eng.create(opts, image_record)
-    return {"Id": c.id, "Warnings": []}
+    warnings: list[str] = []  # limits this host discards, in Docker's words (engine/limits.py)
+    c = eng.create(opts, image_record, warnings)
+    return {"Id": c.id, "Warnings": warnings}
 
 
 def start(eng: Engine, ref: str, monitor: MonitorHandle | None = None,
@@ -142,50 +143,90 @@ def prune(eng: Engine) -> dict:
     return {"ContainersDeleted": removed, "SpaceReclaimed": 0}
 
 
-UPDATE_FIELDS = ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit",
-                 "RestartPolicy")
+UPDATE_FIELDS = ("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares",
+                 "CpuQuota", "CpuPeriod", "CpusetCpus", "CpusetMems", "PidsLimit",
+                 "BlkioWeight", "RestartPolicy")
+
+
+class _CannotUpdate(InvalidArgument):
+    """Docker's "Cannot update container ID: why" (400 in the API, 1 from the CLI)."""
 
 
 def update(eng: Engine, ref: str, config: dict) -> dict:
-    """Change a container's resources (Docker's UpdateConfig: Memory, MemorySwap, NanoCpus,
-    CpuShares, CpusetCpus, PidsLimit) and RestartPolicy ({"Name", "MaximumRetryCount"}). A
-    zero or empty value leaves that one as it is, as in Docker. The record keeps them (the next
-    start writes them into the bundle); a running container's cgroup gets them at once.
-    InvalidArgument for another field, or a limit that cannot be; {"Warnings": []}."""
+    """Change a container's resources (Docker's UpdateConfig: Memory, MemorySwap,
+    MemoryReservation, NanoCpus, CpuShares, CpuQuota, CpuPeriod, CpusetCpus, CpusetMems,
+    PidsLimit, BlkioWeight) and RestartPolicy ({"Name", "MaximumRetryCount"}). A zero or empty
+    value leaves that one as it is, as in Docker. A running (or paused) container's cgroup gets
+    them first, through the runtime's update verb (oci/control.py, runc's `update`); then the
+    record keeps them, and the next start writes them into the bundle, which is all a stopped
+    container gets. Values are checked as at create (engine/limits.py), with Docker's update
+    rules on top. InvalidArgument for another field or a limit that cannot be;
+    {"Warnings": [...]}: what this host discards."""
+    from .. import limits as checks  # (start-up: `minirun run` imports this module)
+
     c = eng.get(ref)
-    unknown = sorted(set(config) - set(UPDATE_FIELDS))
-    if unknown:
+    unknown = sorted(k for k, v in config.items() if k not in UPDATE_FIELDS and v)
+    if unknown:  # the docker CLI sends every Resources field, most of them zero
         raise InvalidArgument(f"update: {', '.join(unknown)} cannot be updated: "
                               f"{', '.join(UPDATE_FIELDS)} can")
-    changes = {k: v for k, v in config.items() if v}
+    changes = {k: v for k, v in config.items() if k in UPDATE_FIELDS and v}
+
+    def cannot(why: str) -> _CannotUpdate:
+        return _CannotUpdate(f"Cannot update container {c.id}: {why}")
+
+    hc = c.host_config
     if "RestartPolicy" in changes:
         p = changes["RestartPolicy"]
         text = p.get("Name") or "no"
         if p.get("MaximumRetryCount"):
             text += f":{p['MaximumRetryCount']}"
         changes["RestartPolicy"] = _restart_policy(text)
-        if changes["RestartPolicy"]["Name"] != "no" and c.host_config.get("AutoRemove"):
-            raise Conflict("Conflicting options: --restart and --rm")
-    memory = changes.get("Memory", c.host_config.get("Memory") or 0)
-    if memory and memory < 6 * 1024 * 1024:
-        raise InvalidArgument("Minimum memory limit allowed is 6MB")
-    limits = {k: v for k, v in changes.items() if k != "RestartPolicy"}
+        if changes["RestartPolicy"]["Name"] != "no" and hc.get("AutoRemove"):
+            raise Conflict("Restart policy cannot be updated because AutoRemove is enabled for "
+                           "the container")
+    # Docker's update rules (container/container_unix.go UpdateContainer): --cpus sets quota
+    # and period itself, so one cannot be changed once the other way was used.
+    for new, old, what in (("NanoCpus", "CpuPeriod", "CPU Period"),
+                           ("NanoCpus", "CpuQuota", "CPU Quota"),
+                           ("CpuPeriod", "NanoCpus", "CPU Period"),
+                           ("CpuQuota", "NanoCpus", "CPU Quota")):
+        if changes.get(new) and hc.get(old):
+            raise cannot(f"Conflicting options: {what} cannot be updated as NanoCPUs has "
+                         "already been set")
+    swap_now = hc.get("MemorySwap") or 0
+    if changes.get("Memory") and "MemorySwap" not in changes and 0 < swap_now < changes["Memory"]:
+        raise cannot("Memory limit should be smaller than already set memoryswap limit, "
+                     "update the memoryswap at the same time")
+    merged = {**hc, **changes}
     try:
-        resources = bundle.resources({**{k: c.host_config.get(k) for k in ("Memory",
-                                                                           "MemorySwap")},
-                                      **limits})
-    except bundle.BundleError as e:
-        raise InvalidArgument(str(e)) from None
+        warnings = checks.check(merged, update=True)
+    except InvalidArgument as e:
+        raise cannot(str(e)) from None
+    changes = {k: v for k, v in changes.items() if merged.get(k)}  # less what the host discards
     if not changes:
-        return {"Warnings": []}
-    c = eng.containers.update(c.id, lambda x: x.host_config.update(changes))
-    if limits and c.state.running:
-        # Imported here: `minirun run` imports this module and never needs it (start-up).
-        from ...oci import control
+        return {"Warnings": warnings}
+    live = {k: v for k, v in changes.items() if k != "RestartPolicy"}
+    if live and c.state.running:
+        # Fields the kernel takes together go with their saved partners (memory+swap: the v1
+        # memsw order, the v2 memory.swap.max subtraction; oci/control.py pairs cpu quota and
+        # period itself).
+        given = {**{k: merged.get(k) for k in ("Memory", "MemorySwap")}, **live}
+        try:
+            resources = bundle.resources(given)
+        except bundle.BundleError as e:
+            raise cannot(str(e)) from None
+        resources.pop("devices", None)
+        from ...kernel.cgroups.resources import ResourceError
+        from ...oci import control  # (start-up: see above)
 
-        control.update(eng.runroot, c.id, {k: v for k, v in resources.items()
-                                           if k != "devices"})
-    return {"Warnings": []}
+        try:
+            control.update(eng.runroot, c.id, resources)
+        except ResourceError as e:
+            raise cannot(e.why) from None
+        except MinirunError as e:
+            raise cannot(str(e)) from None
+    eng.containers.update(c.id, lambda x: x.host_config.update(changes))
+    return {"Warnings": warnings}
 
 
 def parse_signal(signal: str | int) -> int:

@@ -22,6 +22,7 @@ class ResourceError(MinirunError):
     def __init__(self, field: str, why: str) -> None:
         super().__init__(f"config.json: linux.resources.{field}: {why}")
         self.field = field
+        self.why = why
 
 
 def shares_to_weight(shares: int) -> int:

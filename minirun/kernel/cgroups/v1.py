@@ -73,7 +73,17 @@ class V1(Cgroup):
             d = self.ctrl_dir(ctrl)
             if d is None:
                 raise ResourceError(_field_of(name), f"the {ctrl} controller is not mounted")
-            self.write(os.path.join(d, name), value, _field_of(name), f"limit: {name}")
+            try:
+                self.write(os.path.join(d, name), value, _field_of(name), f"limit: {name}")
+            except ResourceError as e:
+                if name != "memory.limit_in_bytes" or "busy" not in str(e).lower():
+                    raise
+                # EBUSY: the kernel could not reclaim down to the new limit (update below the
+                # current usage). runc's words, which Docker passes on.
+                usage = self.read_int(os.path.join(d, "memory.usage_in_bytes"))
+                peak = self.read_int(os.path.join(d, "memory.max_usage_in_bytes"))
+                raise ResourceError("memory.limit", f"unable to set memory limit to {value} "
+                                    f"(current usage: {usage}, peak usage: {peak})") from None
         if resources.get("devices") is not None:
             d = self.ctrl_dir("devices")
             if d is None:

@@ -17,6 +17,7 @@ kernel itself. One module per command family registers its commands on `main`:
   volumes.py     volume create, ls, inspect, rm, prune
   system.py      version, info, system df, system prune, system boot
   completion.py  completion bash|zsh|fish (and the names a <Tab> offers)
+  update.py      update (limits and restart policy of containers)
   render.py      what several families print or ask alike: filters, inspect, prune
   progress.py    the progress of pull and push
 
@@ -279,4 +280,5 @@ def image() -> None:
 # Each command family registers itself on `main` (and `image`) when imported.
 from . import (archive, build, containers, exec, images, listing, network, pull, push,  # noqa: E402,F401,A004
                stats, system, volumes)
+from . import update  # noqa: E402,F401  (update: resource limits of containers)
 from . import completion  # noqa: E402,F401  (completion: shell scripts and name completion)

@@ -18,7 +18,8 @@ from . import main
 from .containers import _api, _engine, container_group
 from .images import inspect_image
 from .render import parse_filters
-from ..base.gotemplate import Format, inspect_output, tabwrite
+from ..base.gotemplate import PS_WORDING, Format, inspect_output, tabwrite
+from ..base.units import human_size
 
 PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",
               "RunningFor": "CREATED", "CreatedAt": "CREATED AT", "Status": "STATUS",
@@ -53,8 +54,22 @@ def ps_row(row: dict, no_trunc: bool = False) -> dict:
         "Names": row["Names"][0].lstrip("/"),
         "Labels": ",".join(f"{k}={v}" for k, v in sorted(row["Labels"].items())),
         "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in row["Mounts"]),
-        "Size": "",
+        "Size": _size(row) if "SizeRw" in row else "",
+        "Label": lambda key, labels=row["Labels"]: labels.get(key, ""),
     }
+
+
+def _size(row: dict) -> str:
+    """docker ps -s's SIZE: the writable layer, and with the image's: "0B (virtual 1.98MB)"."""
+    return f"{human_size(row['SizeRw'], 3)} (virtual {human_size(row['SizeRootFs'], 3)})"
+
+
+def _system_api():
+    """engine/api/system.py, for sizes only (ps -s, inspect -s): it brings the cgroup code,
+    which a plain `minirun ps` does not need (start-up budget)."""
+    from ..engine.api import system  # lazily: see the docstring
+
+    return system
 
 
 @main.command()
@@ -66,18 +81,25 @@ def ps_row(row: dict, no_trunc: bool = False) -> dict:
 @click.option("--format", "fmt", default="", help="json, table, or a Go template.")
 @click.option("-n", "--last", type=int, default=-1, help="Show the n last created containers.")
 @click.option("-l", "--latest", is_flag=True, help="Show the latest created container.")
+@click.option("-s", "--size", is_flag=True, help="Display total file sizes.")
 @click.pass_obj
 def ps(obj, all_: bool, quiet: bool, no_trunc: bool, filters, fmt: str, last: int,
-       latest: bool) -> None:
+       latest: bool, size: bool) -> None:
     """List containers."""
-    rows = _api().list_(_engine(obj), all=all_, limit=1 if latest else last,
+    template = Format(fmt or PS_DEFAULT + ("\t{{.Size}}" if size else ""), PS_HEADERS,
+                      PS_DEFAULT[6:] + ("\t{{.Size}}" if size else ""),
+                      type_name="*formatter.ContainerContext", wording=PS_WORDING)
+    eng = _engine(obj)
+    rows = _api().list_(eng, all=all_, limit=1 if latest else last,
                         filters=parse_filters(filters))
     if quiet:
         for r in rows:
             click.echo(r["Id"] if no_trunc else r["Id"][:12])
         return
-    rows = [ps_row(r, no_trunc) for r in rows]
-    click.echo(Format(fmt or PS_DEFAULT, PS_HEADERS, PS_DEFAULT[6:]).write(rows), nl=False)
+    if size or ".Size" in (fmt or ""):  # docker asks for sizes when the format shows them
+        for r in rows:
+            r.update(_system_api().container_sizes(eng, r["Id"]))
+    click.echo(template.write([ps_row(r, no_trunc) for r in rows]), nl=False)
 
 
 # --- inspect ------------------------------------------------------------------------------------
@@ -119,12 +141,24 @@ def _inspect_rows(obj, names: tuple[str, ...], kind: str | None) -> list[dict]:
 @click.option("-f", "--format", "fmt", default="", help="Go template, e.g. {{.State.Pid}}.")
 @click.option("--type", "kind", type=click.Choice(["container", "image", "volume"]),
               default=None, help="Only look for this kind of object.")
-@click.option("-s", "--size", is_flag=True, help="(accepted; sizes are not computed)")
+@click.option("-s", "--size", is_flag=True, help="Display total file sizes (SizeRw, SizeRootFs) "
+              "of containers.")
 @click.argument("names", nargs=-1, required=True)
 @click.pass_obj
 def inspect(obj, fmt: str, kind, size: bool, names) -> None:
     """Low-level information on containers, images or volumes, as JSON (or --format)."""
-    _print_inspect(obj, _inspect_rows(obj, names, kind), fmt)
+    if fmt:
+        inspect_output([], fmt)  # a template that does not parse fails first (64)
+    _print_inspect(obj, _with_sizes(obj, _inspect_rows(obj, names, kind), size), fmt)
+
+
+def _with_sizes(obj, rows: list[dict], size: bool) -> list[dict]:
+    """inspect -s: each container's SizeRw and SizeRootFs (images and volumes have none)."""
+    if size:
+        for row in rows:
+            if "State" in row and "Id" in row:  # a container
+                row.update(_system_api().container_sizes(_engine(obj), row["Id"]))
+    return rows
 
 
 def _print_inspect(obj, rows: list[dict], fmt: str) -> None:
@@ -135,11 +169,14 @@ def _print_inspect(obj, rows: list[dict], fmt: str) -> None:
 
 @container_group.command("inspect")
 @click.option("-f", "--format", "fmt", default="")
+@click.option("-s", "--size", is_flag=True, help="Display total file sizes (SizeRw, SizeRootFs).")
 @click.argument("names", nargs=-1, required=True)
 @click.pass_obj
-def container_inspect(obj, fmt: str, names) -> None:
+def container_inspect(obj, fmt: str, size: bool, names) -> None:
     """Low-level information on containers."""
-    _print_inspect(obj, _inspect_rows(obj, names, "container"), fmt)
+    if fmt:
+        inspect_output([], fmt)  # a template that does not parse fails first (64)
+    _print_inspect(obj, _with_sizes(obj, _inspect_rows(obj, names, "container"), size), fmt)
 
 
 # --- logs ---------------------------------------------------------------------------------------

@@ -93,14 +93,16 @@ def ls(obj, quiet: bool, no_trunc: bool, filters, fmt: str) -> None:
     """List networks."""
     rows = [{"ID": n["Id"] if no_trunc else n["Id"][:12], "Name": n["Name"],
              "Driver": n["Driver"], "Scope": n["Scope"], "Internal": n["Internal"],
-             "Labels": n["Labels"]} for n in _api().list_(obj.engine(), parse_filters(filters))]
+             "Labels": n["Labels"], "Label": (lambda labels: lambda k: labels.get(k, ""))(n["Labels"] or {})}
+            for n in _api().list_(obj.engine(), parse_filters(filters))]
     if quiet:
         for r in rows:
             click.echo(r["ID"])
         return
     default = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
     click.echo(Format(fmt or default, {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER",
-                                       "Scope": "SCOPE"}, default[6:]).write(rows), nl=False)
+                                       "Scope": "SCOPE"}, default[6:],
+                      type_name="*network.networkContext").write(rows), nl=False)
 
 
 network.add_command(ls, "list")

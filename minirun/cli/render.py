@@ -32,9 +32,13 @@ def parse_filters(texts, strict: bool = False) -> dict[str, list[str]]:
     return out
 
 
-def inspect_each(names, fetch: Callable[[str], dict], fmt: str) -> None:
+def inspect_each(names, fetch: Callable[[str], dict], fmt: str, type_name: str | None = None) -> None:
     """Print `fetch(name)` for every name as `inspect` does (a JSON array or a template per
-    row); a name that fails gets its one-line error, and the exit code is 1, as Docker's."""
+    row); a name that fails gets its one-line error, and the exit code is 1, as Docker's.
+    type_name: the Go type docker's template sees when it has no raw-JSON fallback (volumes:
+    `can't evaluate field X in type volume.Volume`); without it a missing key is an error."""
+    if fmt:
+        inspect_output([], fmt)  # a template that does not parse fails first (64)
     out, failed = [], False
     for name in names:
         try:
@@ -42,7 +46,7 @@ def inspect_each(names, fetch: Callable[[str], dict], fmt: str) -> None:
         except MinirunError as e:
             click.echo(f"minirun: {e}", err=True)
             failed = True
-    click.echo(inspect_output(out, fmt), nl=False)
+    click.echo(inspect_output(out, fmt, type_name=type_name), nl=False)
     if failed:
         sys.exit(1)
 

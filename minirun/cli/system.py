@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from ..base.gotemplate import Format
+from ..base.gotemplate import (INSPECT_WORDING, PLAIN_WORDING, Format, Template, TemplateError)
 from ..base.times import format_time
 from ..base.units import human_size
 from . import Group, containers, main, network, volumes as volumes_cli
@@ -30,11 +30,19 @@ def _api():
 
 
 @main.command()
-def version() -> None:
+@click.option("-f", "--format", "fmt", default="", help="json or a Go template ({{.Server.Version}}).")
+def version(fmt: str) -> None:
     """Show the versions of minirun and the runtime-spec it implements."""
     from ..engine.api import version as version_api  # lazily: the CLI's start-up (see _api)
 
     v = version_api.version()
+    if fmt:
+        # docker's template sees {Client, Server}: minirun is both, one process
+        client = {"Version": v["Version"], "ApiVersion": v.get("ApiVersion", ""),
+                  "GoVersion": v.get("GoVersion", ""), "GitCommit": v.get("GitCommit", ""),
+                  "Os": v.get("Os", ""), "Arch": v.get("Arch", ""), "BuildTime": v.get("BuildTime", "")}
+        _echo_template(fmt, {"Client": client, "Server": v}, "system.versionInfo", "version")
+        return
     runtime, python = v["Components"][1], v["Components"][2]
     click.echo(f"minirun version {v['Version']}")
     click.echo(f"OCI runtime:    minirun-oci {runtime['Version']} "
@@ -43,11 +51,27 @@ def version() -> None:
     click.echo(f"Kernel:         {v['KernelVersion']}")
 
 
+def _echo_template(fmt: str, value: dict, type_name: str, name: str = "") -> None:
+    """info and version --format: `json` or a Go template over the whole object, worded as
+    docker words it (a template that does not parse: 64; one that fails: Go's error, 1)."""
+    if fmt == "json":
+        fmt = "{{json .}}"
+    try:
+        template = Template(fmt.replace("\\t", "\t").replace("\\n", "\n"), name)
+        click.echo(template.render(value, type_name=type_name))
+    except TemplateError as e:
+        raise e.worded(INSPECT_WORDING if e.parse else PLAIN_WORDING) from None
+
+
 @main.command()
+@click.option("-f", "--format", "fmt", default="", help="json or a Go template ({{.Containers}}).")
 @click.pass_obj
-def info(obj) -> None:
+def info(obj, fmt: str) -> None:
     """Describe this host as minirun sees it: kernel, cgroups, where things live."""
     i = _api().info(obj.engine())
+    if fmt:
+        _echo_template(fmt, i, "system.dockerInfo")
+        return
     m = i["Minirun"]
     click.echo(f"Containers:      {i['Containers']}")
     click.echo(f"  Running:       {i['ContainersRunning']}")
@@ -87,28 +111,98 @@ def system() -> None:
 system.add_command(info, "info")
 
 
-@system.command("df")
-@click.pass_obj
-def df(obj) -> None:
-    """Disk usage of images, containers and volumes."""
-    d = _api().df(obj.engine())
+DF_HEADERS = {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE",
+              "Reclaimable": "RECLAIMABLE"}
+DF_TABLE = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
+
+
+def df_rows(d: dict) -> list[dict]:
+    """docker system df's four rows (Images, Containers, Local Volumes, Build Cache), its
+    strings: sizes with 4 significant digits, "SIZE (PCT%)" reclaimable when there is a size."""
     images, cs, vs = d["Images"], d["Containers"], d["Volumes"]
-    isize = sum(r["Size"] for r in images)
-    ireclaim = sum(r["Size"] for r in images if not r["Containers"])
     running = [c for c in cs if c["State"] in ("running", "paused", "restarting")]
-    csize = sum(c["SizeRw"] for c in cs)
-    creclaim = sum(c["SizeRw"] for c in cs if c not in running)
-    vsize = sum(v["UsageData"]["Size"] for v in vs)
-    vfree = sum(v["UsageData"]["Size"] for v in vs if not v["UsageData"]["RefCount"])
-    pct = lambda part, whole: f"{human_size(part, 3)} ({100 * part // whole if whole else 0}%)"  # noqa: E731
-    rows = ["TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE",
-            f"Images\t{len(images)}\t{sum(1 for r in images if r['Containers'])}\t"
-            f"{human_size(isize, 3)}\t{pct(ireclaim, isize)}",
-            f"Containers\t{len(cs)}\t{len(running)}\t{human_size(csize, 3)}\t"
-            f"{pct(creclaim, csize)}",
-            f"Local Volumes\t{len(vs)}\t{sum(1 for v in vs if v['UsageData']['RefCount'])}\t"
-            f"{human_size(vsize, 3)}\t{pct(vfree, vsize)}"]
-    click.echo(tabwrite(rows), nl=False)
+
+    def reclaim(part: int, whole: int) -> str:
+        return f"{human_size(part)} ({100 * part // whole}%)" if whole else human_size(part)
+
+    def row(kind: str, total: int, active: int, size: int, free: int, pct: bool = True) -> dict:
+        return {"Active": str(active), "Reclaimable": reclaim(free, size) if pct else human_size(free),
+                "Size": human_size(size), "TotalCount": str(total), "Type": kind}
+
+    isize = sum(r["Size"] for r in images)
+    build = d.get("BuildCache") or []
+    return [
+        row("Images", len(images), sum(1 for r in images if r["Containers"]), isize,
+            sum(r["Size"] for r in images if not r["Containers"])),
+        row("Containers", len(cs), len(running), sum(c["SizeRw"] for c in cs),
+            sum(c["SizeRw"] for c in cs if c not in running)),
+        row("Local Volumes", len(vs), sum(1 for v in vs if v["UsageData"]["RefCount"]),
+            sum(v["UsageData"]["Size"] for v in vs),
+            sum(v["UsageData"]["Size"] for v in vs if not v["UsageData"]["RefCount"])),
+        row("Build Cache", len(build), sum(1 for b in build if b.get("InUse")),
+            sum(b.get("Size", 0) for b in build),
+            sum(b.get("Size", 0) for b in build if not b.get("InUse")), pct=False),
+    ]
+
+
+@system.command("df")
+@click.option("-v", "--verbose", is_flag=True, help="Show detailed information on space usage.")
+@click.option("--format", "fmt", default="", help="json, table, or a Go template ({{.Type}}).")
+@click.pass_obj
+def df(obj, verbose: bool, fmt: str) -> None:
+    """Disk usage of images, containers, volumes and the build cache."""
+    template = Format(fmt or DF_TABLE, DF_HEADERS, DF_TABLE[6:],
+                      type_name="*formatter.diskUsageImagesContext") if not verbose else None
+    d = _api().df(obj.engine())
+    if template is not None:
+        click.echo(template.write(df_rows(d)), nl=False)
+        return
+    click.echo(df_verbose(d), nl=False)
+
+
+def df_verbose(d: dict) -> str:
+    """docker system df -v: the images (shared and unique size, containers), the containers
+    (volumes, size), the volumes (links, size) and the build cache, each a table of its own."""
+    from .images import image_rows, since  # the images' rows as `docker images` makes them
+    from .listing import ps_row
+
+    images = []
+    for s in d["Images"]:
+        for r in image_rows([s], digests=False, no_trunc=False):
+            shared = s["SharedSize"]
+            images.append([r["Repository"], r["Tag"], r["ID"], r["CreatedSince"],
+                           human_size(s["Size"], 3),
+                           "N/A" if shared < 0 else human_size(shared, 3),
+                           "N/A" if shared < 0 else human_size(s["Size"] - shared, 3),
+                           str(s["Containers"])])
+    cs = []
+    for c in d["Containers"]:
+        p = ps_row({"Command": "", "Ports": [], "Labels": {}, "Mounts": [], "Status": "",
+                    **c}) if "Command" in c else None
+        cs.append([c["Id"][:12], c["Image"], p["Command"] if p else '""',
+                   str(sum(1 for m in c.get("Mounts", []) if m.get("Type") == "volume")),
+                   human_size(c["SizeRw"], 3), since(c["Created"]), c.get("Status", ""),
+                   c["Names"][0].lstrip("/")])
+    vs = [[v["Name"], str(v["UsageData"]["RefCount"]), human_size(v["UsageData"]["Size"], 3)]
+          for v in d["Volumes"]]
+    build = d.get("BuildCache") or []
+
+    def table(header: list[str], rows: list[list[str]]) -> str:
+        return tabwrite(["\t".join(header), *("\t".join(r) for r in rows)])
+
+    return ("Images space usage:\n\n"
+            + table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "SHARED SIZE",
+                     "UNIQUE SIZE", "CONTAINERS"], images)
+            + "\nContainers space usage:\n\n"
+            + table(["CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE", "CREATED",
+                     "STATUS", "NAMES"], cs)
+            + "\nLocal Volumes space usage:\n\n"
+            + table(["VOLUME NAME", "LINKS", "SIZE"], vs)
+            + f"\nBuild cache usage: {human_size(sum(b.get('Size', 0) for b in build))}\n\n"
+            + table(["CACHE ID", "CACHE TYPE", "SIZE", "CREATED", "LAST USED", "USAGE", "SHARED"],
+                    [[b.get("ID", "")[:12], b.get("Type", ""), human_size(b.get("Size", 0), 3),
+                      "", "", str(b.get("UsageCount", 0)), str(b.get("Shared", False)).lower()]
+                     for b in build]))
 
 
 @system.command("prune")

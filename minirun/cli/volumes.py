@@ -53,10 +53,15 @@ def ls(obj, quiet: bool, filters, fmt: str) -> None:
         return
     rows = [{"Driver": v["Driver"], "Name": v["Name"], "Mountpoint": v["Mountpoint"],
              "Scope": v["Scope"], "Labels": ",".join(f"{k}={x}" for k, x in v["Labels"].items()),
-             "CreatedAt": v["CreatedAt"]} for v in vs]
+             "CreatedAt": v["CreatedAt"], "Label": _label_of(v["Labels"])} for v in vs]
     default = "table {{.Driver}}\t{{.Name}}"
     click.echo(Format(fmt or default, {"Driver": "DRIVER", "Name": "VOLUME NAME"},
-                      default[6:]).write(rows), nl=False)
+                      default[6:], type_name="*formatter.volumeContext").write(rows), nl=False)
+
+
+def _label_of(labels: dict[str, str]):
+    """docker's {{.Label "KEY"}} of a listing's row: one label's value, "" without it."""
+    return lambda key: labels.get(key, "")
 
 
 volume.add_command(ls, "list")
@@ -69,7 +74,7 @@ volume.add_command(ls, "list")
 def inspect(obj, fmt: str, names) -> None:
     """Display detailed information on volumes."""
     api, eng = _api(), obj.engine()
-    inspect_each(names, lambda n: api.inspect(eng, n), fmt)
+    inspect_each(names, lambda n: api.inspect(eng, n), fmt, type_name="volume.Volume")
 
 
 @volume.command("rm")

@@ -20,6 +20,7 @@ import os
 import platform
 
 from ... import __version__
+from ...errors import MinirunError
 from ...kernel import cgroups
 from ...network import nat
 from .. import userns
@@ -78,26 +79,57 @@ def tree_size(path: str) -> int:
     return total
 
 
+def container_sizes(eng: Engine, ref: str) -> dict:
+    """Docker's SizeRw (the bytes of the container's writable layer: its overlay upper dir)
+    and SizeRootFs (those plus its image's layers), for `ps -s` and `inspect -s`."""
+    c = eng.get(ref)
+    rw = tree_size(os.path.join(eng.cdir(c.id), "upper"))
+    try:
+        image = images.get(eng.images(), c.image_id).size
+    except MinirunError:  # its image went (rmi -f untags only, but a store may be damaged)
+        image = 0
+    return {"SizeRw": rw, "SizeRootFs": rw + image}
+
+
 def df(eng: Engine) -> dict:
     """Docker's disk usage object (GET /system/df): each image with its Size and how many
     containers use it, each container with SizeRw (its writable layer), each volume with
     UsageData {Size, RefCount}."""
-    images = eng.images().images()
+    store = eng.images()
+    images = store.images()
     cs = eng.all()
     using = {}
     for c in cs:
         using[c.image_id] = using.get(c.image_id, 0) + 1
     volume_list = eng.volumes.all()
+    # SharedSize: the bytes of an image's layers that another image holds too (docker df -v)
+    holders: dict[str, int] = {}
+    for r in images:
+        for d in set(r.diff_ids):
+            holders[d] = holders.get(d, 0) + 1
+
+    def shared(r) -> int:
+        total = 0
+        for d in set(r.diff_ids):
+            if holders.get(d, 0) > 1:
+                try:
+                    total += store.layer_size(d)
+                except (OSError, KeyError, ValueError, MinirunError):
+                    pass
+        return total
+
+    rows = {r["Id"]: r for r in containers.list_(eng, all=True)}
     return {
         "LayersSize": sum(r.size for r in images),
         "Images": [{"Id": r.id, "RepoTags": list(r.repo_tags),
                     "RepoDigests": list(r.repo_digests), "Created": unix_time(r.created),
                     "Size": r.size,
-                    "SharedSize": -1, "Containers": using.get(r.id, 0)} for r in images],
-        "Containers": [{"Id": c.id, "Names": ["/" + c.name], "Image": c.image,
+                    "SharedSize": shared(r), "Containers": using.get(r.id, 0)} for r in images],
+        "Containers": [{**rows.get(c.id, {}),
+                        "Id": c.id, "Names": ["/" + c.name], "Image": c.image,
                         "ImageID": c.image_id, "State": c.state.status,
                         "Created": int(containers.parse_time(c.created)),
-                        "SizeRw": tree_size(os.path.join(eng.cdir(c.id), "upper"))} for c in cs],
+                        **container_sizes(eng, c.id)} for c in cs],
         "Volumes": [{**v.inspect(), "UsageData": {"Size": tree_size(v.Mountpoint),
                                                   "RefCount": len(eng.users_of_volume(v.Name))}}
                     for v in volume_list],
@@ -128,4 +160,4 @@ def prune_build_cache(eng: Engine) -> None:
         pass
 
 
-__all__ = ["info", "version", "df", "prune", "prune_build_cache", "tree_size"]
+__all__ = ["info", "version", "df", "prune", "prune_build_cache", "tree_size", "container_sizes"]

@@ -46,8 +46,9 @@ def remove(eng, req: wire.Request, name: str) -> wire.Response:
 
 @route("POST", "/images/prune")
 def prune(eng, req: wire.Request) -> wire.Response:
-    dangling = req.filters().get("dangling", ["true"])[-1]
-    return wire.ok(api.prune(eng.images(), all=dangling in ("0", "false")))
+    filters = req.filters()
+    dangling = filters.pop("dangling", ["true"])[-1]
+    return wire.ok(api.prune(eng.images(), all=dangling in ("0", "false"), filters=filters))
 
 
 @route("POST", "/images/create")

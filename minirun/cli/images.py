@@ -381,13 +381,25 @@ def _confirm(warning: str) -> bool:
 @image.command("prune")
 @click.option("-a", "--all", "all_", is_flag=True, help="Remove all unused images, not just dangling ones.")
 @click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation.")
+@click.option("--filter", "filters", multiple=True, metavar="FILTER",
+              help="until=TIME|DURATION, label=KEY[=VALUE], label!=KEY[=VALUE].")
 @click.pass_obj
-def image_prune(obj, all_: bool, force: bool) -> None:
+def image_prune(obj, all_: bool, force: bool, filters: tuple[str, ...] = ()) -> None:
     """Remove unused images (dangling ones; with -a every image no container uses)."""
+    parsed: dict[str, list[str]] = {}
+    for text in filters:
+        key, eq, value = text.partition("=")
+        if not eq:
+            raise InvalidArgument(f"bad format of filter (expected name=value): {text}")
+        if key.endswith("!"):  # label!=KEY: docker's negated label filter
+            parsed.setdefault(key, []).append(value)
+        else:
+            parsed.setdefault(key.strip().lower(), []).append(value)
+    _api()._prune_matcher(obj.store(), parsed)  # a bad filter fails before the prompt
     if not force and not _confirm(PRUNE_ALL_WARNING if all_ else PRUNE_DANGLING_WARNING):
         click.echo("Total reclaimed space: 0B")
         return
-    done = _api().prune(obj.store(), all=all_)
+    done = _api().prune(obj.store(), all=all_, filters=parsed)
     if done["ImagesDeleted"]:
         click.echo("Deleted Images:")
         for item in done["ImagesDeleted"]:

@@ -396,14 +396,53 @@ def prune_layers(store: Store) -> list[dict]:
     return [{"Deleted": d} for d in store.prune_unused().layers]
 
 
-def prune(store: Store, all: bool = False) -> dict:  # noqa: A002 - Docker's name
-    """Docker's image prune: dangling images (every image no container uses with `all`), then
-    the layers nothing uses. {"ImagesDeleted": [{"Untagged"}, {"Deleted"}, ...],
-    "SpaceReclaimed": bytes}."""
+PRUNE_FILTERS = ("until", "label", "label!")
+
+
+def _prune_matcher(store: Store, filters: dict[str, list[str]]):
+    """Docker's image prune filters: until=TIME (a Unix time, an RFC 3339 time or a duration
+    ago: images created before it), label=KEY[=VALUE] and label!=KEY[=VALUE] (every one must
+    hold). InvalidArgument for anything else, before anything is removed."""
+    from ..logs import parse_since  # lazily: only a prune with filters reads times
+
+    for key in filters:
+        if key not in PRUNE_FILTERS:
+            raise InvalidArgument(f"invalid filter '{key}'")
+    cutoffs = []
+    for text in filters.get("until", []):
+        try:
+            stamp = parse_since(text)
+        except ValueError as e:
+            raise InvalidArgument(str(e)) from None
+        t = parse_time(stamp.partition(".")[0] + "Z")
+        cutoffs.append(t.timestamp() if t else 0)
+    want = [(k, v if eq else None) for k, eq, v in (x.partition("=") for x in filters.get("label", []))]
+    refuse = [(k, v if eq else None) for k, eq, v in (x.partition("=") for x in filters.get("label!", []))]
+
+    def matches(record: ImageRecord) -> bool:
+        created = parse_time(record.created)
+        if cutoffs and (created is None or not all(created.timestamp() < c for c in cutoffs)):
+            return False
+        if want or refuse:
+            labels = (config_of(store, record).get("config") or {}).get("Labels") or {}
+            has = lambda k, v: k in labels and (v is None or labels[k] == v)  # noqa: E731
+            if not all(has(k, v) for k, v in want) or any(has(k, v) for k, v in refuse):
+                return False
+        return True
+
+    return matches
+
+
+def prune(store: Store, all: bool = False,  # noqa: A002 - Docker's name
+          filters: dict[str, list[str]] | None = None) -> dict:
+    """Docker's image prune: dangling images (every image no container uses with `all`) that
+    match the filters (until=, label=, label!=), then the layers nothing uses.
+    {"ImagesDeleted": [{"Untagged"}, {"Deleted"}, ...], "SpaceReclaimed": bytes}."""
+    matches = _prune_matcher(store, filters or {})
     deleted: list[dict] = []
     with store.lock():
         for record in (store.images() if all else store.dangling()):
-            if containers_using(store, record.id):
+            if containers_using(store, record.id) or not matches(record):
                 continue
             for n in record.repo_tags + record.repo_digests:
                 store.untag(n)

@@ -15,10 +15,9 @@ from ..errors import InvalidArgument
 # otherwise (a non-default value is refused).
 UNHONOURED = ("BlkioWeightDevice", "CpuRealtimePeriod", "CpuRealtimeRuntime",
               "DeviceCgroupRules", "DeviceRequests", "KernelMemoryTCP",
-              "VolumesFrom", "Links", "GroupAdd", "CpuCount",
+              "Links", "CpuCount",
               "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth", "StorageOpt", "Runtime",
               "Isolation", "MaskedPaths", "ReadonlyPaths", "Annotations")
-LOG_DRIVERS = ("", "json-file", "local")
 
 
 def _restart(policy: dict | None) -> str:
@@ -101,9 +100,6 @@ def run_options(body: dict, name: str = "") -> RunOptions:
     for key in UNHONOURED:
         if hc.get(key):
             raise InvalidArgument(f"HostConfig.{key}: not supported by minirun")
-    log = (hc.get("LogConfig") or {}).get("Type") or ""
-    if log not in LOG_DRIVERS:
-        raise InvalidArgument(f"HostConfig.LogConfig.Type: {log}: minirun keeps a json-file log")
     o = RunOptions(image=image, name=name)
     o.command = list(body.get("Cmd") or [])
     if body.get("Entrypoint") is not None:
@@ -173,4 +169,20 @@ def run_options(body: dict, name: str = "") -> RunOptions:
         o.aliases = list(ep.get("Aliases") or [])
         o.ip = ((ep.get("IPAMConfig") or {}).get("IPv4Address")) or None
         o.ip6 = ((ep.get("IPAMConfig") or {}).get("IPv6Address")) or None
+    _process_and_logging(body, hc, endpoints, o)
     return o
+
+
+def _process_and_logging(body: dict, hc: dict, endpoints: dict, o: RunOptions) -> None:
+    """GroupAdd, LogConfig, VolumesFrom and the MAC address (Config.MacAddress from API
+    clients before 1.44, the endpoint's from later ones: docker CLI 28 sends both ways). The
+    engine checks them as for the CLI's flags (engine/logconfig.py, lifecycle._mac_address)."""
+    o.group_add = [str(g) for g in hc.get("GroupAdd") or []]
+    log = hc.get("LogConfig") or {}
+    if not isinstance(log, dict):
+        raise InvalidArgument("HostConfig.LogConfig: {\"Type\", \"Config\"} is expected")
+    o.log_driver = log.get("Type") or ""
+    o.log_opts = dict(log.get("Config") or {})
+    o.volumes_from = list(hc.get("VolumesFrom") or [])
+    o.mac_address = body.get("MacAddress") or next(
+        (ep.get("MacAddress") for ep in endpoints.values() if (ep or {}).get("MacAddress")), "")

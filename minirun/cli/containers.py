@@ -339,7 +339,7 @@ def create(obj, image: str, command: tuple[str, ...], **kw) -> None:
 
 
 def _detach_keys(text: str) -> bytes:
-    """--detach-keys, checked before anything is made (engine/detachkeys.py)."""
+    """--detach-keys, checked before anything is made (base/detachkeys.py)."""
     from ..base import detachkeys  # lazily: start-up (see _api)
 
     try:

@@ -13,7 +13,7 @@ import click
 
 from ..errors import CommandError
 from . import main
-from .containers import _RUN_SETTINGS, _engine, container_group
+from .containers import _RUN_SETTINGS, _detach_keys, _engine, container_group
 
 
 def _api():
@@ -32,13 +32,16 @@ def _api():
 @click.option("-w", "--workdir", default="", help="Working directory in the container.")
 @click.option("-u", "--user", default=None, help="user[:group].")
 @click.option("--privileged", is_flag=True, help="Every capability for this process.")
+@click.option("--detach-keys", default="", help="Override the key sequence for detaching "
+              "(default ctrl-p,ctrl-q; with -it).")
 @click.argument("container")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_obj
-def exec_(obj, interactive, tty, detach, env, workdir, user, privileged, container,
-          command) -> None:
+def exec_(obj, interactive, tty, detach, env, workdir, user, privileged, detach_keys,
+          container, command) -> None:
     """Run a command in a running container (every namespace and the cgroup joined)."""
     api, eng = _api(), _engine(obj)
+    keys = _detach_keys(detach_keys)
     config = {"Cmd": list(command), "Env": list(env), "WorkingDir": workdir, "User": user,
               "Privileged": privileged, "Tty": tty, "AttachStdin": interactive and not detach}
     if tty and os.isatty(1):
@@ -54,7 +57,7 @@ def exec_(obj, interactive, tty, detach, env, workdir, user, privileged, contain
         os.dup2(null, 0)
         os.close(null)
     try:
-        code = api.start(eng, exec_id, detach=detach)
+        code = api.start(eng, exec_id, detach=detach, detach_keys=keys if interactive else b"")
     except CommandError as e:  # not found (127) or not executable (126): Docker's exit codes
         click.echo(f"minirun: {e}", err=True)
         sys.exit(e.command_code)

@@ -12,7 +12,7 @@ frames:
 
 A foreground `run` attaches *before* the process starts (frame 7 tells the monitor to go on),
 so not a byte of output is missed. With -t the CLI puts its terminal in raw mode, sends a
-resize on start and on every SIGWINCH, and ctrl-p ctrl-q (or --detach-keys: detachkeys.py)
+resize on start and on every SIGWINCH, and ctrl-p ctrl-q (or --detach-keys: base/detachkeys.py)
 detaches (the container runs on).
 The socket is bound and reached through /proc/self/fd/N/attach.sock, N an O_PATH descriptor
 of the container's directory: sun_path holds only 108 bytes, and a --root under a test's tmp
@@ -102,10 +102,10 @@ def session(sock: socket.socket, tty: bool, stdin: bool, start: bool = False,
     """Be the attached terminal: copy our stdin to the container and its output to ours.
 
     Returns the container's exit code, or None when the user detached (`detach_keys` typed
-    at a terminal: --detach-keys, engine/detachkeys.py) or the monitor went away without
+    at a terminal: --detach-keys, base/detachkeys.py) or the monitor went away without
     saying. `streams`: the output streams shown (`run -a stdout` leaves stderr out).
     """
-    from .detachkeys import Matcher  # (small; only an attached session needs it)
+    from ..base.detachkeys import Matcher  # (small; only an attached session needs it)
 
     saved = None
     in_tty = stdin and tty and os.isatty(0)

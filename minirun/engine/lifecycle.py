@@ -359,7 +359,8 @@ class Engine:
     def _volumes_from(self, specs: list[str]) -> list[dict]:
         """--volumes-from CONTAINER[:ro|rw]: the volumes and binds of another container (made
         or running), at the same places, each with its own mode unless ro/rw says otherwise;
-        the flags' own mounts win at the same destination (Docker's order)."""
+        the flags' own mounts win at the same destination (Docker's order). An anonymous one
+        stays anonymous: `rm -v` of the last container using it removes it, as in Docker."""
         out: list[dict] = []
         for spec in specs:
             ref, _, mode = spec.partition(":")
@@ -374,8 +375,6 @@ class Engine:
                 if mode:
                     copy["RW"] = mode == "rw"
                     copy["Mode"] = mode
-                if copy["Type"] == "volume":
-                    copy["Anonymous"] = False  # the other container's: `rm -v` of ours keeps it
                 out.append(copy)
         return out
 

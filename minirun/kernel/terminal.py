@@ -98,11 +98,13 @@ def make_controlling(slave: int) -> None:
         os.close(slave)
 
 
-def proxy(master: int, pid: int) -> int:
+def proxy(master: int, pid: int, detach_keys: bytes = b"") -> int | None:
     """Foreground `run`/`exec` with a terminal and no console socket: be the terminal.
 
     Puts our stdin in raw mode (keys go to the container untranslated), copies bytes both ways,
-    forwards window-size changes (SIGWINCH), and returns the process's wait status.
+    forwards window-size changes (SIGWINCH), and returns the process's wait status; None when
+    `detach_keys` were typed at our terminal (`exec -it --detach-keys`: the process runs on,
+    see hold()).
     """
     # lazy: only a foreground terminal proxies; create --console-socket (podman's path) loads
     # this module without them (start-up budget: signal imports enum)
@@ -124,6 +126,11 @@ def proxy(master: int, pid: int) -> int:
             signal.signal(signal.SIGWINCH, resize)
         fds = [master, 0]
         status = None
+        keys = None
+        if detach_keys and stdin_tty:
+            from ..base.detachkeys import Matcher  # (only an attached terminal watches keys)
+
+            keys = Matcher(detach_keys)
         while True:
             if status is None:
                 wpid, st = os.waitpid(pid, os.WNOHANG)
@@ -145,6 +152,13 @@ def proxy(master: int, pid: int) -> int:
                 break
             if 0 in ready:
                 data = os.read(0, 65536)
+                if data and keys is not None:
+                    data, detached = keys.feed(data)
+                    if data:
+                        os.write(master, data)
+                    if detached:
+                        return None
+                    continue
                 if data:
                     os.write(master, data)
                 else:
@@ -155,6 +169,24 @@ def proxy(master: int, pid: int) -> int:
     finally:
         if saved is not None:
             termios.tcsetattr(0, termios.TCSADRAIN, saved)
+
+
+def hold(master: int) -> None:
+    """After a detach: a child of ours keeps the pty's master open and reads what the process
+    writes (to nowhere), so the process neither gets SIGHUP (its terminal hung up) nor blocks
+    on a full pty; it goes when the last slave closes. We, the attached client, may exit."""
+    if os.fork() == 0:
+        try:
+            os.setsid()
+            null = os.open("/dev/null", os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)  # the caller's terminal is not held by us
+            while os.read(master, 65536):
+                pass
+        except OSError:  # EIO: the process and everything it started have closed the slave
+            pass
+        os._exit(0)
+    os.close(master)
 
 
 def open_exec_console(sock, size: tuple[int, int] | None) -> int:

@@ -31,7 +31,7 @@ from .spec import Process
 
 def exec_process(root_dir: str, cid: str, proc: Process, detach: bool = False,
                  pid_file: str | None = None, console_socket: str | None = None,
-                 preserve_fds: int = 0) -> int:
+                 preserve_fds: int = 0, detach_keys: bytes = b"") -> int:
     state = st.load(root_dir, cid)
     status = state.status()
     if status not in ("running", "created"):
@@ -134,7 +134,11 @@ def exec_process(root_dir: str, cid: str, proc: Process, detach: bool = False,
         from ..kernel import terminal  # lazy: only exec --tty (start-up budget)
 
         master = terminal.recv_fd(ours)
-        return exit_code(terminal.proxy(master, pid))
+        status = terminal.proxy(master, pid, detach_keys)
+        if status is None:  # detached (exec -it): it runs on, its terminal held for it
+            terminal.hold(master)
+            return 0
+        return exit_code(status)
     kproc.forward_signals(pid, [getattr(_signal, n) for n in FORWARDED], _signal)
     return exit_code(wait_for(pid))
 

@@ -1,6 +1,6 @@
 """run/create's process, logging and sharing flags, without root: the logging driver's checks
 (engine/logconfig.py), json-file rotation and reading across the rotated files (engine/logs.py),
---detach-keys (engine/detachkeys.py), and the Docker flags minirun refuses in one line
+--detach-keys (base/detachkeys.py), and the Docker flags minirun refuses in one line
 (cli/runflags.py) through click's CliRunner, before anything is made."""
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import pytest
 
 from minirun.cli import main
 from minirun.cli import runflags
-from minirun.engine import detachkeys, logconfig, logs
+from minirun.base import detachkeys
+from minirun.engine import logconfig, logs
 
 
 # --- logging driver ----------------------------------------------------------------------------

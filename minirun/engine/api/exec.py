@@ -91,9 +91,10 @@ def create(eng: Engine, ref: str, config: dict) -> dict:
     return {"Id": exec_id}
 
 
-def start(eng: Engine, exec_id: str, detach: bool = False) -> int:
+def start(eng: Engine, exec_id: str, detach: bool = False, detach_keys: bytes = b"") -> int:
     """Run the exec's process on the caller's stdio; its exit code (0 at once with `detach`,
-    which also gives up the terminal: a detached process has nobody to type into it)."""
+    which also gives up the terminal: a detached process has nobody to type into it).
+    `detach_keys` typed at our terminal (-it) leave it running: 0 (--detach-keys)."""
     rec = _record(exec_id)
     if rec["Running"] or rec["ExitCode"] is not None:
         raise Conflict(f"exec {exec_id[:12]} has already been started")
@@ -103,7 +104,8 @@ def start(eng: Engine, exec_id: str, detach: bool = False) -> int:
         rec["ProcessConfig"]["tty"] = False
     rec["Running"] = True
     try:
-        code = execute.exec_process(eng.runroot, rec["ContainerID"], proc, detach=detach)
+        code = execute.exec_process(eng.runroot, rec["ContainerID"], proc, detach=detach,
+                                    detach_keys=detach_keys)
     except CommandError:
         raise
     except MinirunError as e:

@@ -27,13 +27,13 @@ HANDLED = {
     "stop_signal", "stop_grace_period", "labels", "extra_hosts", "dns", "dns_search",
     "sysctls", "ulimits", "security_opt", "shm_size", "tty", "stdin_open", "container_name",
     "pull_policy", "secrets", "configs", "profiles", "scale", "platform", "ipc", "pid", "uts",
-    "userns_mode", "logging", "annotations", "attach",
+    "userns_mode", "logging", "annotations", "attach", "group_add", "mac_address",
 }
 # Keys that mean something only to Swarm or to Docker Desktop: Compose ignores them on a
 # single engine too, so a warning (not an error) says so.
 IGNORED_DEPLOY = ("mode", "placement", "update_config", "rollback_config", "endpoint_mode",
                   "labels")
-LOG_DRIVERS = ("json-file", "local", "")  # the engine keeps one log file per container
+LOG_DRIVERS = ("json-file", "local", "none", "")  # engine/logconfig.py
 
 
 @dataclass
@@ -68,7 +68,7 @@ def check_keys(name: str, service: dict) -> list[str]:
     driver = (service.get("logging") or {}).get("driver", "")
     if driver not in LOG_DRIVERS:
         raise Unsupported(f"services.{name}.logging.driver: {driver} is not supported (minirun "
-                          "keeps a json-file log per container)")
+                          "keeps a json-file log per container, or none)")
     if service.get("platform") and service["platform"].split("/")[0] != "linux":
         raise Unsupported(f"services.{name}.platform: {service['platform']}: only linux images "
                           "run here")
@@ -237,6 +237,11 @@ def plan(project: str, model: dict, name: str, number: int, image: str, *,
     if svc.get("shm_size") is not None:
         opts.shm_size = _size(svc["shm_size"])
     opts.healthcheck = healthcheck(svc.get("healthcheck"))
+    logging = svc.get("logging") or {}  # checked by the engine as --log-driver/--log-opt
+    opts.log_driver = logging.get("driver") or ""
+    opts.log_opts = {str(k): str(v) for k, v in (logging.get("options") or {}).items()}
+    opts.group_add = [str(g) for g in svc.get("group_add") or []]
+    opts.mac_address = str(svc.get("mac_address") or "")
     for key, attr in (("ipc", "ipc_mode"), ("pid", "pid_mode"), ("uts", "uts_mode")):
         value = svc.get(key)
         if value and value not in ("host", "private", "shareable"):

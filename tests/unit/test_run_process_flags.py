@@ -198,3 +198,22 @@ def test_label_files_take_k_v_lines_and_skip_comments(tmp_path):
     assert runflags.read_label_files((str(f),)) == ["a=1", "b=two words", "c"]
     with pytest.raises(Exception, match="open .*nope"):
         runflags.read_label_files((str(tmp_path / "nope"),))
+
+
+def test_compose_logging_group_add_and_mac_become_run_options(tmp_path):
+    import textwrap
+
+    from minirun.compose import convert, loader
+
+    (tmp_path / "compose.yaml").write_text(textwrap.dedent("""
+        services:
+          web:
+            image: busybox
+            logging: {driver: json-file, options: {max-size: 10m, max-file: 3}}
+            group_add: [daemon, 4242]
+            mac_address: "02:00:00:00:00:09"
+        """))
+    p = loader.load(cwd=str(tmp_path), environ={})
+    o = convert.plan(p.name, p.model, "web", 1, "busybox").options
+    assert (o.log_driver, o.log_opts) == ("json-file", {"max-size": "10m", "max-file": "3"})
+    assert o.group_add == ["daemon", "4242"] and o.mac_address == "02:00:00:00:00:09"

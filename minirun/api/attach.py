@@ -15,7 +15,8 @@ import time
 
 from ..engine.api import attach as api
 from ..engine.api import containers as containers_api
-from ..errors import Conflict, MinirunError
+from ..base import detachkeys
+from ..errors import Conflict, InvalidArgument, MinirunError
 from . import wire
 from .routes import route
 
@@ -36,10 +37,16 @@ def attach(eng, req: wire.Request, id: str):  # noqa: A002 - Docker's name
     upgrade = req.headers.get("upgrade", "").lower() == "tcp"
     tty = bool(c.config.get("Tty"))
     wanted = {s for s in ("stdout", "stderr") if req.flag(s, True)}
+    try:  # detachKeys (the docker CLI sends its --detach-keys): checked before the upgrade
+        keys = detachkeys.parse(req.arg("detachKeys")) if stdin and tty else b""
+    except detachkeys.DetachKeysError as e:
+        raise InvalidArgument(str(e)) from None
+    readable = (c.host_config.get("LogConfig") or {}).get("Type") != "none"
 
     def replay(sock: socket.socket) -> None:
-        """logs=1: what the container wrote so far, first (Docker's attach does the same)."""
-        if req.flag("logs"):
+        """logs=1: what the container wrote so far, first (Docker's attach does the same;
+        with the none driver there is nothing to replay)."""
+        if req.flag("logs") and readable:
             # Not in the same breath as the 101: docker-py reads the answer's head through a
             # buffered reader, then the stream from the bare socket, and bytes that arrived
             # with the head would be lost in that buffer. (dockerd's own setup takes as long.)
@@ -57,7 +64,7 @@ def attach(eng, req: wire.Request, id: str):  # noqa: A002 - Docker's name
     if c.state.running:
         def run(sock: socket.socket) -> None:
             replay(sock)
-            api.join(eng, c.id, sock, stdin=stdin)
+            api.join(eng, c.id, sock, stdin=stdin, detach_keys=keys)
             _close(sock)
 
         return wire.Hijack(run, upgrade)
@@ -73,7 +80,7 @@ def attach(eng, req: wire.Request, id: str):  # noqa: A002 - Docker's name
                 if wire.client_gone(sock):  # the client gave up before any start
                     return
             try:
-                api.join(eng, c.id, sock, stdin=stdin, start=True)
+                api.join(eng, c.id, sock, stdin=stdin, start=True, detach_keys=keys)
             except (OSError, MinirunError):
                 pass  # the start failed (its request says why): nothing to join
             _close(sock)

@@ -215,3 +215,15 @@ def test_the_docker_api_takes_the_new_host_config_fields(mr, tmp_path):
             in r.stderr
         r = docker("run", "--rm", "--log-driver", "gelf", "busybox", "true")
         assert r.returncode == 125 and "logging driver 'gelf' is not supported" in r.stderr
+
+
+def test_the_docker_cli_detaches_through_the_api(mr, tmp_path):
+    with ApiService(mr.root, mr.runroot, tmp_path / "api.sock") as svc:
+        env = dict(os.environ, DOCKER_HOST=f"unix://{svc.path}")
+        code, _ = drive_pty([DOCKER, "run", "-it", "--name", "api-tty", "--detach-keys",
+                             "ctrl-a", "busybox", "sh", "-c",
+                             "while true; do echo tick; sleep 0.2; done"],
+                            typed=b"\x01", until=b"tick", timeout=30, env=env)
+        assert code == 0
+        assert mr.record("api-tty")["State"]["Running"]  # detached: it runs on
+        mr.ok("rm", "-f", "api-tty")

@@ -74,12 +74,17 @@ def stream(eng: Engine, ref: str) -> Iterator[tuple[str, bytes]]:
 
 
 def join(eng: Engine, ref: str, client: socket.socket, stdin: bool = False,
-         start: bool = False) -> int | None:
+         start: bool = False, detach_keys: bytes = b"") -> int | None:
     """Bridge `client` (a hijacked HTTP connection) and the container's monitor until the
     container exits or either side goes: its output to the client (raw with a TTY, else in
     Docker's 8-byte frames), the client's bytes to its stdin when `stdin` (the client's
     half-close is the stdin's end). `start`: the monitor waits for us (an attach made before
-    `start`, as the docker CLI's `run` does): tell it to go. Returns the exit code, or None."""
+    `start`, as the docker CLI's `run` does): tell it to go. `detach_keys` in the client's
+    bytes end the session, the container running on (Docker's daemon watches for them: the
+    API's detachKeys). Returns the exit code, or None."""
+    from ...base.detachkeys import Matcher  # (small; only a session with stdin needs it)
+
+    keys = Matcher(detach_keys) if detach_keys else None
     c = eng.get(ref)
     tty = bool(c.config.get("Tty"))
     mon = frames.connect(eng.cdir(c.id))
@@ -108,7 +113,13 @@ def join(eng: Engine, ref: str, client: socket.socket, stdin: bool = False,
                     watch.remove(client)
                     mon.sendall(frames.frame(frames.STDIN_EOF))
                 else:
-                    mon.sendall(frames.frame(frames.STDIN, data))
+                    detached = False
+                    if keys is not None:
+                        data, detached = keys.feed(data)
+                    if data:
+                        mon.sendall(frames.frame(frames.STDIN, data))
+                    if detached:
+                        return None
     except OSError:  # the client went away: the container runs on, as after a detach
         return None
     finally:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import launch
 from minirun.engine import bundle as engine_bundle, devices, limits
 
 MiB = 1 << 20
@@ -28,7 +29,9 @@ def read(p: Path) -> str:
 
 
 def start_detached(oci, tmp_path: Path, b: str, cid: str) -> None:
-    r = oci("run", "--detach", "--bundle", b, cid, timeout=120)
+    """run --detach with the container's stdio on files: a pipe would keep us waiting for the
+    container itself (helpers.launch)."""
+    r = launch(oci, tmp_path, "run", "--detach", "--bundle", b, cid, timeout=120)
     assert r.returncode == 0, r.stderr
     for _ in range(200):
         if oci.state(cid)["status"] == "running":

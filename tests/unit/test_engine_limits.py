@@ -177,3 +177,25 @@ def test_resources_carry_the_new_fields():
     assert r["blockIO"] == {"weight": 300}
     with pytest.raises(InvalidArgument, match="/dev/null is not a block device"):
         bundle.resources({"BlkioDeviceReadBps": [{"Path": "/dev/null", "Rate": 1}]})
+
+
+def test_api_create_body_maps_the_resource_fields():
+    """The Docker API's HostConfig (api/translate.py): the same RunOptions as the flags."""
+    from minirun.api.translate import run_options
+
+    o = run_options({"Image": "busybox", "HostConfig": {
+        "CpuQuota": 20000, "CpuPeriod": 50000, "CpusetMems": "0", "MemoryReservation": 32 * MB,
+        "OomKillDisable": True, "OomScoreAdj": 100, "BlkioWeight": 300,
+        "Devices": [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/x",
+                     "CgroupPermissions": "r"}],
+        "BlkioDeviceReadBps": [{"Path": "/dev/vda", "Rate": 1024}],
+        "CgroupParent": "/p", "CgroupnsMode": "private", "KernelMemory": 0}})
+    assert (o.cpu_quota, o.cpu_period, o.nano_cpus, o.cpuset_mems, o.memory_reservation,
+            o.oom_kill_disable, o.oom_score_adj, o.blkio_weight, o.cgroup_parent, o.cgroupns) \
+        == (20000, 50000, 0, "0", 32 * MB, True, 100, 300, "/p", "private")
+    assert o.devices == [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/x",
+                          "CgroupPermissions": "r"}]
+    assert o.device_read_bps == [{"Path": "/dev/vda", "Rate": 1024}]
+    with pytest.raises(InvalidArgument, match="invalid device mode"):
+        run_options({"Image": "b", "HostConfig": {"Devices": [
+            {"PathOnHost": "/dev/null", "CgroupPermissions": "x"}]}})

@@ -42,7 +42,13 @@ runroot = "{d}/runroot"
 graphroot = "{d}/root"
 """)
     env = dict(os.environ, CONTAINERS_CONF=str(d / "containers.conf"),
-               CONTAINERS_STORAGE_CONF=str(d / "storage.conf"))
+               CONTAINERS_STORAGE_CONF=str(d / "storage.conf"),
+               REGISTRY_AUTH_FILE=str(d / "auth.json"))
+    # podman 4.3 stats its auth file and $DOCKER_CONFIG/config.json and fails when one is
+    # missing (tests/conftest.py points DOCKER_CONFIG at an empty directory): podman gets an
+    # empty auth file of its own instead.
+    (d / "auth.json").write_text("{}")
+    env.pop("DOCKER_CONFIG", None)
 
     def run(*args, check=True, timeout=60):
         r = subprocess.run(["podman", *args], capture_output=True, text=True, env=env,

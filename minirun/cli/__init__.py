@@ -282,3 +282,4 @@ from . import (archive, build, containers, exec, images, listing, network, pull,
                stats, system, volumes)
 from . import update  # noqa: E402,F401  (update: resource limits of containers)
 from . import completion  # noqa: E402,F401  (completion: shell scripts and name completion)
+from . import manifest  # noqa: E402,F401  (manifest inspect: a registry's manifest, not pulled)

@@ -27,7 +27,7 @@ HANDLED = {
     "stop_signal", "stop_grace_period", "labels", "extra_hosts", "dns", "dns_search",
     "sysctls", "ulimits", "security_opt", "shm_size", "tty", "stdin_open", "container_name",
     "pull_policy", "secrets", "configs", "profiles", "scale", "platform", "ipc", "pid", "uts",
-    "userns_mode", "logging", "annotations", "attach", "group_add", "mac_address",
+    "userns_mode", "logging", "annotations", "attach", "group_add", "mac_address", "volumes_from",
 }
 # Keys that mean something only to Swarm or to Docker Desktop: Compose ignores them on a
 # single engine too, so a warning (not an error) says so.
@@ -184,6 +184,24 @@ def _file_mounts(kind: str, refs: list, model: dict, name: str) -> list[str]:
     return out
 
 
+def _volumes_from(project: str, model: dict, where: str, sources: list[str]) -> list[str]:
+    """volumes_from: SERVICE[:ro|rw] (that service's first container, as Compose takes it) or
+    container:NAME[:ro|rw] -> --volumes-from CONTAINER[:ro|rw]."""
+    out = []
+    for src in sources:
+        if src.startswith("container:"):
+            out.append(src[len("container:"):])
+            continue
+        service, _, mode = src.partition(":")
+        other = (model.get("services") or {}).get(service)
+        if other is None:
+            raise InvalidArgument(f"{where}.volumes_from: {src}: no service {service} in this "
+                                  "project (use container:NAME for a container outside it)")
+        cname = other.get("container_name") or naming.container_name(project, service, 1)
+        out.append(cname + (f":{mode}" if mode else ""))
+    return out
+
+
 def plan(project: str, model: dict, name: str, number: int, image: str, *,
          config_hash: str = "", image_id: str = "", oneoff: bool = False,
          container_name: str | None = None, labels: dict | None = None,
@@ -240,6 +258,7 @@ def plan(project: str, model: dict, name: str, number: int, image: str, *,
     logging = svc.get("logging") or {}  # checked by the engine as --log-driver/--log-opt
     opts.log_driver = logging.get("driver") or ""
     opts.log_opts = {str(k): str(v) for k, v in (logging.get("options") or {}).items()}
+    opts.volumes_from = _volumes_from(project, model, where, svc.get("volumes_from") or [])
     opts.group_add = [str(g) for g in svc.get("group_add") or []]
     opts.mac_address = str(svc.get("mac_address") or "")
     for key, attr in (("ipc", "ipc_mode"), ("pid", "pid_mode"), ("uts", "uts_mode")):

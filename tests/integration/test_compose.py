@@ -464,3 +464,25 @@ def test_network_ipam_and_driver_options_reach_the_network(project, mr):
     project.ok("up", "-d")
     out = project.ok("exec", "-T", "a", "sh", "-c", "ip -o -4 addr show eth0; cat /sys/class/net/eth0/mtu")
     assert out.split()[3] == "10.234.1.65/24" and out.split()[-1] == "1300"
+
+
+def test_volumes_from_a_service_shares_its_volumes(project, mr):
+    project.write("""
+        services:
+          data:
+            image: busybox
+            init: true
+            volumes: [/shared]
+            command: ["sh", "-c", "echo from-data > /shared/f; exec sleep 100"]
+          app:
+            image: busybox
+            init: true
+            volumes_from: ["data:ro"]
+            depends_on: [data]
+            command: ["sleep", "100"]
+        """)
+    project.ok("up", "-d")
+    out = project.ok("exec", "-T", "app", "sh", "-c",
+                     "for i in 1 2 3 4 5; do [ -s /shared/f ] && break; sleep 0.2; done; "
+                     "cat /shared/f; touch /shared/g 2>&1 || true")
+    assert out.splitlines()[0] == "from-data" and "Read-only file system" in out

@@ -160,3 +160,11 @@ def test_oneoff_run_publishes_nothing_and_never_restarts(tmp_path):
              oneoff=True, container_name="p-web-run-1").options
     assert (o.publish, o.restart, o.name) == ([], "no", "p-web-run-1")
     assert o.labels[naming.ONEOFF] == "True"
+
+
+def test_volumes_from_names_the_first_container_of_a_service(tmp_path):
+    p = plan(tmp_path, "name: app\nservices:\n  data: {image: busybox, volumes: [/d]}\n"
+             "  app: {image: busybox, volumes_from: ['data:ro', 'container:other']}\n", "app")
+    assert p.options.volumes_from == ["app-data-1:ro", "other"]
+    with pytest.raises(InvalidArgument, match="service 'nope' is not defined"):  # the loader's
+        plan(tmp_path, "services:\n  app: {image: busybox, volumes_from: [nope]}\n", "app")

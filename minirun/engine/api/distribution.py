@@ -113,6 +113,39 @@ def push(store: Store, name: str, *, all_tags: bool = False,
     return [{"Tag": p.tag, "Digest": p.digest, "Size": p.size} for p in pushed]
 
 
+def manifest_inspect(name: str, *, verbose: bool = False, insecure_registries: Iterable[str] = (),
+                     auth_file: str | None = None) -> dict | list:
+    """What the registry holds for NAME[:TAG|@DIGEST], read and checked, nothing pulled:
+    `docker manifest inspect`. The manifest or index as the registry sent it; with `verbose`,
+    Docker's verbose form: {"Ref", "Descriptor", "Raw", "SchemaV2Manifest"|"OCIManifest"} for
+    one manifest, a list of them (one per platform, each fetched) for an index."""
+    import base64
+
+    from ...base import mediatypes
+    from ...image import reference
+
+    ref = reference.parse(name)
+    with image_pull.registry_for(ref.registry, insecure_registries=insecure_registries,
+                                 auth_file=auth_file) as reg:
+        top = reg.get_manifest(ref.repository, ref.manifest_ref)
+        if not verbose:
+            return top.json
+
+        def entry(m, platform: dict | None) -> dict:
+            descriptor = {"mediaType": m.media_type, "digest": m.digest, "size": len(m.raw_bytes)}
+            if platform:
+                descriptor["platform"] = platform
+            key = "OCIManifest" if m.media_type == mediatypes.OCI_MANIFEST else "SchemaV2Manifest"
+            return {"Ref": f"{ref.repo}@{m.digest}" if platform else ref.name,
+                    "Descriptor": descriptor, "Raw": base64.b64encode(m.raw_bytes).decode(),
+                    key: m.json}
+
+        if not top.is_index:
+            return entry(top, None)
+        return [entry(reg.get_manifest(ref.repository, d["digest"]), d.get("platform") or {})
+                for d in top.json.get("manifests") or []]
+
+
 def has_tag(name: str) -> bool:
     """Whether NAME names a tag ("x:1", not "x" or "host:5000/x"): push says "Using default
     tag" otherwise."""

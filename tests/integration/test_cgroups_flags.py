@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -195,6 +196,10 @@ def test_update_changes_a_running_containers_files(mr):
     hc = mr.record("up")["HostConfig"]
     assert (hc["Memory"], hc["CpuQuota"], hc["CpuPeriod"], hc["PidsLimit"]) == \
         (128 * MB, 30000, 60000, 50)
+    # Docker's event for it (the journal `events` and the API's /events read)
+    ev = mr.ok("events", "--since", "0", "--until", f"{time.time() + 0.5:.3f}", "--filter",
+               "event=update", "--format", "{{.Action}} {{.Actor.Attributes.name}}")
+    assert ev.splitlines() == ["update up"]
 
 
 def test_update_of_a_paused_container_works(mr):

@@ -225,7 +225,8 @@ def update(eng: Engine, ref: str, config: dict) -> dict:
             raise cannot(e.why) from None
         except MinirunError as e:
             raise cannot(str(e)) from None
-    eng.containers.update(c.id, lambda x: x.host_config.update(changes))
+    c = eng.containers.update(c.id, lambda x: x.host_config.update(changes))
+    journal.record(eng.root, "container", "update", c.id, journal.container_attributes(c))
     return {"Warnings": warnings}
 
 

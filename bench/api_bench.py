@@ -59,29 +59,18 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-from benchlib import (CALL_TIMEOUT, BenchError, Caller, Terminated, error_line, on_sigterm,
-                      stats)
+from benchlib import (CALL_TIMEOUT, DOCKER, BenchError, Caller, Dockerd, Server, Terminated,
+                      host_diff, host_state, http, kill_strays, on_sigterm, stats, unmount_under)
 
 REPO = Path(__file__).resolve().parents[1]
 MINIRUN = REPO / ".venv" / "bin" / "minirun"
-DOCKER = "/usr/local/bin/docker"
-START_TIMEOUT = 60  # s, a server's socket answering /_ping
-STOP_TIMEOUT = 20  # s, a server's exit after SIGTERM
 API = "/v1.41"  # dockerd 20.10's version, within minirun's 1.24-1.43
-SYSTEM_CONTAINERD = "/run/containerd/containerd.sock"
-# made by dockerd or containerd outside their --data-root/--exec-root (rmdir'd if new and empty)
-OUTSIDE_DIRS = ["/run/docker/plugins", "/run/docker", "/run/containerd/s", "/run/containerd",
-                "/opt/containerd/bin", "/opt/containerd/lib", "/opt/containerd"]
-SYSCTLS = ["net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding",
-           "net/bridge/bridge-nf-call-iptables", "net/bridge/bridge-nf-call-ip6tables"]
 SCENARIOS = {  # name: (target ratio, what it times)
     "run": (1.0, "docker run --rm --network none busybox true"),
     "ps": (1.5, "docker ps ({n} containers running)"),
@@ -90,145 +79,16 @@ SCENARIOS = {  # name: (target ratio, what it times)
 PEERS = ("minirun", "dockerd")
 
 
-def http(sock: str, method: str, path: str, timeout: float = 10) -> tuple[int, bytes]:
-    """One request on a fresh connection (Connection: close): (status, body)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        s.connect(sock)
-        s.sendall(f"{method} {path} HTTP/1.1\r\nHost: api\r\nUser-Agent: api_bench\r\n"
-                  "Connection: close\r\n\r\n".encode())
-        chunks = []
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            chunks.append(b)
-    data = b"".join(chunks)
-    head, _, body = data.partition(b"\r\n\r\n")
-    try:
-        status = int(head.split(b" ", 2)[1])
-    except (IndexError, ValueError):
-        raise BenchError(f"{method} {path}: no HTTP answer on {sock}") from None
-    return status, body
-
-
-class Server:
-    """A server process in a session of its own (Ctrl-C reaches only us), its log in a file."""
-
-    def __init__(self, name: str, argv: list[str], sock: Path, log: Path, env: dict) -> None:
-        self.name, self.argv, self.sock, self.log = name, argv, sock, log
-        self.env = env
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(self.argv, env=self.env, stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if self.proc.poll() is not None:
-                raise BenchError(f"{self.name} exited ({self.proc.returncode}) before answering: "
-                                 f"{error_line(self.log.read_text(errors='replace'))}")
-            try:
-                if http(str(self.sock), "GET", "/_ping", timeout=2) == (200, b"OK"):
-                    return
-            except (OSError, BenchError):
-                pass
-            if time.monotonic() > deadline:
-                raise BenchError(f"{self.name}: no answer on {self.sock}/_ping after "
-                                 f"{START_TIMEOUT} s")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        """SIGTERM, a blocking wait, SIGKILL to the whole session after STOP_TIMEOUT."""
-        p = self.proc
-        if p is None or p.poll() is not None:
-            return
-
-        def kill() -> None:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except OSError:
-                pass
-        watchdog = threading.Timer(STOP_TIMEOUT, kill)
-        watchdog.daemon = True
-        watchdog.start()
-        try:
-            p.send_signal(signal.SIGTERM)
-            p.wait()
-        finally:
-            watchdog.cancel()
-
-
-# -- the host, before and after ----------------------------------------------------------------
-def mountpoints() -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        return [ln.split()[4] for ln in f]
-
-
-def host_state() -> dict:
-    def out(argv: list[str]) -> list[str]:
-        if not shutil.which(argv[0]):
-            return []
-        r = subprocess.run(argv, capture_output=True, text=True)
-        lines = []
-        for ln in r.stdout.splitlines():
-            if ln.startswith("#") or not ln.strip():
-                continue
-            ln = re.sub(r"\[\d+:\d+\]", "[-]", ln)  # iptables-save counters
-            lines.append(re.sub(r"counter packets \d+ bytes \d+", "counter", ln).strip())
-        return lines
-
-    sysctls = {}
-    for k in SYSCTLS:
-        try:
-            sysctls[k] = Path("/proc/sys", k).read_text().strip()
-        except OSError:
-            sysctls[k] = None
-    cgroups = []
-    for h in Path("/sys/fs/cgroup").iterdir():
-        if h.is_dir() and not h.is_symlink():
-            for d in h.iterdir():
-                if d.is_dir():
-                    cgroups.append(str(d))
-                    cgroups += [str(e) for e in d.iterdir() if e.is_dir()]
-    return {"links": sorted(os.listdir("/sys/class/net")),
-            "cgroups": cgroups,
-            "nft": out(["nft", "list", "ruleset"]),
-            "iptables": out(["iptables-save"]) + out(["ip6tables-save"]),
-            "mounts": mountpoints(),
-            "sysctls": sysctls,
-            "dirs": {d: os.path.exists(d) for d in OUTSIDE_DIRS}}
-
-
-def host_diff(before: dict, after: dict, ours: re.Pattern) -> tuple[list[str], list[str]]:
-    """(changes that look like the bench's, other changes: another user of the machine)."""
-    changes = []
-    for key in ("links", "nft", "iptables", "mounts", "cgroups"):
-        b, a = set(before[key]), set(after[key])
-        changes += [f"{key}: + {x}" for x in sorted(a - b)]
-        changes += [f"{key}: - {x}" for x in sorted(b - a)]
-    for k, v in before["sysctls"].items():
-        if after["sysctls"][k] != v:
-            changes.append(f"sysctl {k}: {v} -> {after['sysctls'][k]}")
-    for d, v in before["dirs"].items():
-        if after["dirs"][d] != v:
-            changes.append(f"{d}: {'removed' if v else 'left behind'}")
-    mine = [c for c in changes if ours.search(c) or c.startswith(("sysctl", "/"))]
-    return mine, [c for c in changes if c not in mine]
-
-
 # -- cleanup -----------------------------------------------------------------------------------
 class Cleanup:
-    """Idempotent: containers, servers, processes, mounts, cgroups, outside dirs, the temp dir."""
+    """Idempotent: minirun's containers and service, the private dockerd and all it made
+    (benchlib.Dockerd.cleanup), processes and mounts left under the temp dir, the temp dir."""
 
-    def __init__(self, tmp: Path, cgroup_parent: str) -> None:
-        self.tmp, self.cgroup_parent = tmp, cgroup_parent
-        self.dirs_before = {d: os.path.exists(d) for d in OUTSIDE_DIRS}
-        self.servers: dict[str, Server] = {}
-        self.clients: dict[str, dict] = {}
-        self.own_containerd: subprocess.Popen | None = None
+    def __init__(self, tmp: Path, tag: str) -> None:
+        self.tmp, self.tag = tmp, tag
+        self.dockerd: Dockerd | None = None
+        self.minirun: Server | None = None
+        self.minirun_client: dict = {}
         self.mr_global: list[str] = []
         self.container_ids: list[str] = []  # to tell our leftovers from other users' changes
         self.done = False
@@ -241,20 +101,19 @@ class Cleanup:
         old_term = signal.signal(signal.SIGTERM, signal.SIG_IGN)
         q = {"capture_output": True, "timeout": CALL_TIMEOUT}
         try:
-            for name, env in self.clients.items():  # containers, through each server
-                srv = self.servers.get(name)
-                if not srv or not srv.proc or srv.proc.poll() is not None:
-                    continue
+            if self.minirun and self.minirun.running():  # containers, through the service
                 try:
-                    ids = subprocess.run([DOCKER, "ps", "-aq"], env=env, text=True, **q).stdout
+                    ids = subprocess.run([DOCKER, "ps", "-aq"], env=self.minirun_client,
+                                         text=True, **q).stdout
                     if ids.split():
-                        subprocess.run([DOCKER, "rm", "-f", *ids.split()], env=env, **q)
+                        subprocess.run([DOCKER, "rm", "-f", *ids.split()],
+                                       env=self.minirun_client, **q)
                 except (OSError, subprocess.TimeoutExpired):
                     pass
-            for srv in self.servers.values():
-                srv.stop()
-            if self.own_containerd and self.own_containerd.poll() is None:
-                stop_process(self.own_containerd)
+            if self.dockerd:
+                self.dockerd.cleanup()
+            if self.minirun:
+                self.minirun.stop()
             if self.mr_global:  # minirun's own view: monitors outlive the service
                 for argv in (["ps", "-aq"], ["system", "prune", "-a", "-f"],
                              ["network", "prune", "-f"]):
@@ -265,91 +124,12 @@ class Cleanup:
                                             *r.stdout.split()], **q)
                     except (OSError, subprocess.TimeoutExpired):
                         pass
-            self.kill_strays()
-            for m in reversed([m for m in mountpoints() if m.startswith(str(self.tmp))]):
-                subprocess.run(["umount", "-l", m], capture_output=True)
-            self.remove_cgroups()
-            self.remove_stale_sockets()
-            for d in OUTSIDE_DIRS:  # deepest first in the list
-                if not self.dirs_before[d]:
-                    try:
-                        os.rmdir(d)
-                    except OSError:
-                        pass
+            kill_strays(self.tmp)
+            unmount_under(self.tmp)
             shutil.rmtree(self.tmp, ignore_errors=True)
         finally:
             signal.signal(signal.SIGINT, old_int)
             signal.signal(signal.SIGTERM, old_term)
-
-    def kill_strays(self) -> None:
-        """containerd and its shims, should they outlive dockerd: those naming our temp dir."""
-        me = str(self.tmp).encode()
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit() or int(pid) == os.getpid():
-                continue
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    if me in f.read():
-                        os.kill(int(pid), signal.SIGKILL)
-            except OSError:
-                pass
-
-    def remove_cgroups(self) -> None:
-        """dockerd's cgroup parent: the containers' processes in it are killed first, should
-        dockerd have died without stopping them; then the directories, deepest first."""
-        tops = [h / self.cgroup_parent.lstrip("/") for h in Path("/sys/fs/cgroup").iterdir()]
-        tops = [t for t in tops if t.is_dir()]
-        pids = set()
-        for top in tops:
-            for d, _, _ in os.walk(top):
-                try:
-                    pids.update(int(x) for x in Path(d, "cgroup.procs").read_text().split())
-                except (OSError, ValueError):
-                    pass
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        deadline = time.monotonic() + 5
-        for top in tops:
-            for d, _, _ in sorted(os.walk(top), key=lambda w: -len(w[0])):
-                while True:  # a killed process leaves its cgroup a moment after SIGKILL
-                    try:
-                        os.rmdir(d)
-                        break
-                    except FileNotFoundError:
-                        break
-                    except OSError:
-                        if time.monotonic() > deadline:
-                            break
-                        time.sleep(0.02)
-
-    def remove_stale_sockets(self) -> None:
-        """Shim sockets in /run/containerd/s (containerd 1.6 puts them there whatever its
-        state dir): only when the bench made that dir, only those nobody listens on."""
-        s = Path("/run/containerd/s")
-        if self.dirs_before["/run/containerd/s"] or not s.is_dir():
-            return
-        for f in s.iterdir():
-            try:
-                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
-                    c.connect(str(f))
-            except ConnectionRefusedError:
-                f.unlink(missing_ok=True)
-            except OSError:
-                pass
-
-
-def stop_process(p: subprocess.Popen) -> None:
-    watchdog = threading.Timer(STOP_TIMEOUT, p.kill)
-    watchdog.daemon = True
-    watchdog.start()
-    try:
-        p.terminate()
-        p.wait()
-    finally:
-        watchdog.cancel()
 
 
 # -- the bench ---------------------------------------------------------------------------------
@@ -375,7 +155,7 @@ def main() -> int:
     before = host_state()
     tmp = Path(tempfile.mkdtemp(prefix="api-bench-", dir="/tmp"))  # short: socket paths
     tag = secrets.token_hex(4)
-    cleanup = Cleanup(tmp, f"/api-bench-{tag}")
+    cleanup = Cleanup(tmp, tag)
     atexit.register(cleanup)
     signal.signal(signal.SIGTERM, on_sigterm)
     try:
@@ -419,52 +199,22 @@ def bench(tmp: Path, args, cleanup: Cleanup) -> dict:
     caller.run([str(MINIRUN), *mr_global, "load", "-i", str(layout)], base_env)
 
     # dockerd: private everything; a containerd of our own only if a system one would be used
-    dk = tmp / "dk"
-    dk.mkdir()
-    (dk / "daemon.json").write_text(json.dumps({"deprecated-key-path": str(dk / "key.json")}))
-    dockerd = ["dockerd", "--config-file", str(dk / "daemon.json"),
-               "--data-root", str(dk / "data"), "--exec-root", str(dk / "exec"),
-               "--pidfile", str(dk / "docker.pid"), "--host", f"unix://{dk}/docker.sock",
-               "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-forward=false",
-               "--ip-masq=false", "--cgroup-parent", cleanup.cgroup_parent]
-    containerd_note = "started by dockerd (its own, state under --data-root/--exec-root)"
-    if os.path.exists(SYSTEM_CONTAINERD) or args.own_containerd:
-        cd = dk / "containerd"
-        cd.mkdir()
-        (cd / "config.toml").write_text(
-            f'version = 2\nroot = "{cd}/root"\nstate = "{cd}/state"\n'
-            'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
-            f'[grpc]\n  address = "{cd}/containerd.sock"\n'
-            f'[plugins."io.containerd.internal.v1.opt"]\n  path = "{cd}/opt"\n')
-        with open(cd / "log", "wb") as log:
-            cleanup.own_containerd = subprocess.Popen(
-                ["containerd", "--config", str(cd / "config.toml")], stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + START_TIMEOUT
-        while not (cd / "containerd.sock").exists():
-            if cleanup.own_containerd.poll() is not None or time.monotonic() > deadline:
-                raise BenchError("containerd did not start: "
-                                 + error_line((cd / "log").read_text(errors="replace")))
-            time.sleep(0.05)
-        dockerd += ["--containerd", str(cd / "containerd.sock")]
-        containerd_note = ("a private one started by the bench ("
-                           + ("--own-containerd" if args.own_containerd
-                              else f"{SYSTEM_CONTAINERD} exists") + ")")
-
-    servers = {
-        "minirun": Server("minirun", [str(MINIRUN), *mr_global, "system", "service", "--time",
-                                      "0", "--host", f"unix://{tmp}/minirun.sock"],
-                          tmp / "minirun.sock", tmp / "minirun.log", base_env),
-        "dockerd": Server("dockerd", dockerd, dk / "docker.sock", dk / "dockerd.log", base_env),
-    }
-    clients = {}
-    for name, srv in servers.items():
-        (tmp / f"cfg-{name}").mkdir()
-        clients[name] = dict(base_env, DOCKER_HOST=f"unix://{srv.sock}",
-                             DOCKER_CONFIG=str(tmp / f"cfg-{name}"), DOCKER_CLI_HINTS="false")
-        cleanup.servers[name] = srv
-        cleanup.clients[name] = clients[name]
-        srv.start()
+    dockerd = Dockerd(tmp / "dk", cleanup.tag, base_env, own_containerd=args.own_containerd,
+                      cgroup_name=f"api-bench-{cleanup.tag}")
+    cleanup.dockerd = dockerd
+    minirun = Server("minirun", [str(MINIRUN), *mr_global, "system", "service", "--time", "0",
+                                 "--host", f"unix://{tmp}/minirun.sock"],
+                     tmp / "minirun.sock", tmp / "minirun.log", base_env)
+    cleanup.minirun = minirun
+    (tmp / "cfg-minirun").mkdir()
+    clients = {"minirun": dict(base_env, DOCKER_HOST=f"unix://{minirun.sock}",
+                               DOCKER_CONFIG=str(tmp / "cfg-minirun"), DOCKER_CLI_HINTS="false"),
+               "dockerd": dockerd.client_env(tmp / "cfg-dockerd")}
+    cleanup.minirun_client = clients["minirun"]
+    minirun.start()
+    dockerd.start()
+    servers = {"minirun": minirun, "dockerd": dockerd}
+    containerd_note = dockerd.containerd_note
 
     caller.run(["skopeo", "copy", "--quiet", f"oci:{layout}",
                 f"docker-archive:{tmp}/bb.tar:busybox:latest"], base_env)

@@ -1,20 +1,34 @@
 #!/usr/bin/env python3
-"""Everyday commands, this checkout against another minirun install, side by side in one run.
+"""Everyday commands, this checkout against another minirun install, podman and Docker.
 
-    sudo .venv/bin/python bench/cli_bench.py --baseline /var/tmp/old/.venv/bin/minirun [--runs 30]
+    sudo .venv/bin/python bench/cli_bench.py [--baseline /var/tmp/old/.venv/bin/minirun]
+                                             [--podman] [--docker] [--runs 30]
 
-Did a change slow the front end down? Each install gets a private --root with the same busybox
-image (`minirun save` from the default root, or scripts/build-image, then `load`) and one
-stopped container; then, round by round in alternating order, each times `ps -a`, `images`,
-`inspect` of the container, `network ls`, `volume ls`, `version` and `--help` (a blocking wait,
-exit codes checked: lib Caller). Prints medians, p10/p90 and the ratio to the baseline. The
-roots are removed at the end (their default network's bridge never exists: nothing runs).
+Did a change slow the front end down, and how far is it from the issue's 35 ms and from
+podman and Docker? Each peer gets private state with the same busybox image (`minirun save`
+from the default root, or scripts/build-image, then `load`) and one stopped container
+(`create --name bench1 --network none busybox true`):
+
+  this       this checkout's minirun, --root/--runroot in the temp dir
+  baseline   another install's minirun launcher (--baseline), the same way
+  podman     podman 4.3 with private storage, runc, cgroupfs (benchlib.podman_env, as
+             run_bench sets it up); the image by `podman load`
+  docker     the docker CLI 28 against a private dockerd 20.10 (benchlib.Dockerd, --bridge=none:
+             nothing outside the temp dir); the image by `docker load`
+
+Then, round by round with the peers in rotating order, each times `ps -a`, `images`, `inspect
+bench1`, `network ls`, `volume ls`, `version` and `--help` (a blocking wait, exit codes
+checked: benchlib.Caller). Prints medians, p10/p90 for this checkout, whether it is within
+35 ms (issue 18), and each peer's median with the ratio this / peer. Everything is removed at
+the end, Ctrl-C and SIGTERM included (minirun's default network bridge never exists: nothing
+runs; dockerd, its containerd and all they made are stopped and removed).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -22,11 +36,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchlib import BenchError, Caller, on_sigterm, stats
+from benchlib import (DOCKER, BenchError, Caller, Dockerd, Terminated, on_sigterm, podman_env,
+                      stats, unmount_under)
 
 REPO = Path(__file__).resolve().parents[1]
 COMMANDS = [["ps", "-a"], ["images"], ["inspect", "bench1"], ["network", "ls"],
             ["volume", "ls"], ["version"], ["--help"]]
+TARGET_MS = 35  # issue 18: every everyday command
 
 
 def image_tar(scratch: Path) -> Path:
@@ -46,47 +62,97 @@ def image_tar(scratch: Path) -> Path:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--baseline", required=True, help="another install's minirun launcher")
+    ap.add_argument("--baseline", help="another install's minirun launcher")
+    ap.add_argument("--podman", action="store_true", help="podman with private storage")
+    ap.add_argument("--docker", action="store_true",
+                    help="the docker CLI against a private dockerd (apt-get install docker.io)")
     ap.add_argument("--runs", type=int, default=30)
     args = ap.parse_args()
+    if args.runs < 1:
+        print("cli_bench: --runs must be >= 1", file=sys.stderr)
+        return 1
+    for flag, tool in (("--podman", "podman"), ("--docker", "dockerd"), ("--docker", DOCKER)):
+        if getattr(args, flag[2:]) and not shutil.which(tool):
+            hint = {"podman": "apt-get install podman",
+                    "dockerd": "apt-get install docker.io"}.get(tool, "the docker CLI")
+            print(f"cli_bench: {flag}: {tool} not found ({hint})", file=sys.stderr)
+            return 1
     signal.signal(signal.SIGTERM, on_sigterm)
-    scratch = Path(tempfile.mkdtemp(prefix="minirun-cli-bench-", dir="/var/tmp"))
-    installs = {"this": str(REPO / ".venv" / "bin" / "minirun"), "baseline": args.baseline}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MINIRUN_")}
+    scratch = Path(tempfile.mkdtemp(prefix="cli-bench-", dir="/tmp"))  # short: socket paths
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("MINIRUN_", "CONTAINERS_", "DOCKER_"))}
+    # name: (argv prefix, env)
+    peers: dict[str, tuple[list[str], dict]] = {}
+    for name, exe in (("this", str(REPO / ".venv" / "bin" / "minirun")),
+                      ("baseline", args.baseline)):
+        if exe:
+            peers[name] = ([exe, "--root", str(scratch / name), "--runroot",
+                            str(scratch / f"{name}-run")], env)
+    pm_env: dict | None = None
+    dockerd: Dockerd | None = None
     call = Caller(scratch)
     try:
         tar = image_tar(scratch)
-        for name, exe in installs.items():
-            root = ["--root", str(scratch / name), "--runroot", str(scratch / f"{name}-run")]
-            call.run([exe, *root, "load", "-i", str(tar)], env)
-            call.run([exe, *root, "create", "--name", "bench1", "--network", "none", "busybox",
-                      "true"], env)
+        if args.podman:
+            pm_env = podman_env(scratch / "pm", env)
+            peers["podman"] = (["podman"], pm_env)
+        if args.docker:
+            dockerd = Dockerd(scratch / "dk", secrets.token_hex(4), env)
+            dockerd.start()
+            peers["docker"] = ([DOCKER], dockerd.client_env(scratch / "dk-cfg"))
+        for name, (pre, penv) in peers.items():
+            call.run([*pre, "load", "-i", str(tar)], penv)
+            call.run([*pre, "create", "--name", "bench1", "--network", "none", "busybox",
+                      "true"], penv)
+        for cmd in COMMANDS:  # warm-up, untimed, checked
+            for name, (pre, penv) in peers.items():
+                call.run([*pre, *cmd], penv)
+        names = list(peers)
         times: dict[tuple[str, str], list[float]] = {}
         for i in range(args.runs):
-            order = list(installs.items()) if i % 2 == 0 else list(installs.items())[::-1]
+            order = names[i % len(names):] + names[:i % len(names)]
             for cmd in COMMANDS:
-                for name, exe in order:
-                    root = ["--root", str(scratch / name), "--runroot",
-                            str(scratch / f"{name}-run")]
-                    _, ms, _, _ = call.run([exe, *root, *cmd], env)
+                for name in order:
+                    pre, penv = peers[name]
+                    _, ms, _, _ = call.run([*pre, *cmd], penv)
                     times.setdefault((" ".join(cmd), name), []).append(ms)
-        print(f"{args.runs} rounds, alternating; kernel {os.uname().release}, "
-              f"{os.cpu_count()} CPUs\n")
-        print(f"{'command':14} {'this ms':>9} {'p10':>7} {'p90':>7} {'baseline':>9} {'ratio':>7}")
+        others = names[1:]
+        print(f"{args.runs} rounds, rotating order; kernel {os.uname().release}, "
+              f"{os.cpu_count()} CPUs"
+              + (f"; dockerd's containerd: {dockerd.containerd_note}" if dockerd else "") + "\n")
+        print(f"{'command':14} {'this ms':>8} {'p10':>6} {'p90':>6} {'<=35':>5}"
+              + "".join(f" {n:>9} {'ratio':>6}" for n in others))
         for cmd in COMMANDS:
             key = " ".join(cmd)
-            a, b = stats(times[(key, "this")]), stats(times[(key, "baseline")])
-            print(f"{key:14} {a['median']:9.1f} {a['p10']:7.1f} {a['p90']:7.1f} "
-                  f"{b['median']:9.1f} {a['median'] / b['median']:6.2f}x")
+            a = stats(times[(key, "this")])
+            row = (f"{key:14} {a['median']:8.1f} {a['p10']:6.1f} {a['p90']:6.1f} "
+                   f"{'yes' if a['median'] <= TARGET_MS else 'NO':>5}")
+            for n in others:
+                b = stats(times[(key, n)])
+                row += f" {b['median']:9.1f} {a['median'] / b['median']:5.2f}x"
+            print(row)
         return 0
     except BenchError as e:
         print(f"cli_bench: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("cli_bench: interrupted", file=sys.stderr)
+        return 130
+    except Terminated:
+        print("cli_bench: terminated", file=sys.stderr)
+        return 143
     finally:
-        for name, exe in installs.items():
-            subprocess.run([exe, "--root", str(scratch / name), "--runroot",
-                            str(scratch / f"{name}-run"), "rm", "-f", "bench1"],
-                           capture_output=True)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if dockerd:
+            dockerd.cleanup()
+        for name, (pre, penv) in peers.items():
+            if name in ("this", "baseline"):
+                subprocess.run([*pre, "rm", "-f", "bench1"], env=penv, capture_output=True)
+        if pm_env:
+            for argv in (["podman", "rm", "-af"], ["podman", "system", "reset", "-f"]):
+                subprocess.run(argv, env=pm_env, capture_output=True)
+        unmount_under(scratch)
         shutil.rmtree(scratch, ignore_errors=True)
 
 

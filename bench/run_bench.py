@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""`run --rm IMAGE true`, end to end: minirun vs podman vs runc, side by side.
+"""`run --rm IMAGE true`, end to end: minirun vs podman vs Docker vs runc, side by side.
 
-    sudo .venv/bin/python bench/run_bench.py [--runs 30] [--json FILE]
+    sudo .venv/bin/python bench/run_bench.py [--runs 30] [--json FILE] [--no-docker]
 
-The same image everywhere: scripts/build-image's busybox, loaded into minirun (`minirun load`)
-and into podman's private storage (`podman pull oci:DIR:latest`, overlay driver, runc, cgroupfs,
---network none), and unpacked once as a plain OCI bundle for runc. Each round runs, in rotating
-order:
+The same image everywhere: scripts/build-image's busybox, loaded into minirun (`minirun load`),
+into podman's private storage (`podman pull oci:DIR:latest`, overlay driver, runc, cgroupfs:
+benchlib.podman_env), into a private dockerd (`docker load` of the docker-archive `minirun save`
+writes), and unpacked once as a plain OCI bundle for runc. Each round runs, in rotating order:
 
   minirun          `minirun run --rm --network none busybox true`  (image lookup, overlay
                    rootfs, bundle, monitor, OCI create/start, wait, delete, unmount, remove)
@@ -14,48 +14,54 @@ order:
   minirun-bridge   `minirun run --rm busybox true` on the default bridge (+ veth, address,
                    route, NAT table)
   podman-bridge    `podman run --rm busybox true` on podman's default network (netavark)
+  docker           `docker run --rm --network none busybox true` (docker CLI 28 -> dockerd
+                   20.10 -> containerd -> shim -> runc)
+  docker-bridge    `docker run --rm busybox true` on Docker's default bridge network
   runc             `runc run --bundle B ID`  (the OCI runtime alone, no image: the floor)
 
-Then the medians, p10/p90, each one's ratio to podman's median in the same network mode, the
-median of minirun's network setup alone (veth + address + route + loopback + NAT table, timed
-in-process on a throw-away namespace), and the RSS of a minirun monitor holding a `sleep`
-(VmRSS; the target is <= 15 MB each). Everything is made in a temp dir and removed on exit,
-podman's network rules and IPv4 forwarding put back as they were; nothing leaves this machine.
+Docker is Debian's docker.io (`apt-get install docker.io`; the bench installs nothing and says
+so when dockerd is missing). The bench starts its own dockerd (benchlib.Dockerd): --data-root,
+--exec-root, --pidfile and socket in the temp dir, a cgroup parent of its own, and a bridge the
+bench makes (bdk<tag>, a free 10.213.X.0/24) with dockerd's own iptables rules, but
+--ip-forward=false (dockerd would otherwise set the FORWARD policy to DROP for every bridge on
+this shared machine; forwarding is a daemon start cost, not a per-run one). All of it, the
+bridge, the rules and chains dockerd added and the iptables-nft tables if it made them, is
+removed at the end whatever happens (errors, Ctrl-C, SIGTERM).
+
+Every call's exit code is checked (benchlib.Caller: a blocking wait, a watchdog; a peer's fast
+failure is an error, not a time). Then the medians, p10/p90, each one's ratio to podman's and
+to Docker's median in the same network mode, the median of minirun's network setup alone
+(veth + address + route + loopback + NAT table, timed in-process on a throw-away namespace),
+and the RSS of a minirun monitor holding a `sleep` (VmRSS; the target is <= 15 MB each).
+Everything is made in a temp dir and removed on exit, podman's network rules and IPv4
+forwarding put back as they were, and the host (links, nft, iptables, mounts, cgroups,
+sysctls) compared before and after; nothing leaves this machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
-import statistics
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchlib import (DOCKER, BenchError, Caller, Dockerd, Terminated, firewall_restore,
+                      firewall_snapshot, host_diff, host_state, on_sigterm, podman_env, stats,
+                      unmount_under)
+
 REPO = Path(__file__).resolve().parents[1]
 MINIRUN = REPO / ".venv" / "bin" / "minirun"
-
-
-def timed(argv: list[str], env: dict, timeout: float = 120) -> float:
-    t = time.perf_counter_ns()
-    r = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.PIPE, timeout=timeout)
-    dt = (time.perf_counter_ns() - t) / 1e6
-    if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv[:4])}...: exit {r.returncode}: "
-                           f"{r.stderr.decode(errors='replace').strip()[:300]}")
-    return dt
-
-
-def stats(xs: list[float]) -> dict:
-    xs = sorted(xs)
-    q = statistics.quantiles(xs, n=10, method="inclusive") if len(xs) > 1 else [xs[0]] * 9
-    return {"median": statistics.median(xs), "p10": q[0], "p90": q[-1], "n": len(xs)}
+NAMES = ["minirun", "podman", "docker", "runc", "minirun-bridge", "podman-bridge",
+         "docker-bridge"]
 
 
 def network_setup(tmp: Path, runs: int) -> dict:
@@ -94,129 +100,211 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--no-docker", action="store_true", help="leave Docker out")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("run_bench: run as root", file=sys.stderr)
         return 1
+    if args.runs < 1:
+        print("run_bench: --runs must be >= 1", file=sys.stderr)
+        return 1
+    before = host_state()
     # podman names an `oci:DIR` image after DIR, which must then be a valid reference:
-    # mkdtemp's random part can put "_" next to a "." or "-", which is not.
-    tmp = Path(tempfile.gettempdir()) / f"run-bench-{secrets.token_hex(4)}"
+    # mkdtemp's random part can put "_" next to a "." or "-", which is not. Short: socket paths.
+    tag = secrets.token_hex(4)
+    tmp = Path(tempfile.gettempdir()) / f"run-bench-{tag}"
     tmp.mkdir(mode=0o700)
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("MINIRUN_", "CONTAINERS_"))}
-    mr_env = dict(base_env, MINIRUN_ROOT=str(tmp / "mr-root"), MINIRUN_RUNROOT=str(tmp / "mr-run"))
-    pm_env = dict(base_env, CONTAINERS_CONF=str(tmp / "containers.conf"),
-                  CONTAINERS_STORAGE_CONF=str(tmp / "storage.conf"))
-    runtimes: dict[str, list[str]] = {}
-    skipped: dict[str, str] = {}
-    results: dict = {"runs": args.runs, "scenarios": {}, "skipped": skipped}
-    nft_before = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
-    forward_before = Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
+    signal.signal(signal.SIGTERM, on_sigterm)
+    state = State(tmp, tag)
+    results: dict = {"runs": args.runs, "scenarios": {}, "skipped": {}}
+    rc = 0
     try:
-        layout = tmp / "image"
-        subprocess.run([str(REPO / "scripts" / "build-image"), str(layout)], check=True,
-                       capture_output=True)
-        subprocess.run([str(MINIRUN), "load", "-i", str(layout)], env=mr_env, check=True,
-                       capture_output=True)
-        runtimes["minirun"] = [str(MINIRUN), "run", "--rm", "--network", "none", "busybox", "true"]
-        runtimes["minirun-bridge"] = [str(MINIRUN), "run", "--rm", "busybox", "true"]
-
-        if shutil.which("podman"):
-            (tmp / "containers.conf").write_text(
-                '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]\n'
-                '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
-                'runtime = "runc"\n')
-            (tmp / "storage.conf").write_text(
-                f'[storage]\ndriver = "overlay"\nrunroot = "{tmp}/pm-run"\n'
-                f'graphroot = "{tmp}/pm-root"\n')
-            r = subprocess.run(["podman", "pull", "-q", f"oci:{layout}:latest"], env=pm_env,
-                               capture_output=True, text=True)
-            if r.returncode == 0:
-                image = r.stdout.strip().splitlines()[-1]
-                runtimes["podman"] = ["podman", "run", "--rm", "--network", "none", image, "true"]
-                runtimes["podman-bridge"] = ["podman", "run", "--rm", image, "true"]
-            else:
-                skipped["podman"] = r.stderr.strip().splitlines()[-1] if r.stderr else "pull failed"
-        else:
-            skipped["podman"] = "not installed"
-
-        if shutil.which("runc"):
-            bundle = tmp / "bundle"
-            (bundle / "rootfs").mkdir(parents=True)
-            subprocess.run([str(REPO / "scripts" / "build-rootfs"), str(bundle / "rootfs")],
-                           check=True, capture_output=True)
-            subprocess.run(["runc", "spec"], cwd=bundle, check=True)
-            cfg = json.loads((bundle / "config.json").read_text())
-            cfg["process"].update(terminal=False, args=["/bin/true"])
-            (bundle / "config.json").write_text(json.dumps(cfg))
-            runtimes["runc"] = ["runc", "--root", str(tmp / "runc-state"), "run", "--bundle",
-                                str(bundle), "rb"]
-        else:
-            skipped["runc"] = "not installed"
-
-        envs = {"minirun": mr_env, "minirun-bridge": mr_env, "podman": pm_env,
-                "podman-bridge": pm_env, "runc": base_env}
-        for name, argv in runtimes.items():  # warm caches once, untimed
-            timed(argv, envs[name])
-        samples: dict[str, list[float]] = {n: [] for n in runtimes}
-        names = list(runtimes)
-        for i in range(args.runs):
-            order = names[i % len(names):] + names[:i % len(names)]
-            for name in order:
-                samples[name].append(timed(runtimes[name], envs[name]))
-
-        print(f"`run --rm busybox true`, {args.runs} rounds (kernel {os.uname().release}, "
-              f"{os.cpu_count()} CPUs)\n")
-        print(f"{'runtime':<15} {'median ms':>10} {'p10':>8} {'p90':>8} {'vs podman':>10}")
-        for name in names:
-            s = stats(samples[name])
-            ref = "podman-bridge" if name.endswith("bridge") else "podman"
-            base = statistics.median(samples[ref]) if samples.get(ref) else None
-            s["ratio_to_podman"] = s["median"] / base if base else None
-            results["scenarios"][name] = s
-            ratio = f"{s['ratio_to_podman']:.2f}x" if base else "-"
-            print(f"{name:<15} {s['median']:>10.1f} {s['p10']:>8.1f} {s['p90']:>8.1f} {ratio:>10}")
-        setup = network_setup(tmp, args.runs)
-        results["network_setup_ms"] = setup
-        print(f"\nminirun network setup alone (veth, address, route, lo, NAT table): "
-              f"median {setup['median']:.1f} ms (p10 {setup['p10']:.1f}, p90 {setup['p90']:.1f})")
-
-        cid = subprocess.run([str(MINIRUN), "run", "-d", "busybox", "sleep", "60"], env=mr_env,
-                             check=True, capture_output=True, text=True).stdout.strip()
-        rec = json.loads((tmp / "mr-root" / "containers" / cid / "container.json").read_text())
-        with open(f"/proc/{rec['state']['monitor_pid']}/status") as f:
-            rss = next(int(ln.split()[1]) for ln in f if ln.startswith("VmRSS"))
-        results["monitor_rss_kb"] = rss
-        print(f"\nminirun monitor RSS (holding a sleep): {rss / 1024:.1f} MB")
-        subprocess.run([str(MINIRUN), "rm", "-f", cid], env=mr_env, capture_output=True)
-        for name, why in skipped.items():
-            print(f"skipped {name}: {why}")
+        bench(args, state, results)
+    except BenchError as e:
+        print(f"run_bench: {e}", file=sys.stderr)
+        rc = 1
+    except KeyboardInterrupt:
+        print("run_bench: interrupted", file=sys.stderr)
+        rc = 130
+    except Terminated:
+        print("run_bench: terminated", file=sys.stderr)
+        rc = 143
     finally:
-        subprocess.run([str(MINIRUN), "system", "prune", "-a", "-f"], env=mr_env,
-                       capture_output=True)
-        if "podman" in runtimes:
-            subprocess.run(["podman", "rm", "-af"], env=pm_env, capture_output=True)
-            subprocess.run(["podman", "system", "reset", "-f"], env=pm_env, capture_output=True)
-        subprocess.run(["runc", "--root", str(tmp / "runc-state"), "delete", "-f", "rb"],
-                       capture_output=True)
-        subprocess.run([str(MINIRUN), "network", "prune", "-f"], env=mr_env, capture_output=True)
-        restore_host(nft_before, forward_before)
-        for m in reversed([ln.split()[4] for ln in open("/proc/self/mountinfo")
-                           if ln.split()[4].startswith(str(tmp))]):
-            subprocess.run(["umount", "-l", m], capture_output=True)
-        shutil.rmtree(tmp, ignore_errors=True)
+        state.cleanup()
+    mr_tags = [hashlib.sha256(str(tmp / r).encode()).hexdigest()[:10]  # minirun's root_tag
+               for r in ("mr-root", "net-root")]
+    ours = "|".join(["docker", "containerd", "DOCKER", "NETAVARK", "podman0", r"10\.88\.",
+                     r"10\.213\.", re.escape(str(tmp)), tag, *mr_tags])
+    mine, others = host_diff(before, host_state(), re.compile(ours))
+    left = (state.dockerd.firewall_left if state.dockerd else []) + state.podman_left
+    mine += [f"iptables rule not removed: {x}" for x in left if not any(x in m for m in mine)]
+    results["host_check"] = {"left_by_bench": mine, "other_changes": others}
+    print("\nhost after the bench: "
+          + ("clean (links, nft, iptables, mounts, cgroups, sysctls, dirs)" if not mine
+             else "LEFT BEHIND: " + "; ".join(mine)))
+    if others:
+        print(f"  (meanwhile changed by something else on the machine: {len(others)} items, "
+              f"e.g. {others[0]})")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
-    return 0
+    return rc or (1 if mine else 0)
 
 
-def restore_host(nft_before: str, forward_before: str) -> None:
-    """Podman's netavark leaves its chains (tables ip nat / ip filter) and IPv4 forwarding on:
-    delete the tables that were not there before, and put ip_forward back."""
-    for table in ("nat", "filter"):
-        if f"table ip {table} " not in nft_before:
-            subprocess.run(["nft", "delete", "table", "ip", table], capture_output=True)
-    Path("/proc/sys/net/ipv4/ip_forward").write_text(forward_before + "\n")
-    subprocess.run(["ip", "link", "del", "podman0"], capture_output=True)
+class State:
+    """What the bench made, and its idempotent undoing (signals held off meanwhile)."""
+
+    def __init__(self, tmp: Path, tag: str) -> None:
+        self.tmp, self.tag = tmp, tag
+        self.base_env = {k: v for k, v in os.environ.items()
+                         if not k.startswith(("MINIRUN_", "CONTAINERS_", "DOCKER_"))}
+        self.mr_env = dict(self.base_env, MINIRUN_ROOT=str(tmp / "mr-root"),
+                           MINIRUN_RUNROOT=str(tmp / "mr-run"))
+        self.pm_env: dict | None = None
+        self.dockerd: Dockerd | None = None
+        self.firewall_before = firewall_snapshot()
+        self.forward_before = Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
+        self.podman0_before = os.path.exists("/sys/class/net/podman0")
+        self.podman_left: list[str] = []
+        self.done = False
+
+    def cleanup(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        old_term = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        q = {"capture_output": True, "timeout": 120}
+        try:
+            if self.dockerd:
+                self.dockerd.cleanup()
+            for argv, env in (([str(MINIRUN), "system", "prune", "-a", "-f"], self.mr_env),
+                              ([str(MINIRUN), "network", "prune", "-f"], self.mr_env),
+                              (["podman", "rm", "-af"], self.pm_env),
+                              (["podman", "system", "reset", "-f"], self.pm_env),
+                              (["runc", "--root", str(self.tmp / "runc-state"), "delete", "-f",
+                                "rb"], self.base_env)):
+                if env is not None:
+                    try:
+                        subprocess.run(argv, env=env, **q)
+                    except (OSError, subprocess.TimeoutExpired):
+                        pass
+            if self.pm_env is not None:
+                # netavark leaves its chains and rules (iptables-nft) and podman0 behind
+                self.podman_left = firewall_restore(
+                    self.firewall_before, re.compile(r"NETAVARK|podman0|10\.88\."))
+                if not self.podman0_before:
+                    subprocess.run(["ip", "link", "del", "podman0"], capture_output=True)
+            Path("/proc/sys/net/ipv4/ip_forward").write_text(self.forward_before + "\n")
+            unmount_under(self.tmp)
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        finally:
+            signal.signal(signal.SIGINT, old_int)
+            signal.signal(signal.SIGTERM, old_term)
+
+
+def bench(args, st: State, results: dict) -> None:
+    tmp, skipped = st.tmp, results["skipped"]
+    call = Caller(tmp)
+    runtimes: dict[str, list[str]] = {}
+    envs: dict[str, dict] = {}
+    layout = tmp / "image"
+    call.run([str(REPO / "scripts" / "build-image"), str(layout)], st.base_env)
+    call.run([str(MINIRUN), "load", "-i", str(layout)], st.mr_env)
+    runtimes["minirun"] = [str(MINIRUN), "run", "--rm", "--network", "none", "busybox", "true"]
+    runtimes["minirun-bridge"] = [str(MINIRUN), "run", "--rm", "busybox", "true"]
+    envs["minirun"] = envs["minirun-bridge"] = st.mr_env
+
+    if shutil.which("podman"):
+        st.pm_env = podman_env(tmp / "pm", st.base_env)
+        rc, _, out, err = call.run(["podman", "pull", "-q", f"oci:{layout}:latest"], st.pm_env,
+                                   check=False)
+        if rc == 0:
+            image = out.strip().splitlines()[-1]
+            runtimes["podman"] = ["podman", "run", "--rm", "--network", "none", image, "true"]
+            runtimes["podman-bridge"] = ["podman", "run", "--rm", image, "true"]
+            envs["podman"] = envs["podman-bridge"] = st.pm_env
+        else:
+            skipped["podman"] = err.strip().splitlines()[-1] if err.strip() else "pull failed"
+    else:
+        skipped["podman"] = "not installed (apt-get install podman)"
+
+    if args.no_docker:
+        skipped["docker"] = "--no-docker"
+    elif not shutil.which("dockerd"):
+        skipped["docker"] = "dockerd not installed (apt-get install docker.io)"
+    elif not os.access(DOCKER, os.X_OK):
+        skipped["docker"] = f"no docker CLI at {DOCKER}"
+    else:
+        st.dockerd = Dockerd(tmp / "dk", st.tag, st.base_env, bridge=True,
+                             cgroup_name=f"run-bench-{st.tag}")
+        try:
+            st.dockerd.start()
+            dk_env = st.dockerd.client_env(tmp / "dk-cfg")
+            call.run([str(MINIRUN), "save", "busybox", "-o", str(tmp / "bb.tar")], st.mr_env)
+            call.run([DOCKER, "load", "-q", "-i", str(tmp / "bb.tar")], dk_env)
+            runtimes["docker"] = [DOCKER, "run", "--rm", "--network", "none", "busybox", "true"]
+            runtimes["docker-bridge"] = [DOCKER, "run", "--rm", "busybox", "true"]
+            envs["docker"] = envs["docker-bridge"] = dk_env
+            v = call.run([DOCKER, "version", "--format", "{{.Server.Version}}"], dk_env)[2]
+            results["dockerd_version"] = v.strip()
+            results["dockerd_bridge"] = f"{st.dockerd.bridge} {st.dockerd.subnet}"
+        except BenchError as e:
+            skipped["docker"] = f"dockerd: {e}"
+
+    if shutil.which("runc"):
+        bundle = tmp / "bundle"
+        (bundle / "rootfs").mkdir(parents=True)
+        call.run([str(REPO / "scripts" / "build-rootfs"), str(bundle / "rootfs")], st.base_env)
+        call.run(["runc", "spec"], st.base_env, cwd=bundle)
+        cfg = json.loads((bundle / "config.json").read_text())
+        cfg["process"].update(terminal=False, args=["/bin/true"])
+        (bundle / "config.json").write_text(json.dumps(cfg))
+        runtimes["runc"] = ["runc", "--root", str(tmp / "runc-state"), "run", "--bundle",
+                            str(bundle), "rb"]
+        envs["runc"] = st.base_env
+    else:
+        skipped["runc"] = "not installed"
+
+    names = [n for n in NAMES if n in runtimes]
+    for name in names:  # warm caches once, untimed; checked like every call
+        call.run(runtimes[name], envs[name])
+    samples: dict[str, list[float]] = {n: [] for n in names}
+    for i in range(args.runs):
+        order = names[i % len(names):] + names[:i % len(names)]
+        for name in order:
+            samples[name].append(call.run(runtimes[name], envs[name])[1])
+
+    print(f"`run --rm busybox true`, {args.runs} rounds, rotating order (kernel "
+          f"{os.uname().release}, {os.cpu_count()} CPUs"
+          + (f"; dockerd {results['dockerd_version']}, bridge {results['dockerd_bridge']}"
+             if "dockerd_version" in results else "") + ")\n")
+    print(f"{'runtime':<15} {'median ms':>10} {'p10':>8} {'p90':>8} {'vs podman':>10} "
+          f"{'vs Docker':>10}")
+    for name in names:
+        s = stats(samples[name])
+        bridge = name.endswith("bridge")
+        for peer in ("podman", "docker"):
+            ref = f"{peer}-bridge" if bridge else peer
+            s[f"ratio_to_{peer}"] = (s["median"] / stats(samples[ref])["median"]
+                                     if samples.get(ref) else None)
+        results["scenarios"][name] = s
+        cols = [f"{s[k]:.2f}x" if s[k] else "-" for k in ("ratio_to_podman", "ratio_to_docker")]
+        print(f"{name:<15} {s['median']:>10.1f} {s['p10']:>8.1f} {s['p90']:>8.1f} "
+              f"{cols[0]:>10} {cols[1]:>10}")
+    setup = network_setup(tmp, args.runs)
+    results["network_setup_ms"] = setup
+    print(f"\nminirun network setup alone (veth, address, route, lo, NAT table): "
+          f"median {setup['median']:.1f} ms (p10 {setup['p10']:.1f}, p90 {setup['p90']:.1f})")
+
+    cid = call.run([str(MINIRUN), "run", "-d", "busybox", "sleep", "60"], st.mr_env)[2].strip()
+    rec = json.loads((tmp / "mr-root" / "containers" / cid / "container.json").read_text())
+    with open(f"/proc/{rec['state']['monitor_pid']}/status") as f:
+        rss = next(int(ln.split()[1]) for ln in f if ln.startswith("VmRSS"))
+    results["monitor_rss_kb"] = rss
+    print(f"\nminirun monitor RSS (holding a sleep): {rss / 1024:.1f} MB")
+    call.run([str(MINIRUN), "rm", "-f", cid], st.mr_env)
+    for name, why in skipped.items():
+        print(f"skipped {name}: {why}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ import time
 from .. import fastjson, trace
 from ..base.names import valid_runtime_id
 from ..errors import CommandError, ContainerError, MinirunError
-from ..kernel import libc
 from ..kernel import process as kproc
 from ..record import dataclass
 from . import log
@@ -24,6 +23,8 @@ from . import state as st
 #   spec.py (and hooks.py, init.py, which import it) brings kernel/capabilities.py and prctl;
 #   kernel/cgroups (~0.7 ms) only for the verbs that touch a cgroup (not state, start, list);
 #   channel.py, seccomp_listener.py, namespaces.py, host_mountns.py only for create (delete).
+#   kernel/libc.py (the seam for raw calls, ~0.4 ms with errno and fcntl) only for create and
+#   for kill's signal; state, start and delete make no call that needs it.
 TYPE_CHECKING = False  # no `import typing` (start-up budget); these are imported lazily
 if TYPE_CHECKING:
     from . import spec as spec_mod
@@ -52,6 +53,7 @@ def create(o: CreateOptions) -> st.State:
     from ..base.atomicfile import write_atomic
     from ..base.times import now
     from ..kernel import cgroups
+    from ..kernel import libc
     from ..kernel.cgroups import migration
     from . import spec as spec_mod
     from .channel import ERROR, HOOKS, NOEXEC, OK, PID, READY, SECCOMP, SETUP, Channel
@@ -520,6 +522,8 @@ def kill(root_dir: str, cid: str, sig: int, all_procs: bool = False) -> None:
 
 
 def _signal_all(pids: list[int], sig: int) -> None:
+    from ..kernel import libc  # lazy: see the note at the top (start-up budget)
+
     for pid in pids:
         try:
             libc.kill(pid, sig, "deliver the signal to the container's process")

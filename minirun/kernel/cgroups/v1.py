@@ -16,7 +16,6 @@ import os
 import time
 
 from ...errors import MinirunError
-from .. import libc
 from . import Cgroup
 
 
@@ -31,6 +30,8 @@ class V1(Cgroup):
         return None
 
     def _prepare_new(self, key: str, path: str) -> None:
+        from .. import libc  # lazy: kill, delete and pause do not pay for it (cgroups/__init__.py)
+
         if "cpuset" not in key.split(","):
             return
         for f in ("cpuset.cpus", "cpuset.mems"):
@@ -99,6 +100,8 @@ class V1(Cgroup):
         self._freeze("THAWED", "let the container's processes run again")
 
     def _freeze(self, state: str, why: str) -> None:
+        from .. import libc  # lazy: kill, delete and pause do not pay for it (cgroups/__init__.py)
+
         d = self.ctrl_dir("freezer")
         if d is None:
             raise MinirunError("the freezer cgroup controller is not mounted: cannot pause")

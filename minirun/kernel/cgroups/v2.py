@@ -16,7 +16,6 @@ import os
 import time
 
 from ...errors import MinirunError
-from .. import libc
 from . import Cgroup, mark
 
 WANTED = ("cpuset", "cpu", "io", "memory", "hugetlb", "pids", "misc")
@@ -60,6 +59,8 @@ class V2(Cgroup):
                 path = os.path.join(path, parts[i])
 
     def _subtree_control(self, path: str, ctrls: list[str]) -> None:
+        from .. import libc  # lazy: kill, delete and pause do not pay for it (cgroups/__init__.py)
+
         value = " ".join("+" + c for c in ctrls)
         why = "let the children of this cgroup use these controllers"
         try:
@@ -96,6 +97,7 @@ class V2(Cgroup):
 
     def apply(self, resources: dict) -> None:
         # lazy: only create and update apply resources (start-up budget of kill, delete, pause)
+        from .. import libc
         from . import devices
         from .resources import ResourceError, plan_v2
 
@@ -116,6 +118,8 @@ class V2(Cgroup):
         self._freeze("0", "let the container's processes run again")
 
     def _freeze(self, value: str, why: str) -> None:
+        from .. import libc  # lazy: kill, delete and pause do not pay for it (cgroups/__init__.py)
+
         libc.write_file(os.path.join(self.dir, "cgroup.freeze"), value, why)
         # The write returns at once; cgroup.events says when every task has stopped.
         for _ in range(1000):
@@ -127,6 +131,8 @@ class V2(Cgroup):
         return (self.read(os.path.join(self.dir, "cgroup.freeze")) or "0").strip() == "1"
 
     def kill_all(self) -> None:
+        from .. import libc  # lazy: kill, delete and pause do not pay for it (cgroups/__init__.py)
+
         path = os.path.join(self.dir, "cgroup.kill")
         if os.path.exists(path):
             libc.write_file(path, "1", "SIGKILL every process in the cgroup, atomically")

@@ -1,7 +1,9 @@
 """minirun: the docker-like front end.
 
 The front end parses flags, calls the engine and renders what it returns; it never calls the
-kernel itself. One module per command family registers its commands on `main`:
+kernel itself. One module per command family registers its commands on `main`, and is imported
+only when one of its commands runs: cli/registry.py names each command's module and one-line
+help, so `--help` and the start of `minirun ps` import none of the others (Group.get_command):
 
   containers.py  run, create, start, attach, stop, kill, restart, rm, pause, unpause, wait,
                  rename, cp, diff, export, container prune; the `container` group
@@ -19,6 +21,7 @@ kernel itself. One module per command family registers its commands on `main`:
   completion.py  completion bash|zsh|fish (and the names a <Tab> offers)
   update.py      update (limits and restart policy of containers)
   render.py      what several families print or ask alike: filters, inspect, prune
+  registry.py    the command table: name -> module and short help, for every group
   progress.py    the progress of pull and push
 
 click is imported here only: the OCI runtime's hot path (minirun-oci) stays lean.
@@ -109,6 +112,16 @@ class Group(click.Group):
 
     command_class = Command  # what @group.command() makes
 
+    # Called with (group, name, command) for each command get_command returns, when set: shell
+    # completion attaches its name callbacks this way, to the commands a <Tab> loads only.
+    on_load = None
+
+    def __init__(self, *args, table: str | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # This group's entries in cli/registry.py (None: all its commands are registered
+        # already, as compose's are).
+        self.table: dict[str, tuple] = _table(table)
+
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         # The group's own options: `minirun --bogus ps`, or a group given nothing to do.
         try:
@@ -166,12 +179,59 @@ class Group(click.Group):
                        "for the traceback)", err=True)
             sys.exit(125)
 
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.table})
+
+    def get_command(self, ctx: click.Context, name: str):
+        """The command, its module imported now if it was not (the lazy group pattern)."""
+        cmd = self.commands.get(name)
+        if cmd is None and name in self.table:
+            _load(self.table[name][0])
+            cmd = self.commands.get(name)
+        if cmd is not None and Group.on_load is not None and self.table:
+            Group.on_load(self, name, cmd)
+        return cmd
+
+    def visible_commands(self, ctx: click.Context, prefix: str = ""):
+        """(name, short help as a function of its length limit) of the commands --help shows,
+        from the table: nothing imported."""
+        rows = []
+        for name in self.list_commands(ctx):
+            if not name.startswith(prefix):
+                continue
+            entry = self.table.get(name)
+            if entry is None:
+                cmd = self.commands[name]
+                if not cmd.hidden:
+                    rows.append((name, cmd.get_short_help_str))
+            elif len(entry) < 3:  # (module, help); a third item is HIDDEN
+                rows.append((name, lambda limit=45, text=entry[1]: _short_help(text, limit)))
+        return rows
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's command list (the same limit, the same rows), read from the table."""
+        rows = self.visible_commands(ctx)
+        if rows:
+            limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, help(limit)) for name, help in rows])
+
+    def shell_complete(self, ctx: click.Context, incomplete: str):
+        """Command names from the table (a <Tab> after `minirun ` imports no command module),
+        then the group's flags (click.Command's part of click's Group.shell_complete)."""
+        from click.shell_completion import CompletionItem
+
+        names = [CompletionItem(name, help=help()) for name, help in
+                 self.visible_commands(ctx, incomplete)]
+        return names + click.Command.shell_complete(self, ctx, incomplete)
+
 
 class MainGroup(Group):
-    """`minirun` itself: its families register on import, and `compose` is mounted on first
-    use (it brings PyYAML and the compose package: no other command should pay for them)."""
+    """`minirun` itself. `compose` is mounted on first use, from the compose package (it brings
+    PyYAML: no other command should pay for it)."""
 
-    LAZY = ("compose",)
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, table="main", **kwargs)
 
     def _main_shell_completion(self, ctx_args, prog_name, complete_var=None) -> None:
         # Only when a shell asks (_MINIRUN_COMPLETE set) are the name completions attached:
@@ -183,15 +243,34 @@ class MainGroup(Group):
             install(self)
         return super()._main_shell_completion(ctx_args, prog_name, complete_var)
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *self.LAZY})
-
     def get_command(self, ctx: click.Context, name: str):
         if name == "compose" and name not in self.commands:
             from ..compose.cli import make  # lazily: only `minirun compose` loads it
 
             self.add_command(make(Group, Command), "compose")
         return super().get_command(ctx, name)
+
+
+def _table(name: str | None) -> dict[str, tuple]:
+    """A group's entries in the command table (cli/registry.py)."""
+    if name is None:
+        return {}
+    from .registry import COMMANDS  # (a dict literal: ~0.1 ms)
+
+    return COMMANDS[name]
+
+
+def _load(module: str) -> None:
+    """Import a command module (a table's name: relative to this package): its commands
+    register on their groups as it is imported."""
+    if module != ".":
+        __import__(f"minirun.{module[2:]}" if module.startswith("..") else f"{__name__}.{module}")
+
+
+def _short_help(text: str, limit: int) -> str:
+    """What click's get_short_help_str makes of a command's help (the first sentence, cut to
+    the limit), from the table's copy."""
+    return click.Command(None, help=text).get_short_help_str(limit)
 
 
 def usage_error(e: click.UsageError) -> NoReturn:
@@ -272,14 +351,22 @@ def main(ctx: click.Context, root: str, runroot: str, debug: bool) -> None:
     ctx.obj = Context(root=os.path.abspath(root), runroot=os.path.abspath(runroot), debug=debug)
 
 
-@main.group(cls=Group)
+# The two groups whose commands come from several modules live here; the others (network,
+# volume, system, builder, manifest) with their commands, in their module.
+@main.group(cls=Group, table="image")
 def image() -> None:
     """Manage images (the docker image ... management commands)."""
 
 
-# Each command family registers itself on `main` (and `image`) when imported.
-from . import (archive, build, containers, exec, images, listing, network, pull, push,  # noqa: E402,F401,A004
-               stats, system, volumes)
-from . import update  # noqa: E402,F401  (update: resource limits of containers)
-from . import completion  # noqa: E402,F401  (completion: shell scripts and name completion)
-from . import manifest  # noqa: E402,F401  (manifest inspect: a registry's manifest, not pulled)
+@main.group("container", cls=Group, table="container")
+def container_group() -> None:
+    """Manage containers (the docker container ... management commands)."""
+
+
+def load_all() -> None:
+    """Import every command module (the man page generator and the tests walk them all)."""
+    for group in _table("main").values():
+        _load(group[0])
+    for name in ("image", "container"):
+        for entry in _table(name).values():
+            _load(entry[0])

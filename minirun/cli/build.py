@@ -94,7 +94,7 @@ def commit(obj, message, author, changes, pause, container, repository) -> None:
     click.echo(done["Id"])
 
 
-@main.group("builder", cls=Group)
+@main.group("builder", cls=Group, table="builder")
 def builder() -> None:
     """Manage the build cache."""
 

@@ -14,7 +14,8 @@ of container states, no lock), so a <Tab> costs about what `minirun ps` does.
 
 Normal commands pay nothing for this: the callbacks are attached to the arguments by argument
 name (`install`) only when click sees the completion variable (MainGroup._main_shell_completion
-in cli/__init__.py), and this module is imported then, or for `minirun completion`.
+in cli/__init__.py), and this module is imported then, or for `minirun completion`. Command
+names come from the command table (cli/registry.py), so completing one imports no command.
 """
 
 from __future__ import annotations
@@ -120,21 +121,29 @@ _OPTIONS = {"network": complete_networks, "net": complete_networks,
             "volumes_from": _containers("any"), "volumes": complete_volumes}
 
 
-def install(group: click.Group, path: str = "") -> None:
-    """Attach the name callbacks to every registered command's arguments and name-taking flags
-    (click's Parameter.shell_complete calls `_custom_shell_complete` when it is set)."""
-    for name, cmd in group.commands.items():
-        if isinstance(cmd, click.Group):
-            install(cmd, name)
+def install(group: click.Group) -> None:
+    """Attach the name callbacks to the commands' arguments and name-taking flags (click's
+    Parameter.shell_complete calls `_custom_shell_complete` when it is set), each command as
+    its group loads it (Group.on_load, cli/__init__.py): a <Tab> imports only the module of the
+    command being completed, not every command's."""
+    from . import Group
+
+    Group.on_load = _attach
+
+
+def _attach(group: click.Group, name: str, cmd: click.Command) -> None:
+    """The callbacks of one command (`name` in `group`: a group's commands come on their own)."""
+    if isinstance(cmd, click.Group):
+        return
+    path = "" if group is main else (group.name or "")
+    for p in cmd.params:
+        if getattr(p, "_custom_shell_complete", None) is not None:
             continue
-        for p in cmd.params:
-            if getattr(p, "_custom_shell_complete", None) is not None:
-                continue
-            if isinstance(p, click.Argument):
-                fn = _for_argument(path, name, p.name or "")
-            elif isinstance(p, click.Option) and not p.is_flag:
-                fn = _OPTIONS.get(p.name or "") if path != "network" else None
-            else:
-                fn = None
-            if fn is not None:
-                p._custom_shell_complete = fn
+        if isinstance(p, click.Argument):
+            fn = _for_argument(path, name, p.name or "")
+        elif isinstance(p, click.Option) and not p.is_flag:
+            fn = _OPTIONS.get(p.name or "") if path != "network" else None
+        else:
+            fn = None
+        if fn is not None:
+            p._custom_shell_complete = fn

@@ -17,14 +17,9 @@ import click
 
 from ..base.units import parse_bytes
 from ..errors import MinirunError
-from . import Group, main, runflags
+from . import container_group, main, runflags
 from .pull import ensure_image
 from .render import confirm, deleted
-
-
-@main.group("container", cls=Group)
-def container_group() -> None:
-    """Manage containers (the docker container ... management commands)."""
 
 
 def _engine(obj):

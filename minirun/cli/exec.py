@@ -12,8 +12,8 @@ import sys
 import click
 
 from ..errors import CommandError
-from . import main
-from .containers import _RUN_SETTINGS, _detach_keys, _engine, container_group
+from . import container_group, main
+from .containers import _RUN_SETTINGS, _detach_keys, _engine
 
 
 def _api():

@@ -14,9 +14,7 @@ import click
 
 from ..base.units import human_duration
 from ..errors import MinirunError
-from . import main
-from .containers import _api, _engine, container_group
-from .images import inspect_image
+from . import container_group, main
 from .render import parse_filters
 from ..base.gotemplate import PS_WORDING, Format, inspect_output, tabwrite
 from ..base.units import human_size
@@ -62,6 +60,18 @@ def ps_row(row: dict, no_trunc: bool = False) -> dict:
 def _size(row: dict) -> str:
     """docker ps -s's SIZE: the writable layer, and with the image's: "0B (virtual 1.98MB)"."""
     return f"{human_size(row['SizeRw'], 3)} (virtual {human_size(row['SizeRootFs'], 3)})"
+
+
+def _engine(obj):
+    return obj.engine()
+
+
+def _api():
+    """engine/api/containers.py, imported when a command runs. (Not cli/containers.py's
+    helper of the same name: that module brings run's flags and pull, ~8 ms of every ps.)"""
+    from ..engine.api import containers  # lazily: `version` and `--help` need no engine
+
+    return containers
 
 
 def _system_api():
@@ -118,6 +128,8 @@ def _inspect_rows(obj, names: tuple[str, ...], kind: str | None) -> list[dict]:
                 found = None
         if found is None and kind in (None, "image"):
             try:
+                from .images import inspect_image  # lazily: only an image's inspect (~3 ms)
+
                 found = inspect_image(obj.store(), obj.store().resolve(name))
             except MinirunError:
                 found = None

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import click
 
-from . import main
+from . import Group, main
 from .pull import _distribution
 
 
-@main.group()
+@main.group(cls=Group, table="manifest")
 def manifest() -> None:
     """Inspect image manifests in a registry (docker manifest inspect)."""
 

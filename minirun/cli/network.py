@@ -15,7 +15,7 @@ from .render import confirm, deleted, inspect_each, parse_filters
 from ..base.gotemplate import Format
 
 
-@main.group(cls=Group)
+@main.group(cls=Group, table="network")
 def network() -> None:
     """Manage networks (bridge networks; host and none are always there)."""
 

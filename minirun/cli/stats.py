@@ -11,8 +11,8 @@ import time
 import click
 
 from ..base.units import binary_size, human_size
-from . import main
-from .containers import _api as _containers_api, _engine, container_group
+from . import container_group, main
+from .containers import _api as _containers_api, _engine
 from ..base.gotemplate import Format
 
 STATS_HEADERS = {"ID": "CONTAINER ID", "Name": "NAME", "CPUPerc": "CPU %",

@@ -6,19 +6,16 @@ The engine API (engine/api/system.py) gathers it; this module renders it as Dock
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 import click
 
-from ..base.gotemplate import (INSPECT_WORDING, PLAIN_WORDING, Format, Template, TemplateError)
-from ..base.times import format_time
 from ..base.units import human_size
-from . import Group, containers, main, network, volumes as volumes_cli
-from .images import image_prune
-from .render import confirm, parse_filters
-from ..base.gotemplate import tabwrite
+from . import Group, main
+
+# `minirun version` is an everyday command: what only the others use is imported in them (the
+# templates ~2 ms; the families `system prune` renders for, ~10 ms).
 
 
 def _api():
@@ -54,6 +51,8 @@ def version(fmt: str) -> None:
 def _echo_template(fmt: str, value: dict, type_name: str, name: str = "") -> None:
     """info and version --format: `json` or a Go template over the whole object, worded as
     docker words it (a template that does not parse: 64; one that fails: Go's error, 1)."""
+    from ..base.gotemplate import INSPECT_WORDING, PLAIN_WORDING, Template, TemplateError
+
     if fmt == "json":
         fmt = "{{json .}}"
     try:
@@ -103,7 +102,7 @@ def info(obj, fmt: str) -> None:
     click.echo("  minirun is not a security boundary against a hostile root in a container")
 
 
-@main.group(cls=Group)
+@main.group(cls=Group, table="system")
 def system() -> None:
     """Manage minirun (df, prune, info)."""
 
@@ -151,6 +150,8 @@ def df_rows(d: dict) -> list[dict]:
 @click.pass_obj
 def df(obj, verbose: bool, fmt: str) -> None:
     """Disk usage of images, containers, volumes and the build cache."""
+    from ..base.gotemplate import Format
+
     template = Format(fmt or DF_TABLE, DF_HEADERS, DF_TABLE[6:],
                       type_name="*formatter.diskUsageImagesContext") if not verbose else None
     d = _api().df(obj.engine())
@@ -187,6 +188,8 @@ def df_verbose(d: dict) -> str:
           for v in d["Volumes"]]
     build = d.get("BuildCache") or []
 
+    from ..base.gotemplate import tabwrite
+
     def table(header: list[str], rows: list[list[str]]) -> str:
         return tabwrite(["\t".join(header), *("\t".join(r) for r in rows)])
 
@@ -213,6 +216,10 @@ def df_verbose(d: dict) -> str:
 def prune(ctx, all_: bool, volumes: bool, force: bool) -> None:
     """Remove stopped containers, unused networks, unused images (dangling; -a all unused)
     and, with --volumes, unused anonymous volumes."""
+    from . import containers, network, volumes as volumes_cli
+    from .images import image_prune
+    from .render import confirm
+
     confirm(force, "This will remove:\n  - all stopped containers\n"
             "  - all networks not used by at least one container\n"
             + ("  - all anonymous volumes not used by at least one container\n"
@@ -277,7 +284,12 @@ def boot(obj) -> None:
 @click.pass_obj
 def events(obj, since: str, until: str, filters: tuple[str, ...], fmt: str) -> None:
     """Print what happens to containers, images, networks and volumes (the event journal)."""
+    import json
+
+    from ..base.gotemplate import Format
+    from ..base.times import format_time
     from ..engine.api import events as events_api  # lazily: only `events` reads the journal
+    from .render import parse_filters
 
     feed = events_api.events(obj.engine(), since, until, parse_filters(filters))
     template = Format(fmt) if fmt and fmt != "json" else None

@@ -13,8 +13,8 @@ from __future__ import annotations
 import click
 
 from ..errors import InvalidArgument
-from . import main
-from .containers import _api, _each, _engine, container_group
+from . import container_group, main
+from .containers import _api, _each, _engine
 
 
 def _config(kw: dict) -> dict:

@@ -15,7 +15,7 @@ from .render import confirm, deleted, inspect_each, parse_filters
 from ..base.gotemplate import Format
 
 
-@main.group(cls=Group)
+@main.group(cls=Group, table="volume")
 def volume() -> None:
     """Manage volumes."""
 

@@ -7,7 +7,6 @@ imported click or the engine: this module needs only os, sys and subprocess.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 from ..errors import CommandError, MinirunError
@@ -43,6 +42,8 @@ class MonitorHandle:
         """engine: the Engine, or anything with its root and runroot (engine/early.py starts
         one before the CLI has an Engine)."""
         self.root, self.runroot, self.network = engine.root, engine.runroot, network
+        import subprocess  # lazily: the engine's ps, inspect, logs start none (~1 ms)
+
         r, w = os.pipe()
         try:
             self.proc = subprocess.Popen(

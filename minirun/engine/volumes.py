@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
-import subprocess
 
 from ..record import asdict, dataclass, field
 
@@ -128,6 +126,8 @@ class Volumes:
                 raise NoSuchVolume(name)
             junk = self._path(f".{name}.removing")
             os.rename(self._path(name), junk)
+        import shutil  # lazily: ps, inspect, volume ls never remove (~1.6 ms with bz2, lzma)
+
         shutil.rmtree(junk, ignore_errors=True)
 
     @staticmethod
@@ -147,6 +147,8 @@ class Volumes:
             return
         if not os.listdir(source):
             return
+        import subprocess  # lazily: only a new volume is seeded (start-up of ps, volume ls)
+
         # cp -a: owners, modes, timestamps, xattrs, hardlinks, devices and symlinks as they are
         # (never followed); `source/.` copies the directory's content, not the directory.
         r = subprocess.run(["cp", "-a", "--", f"{source}/.", v.Mountpoint + "/"],

@@ -13,6 +13,12 @@ from round to round so none is always first:
   run                   `run --bundle B ID` (foreground, stdin and stdout /dev/null); a container
                         the runtime left behind is removed with an untimed `delete --force`
 
+  verbs                 on a created container: `state ID` and `kill ID 0` (a signal that
+                        only checks the process exists) timed, then `start ID` and
+                        `delete ID` untimed; each round also times `python -IS -c pass` of
+                        minirun-oci's interpreter, the floor of any minirun-oci call, so the
+                        floor and the verbs share the machine's load
+
 Each runtime is probed once first (create, start, delete); one that fails is skipped, with the first
 line of its error (crun 1.8.1 refuses every container on a hybrid cgroup v1+v2 host). Results: median,
 p10 and p90 in ms and the ratio of the median to runc's. Python stdlib only; run as root.
@@ -41,6 +47,8 @@ DEFAULT_RUNTIMES = "minirun-oci,runc,crun"
 BASELINE = "runc"
 CALL_TIMEOUT = 60  # seconds; a call that takes longer counts as a failure
 SCENARIOS = ("create+start+delete", "run")
+VERBS = ("state", "kill 0")
+FLOOR = "python -IS -c pass"
 CALLS = ("create", "start", "delete")
 
 
@@ -270,6 +278,40 @@ def bench_run(active: list[Runtime], bundle: Path, runs: int,
     return samples, leftovers
 
 
+def bench_verbs(active: list[Runtime], bundle: Path, runs: int,
+                failed: dict[str, str]) -> dict[str, dict[str, list[int]]]:
+    """`state` and `kill ID 0` of a created container, and the interpreter floor, per round."""
+    python = str(REPO / ".venv" / "bin" / "python3")
+    samples: dict[str, dict[str, list[int]]] = {rt.name: {v: [] for v in VERBS} for rt in active}
+    floor: list[int] = []
+    dead: set[str] = set()
+    for i, rt in rounds(active, runs):
+        if rt.name in dead:
+            continue
+        cid = f"bench-verbs-{rt.name}-{i}"
+        try:
+            rt.create(bundle, cid)
+            st = rt.must("state", cid)
+            k = rt.must("kill", cid, "0")
+            rt.must("start", cid)
+            rt.delete(cid)
+        except CallFailed as e:
+            failed[f"verbs/{rt.name}"] = f"round {i + 1}: {e}"
+            print(f"  {rt.name}: {e}; dropped from this scenario", file=sys.stderr)
+            dead.add(rt.name)
+            continue
+        samples[rt.name]["state"].append(st)
+        samples[rt.name]["kill 0"].append(k)
+        if rt.name == "minirun-oci":
+            t = time.perf_counter_ns()
+            rc = subprocess.run([python, "-IS", "-c", "pass"], stdin=subprocess.DEVNULL).returncode
+            if rc == 0:
+                floor.append(time.perf_counter_ns() - t)
+    if floor:
+        samples[FLOOR] = {"floor": floor}
+    return samples
+
+
 def fmt_ratio(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}x"
 
@@ -307,17 +349,26 @@ def report(results: dict, names: list[str]) -> None:
             print(f"{scenario:<21} {name:<12} {t['median']:>9.1f} {t['p10']:>8.1f} {t['p90']:>8.1f} "
                   f"{fmt_ratio(t.get('ratio')):>8} {t['n']:>4}")
     csd = results["scenarios"]["create+start+delete"]
-    shown = [n for n in names if n in csd and csd[n]["total"]["n"]]
-    if shown:
+    verbs = results["scenarios"].get("verbs") or {}
+    fl = (verbs.get(FLOOR) or {}).get("floor")
+    rows = [n for n in names if n in verbs or (n in csd and csd[n]["total"]["n"])]
+    if rows or fl:
         print()
-        print("per call in create+start+delete: median ms (p10-p90), ratio to runc")
-        print(f"{'runtime':<12}" + "".join(f" {c:>26}" for c in CALLS))
-        for name in shown:
+        print("per call, median ms (p10-p90), ratio to runc, and above the floor"
+              + (f" (`{FLOOR}` {fl['median']:.1f} ms, same rounds)" if fl else ""))
+        print(f"{'runtime':<12}" + "".join(f" {c:>32}" for c in (*CALLS, *VERBS)))
+        for name in rows:
             cells = []
-            for c in CALLS:
-                s = csd[name][c]
-                cells.append(f"{s['median']:.1f} ({s['p10']:.1f}-{s['p90']:.1f}) {fmt_ratio(s.get('ratio'))}")
-            print(f"{name:<12}" + "".join(f" {x:>26}" for x in cells))
+            for c in (*CALLS, *VERBS):
+                src = csd.get(name, {}) if c in CALLS else verbs.get(name, {})
+                s = src.get(c)
+                if not s or not s["n"]:
+                    cells.append("-")
+                    continue
+                above = f" {s['median'] - fl['median']:+.1f}" if fl else ""
+                cells.append(f"{s['median']:.1f} ({s['p10']:.1f}-{s['p90']:.1f}) "
+                             f"{fmt_ratio(s.get('ratio'))}{above}")
+            print(f"{name:<12}" + "".join(f" {x:>32}" for x in cells))
     floor = results.get("floor") or {}
     if floor:
         print()
@@ -423,6 +474,12 @@ def main(argv: list[str] | None = None) -> int:
             if samples:
                 out[name] = {"total": stats(samples), "left_behind": leftovers[name]}
         add_ratios(out, ("total",))
+
+        per = bench_verbs(active, bundle, args.runs, results["failed"])
+        out = results["scenarios"]["verbs"] = {}
+        for name, byverb in per.items():
+            out[name] = {k: stats(v) for k, v in byverb.items() if v}
+        add_ratios({n: r for n, r in out.items() if n != FLOOR and set(VERBS) <= set(r)}, VERBS)
 
         results["floor"] = bench_floor(active, args.runs)
         report(results, names)

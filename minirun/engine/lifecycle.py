@@ -30,6 +30,16 @@ from .volumes import Volumes
 STOP_TIMEOUT = 10  # s: Docker's default grace period before SIGKILL
 
 
+def _poll_steps(first: float = 0.001, last: float = 0.02):
+    """Sleeps for a polling loop: 1 ms, doubling up to `last`. The monitor records a killed
+    container's exit a few ms after the signal: a fixed 20 ms step made each `rm -f` wait a
+    whole step (20 ms of the ~24 ms per container of `rm -f` of 100)."""
+    step = first
+    while True:
+        yield step
+        step = min(step * 2, last)
+
+
 @dataclass
 class RunOptions:
     """`create`/`run` flags, parsed (cli/containers.py turns click's values into these)."""
@@ -508,13 +518,14 @@ class Engine:
     def wait_exit(self, c: Container, timeout: float | None) -> bool:
         """Wait for the container to stop running (and its monitor to record it)."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        steps = _poll_steps(last=0.02)
         while True:
             c2 = self.refresh(self.containers.load(c.id))
             if not c2.state.running:
                 return True
             if deadline is not None and time.monotonic() >= deadline:
                 return False
-            time.sleep(0.02)
+            time.sleep(next(steps))
 
     def pause(self, c: Container) -> None:
         from ..oci import control  # (start-up: not on `ps`'s path)
@@ -551,6 +562,7 @@ class Engine:
         """A monitor finishes after it records the exit (unmount, close the log): let it, so
         the two of us never tear the same things down at once."""
         deadline = time.monotonic() + timeout
+        steps = _poll_steps(last=0.01)
         while time.monotonic() < deadline:
             try:
                 s = self.containers.load(c.id).state
@@ -558,7 +570,7 @@ class Engine:
                 return
             if not s.monitor_pid or start_time(s.monitor_pid) != s.monitor_start:
                 return
-            time.sleep(0.01)
+            time.sleep(next(steps))
 
     def remove_files(self, c: Container, volumes: bool, quiet: bool = False) -> None:
         """Everything of a stopped container: runtime state, rootfs mount, writable layer, the

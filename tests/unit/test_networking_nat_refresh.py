@@ -1,0 +1,48 @@
+"""When the NAT table is rewritten on a container's stop and removal: only if it published
+ports (the table holds the networks and the running containers' published ports, nothing of a
+container that published none), so that `rm -f` of many bridged containers does not run an
+`nft -f` per container twice over."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from minirun.engine.networking import Networking
+from minirun.network import nat
+
+
+def container(ports: dict) -> SimpleNamespace:
+    return SimpleNamespace(id="c" * 64, networks={"bridge": {"IPAddress": "10.222.0.2"}},
+                           host_config={"PortBindings": ports},
+                           state=SimpleNamespace(running=False))
+
+
+@pytest.fixture
+def net(tmp_path, monkeypatch):
+    n = Networking(str(tmp_path), str(tmp_path / "run"))
+    calls = []
+    monkeypatch.setattr(n, "refresh", lambda store, also_running=None: calls.append(store))
+    return n, calls
+
+
+@pytest.mark.parametrize("verb", ["finished", "release"])
+def test_no_published_port_no_nat_rewrite(net, verb):
+    n, calls = net
+    getattr(n, verb)("store", container({}))
+    assert calls == []
+
+
+@pytest.mark.parametrize("verb", ["finished", "release"])
+def test_published_ports_rewrite_the_nat_table(net, verb):
+    n, calls = net
+    getattr(n, verb)("store", container({"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}))
+    assert calls == ["store"]
+
+
+def test_the_ruleset_does_not_depend_on_a_portless_container():
+    """What makes the skip safe: nat.ruleset takes only the networks and published ports."""
+    import inspect
+
+    assert list(inspect.signature(nat.ruleset).parameters) == ["networks", "published", "table"]

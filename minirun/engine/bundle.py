@@ -26,10 +26,10 @@ from __future__ import annotations
 import os
 
 from ..base.bundle_defaults import INIT_ANNOTATION, READONLY_PATHS, default_mounts
-from ..errors import InvalidArgument
+from ..errors import InvalidArgument, Unavailable
 from ..kernel import sysctl
 from . import devices, security, userns
-from .records import Container
+from .records import Conflict, Container
 from .users import ResolvedUser
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -49,6 +49,15 @@ class BundleError(InvalidArgument):
     (errors.InvalidArgument: 400 in the API)."""
 
     exit_code = 125
+
+
+class HostCannot(BundleError, Unavailable):
+    """A bundle this host cannot run (errors.Unavailable; a BundleError as before). Here, not
+    in lifecycle.py, so that lifecycle.py need not import this module to define it."""
+
+
+class NotRunning(BundleError, Conflict):
+    """A bundle that needs another container running (errors.Conflict; a BundleError)."""
 
 
 def command(image_cfg: dict, entrypoint: str | list[str] | None, cmd: list[str]) -> list[str]:

@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import time
 
-from ..base.atomicfile import write_atomic
-from ..base.filelock import FileLock
+# What ps, inspect and logs need (reading records) is imported here; what only create, prepare
+# and stop use (bundle.py and what it brings, health, security, userns, users, mounts,
+# kernel/rootfs.py, signal: ~4 ms of each of those commands) is imported in the methods that
+# use it.
 from ..base.times import ZERO_TIME, now
-from ..errors import InvalidArgument, MinirunError, Unavailable
+from ..errors import InvalidArgument, MinirunError
 from ..kernel.process import start_time
-from ..kernel.rootfs import secure_join
 from ..record import dataclass, field
-from . import bundle as bundle_mod, events, health, security, userns, users
+from . import events
 from .monitorhandle import MonitorHandle, plugs_links
-from .mounts import parse_mount, parse_volume
 from .records import Container, Containers, Conflict, State
 from .volumes import Volumes
 
@@ -198,6 +197,8 @@ class Engine:
                ) -> Container:
         """The record, the writable layer and the bundle of a new container (not started).
         `warnings` gets Docker's warnings about limits this host discards."""
+        from . import bundle as bundle_mod, health, security  # (~2 ms: only create needs them)
+
         if warnings is None:
             warnings = []
         store = self.images()
@@ -300,6 +301,9 @@ class Engine:
         """--userns / --userns-remap: pick the container's id maps and keep them in its record
         (a restart keeps them). Auto ranges are chosen under a lock, against every other
         container's, so two containers never get the same host uids."""
+        from ..base.filelock import FileLock
+        from . import bundle as bundle_mod, userns  # (create only: see create)
+
         mode, user, size = userns.parse(opts.userns, opts.userns_remap)
         if mode == "host":
             return
@@ -307,8 +311,8 @@ class Engine:
             raise bundle_mod.BundleError("--privileged cannot be combined with a user namespace "
                                          "(--userns/--userns-remap): use --userns=host")
         if not userns.enabled():
-            raise _HostCannot("user namespaces are disabled on this host "
-                                         "(user.max_user_namespaces is 0)")
+            raise bundle_mod.HostCannot("user namespaces are disabled on this host "
+                                        "(user.max_user_namespaces is 0)")
         with FileLock(os.path.join(self.containers.dir, ".userns.lock")):
             taken = []
             for other in self.containers.all():
@@ -321,6 +325,8 @@ class Engine:
             self.containers.save(c)
 
     def _network_mode(self, mode: str) -> None:
+        from . import bundle as bundle_mod  # (create only: see create)
+
         if mode.startswith("container:"):
             other = self.containers.find(mode.split(":", 1)[1])
             if other.host_config.get("NetworkMode", "").startswith("container:"):
@@ -329,6 +335,9 @@ class Engine:
 
     def _mounts(self, c: Container, opts: RunOptions, icfg: dict) -> list[dict]:
         """-v, --mount, --tmpfs and the image's VOLUMEs as Docker's Mounts list."""
+        from . import bundle as bundle_mod  # (create only: see create)
+        from .mounts import parse_mount, parse_volume
+
         out: list[dict] = []
         for spec in opts.volumes:
             out.append(parse_volume(spec))
@@ -371,6 +380,8 @@ class Engine:
         or running), at the same places, each with its own mode unless ro/rw says otherwise;
         the flags' own mounts win at the same destination (Docker's order). An anonymous one
         stays anonymous: `rm -v` of the last container using it removes it, as in Docker."""
+        from . import bundle as bundle_mod  # (create only: see create)
+
         out: list[dict] = []
         for spec in specs:
             ref, _, mode = spec.partition(":")
@@ -390,6 +401,9 @@ class Engine:
 
     def prepare(self, c: Container, seed: bool = False) -> None:
         """Mount the rootfs and write the bundle: config.json and the /etc files."""
+        from ..base.atomicfile import write_atomic
+        from ..kernel.rootfs import secure_join  # (~0.7 ms with kernel/libc.py)
+        from . import bundle as bundle_mod, userns, users  # (~1.4 ms: not on `ps`'s path)
         from ..image import overlay  # (start-up: not on `ps`'s path)
         from ..kernel import cgroups  # (start-up: not on `ps`'s path)
         from ..network import dns  # (start-up: not on `ps`'s path)
@@ -425,8 +439,8 @@ class Engine:
         if mode.startswith("container:"):
             other = self.refresh(self.containers.find(mode.split(":", 1)[1]))
             if other.state.status not in ("running", "paused") or not other.state.pid:
-                raise _NotRunning(f"cannot join the network of container "
-                                             f"{other.name}: it is not running")
+                raise bundle_mod.NotRunning(f"cannot join the network of container "
+                                            f"{other.name}: it is not running")
             netns, etc_dir = f"/proc/{other.state.pid}/ns/net", self.cdir(other.id)
             with open(os.path.join(cdir, "hostname"), "w") as f:
                 f.write(c.config["Hostname"] + "\n")
@@ -497,6 +511,8 @@ class Engine:
         """The stop signal, then SIGKILL after the timeout (a PID 1 without a handler for the
         signal ignores it: the kernel drops signals to a namespace's init that it does not
         handle)."""
+        import signal  # (~0.3 ms: its enums; not on `ps`'s path)
+
         if not c.state.running:
             return
         if c.state.status == "paused":
@@ -548,6 +564,8 @@ class Engine:
 
     # -- removal ---------------------------------------------------------------------------------
     def remove(self, c: Container, force: bool = False, volumes: bool = False) -> None:
+        import signal  # (~0.3 ms: see stop)
+
         if c.state.running:
             if not force:
                 raise Conflict(f"You cannot remove a running container {c.id}. Stop the "
@@ -600,14 +618,6 @@ class Engine:
                 if any(m.get("Type") == "volume" and m.get("Name") == name for m in c.mounts)]
 
 
-class _HostCannot(bundle_mod.BundleError, Unavailable):
-    """A bundle this host cannot run (errors.Unavailable; a BundleError as before)."""
-
-
-class _NotRunning(bundle_mod.BundleError, Conflict):
-    """A bundle that needs another container running (errors.Conflict; a BundleError)."""
-
-
 def _resource_fields(opts: RunOptions) -> dict:
     """HostConfig's resource fields from run's flags (Docker's names, as inspect shows them)."""
     from . import devices  # (start-up: not on the monitor's path)
@@ -650,6 +660,8 @@ def _restart_policy(text: str) -> dict:
 
 
 def _signal_number(text: str | int) -> int:
+    import signal  # (~0.3 ms: see Engine.stop)
+
     if isinstance(text, int) or str(text).isdigit():
         return int(text)
     name = str(text).upper()

@@ -23,7 +23,6 @@ from ..base.filelock import FileLock
 from ..base.names import valid_name
 from ..base.times import now
 from ..errors import Conflict, InvalidArgument, MinirunError, NotFound
-from ..kernel.idmap import unshift
 
 
 class VolumeError(MinirunError):
@@ -165,6 +164,8 @@ class Volumes:
 
 def _unshift(top: str, idmaps: dict) -> None:
     """Host ids -> the ids the container sees, for every file under top."""
+    from ..kernel.idmap import unshift  # (~0.5 ms with kernel/libc.py: not on `volume ls`'s path)
+
     for dirpath, dirnames, filenames in os.walk(top):
         for p in [dirpath] + [os.path.join(dirpath, n) for n in dirnames + filenames]:
             st = os.lstat(p)

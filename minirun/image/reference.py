@@ -25,7 +25,6 @@ the canonical form is what the store keys tags by, so two spellings of one image
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass, replace
 
@@ -109,6 +108,8 @@ class Reference:
         host = match["host"].strip("[]") if match else ""
         if host == "localhost":
             return True
+        import ipaddress  # (~1 ms: only a push or pull asks)
+
         try:
             return ipaddress.ip_address(host).is_loopback
         except ValueError:

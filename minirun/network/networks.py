@@ -126,9 +126,19 @@ class Networks:
     def __init__(self, root: str) -> None:
         self.dir = os.path.join(root, "networks")
         os.makedirs(self.dir, mode=0o711, exist_ok=True)
-        tag = root_tag(root)
-        self.default_bridge = f"mrb-{tag}" if tag else DEFAULT_BRIDGE
-        self.nat_table = f"minirun-{tag}" if tag else "minirun"
+        self.root = root
+
+    # Properties, not set in __init__: a private root's tag is a sha256 (hashlib: ~2 ms), which
+    # `network ls` and `inspect` never need.
+    @property
+    def default_bridge(self) -> str:
+        tag = root_tag(self.root)
+        return f"mrb-{tag}" if tag else DEFAULT_BRIDGE
+
+    @property
+    def nat_table(self) -> str:
+        tag = root_tag(self.root)
+        return f"minirun-{tag}" if tag else "minirun"
 
     def lock(self) -> FileLock:
         """The lock on the network records: creation, removal, the default network."""

@@ -77,17 +77,22 @@ def test_help_lists_what_click_would() -> None:
         assert ours.getvalue() == clicks.getvalue(), name
 
 
-def _cli_modules(tmp_path: Path, *argv: str) -> set[str]:
-    """The minirun.cli modules a launcher run of `minirun ARGV` imports (-X importtime)."""
+def _imported(tmp_path: Path, *argv: str) -> set[str]:
+    """Every module a launcher run of `minirun ARGV` imports (-X importtime)."""
     python = LAUNCHER.parent / "python3"
     r = subprocess.run(
         [str(python), "-IS", "-X", "importtime", str(LAUNCHER), "--root", str(tmp_path / "root"),
          "--runroot", str(tmp_path / "run"), *argv],
         capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 0, r.stderr[-2000:]
-    names = {line.rsplit("|", 1)[1].strip() for line in r.stderr.splitlines()
-             if line.startswith("import time:") and "|" in line}
-    return {n for n in names if n == "minirun.cli" or n.startswith("minirun.cli.")}
+    return {line.rsplit("|", 1)[1].strip() for line in r.stderr.splitlines()
+            if line.startswith("import time:") and "|" in line}
+
+
+def _cli_modules(tmp_path: Path, *argv: str) -> set[str]:
+    """The minirun.cli modules a launcher run of `minirun ARGV` imports."""
+    return {n for n in _imported(tmp_path, *argv)
+            if n == "minirun.cli" or n.startswith("minirun.cli.")}
 
 
 @pytest.mark.parametrize(("argv", "wanted"), [
@@ -104,3 +109,30 @@ def test_a_command_imports_only_its_module(tmp_path: Path, argv: tuple[str, ...]
     loaded = _cli_modules(tmp_path, *argv)
     want = {"minirun.cli", "minirun.cli.registry", *(f"minirun.cli.{m}" for m in wanted)}
     assert loaded == want, f"minirun {' '.join(argv)} imports {sorted(loaded - want)}"
+
+
+# What a listing must not import: the create/start machinery (engine/bundle.py and what it
+# brings, health, signal: ~4 ms), the image store's writers (hashlib ~2 ms, shutil ~1.5,
+# tempfile ~0.8), network/bridge.py with socket (~2 ms), ipaddress (~1 ms).
+HEAVY = {"minirun.engine.bundle", "minirun.engine.health", "minirun.network.bridge",
+         "minirun.kernel.libc", "hashlib", "shutil", "tempfile", "socket", "signal"}
+
+
+@pytest.mark.parametrize("argv", [("ps", "-a"), ("images",), ("inspect", "c1"), ("logs", "c1"),
+                                  ("network", "ls"), ("volume", "ls")])
+def test_a_listing_imports_nothing_heavy(tmp_path: Path, argv: tuple[str, ...]) -> None:
+    """`images`, `inspect`, `logs`, `network ls` read records: none of the modules that
+    create, start, pull or plug a container (each costs start-up of every such command). The
+    container c1 is a record written by hand, as `create` leaves it: inspect and logs find it
+    without this test creating one (no image, no bundle)."""
+    from minirun.engine.records import Container, Containers
+
+    root = tmp_path / "root"
+    (root / "containers" / ("c1" + "0" * 62)).mkdir(parents=True)
+    Containers(str(root)).save(Container(id="c1" + "0" * 62, name="c1", image="busybox",
+                                         image_id="sha256:" + "0" * 64,
+                                         created="2024-01-01T00:00:00Z"))
+    if argv[0] == "network":  # a new root's first use makes the default network (hashlib)
+        _imported(tmp_path, *argv)
+    heavy = _imported(tmp_path, *argv) & HEAVY
+    assert not heavy, f"minirun {' '.join(argv)} imports {sorted(heavy)}"

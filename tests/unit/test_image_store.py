@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import signal
 import threading
 import time
@@ -650,7 +651,7 @@ def test_remove_tree_copes_with_read_only_directories(tmp_path, monkeypatch):
     (top / "ro" / "sub" / "f").write_text("x")
     os.chmod(top / "ro" / "sub", 0o555)
     os.chmod(top / "ro", 0o000)
-    real, calls = st.shutil.rmtree, []
+    real, calls = shutil.rmtree, []  # store.py imports shutil where it removes a tree
 
     def rmtree_once_denied(path, *a, **kw):
         calls.append(path)
@@ -658,7 +659,7 @@ def test_remove_tree_copes_with_read_only_directories(tmp_path, monkeypatch):
             raise PermissionError(13, "Permission denied", path)
         return real(path, *a, **kw)
 
-    monkeypatch.setattr(st.shutil, "rmtree", rmtree_once_denied)
+    monkeypatch.setattr(shutil, "rmtree", rmtree_once_denied)
     st._remove_tree(str(top))
     assert not top.exists() and len(calls) == 2
 

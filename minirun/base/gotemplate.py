@@ -35,7 +35,7 @@ from ..errors import MinirunError
 # code (~0.3 ms a class, ~3.5 ms for this module's), and every `ps` and `images` imports it.
 from ..record import dataclass, field
 
-TABLE_MINWIDTH, TABLE_PADDING = 10, 3  # docker's tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)
+from .table import TABLE_MINWIDTH, TABLE_PADDING, tabwrite  # noqa: F401 (re-exported)
 
 
 class TemplateError(MinirunError):
@@ -901,20 +901,6 @@ def inspect_output(rows: list, fmt: str = "", *, missing_key: str = "error",
 def render(text: str, obj: Any, **options: Any) -> str:
     """Render one Go template against obj (no table prefix, no escape handling)."""
     return Template(text).render(obj, **options)
-
-
-def tabwrite(lines: Iterable[str], minwidth: int = TABLE_MINWIDTH, padding: int = TABLE_PADDING) -> str:
-    """Align tab-separated cells as Go's tabwriter does for docker: each column as wide as its
-    widest cell plus padding, at least minwidth; the last cell of a line is not padded."""
-    rows = [line.split("\t") for line in lines]
-    widths: list[int] = []
-    for row in rows:
-        for i, cell in enumerate(row[:-1]):
-            if i == len(widths):
-                widths.append(0)
-            widths[i] = max(widths[i], len(cell) + padding, minwidth)
-    return "".join("".join(c.ljust(widths[i]) for i, c in enumerate(row[:-1])) + row[-1] + "\n"
-                   for row in rows)
 
 
 class Format:

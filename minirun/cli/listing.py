@@ -15,8 +15,8 @@ import click
 from ..base.units import human_duration
 from ..errors import MinirunError
 from . import container_group, main
-from .render import parse_filters
-from ..base.gotemplate import PS_WORDING, Format, inspect_output, tabwrite
+from .render import inspect_text as inspect_output, parse_filters
+from ..base.table import plain as plain_table, tabwrite
 from ..base.units import human_size
 
 PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",
@@ -96,9 +96,8 @@ def _system_api():
 def ps(obj, all_: bool, quiet: bool, no_trunc: bool, filters, fmt: str, last: int,
        latest: bool, size: bool) -> None:
     """List containers."""
-    template = Format(fmt or PS_DEFAULT + ("\t{{.Size}}" if size else ""), PS_HEADERS,
-                      PS_DEFAULT[6:] + ("\t{{.Size}}" if size else ""),
-                      type_name="*formatter.ContainerContext", wording=PS_WORDING)
+    default = PS_DEFAULT + ("\t{{.Size}}" if size else "")
+    template = _ps_format(fmt, default) if fmt else None  # a bad one fails before any work
     eng = _engine(obj)
     rows = _api().list_(eng, all=all_, limit=1 if latest else last,
                         filters=parse_filters(filters))
@@ -109,7 +108,19 @@ def ps(obj, all_: bool, quiet: bool, no_trunc: bool, filters, fmt: str, last: in
     if size or ".Size" in (fmt or ""):  # docker asks for sizes when the format shows them
         for r in rows:
             r.update(_system_api().container_sizes(eng, r["Id"]))
-    click.echo(template.write([ps_row(r, no_trunc) for r in rows]), nl=False)
+    shown = [ps_row(r, no_trunc) for r in rows]
+    out = None if template else plain_table(default[len("table "):], PS_HEADERS, shown)
+    if out is None:  # a --format, or what the plain table declines (render.table)
+        out = (template or _ps_format(default, default)).write(shown)
+    click.echo(out, nl=False)
+
+
+def _ps_format(fmt: str, default: str):
+    """ps's --format, parsed (the default table is made without it: render.table)."""
+    from ..base.gotemplate import PS_WORDING, Format  # (~2 ms with json: see render.table)
+
+    return Format(fmt, PS_HEADERS, default[len("table "):],
+                  type_name="*formatter.ContainerContext", wording=PS_WORDING)
 
 
 # --- inspect ------------------------------------------------------------------------------------

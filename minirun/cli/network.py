@@ -11,8 +11,7 @@ import click
 
 from ..errors import MinirunError
 from . import Group, main
-from .render import confirm, deleted, inspect_each, parse_filters
-from ..base.gotemplate import Format
+from .render import confirm, deleted, inspect_each, parse_filters, table
 
 
 @main.group(cls=Group, table="network")
@@ -100,9 +99,9 @@ def ls(obj, quiet: bool, no_trunc: bool, filters, fmt: str) -> None:
             click.echo(r["ID"])
         return
     default = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
-    click.echo(Format(fmt or default, {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER",
-                                       "Scope": "SCOPE"}, default[6:],
-                      type_name="*network.networkContext").write(rows), nl=False)
+    click.echo(table(fmt, default, {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER",
+                                    "Scope": "SCOPE"}, rows,
+                     type_name="*network.networkContext"), nl=False)
 
 
 network.add_command(ls, "list")

@@ -11,8 +11,7 @@ import click
 
 from ..errors import MinirunError, NotFound
 from . import Group, main
-from .render import confirm, deleted, inspect_each, parse_filters
-from ..base.gotemplate import Format
+from .render import confirm, deleted, inspect_each, parse_filters, table
 
 
 @main.group(cls=Group, table="volume")
@@ -55,8 +54,8 @@ def ls(obj, quiet: bool, filters, fmt: str) -> None:
              "Scope": v["Scope"], "Labels": ",".join(f"{k}={x}" for k, x in v["Labels"].items()),
              "CreatedAt": v["CreatedAt"], "Label": _label_of(v["Labels"])} for v in vs]
     default = "table {{.Driver}}\t{{.Name}}"
-    click.echo(Format(fmt or default, {"Driver": "DRIVER", "Name": "VOLUME NAME"},
-                      default[6:], type_name="*formatter.volumeContext").write(rows), nl=False)
+    click.echo(table(fmt, default, {"Driver": "DRIVER", "Name": "VOLUME NAME"}, rows,
+                     type_name="*formatter.volumeContext"), nl=False)
 
 
 def _label_of(labels: dict[str, str]):

@@ -9,14 +9,13 @@ shows these containers too); the container ID is the runtime's ID.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
 # What ps, inspect and logs need (reading records) is imported here; what only create, prepare
 # and stop use (bundle.py and what it brings, health, security, userns, users, mounts,
-# kernel/rootfs.py, signal: ~4 ms of each of those commands) is imported in the methods that
-# use it.
+# kernel/rootfs.py, signal, json: ~5 ms of each of those commands) is imported in the methods
+# that use it.
 from ..base.times import ZERO_TIME, now
 from ..errors import InvalidArgument, MinirunError
 from ..kernel.process import start_time
@@ -401,6 +400,8 @@ class Engine:
 
     def prepare(self, c: Container, seed: bool = False) -> None:
         """Mount the rootfs and write the bundle: config.json and the /etc files."""
+        import json  # (~1 ms: see the imports)
+
         from ..base.atomicfile import write_atomic
         from ..kernel.rootfs import secure_join  # (~0.7 ms with kernel/libc.py)
         from . import bundle as bundle_mod, userns, users  # (~1.4 ms: not on `ps`'s path)
@@ -644,6 +645,8 @@ def _oci_alive(runroot: str, cid: str) -> bool:
 
 
 def _image_config(store, record) -> dict:
+    import json  # (~1 ms: see the imports)
+
     with store.open_blob(record.id) as f:
         return json.load(f)
 

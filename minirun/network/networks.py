@@ -17,7 +17,6 @@ restarted container keeps its address.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 
 from .. import fastjson
@@ -27,6 +26,9 @@ from ..base.names import valid_name
 from ..base.times import now
 from ..errors import Conflict, InvalidArgument, MinirunError, NotFound
 from ..record import asdict, dataclass, field
+
+# ipaddress (~1 ms) is imported in the functions that compute with addresses: `network ls`
+# and `inspect` read the records only.
 
 DEFAULT = "bridge"
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"  # Docker's -o for the device's name
@@ -82,10 +84,14 @@ class Network:
 
     @property
     def prefixlen(self) -> int:
+        import ipaddress  # (~1 ms: see the imports)
+
         return ipaddress.ip_network(self.Subnet).prefixlen
 
     @property
     def prefixlen6(self) -> int:
+        import ipaddress  # (~1 ms: see the imports)
+
         return ipaddress.ip_network(self.Subnet6).prefixlen if self.Subnet6 else 0
 
     @property
@@ -95,6 +101,8 @@ class Network:
 
 def host_routes() -> list[ipaddress.IPv4Network]:
     """Every IPv4 network the host routes to (/proc/net/route), the default route aside."""
+    import ipaddress  # (~1 ms: see the imports)
+
     out = []
     try:
         with open("/proc/net/route") as f:
@@ -251,6 +259,7 @@ class Networks:
 
     def _subnet6(self, name: str, subnet6: str | None, gateway6: str | None) -> tuple[str, str]:
         """The checked (subnet, gateway) of a dual-stack network (under the records' lock)."""
+        import ipaddress  # (~1 ms: see the imports)
         from . import ipv6  # lazy: hashlib (~2 ms), and only --ipv6 needs it (start-up budget)
 
         others = [(n.Name, n.Subnet6) for n in self._records() if n.Subnet6]
@@ -265,6 +274,8 @@ class Networks:
 
     def _new(self, name, subnet, gateway, internal, labels, bridge, nid, ip_range=None, aux=None,
              mtu=0, options=None, driver="bridge", v6=None) -> Network:
+        import ipaddress  # (~1 ms: see the imports)
+
         try:
             net = ipaddress.ip_network(subnet)
         except ValueError:
@@ -328,6 +339,8 @@ class Networks:
         return out
 
     def _free_subnet(self) -> str:
+        import ipaddress  # (~1 ms: see the imports)
+
         taken = [ipaddress.ip_network(n.Subnet) for n in self._records()]
         taken += host_routes() + [ipaddress.ip_network(a) for a in AVOID]
         for cand in ipaddress.ip_network(POOL).subnets(new_prefix=24):
@@ -354,6 +367,8 @@ class Networks:
     def allocate(self, n: Network, cid: str, want: str | None = None, v6: bool = False) -> str:
         """An address on n for container cid (the same one again if it has one). v6: its IPv6
         address on a dual-stack network (the ipam file holds both families' addresses)."""
+        import ipaddress  # (~1 ms: see the imports)
+
         flag, subnet = ("--ip6", n.Subnet6) if v6 else ("--ip", n.Subnet)
         if v6 and not n.EnableIPv6:
             raise InvalidNetwork(f"invalid {flag} {want}: network {n.Name} has no IPv6 (create "

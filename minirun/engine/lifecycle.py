@@ -477,6 +477,10 @@ class Engine:
         try:
             if c.state.status == "dead":
                 self._release(c)
+            # A stop (or restart) returns once the exit is recorded; the old monitor may still
+            # be tearing down (network, then the rootfs mount). Let it finish first: else it
+            # unmounts the rootfs this start finds mounted and keeps ("exec: not found").
+            self.wait_monitor_gone(c, 10)
             self.prepare(c)
 
             def reset(x: Container) -> None:

@@ -106,12 +106,18 @@ def wait(eng: Engine, ref: str, condition: str = "not-running") -> dict:
     c = eng.get(ref)
     first = c.state.finished_at
     code = c.state.exit_code
+    try:
+        seen = os.path.getsize(journal.path(eng.root))  # the journal's end before we wait
+    except OSError:
+        seen = 0
     while True:
         try:
             now = eng.refresh(eng.containers.load(c.id))
         except NotFound:
             if condition == "removed":
-                return {"StatusCode": code, "Error": None}
+                # `run --rm`: the monitor may record the exit and remove the record between two
+                # of our looks; its "die" event in the journal still has the exit code.
+                return {"StatusCode": _died_with(eng.root, c.id, seen, code), "Error": None}
             raise
         s = now.state
         code = s.exit_code
@@ -122,6 +128,21 @@ def wait(eng: Engine, ref: str, condition: str = "not-running") -> dict:
             if done:
                 return {"StatusCode": code, "Error": None}
         time.sleep(0.02)
+
+
+def _died_with(root: str, cid: str, offset: int, default: int) -> int:
+    """The exit code of container cid's last "die" event written after journal offset
+    `offset` (from the start if the journal was trimmed since), else `default`."""
+    events, _ = journal.read(root, offset)
+    if not events and offset:
+        events, _ = journal.read(root, 0)
+    for e in reversed(events):
+        if e.get("Action") == "die" and (e.get("Actor") or {}).get("ID") == cid:
+            try:
+                return int(e["Actor"]["Attributes"]["exitCode"])
+            except (KeyError, TypeError, ValueError):
+                break
+    return default
 
 
 def rename(eng: Engine, ref: str, name: str) -> None:

@@ -65,8 +65,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import (CALL_TIMEOUT, DOCKER, BenchError, Caller, Dockerd, Server, Terminated,
-                      host_diff, host_state, http, kill_strays, on_sigterm, stats, unmount_under)
+from benchlib import (CALL_TIMEOUT, DOCKER, STOPS, BenchError, Caller, Dockerd, Server,
+                      host_report, host_state, http, kill_strays, on_sigterm, stats, stopped,
+                      unmount_under)
 
 REPO = Path(__file__).resolve().parents[1]
 MINIRUN = REPO / ".venv" / "bin" / "minirun"
@@ -160,27 +161,13 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_sigterm)
     try:
         results = bench(tmp, args, cleanup)
-    except BenchError as e:
-        print(f"api_bench: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("api_bench: interrupted", file=sys.stderr)
-        return 130
-    except Terminated:
-        print("api_bench: terminated", file=sys.stderr)
-        return 143
+    except STOPS as e:
+        return stopped("api_bench", e)
     finally:
         cleanup()
     ours = "|".join(["docker", "containerd", "DOCKER", re.escape(str(tmp)), tag,
                      *(i[:12] for i in cleanup.container_ids)])
-    mine, others = host_diff(before, host_state(), re.compile(ours))
-    results["host_check"] = {"left_by_bench": mine, "other_changes": others}
-    print("\nhost after the bench: "
-          + ("clean (links, nft, iptables, mounts, cgroups, sysctls, dirs)" if not mine
-             else "LEFT BEHIND: " + "; ".join(mine)))
-    if others:
-        print(f"  (meanwhile changed by something else on the machine: {len(others)} items, "
-              f"e.g. {others[0]})")
+    mine = host_report(before, [ours], results)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 1 if mine else 0

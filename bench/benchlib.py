@@ -34,6 +34,7 @@ import signal
 import socket
 import statistics
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -537,3 +538,35 @@ def host_diff(before: dict, after: dict, ours: re.Pattern) -> tuple[list[str], l
             changes.append(f"{d}: {'removed' if v else 'left behind'}")
     mine = [c for c in changes if ours.search(c) or c.startswith(("sysctl", "/"))]
     return mine, [c for c in changes if c not in mine]
+
+
+def host_report(before: dict, ours: list[str], results: dict, extra: list[str] = ()) -> list[str]:
+    """Compare the host with `before`, print the verdict and keep it in results["host_check"];
+    `ours`: regexes that name what the bench made; `extra`: what its cleanup knows it left.
+    Returns what the bench left behind (empty: clean)."""
+    mine, others = host_diff(before, host_state(), re.compile("|".join(ours)))
+    mine += [x for x in extra if not any(x in m for m in mine)]
+    results["host_check"] = {"left_by_bench": mine, "other_changes": others}
+    print("\nhost after the bench: "
+          + ("clean (links, nft, iptables, mounts, cgroups, sysctls, dirs)" if not mine
+             else "LEFT BEHIND: " + "; ".join(mine)))
+    if others:
+        print(f"  (meanwhile changed by something else on the machine: {len(others)} items, "
+              f"e.g. {others[0]})")
+    return mine
+
+
+def stopped(name: str, e: BaseException) -> int:
+    """A bench's exit status when `e` (a BenchError, Ctrl-C or SIGTERM) ended it, said on one line:
+    1, 130 or 143."""
+    if isinstance(e, KeyboardInterrupt):
+        print(f"{name}: interrupted", file=sys.stderr)
+        return 130
+    if isinstance(e, Terminated):
+        print(f"{name}: terminated", file=sys.stderr)
+        return 143
+    print(f"{name}: {e}", file=sys.stderr)
+    return 1
+
+
+STOPS = (BenchError, KeyboardInterrupt, Terminated)  # `except STOPS as e: return stopped(...)`

@@ -36,8 +36,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchlib import (DOCKER, BenchError, Caller, Dockerd, Terminated, on_sigterm, podman_env,
-                      stats, unmount_under)
+from benchlib import (DOCKER, STOPS, Caller, Dockerd, on_sigterm, podman_env, stats, stopped,
+                      unmount_under)
 
 REPO = Path(__file__).resolve().parents[1]
 COMMANDS = [["ps", "-a"], ["images"], ["inspect", "bench1"], ["network", "ls"],
@@ -132,15 +132,8 @@ def main() -> int:
                 row += f" {b['median']:9.1f} {a['median'] / b['median']:5.2f}x"
             print(row)
         return 0
-    except BenchError as e:
-        print(f"cli_bench: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("cli_bench: interrupted", file=sys.stderr)
-        return 130
-    except Terminated:
-        print("cli_bench: terminated", file=sys.stderr)
-        return 143
+    except STOPS as e:
+        return stopped("cli_bench", e)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -63,8 +63,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from benchlib import (CALL_TIMEOUT, BenchError, Caller, Terminated, error_line, on_sigterm,
-                      stats)
+from benchlib import (CALL_TIMEOUT, STOPS, BenchError, Caller, error_line, on_sigterm, stats,
+                      stopped)
 
 REPO = Path(__file__).resolve().parents[1]
 MINIRUN = REPO / ".venv" / "bin" / "minirun"
@@ -279,15 +279,8 @@ def main() -> int:
     try:
         cleanup.created_dirs = private_mounts(tmp)
         results = bench(tmp, args, cleanup)
-    except BenchError as e:
-        print(f"compose_bench: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("compose_bench: interrupted", file=sys.stderr)
-        return 130
-    except Terminated:
-        print("compose_bench: terminated", file=sys.stderr)
-        return 143
+    except STOPS as e:
+        return stopped("compose_bench", e)
     finally:
         cleanup()
     if args.json:

@@ -54,9 +54,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import (DOCKER, BenchError, Caller, Dockerd, Terminated, firewall_restore,
-                      firewall_snapshot, host_diff, host_state, on_sigterm, podman_env, stats,
-                      unmount_under)
+from benchlib import (DOCKER, STOPS, BenchError, Caller, Dockerd, firewall_restore,
+                      firewall_snapshot, host_report, host_state, on_sigterm, podman_env, stats,
+                      stopped, unmount_under)
 
 REPO = Path(__file__).resolve().parents[1]
 MINIRUN = REPO / ".venv" / "bin" / "minirun"
@@ -120,31 +120,17 @@ def main() -> int:
     rc = 0
     try:
         bench(args, state, results)
-    except BenchError as e:
-        print(f"run_bench: {e}", file=sys.stderr)
-        rc = 1
-    except KeyboardInterrupt:
-        print("run_bench: interrupted", file=sys.stderr)
-        rc = 130
-    except Terminated:
-        print("run_bench: terminated", file=sys.stderr)
-        rc = 143
+    except STOPS as e:
+        rc = stopped("run_bench", e)
     finally:
         state.cleanup()
     mr_tags = [hashlib.sha256(str(tmp / r).encode()).hexdigest()[:10]  # minirun's root_tag
                for r in ("mr-root", "net-root")]
     ours = "|".join(["docker", "containerd", "DOCKER", "NETAVARK", "podman0", r"10\.88\.",
                      r"10\.213\.", re.escape(str(tmp)), tag, *mr_tags])
-    mine, others = host_diff(before, host_state(), re.compile(ours))
     left = (state.dockerd.firewall_left if state.dockerd else []) + state.podman_left
-    mine += [f"iptables rule not removed: {x}" for x in left if not any(x in m for m in mine)]
-    results["host_check"] = {"left_by_bench": mine, "other_changes": others}
-    print("\nhost after the bench: "
-          + ("clean (links, nft, iptables, mounts, cgroups, sysctls, dirs)" if not mine
-             else "LEFT BEHIND: " + "; ".join(mine)))
-    if others:
-        print(f"  (meanwhile changed by something else on the machine: {len(others)} items, "
-              f"e.g. {others[0]})")
+    mine = host_report(before, [ours], results,
+                       [f"iptables rule not removed: {x}" for x in left])
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return rc or (1 if mine else 0)

@@ -45,8 +45,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchlib import (BenchError, Caller, Terminated, error_line, host_diff, host_state,
-                      on_sigterm, stats, unmount_under)
+from benchlib import (STOPS, Caller, error_line, host_report, host_state, on_sigterm, stats,
+                      stopped, unmount_under)
 
 REPO = Path(__file__).resolve().parents[1]
 MINIRUN = REPO / ".venv" / "bin" / "minirun"
@@ -335,29 +335,14 @@ def main() -> int:
     rc = 0
     try:
         bench(args, st, res)
-    except BenchError as e:
-        print(f"\nscale_bench: {e}", file=sys.stderr)
-        rc = 1
-    except KeyboardInterrupt:
-        print("\nscale_bench: interrupted", file=sys.stderr)
-        rc = 130
-    except Terminated:
-        print("\nscale_bench: terminated", file=sys.stderr)
-        rc = 143
+    except STOPS as e:
+        rc = stopped("\nscale_bench", e)
     finally:
         t = time.perf_counter()
         st.cleanup()
         print(f"\ncleanup: {time.perf_counter() - t:.1f} s")
     tag = hashlib.sha256(str(tmp / "root").encode()).hexdigest()[:10]  # minirun's root_tag
-    mine, others = host_diff(host_before, host_state(),
-                             re.compile("|".join([re.escape(str(tmp)), tag])))
-    res["host_check"] = {"left_by_bench": mine, "other_changes": others}
-    print("host after the bench: "
-          + ("clean (links, nft, iptables, mounts, cgroups, sysctls)" if not mine
-             else "LEFT BEHIND: " + "; ".join(mine)))
-    if others:
-        print(f"  (meanwhile changed by something else on the machine: {len(others)} items, "
-              f"e.g. {others[0]})")
+    mine = host_report(host_before, [re.escape(str(tmp)), tag], res)
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
     return rc or (1 if mine else 0)

@@ -1,5 +1,7 @@
 """The OCI runtime: runc-compatible commands on top of minirun.kernel.
 
+    quick.py             the plain case of state, start, kill and delete without `os` (the
+                         launcher's first try; anything else falls through to cli.py)
     cli.py               argv -> verbs: runc's flags, parsed by hand (minirun-oci's entry point)
     spec.py              config.json as records, with defaults and validation
     state.py             state on disk: <root>/<id>/state.json, liveness by pid + start time

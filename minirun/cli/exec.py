@@ -13,7 +13,7 @@ import click
 
 from ..errors import CommandError
 from . import container_group, main
-from .containers import _RUN_SETTINGS, _detach_keys, _engine
+from .common import RUN_SETTINGS as _RUN_SETTINGS, detach_keys as _detach_keys, engine as _engine
 
 
 def _api():

@@ -33,7 +33,7 @@ COMMANDS: dict[str, dict[str, tuple]] = {
         "container": (".", 'Manage containers (the docker container ... management commands).'),
         "cp": ("containers", 'Copy files between a container and the host: cp CTR:SRC DEST, cp '
                              'SRC CTR:DEST (- for a tar stream on stdin/stdout).'),
-        "create": ("containers", 'Create a container from IMAGE without starting it; print its '
+        "create": ("create", 'Create a container from IMAGE without starting it; print its '
                                  'ID.'),
         "diff": ("containers", "Files changed in a container's filesystem: A added, C changed, D "
                                'deleted.'),
@@ -72,7 +72,7 @@ COMMANDS: dict[str, dict[str, tuple]] = {
         "restart": ("containers", 'Restart containers: stop (if running), then start again.'),
         "rm": ("containers", 'Remove containers (their writable layer too; named volumes stay).'),
         "rmi": ("images", 'Remove one or more images (untag; delete when no tag is left).'),
-        "run": ("containers", 'Create and start a container from IMAGE, running COMMAND (or the '
+        "run": ("run", 'Create and start a container from IMAGE, running COMMAND (or the '
                               "image's default)."),
         "save": ("archive", 'Save images (names or IDs) to a tar archive.'),
         "start": ("containers", 'Start one or more created or stopped containers (their '
@@ -118,7 +118,7 @@ COMMANDS: dict[str, dict[str, tuple]] = {
                                  'ctrl-q detaches).'),
         "cp": ("containers", 'Copy files between a container and the host: cp CTR:SRC DEST, cp '
                              'SRC CTR:DEST (- for a tar stream on stdin/stdout).'),
-        "create": ("containers", 'Create a container from IMAGE without starting it; print its '
+        "create": ("create", 'Create a container from IMAGE without starting it; print its '
                                  'ID.'),
         "diff": ("containers", "Files changed in a container's filesystem: A added, C changed, D "
                                'deleted.'),
@@ -141,7 +141,7 @@ COMMANDS: dict[str, dict[str, tuple]] = {
         "rename": ("containers", 'Rename a container.'),
         "restart": ("containers", 'Restart containers: stop (if running), then start again.'),
         "rm": ("containers", 'Remove containers (their writable layer too; named volumes stay).'),
-        "run": ("containers", 'Create and start a container from IMAGE, running COMMAND (or the '
+        "run": ("run", 'Create and start a container from IMAGE, running COMMAND (or the '
                               "image's default)."),
         "start": ("containers", 'Start one or more created or stopped containers (their '
                                 'filesystem is kept).'),

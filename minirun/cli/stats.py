@@ -12,7 +12,7 @@ import click
 
 from ..base.units import binary_size, human_size
 from . import container_group, main
-from .containers import _api as _containers_api, _engine
+from .common import containers_api as _containers_api, engine as _engine
 from ..base.gotemplate import Format
 
 STATS_HEADERS = {"ID": "CONTAINER ID", "Name": "NAME", "CPUPerc": "CPU %",

@@ -501,7 +501,7 @@ class Builder:
             c = eng.create(opts, rec)
             self.say(f" ---> Running in {c.short_id}")
             monitor = MonitorHandle(eng)
-            eng.start(c, attach=True, monitor=monitor)
+            eng.start(c, attach=True, monitor=monitor, prepared=True)
             sock = attach.connect(eng.cdir(c.id))
             try:
                 code = self.relay(sock)

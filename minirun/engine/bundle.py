@@ -105,7 +105,7 @@ def environment(image_env: list[str], extra: list[str], hostname: str, tty: bool
 
 
 def capabilities(cap_add: list[str], cap_drop: list[str], privileged: bool) -> list[str]:
-    from ..kernel.capabilities import NAMES  # (prctl: not on `ps`'s path)
+    from ..kernel.capnames import NAMES  # (not kernel/capabilities.py: it loads prctl)
 
     def norm(c: str) -> str:
         c = c.strip().upper()

@@ -40,7 +40,7 @@ def _poll_steps(first: float = 0.001, last: float = 0.02):
 
 @dataclass
 class RunOptions:
-    """`create`/`run` flags, parsed (cli/containers.py turns click's values into these)."""
+    """`create`/`run` flags, parsed (cli/run.py turns click's values into these)."""
 
     image: str
     command: list = field(default_factory=list)
@@ -429,7 +429,7 @@ class Engine:
             target = secure_join(rootfs, wd)
             if not os.path.isdir(target):
                 os.makedirs(target, mode=0o755, exist_ok=True)  # Docker creates a missing WORKDIR
-        if seed:
+        if seed and any(m.get("Seed") for m in c.mounts):
             for m in c.mounts:
                 if m["Type"] == "volume" and m.pop("Seed", False):
                     src = secure_join(rootfs, m["Destination"])
@@ -462,11 +462,13 @@ class Engine:
         write_atomic(os.path.join(cdir, "config.json"), json.dumps(cfg, indent=1), mode=0o666)
 
     # -- start -----------------------------------------------------------------------------------
-    def start(self, c: Container, attach: bool = False, monitor: "MonitorHandle | None" = None
-              ) -> int:
+    def start(self, c: Container, attach: bool = False, monitor: "MonitorHandle | None" = None,
+              prepared: bool = False) -> int:
         """Hand the container to a monitor (a new one, or one started ahead); returns the
         process's PID once it runs (or, with attach, 0 once it is created and waiting for the
-        attached client's start frame)."""
+        attached client's start frame). `prepared`: the caller has just created it and changed
+        nothing since (`run`), so its bundle is not written again (~4 ms: /etc/passwd, hosts,
+        resolv.conf and config.json)."""
         if c.state.status in ("running", "paused", "restarting"):
             if monitor is not None:
                 monitor.cancel()
@@ -475,19 +477,20 @@ class Engine:
             monitor = MonitorHandle(self, network=plugs_links(c.host_config.get("NetworkMode",
                                                                                  "bridge")))
         try:
-            if c.state.status == "dead":
-                self._release(c)
-            # A stop (or restart) returns once the exit is recorded; the old monitor may still
-            # be tearing down (network, then the rootfs mount). Let it finish first: else it
-            # unmounts the rootfs this start finds mounted and keeps ("exec: not found").
-            self.wait_monitor_gone(c, 10)
-            self.prepare(c)
+            if not (prepared and c.state.status == "created" and not c.state.monitor_pid):
+                if c.state.status == "dead":
+                    self._release(c)
+                # A stop (or restart) returns once the exit is recorded; the old monitor may
+                # still be tearing down (network, then the rootfs mount). Let it finish first:
+                # else it unmounts the rootfs this start finds mounted ("exec: not found").
+                self.wait_monitor_gone(c, 10)
+                self.prepare(c)
 
-            def reset(x: Container) -> None:
-                x.state.stop_requested = False
-                x.state.error = ""
+                def reset(x: Container) -> None:
+                    x.state.stop_requested = False
+                    x.state.error = ""
 
-            self.containers.update(c.id, reset)
+                self.containers.update(c.id, reset)
         except BaseException:
             monitor.cancel()
             raise

@@ -24,10 +24,9 @@ import os
 
 from ..errors import Conflict, InvalidArgument, MinirunError
 # lazy below: dns, nat, proxy (subprocess, shutil: ~5 ms), hashlib, ipaddress, socket. The monitor
-# sets a container's network up in a forked child, and --network none needs only `lo`.
-from ..network import bridge, macvlan
+# sets a container's network up in a forked child, and --network none needs only `lo`. bridge
+# and macvlan (socket, ctypes: ~2 ms) too: `run --network none` creates through this module.
 from ..network import networks as netmod
-from ..network.bridge import mac_of
 from ..network.networks import DEFAULT, Network, NetworkConflict, Networks
 
 
@@ -155,6 +154,7 @@ class Networking:
 
     def _endpoint(self, c, net: Network, address: str, aliases: list[str],
                   address6: str = "") -> dict:
+        from ..network.bridge import mac_of  # lazy: see the imports
         import hashlib  # lazy: see the imports
         # Docker's EndpointSettings has the IPv6 fields on every network ("" and 0 on IPv4 ones).
         return {"NetworkID": net.Id, "EndpointID": hashlib.sha256((c.id + net.Id).encode())
@@ -168,6 +168,7 @@ class Networking:
     # -- start and exit -------------------------------------------------------------------------
     def setup(self, c, pid: int, store) -> None:
         """Plug the container in (the runtime made its namespaces; it has not run yet)."""
+        from ..network import bridge  # lazy: see the imports
         mode = c.host_config.get("NetworkMode", DEFAULT)
         if mode == "host" or mode.startswith("container:"):
             return
@@ -195,6 +196,7 @@ class Networking:
         """One network's link into the container: a veth on the network's bridge (made now if
         missing), or a macvlan/ipvlan child of its parent interface (network/macvlan.py).
         `mac`: the container end's MAC (--mac-address; else Docker's 02:42 + the IPv4 address)."""
+        from ..network import bridge, macvlan  # lazy: see the imports
         if net.Driver in macvlan.DRIVERS:
             macvlan.attach(pid, cid, net, address, ifname, gateway=gateway)
             return
@@ -220,6 +222,7 @@ class Networking:
 
     def refresh(self, store, also_running=None) -> None:
         """Rewrite the NAT table from what runs now (also_running: a container about to)."""
+        from ..network import bridge, macvlan  # lazy: see the imports
         from ..network import nat  # lazy: see the imports
         every = self.networks.all()
         nets = [n for n in every if bridge.exists(n.Bridge)]
@@ -288,6 +291,7 @@ class Networking:
     # -- connect and disconnect -----------------------------------------------------------------
     def connect(self, store, c, net: Network, ip: str | None, aliases: list[str],
                 ip6: str | None = None) -> None:
+        from ..network import bridge  # lazy: see the imports
         if net.Name in c.networks:
             raise NetworkConflict(f"endpoint with name {c.name} already exists in network {net.Name}")
         mode = c.host_config.get("NetworkMode", DEFAULT)
@@ -344,6 +348,7 @@ class Networking:
                 pass
 
     def disconnect(self, store, c, net: Network) -> None:
+        from ..network import bridge, macvlan  # lazy: see the imports
         if net.Name not in c.networks:
             raise NetworkConflict(f"container {c.name} is not connected to network {net.Name}")
         if c.state.running:

@@ -157,14 +157,15 @@ def start_attached(eng: Engine, ref: str, sig_proxy: bool = True,
 
 def run_attached(eng: Engine, c: Container, sig_proxy: bool = True,
                  monitor: MonitorHandle | None = None, stdin: bool = True,
-                 detach_keys: bytes = frames.DETACH) -> dict:
-    """start_attached on a record already read (`run` has just made it). The streams shown
-    are those it was made to attach (Config.AttachStdout/AttachStderr: `run -a`)."""
+                 detach_keys: bytes = frames.DETACH, prepared: bool = False) -> dict:
+    """start_attached on a record already read (`run` has just made it: `prepared` when
+    nothing changed since, see Engine.start). The streams shown are those it was made to
+    attach (Config.AttachStdout/AttachStderr: `run -a`)."""
     if c.state.running:
         if monitor is not None:
             monitor.cancel()
         raise Conflict(f"container {c.short_id} is already running (use `minirun attach`)")
-    eng.start(c, attach=True, monitor=monitor)
+    eng.start(c, attach=True, monitor=monitor, prepared=prepared)
     sock = frames.connect(eng.cdir(c.id))
     tty = bool(c.config.get("Tty"))
     stdin = stdin and bool(c.config.get("OpenStdin")) and c.config.get("AttachStdin", True)

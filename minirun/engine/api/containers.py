@@ -47,12 +47,13 @@ def create(eng: Engine, opts: RunOptions, image_record) -> dict:
 
 
 def start(eng: Engine, ref: str, monitor: MonitorHandle | None = None,
-          attach: bool = False) -> None:
+          attach: bool = False, prepared: bool = False) -> None:
     """Start a created or stopped container (a running one is left alone, as Docker does).
     `monitor`: one started ahead of time, so its start-up overlaps the caller's. `attach`: a
     client attached before the start (attach.join with start=True) tells the process to go,
-    so none of its output is missed (without it, the monitor goes on after 30 s)."""
-    eng.start(eng.get(ref), attach=attach, monitor=monitor)
+    so none of its output is missed (without it, the monitor goes on after 30 s).
+    `prepared`: the caller created it just now and changed nothing since (`run`)."""
+    eng.start(eng.get(ref), attach=attach, monitor=monitor, prepared=prepared)
 
 
 def stop(eng: Engine, ref: str, timeout: int | None = None, signal: str = "") -> None:

@@ -487,7 +487,21 @@ class _Applier:
             fd = os.open(base, _FILE_FLAGS, 0o600, dir_fd=parent)
         self.links.add(key)
         try:
-            if m.size:
+            if m.size and m.sparse is None:
+                # Straight from the tar stream, where next() left it (at m.offset_data): not
+                # through extractfile()'s three layers of file objects, about a third of the
+                # time tarfile spent per file. next() then skips the padding.
+                left = m.size
+                while left:
+                    chunk = tar.fileobj.read(min(left, CHUNK))
+                    if not chunk:
+                        raise tarfile.ReadError("unexpected end of data")
+                    left -= len(chunk)
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(fd, view):]
+                self.bytes += m.size
+            elif m.size:  # sparse: tarfile fills the holes
                 f = tar.extractfile(m)
                 assert f is not None
                 while chunk := f.read(CHUNK):

@@ -254,12 +254,18 @@ class Registry:
         return self._blob_exists(repo, digest, what, self._scope(repo, push=push))
 
     def fetch_blob(self, repo: str, digest: str, dest_path: str, expected_size: int | None = None,
-                   progress: Progress | None = None, *, stop: threading.Event | None = None) -> str:
+                   progress: Progress | None = None, *, stop: threading.Event | None = None,
+                   tee: Callable[[bytes | None], None] | None = None) -> str:
         """Stream a blob into dest_path, sha256-checked; nothing is left at dest_path on failure.
 
         The bytes go to a temp file next to dest_path (base/atomicfile.py) and are renamed in only after the
         digest (and expected_size) matched. progress(done, total) follows each 1 MiB chunk; `stop`
         set by another thread cancels the fetch.
+
+        tee(chunk) is given each chunk as it arrives, in order, before the digest is known (pull
+        unpacks a layer while it downloads: nothing unpacked is kept unless this returns); tee(None)
+        says that what it was given is void, because the download starts again from byte 0 (a
+        registry that ignored our Range). It is hashed once, here, as it streams.
         """
         what = f"pull {self.host}/{repo}@{digest}"
         self._check_name(repo, digest, what)
@@ -274,6 +280,8 @@ class Registry:
                 f.seek(0)
                 f.truncate()
                 st["done"], st["hash"] = 0, hashlib.new(algo)
+                if tee is not None:
+                    tee(None)
 
             def attempt() -> None:
                 headers = {"Range": f"bytes={st['done']}-"} if st["done"] else {}
@@ -302,6 +310,8 @@ class Registry:
                         f.write(chunk)
                         st["hash"].update(chunk)
                         st["done"] += len(chunk)
+                        if tee is not None:
+                            tee(chunk)
                         got += len(chunk)
                         if expected_size is not None and st["done"] > expected_size:
                             raise RegistryError(f"{what}: the registry sent more than the "

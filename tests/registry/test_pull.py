@@ -367,6 +367,79 @@ def test_interrupted_pull_is_completed_by_the_next(fake, open_registry, image, t
     assert all(store_of(tmp_path).has_layer(d) for d in rec.diff_ids)
 
 
+def cut_then(tail):
+    """serve_blob for the big layer: the first GET is cut after 1 MiB + 7 bytes (the unpack
+    has begun on what came), then tail(req, data) answers the retry."""
+    def serve(req, digest, data):
+        if len(data) < 2 << 20:
+            return None
+        if "Range" not in req.headers:
+            def cut(handler):
+                handler.send_response(200)
+                handler.send_header("Content-Length", str(len(data)))
+                handler.end_headers()
+                handler.wfile.write(data[:(1 << 20) + 7])
+                handler.close_connection = True
+            return cut
+        return tail(req, data)
+    return serve
+
+
+@pytest.mark.parametrize("resume", [True, False], ids=["range", "from-zero"])
+def test_layer_unpacked_while_it_downloads_survives_a_cut_connection(fake, tmp_path, resume):
+    """The layer is unpacked as it streams. A cut connection resumed with Range goes on feeding
+    the same unpack; a registry that answers the Range with the whole blob (200) voids what was
+    unpacked, and the verified blob is unpacked again. Either way: the right files, one layer."""
+    big = os.urandom(3 << 20)
+    tars = [tar_of({"d/big": big, "d/after": b"end"})]  # one layer: it gets the unpacker at once
+    manifest, blobs = make_image(tars)
+
+    def tail(req, data):
+        if not resume:
+            return 200, {}, data
+        start = int(req.headers["Range"].removeprefix("bytes=").rstrip("-"))
+        return 206, {"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"}, data[start:]
+
+    srv = fake(registry_route(manifest, blobs, serve_blob=cut_then(tail)))
+    ok(tmp_path, "pull", f"{srv.host}/img:1")
+    assert_consistent(tmp_path)
+    s = store_of(tmp_path)
+    top = s.layer_dir(s.resolve(f"{srv.host}/img:1").diff_ids[0])
+    assert Path(top, "d", "big").read_bytes() == big
+    assert Path(top, "d", "after").read_bytes() == b"end"
+    ranges = [r.headers.get("Range") for r in srv.requests if "/blobs/" in r.path and
+              r.path.endswith(sha(gzip.compress(tars[0], mtime=0)))]
+    assert ranges == [None, f"bytes={(1 << 20) + 7}-"]
+
+
+@pytest.mark.parametrize("bad", [None, 0, 2])
+def test_one_unpacker_for_many_layers(fake, tmp_path, bad):
+    """unpackers=1: one layer is unpacked as it downloads, the others are downloaded meanwhile
+    and unpacked from their verified blobs in turn. A malicious layer (streamed or waiting)
+    fails the pull and leaves nothing half-made."""
+    from minirun.errors import MinirunError
+    from minirun.image.pull import pull
+
+    files = [{f"l{i}/f{j}": os.urandom(40000) for j in range(20)} for i in range(4)]
+    if bad is not None:
+        files[bad] = {"../../escape": b"x"}
+    manifest, blobs = make_image([tar_of(f) for f in files])
+    srv = fake(registry_route(manifest, blobs))
+    store = Store(str(tmp_path / "s"), sync=False)
+    if bad is not None:
+        with pytest.raises(MinirunError, match="escape"):
+            pull(store, f"{srv.host}/img:1", unpackers=1)
+        assert store.images() == [] and os.listdir(store.tmp_dir) == []
+        assert len([n for n in os.listdir(store.layers_dir) if not n.endswith(".json")]) == \
+            len(store.layers())
+        return
+    record = pull(store, f"{srv.host}/img:1", unpackers=1)
+    for diff_id, layer in zip(record.diff_ids, files):
+        for name, data in layer.items():
+            assert Path(store.layer_dir(diff_id), name).read_bytes() == data
+    assert os.listdir(store.tmp_dir) == []
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="whiteouts (char devices, trusted xattrs) need root")
 def test_whiteouts_become_overlay_whiteouts(fake, tmp_path):
     tars = [tar_of({"a/x": b"1", "b/y": b"2"}), tar_of({"a/.wh.x": b"", "b/.wh..wh..opq": b""})]

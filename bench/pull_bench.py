@@ -10,15 +10,25 @@ docker-registry on 127.0.0.1 (tests/registry/localregistry.py). Then, for each r
 of the tools rotating), one timed run of each:
 
   minirun         `minirun --root FRESH pull -q IMAGE` (store with fsync, as in production)
-  podman          `podman pull -q --tls-verify=false IMAGE` into private storage
-                  (CONTAINERS_STORAGE_CONF: overlay driver, graphroot in the temp dir), the
-                  storage reset after each run
+  podman          `podman pull -q --tls-verify=false IMAGE` into a fresh private storage
+                  (CONTAINERS_STORAGE_CONF: overlay driver, graphroot in the temp dir), one
+                  per run, each reset at the end
   skopeo+umoci    `skopeo copy docker://IMAGE oci:DIR:bench` then `umoci unpack`
 
 Medians over the rounds and each tool's ratio to podman's median are printed (and --json FILE
 writes them). Everything (registry process, temp dirs, podman storage and its mounts) is
 removed on exit. Only 127.0.0.1 is contacted. Run as root (podman's overlay driver, umoci's
 ownership).
+
+What each run wrote (a minirun store, a podman storage, an umoci bundle: ~5000 files each) is
+kept until the end, and each podman run gets a storage of its own. Removing it between runs
+(--cleanup-each, what this bench did before) made every later run measure ext4 as much as the
+tool: without a journal (this VM's root filesystem), ext4 will not reuse an inode freed in the
+last 60 s (fs/ext4/ialloc.c, recently_deleted()), and every file creation scans past all of
+them from the start of the block group. After one run's 5000 deletions, half of the next
+run's CPU time was that scan (perf: ext4_create -> recently_deleted), whichever tool it was.
+For the same reason the rounds start --settle seconds (60) after a sync: the previous bench's
+cleanup, or any large deletion just before, would otherwise slow the first rounds.
 """
 
 from __future__ import annotations
@@ -96,25 +106,17 @@ def timed(cmd: list[str], env: dict, **kw) -> float:
 
 
 class Bench:
-    def __init__(self, work: Path, image: str) -> None:
-        self.work, self.image = work, image
+    def __init__(self, work: Path, image: str, cleanup_each: bool = False) -> None:
+        self.work, self.image, self.cleanup_each = work, image, cleanup_each
         self.podman_dir = work / "podman"
         self.podman_dir.mkdir()
-        (self.podman_dir / "storage.conf").write_text(f"""
-[storage]
-driver = "overlay"
-runroot = "{self.podman_dir}/runroot"
-graphroot = "{self.podman_dir}/root"
-""")
         (self.podman_dir / "containers.conf").write_text("""
 [engine]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 """)
         (self.podman_dir / "auth.json").write_text('{"auths": {}}')
-        self.podman_env = dict(ENV, CONTAINERS_STORAGE_CONF=str(self.podman_dir / "storage.conf"),
-                               CONTAINERS_CONF=str(self.podman_dir / "containers.conf"),
-                               REGISTRY_AUTH_FILE=str(self.podman_dir / "auth.json"))
+        self.podman_storages: list[Path] = []  # each podman run's, reset at the end
         self.n = 0
 
     def _fresh(self, name: str) -> Path:
@@ -126,23 +128,47 @@ events_logger = "file"
         try:
             return timed([str(MINIRUN), "--root", str(root), "pull", "-q", self.image], ENV)
         finally:
-            shutil.rmtree(root, ignore_errors=True)
+            if self.cleanup_each:
+                shutil.rmtree(root, ignore_errors=True)
+
+    def podman_env(self, storage: Path) -> dict:
+        return dict(ENV, CONTAINERS_STORAGE_CONF=str(storage / "storage.conf"),
+                    CONTAINERS_CONF=str(self.podman_dir / "containers.conf"),
+                    REGISTRY_AUTH_FILE=str(self.podman_dir / "auth.json"))
 
     def podman(self) -> float:
+        storage = self._fresh("podman")
+        storage.mkdir()
+        (storage / "storage.conf").write_text(f"""
+[storage]
+driver = "overlay"
+runroot = "{storage}/runroot"
+graphroot = "{storage}/root"
+""")
+        self.podman_storages.append(storage)
         try:
-            return timed(["podman", "pull", "-q", "--tls-verify=false", self.image], self.podman_env)
+            return timed(["podman", "pull", "-q", "--tls-verify=false", self.image],
+                         self.podman_env(storage))
         finally:
-            self.podman_reset()
+            if self.cleanup_each:
+                self.podman_storages.remove(storage)
+                self.podman_reset(storage)
 
-    def podman_reset(self) -> None:
-        subprocess.run(["podman", "rmi", "-af"], capture_output=True, env=self.podman_env,
+    def podman_reset(self, storage: Path) -> None:
+        env = self.podman_env(storage)
+        subprocess.run(["podman", "rmi", "-af"], capture_output=True, env=env,
                        stdin=subprocess.DEVNULL, timeout=300)
         subprocess.run(["podman", "system", "reset", "-f"], capture_output=True,
-                       env=self.podman_env, stdin=subprocess.DEVNULL, timeout=300)
+                       env=env, stdin=subprocess.DEVNULL, timeout=300)
         for d in ("root", "runroot"):
-            path = self.podman_dir / d
+            path = storage / d
             subprocess.run(["umount", "-R", str(path)], capture_output=True)
             shutil.rmtree(path, ignore_errors=True)
+
+    def cleanup(self) -> None:
+        """Every podman storage reset (its mounts gone); the rest goes with the work dir."""
+        while self.podman_storages:
+            self.podman_reset(self.podman_storages.pop())
 
     def skopeo_umoci(self) -> float:
         d = self._fresh("umoci")
@@ -154,7 +180,8 @@ events_logger = "file"
             t += timed(["umoci", "unpack", "--image", f"{d}/layout:bench", str(d / "bundle")], ENV)
             return t
         finally:
-            shutil.rmtree(d, ignore_errors=True)
+            if self.cleanup_each:
+                shutil.rmtree(d, ignore_errors=True)
 
 
 def main() -> int:
@@ -164,6 +191,11 @@ def main() -> int:
     ap.add_argument("--mb", type=int, default=120)
     ap.add_argument("--files", type=int, default=5000)
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--settle", type=float, default=60,
+                    help="seconds to wait (after a sync) before the first round (default 60)")
+    ap.add_argument("--cleanup-each", action="store_true",
+                    help="remove each run's output right after it (the old behaviour: later runs "
+                         "then also measure ext4's scan past recently deleted inodes)")
     args = ap.parse_args()
     for tool in ("docker-registry", "skopeo", "podman", "umoci"):
         if not shutil.which(tool):
@@ -188,7 +220,12 @@ def main() -> int:
         reg = lr.LocalRegistry(work / "registry").start()
         image = f"{reg.host}/bench/big:latest"
         lr.skopeo_copy(layout.path, "big", image)
-        bench = Bench(work, image)
+        bench = Bench(work, image, args.cleanup_each)
+        if args.settle > 0:
+            subprocess.run(["sync"])
+            print(f"settling {args.settle:.0f}s (ext4 without a journal avoids inodes freed in the "
+                  "last 60 s: see the docstring)", flush=True)
+            time.sleep(args.settle)
         tools = {"minirun": bench.minirun, "podman": bench.podman, "skopeo+umoci": bench.skopeo_umoci}
         times: dict[str, list[float]] = {t: [] for t in tools}
         names = list(tools)
@@ -209,10 +246,11 @@ def main() -> int:
         return 0
     finally:
         if bench is not None:
-            bench.podman_reset()
+            bench.cleanup()
         if reg is not None:
             reg.stop()
-        subprocess.run(["umount", "-R", str(work / "podman" / "root")], capture_output=True)
+        for d in work.glob("podman-*"):
+            subprocess.run(["umount", "-R", str(d / "root")], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -4,8 +4,10 @@
                        media_type="application/vnd.oci.image.layer.v1.tar+gzip")
     info.diff_id   # "sha256:…" of the uncompressed tar: compare with the config's rootfs.diff_ids
 
-The tar is read once, as a stream (tarfile mode 'r|', 1 MiB chunks: memory stays flat whatever
-the layer's size), and applied with our own rules, never tarfile's extract() or its filters:
+The tar is read once, as a stream (1 MiB chunks: memory stays flat whatever the layer's size;
+tarfile parses the headers, _Headers stands in for TarFile.next(), and file data goes from the
+chunks to the files with no copy in Python), and applied with our own rules, never tarfile's
+extract() or its filters:
 'data' rejects absolute symlinks and devices and drops owners, 'tar' clears setuid/setgid/sticky
 (FACTS.md section 5). Compression is found from the magic bytes (gzip, zstd with the optional
 `zstandard` module, the extra `minirun[zstd]`, bzip2, xz), as Docker does; the media type only
@@ -219,7 +221,8 @@ def _stdlib_chunks(src: _Prefixed, make: Callable, magic: bytes) -> Iterator[byt
 
 
 class _TarStream:
-    """What tarfile reads: the uncompressed chunks, hashed (diff_id) on the way.
+    """The uncompressed tar, hashed (diff_id) on the way: read/tell/seek (forward) for tarfile's
+    header parsers, write_to() for file data.
 
     A reader thread reads and decompresses up to QUEUED chunks ahead: zlib and zstandard
     release the GIL, so that work overlaps tarfile's header parsing and our syscalls (a 100 MB
@@ -233,6 +236,7 @@ class _TarStream:
         self.sha = hashlib.sha256()
         self.buf = b""
         self.pos = 0
+        self.offset = 0  # bytes of tar read so far (tell())
         self.queue: queue.Queue = queue.Queue(self.QUEUED)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._produce, args=(chunks,), daemon=True,
@@ -274,16 +278,62 @@ class _TarStream:
         return item
 
     def read(self, n: int = -1) -> bytes:
-        while self.pos >= len(self.buf):
+        """n bytes (fewer only at the end), as tarfile's stream gives them; n < 0: what is left
+        of the current chunk."""
+        buf, pos = self.buf, self.pos
+        if n < 0:
+            n = max(len(buf) - pos, 0) or CHUNK
+        if pos + n <= len(buf):  # a header, or a small file: within the chunk
+            self.pos = pos + n
+            self.offset += n
+            return buf[pos:pos + n]
+        parts = [buf[pos:]]
+        got = len(buf) - pos
+        self.buf, self.pos = b"", 0
+        while got < n:
             chunk = self._next()
             if chunk is None:
-                return b""
-            self.buf, self.pos = chunk, 0
-        if n < 0:
-            n = len(self.buf)
-        out = self.buf[self.pos:self.pos + n] if self.pos or n < len(self.buf) else self.buf
-        self.pos += len(out)
-        return out
+                break
+            take = min(n - got, len(chunk))
+            parts.append(chunk[:take] if take < len(chunk) else chunk)
+            got += take
+            self.buf, self.pos = chunk, take
+        self.offset += got
+        return b"".join(parts)
+
+    def tell(self) -> int:
+        return self.offset
+
+    def seek(self, pos: int) -> None:
+        """Forward only (a stream), as tarfile's own stream."""
+        if pos < self.offset:
+            raise tarfile.StreamError("seeking backwards is not allowed")
+        while pos > self.offset:
+            if self.pos >= len(self.buf):
+                chunk = self._next()
+                if chunk is None:
+                    return  # past the end: the next read finds nothing
+                self.buf, self.pos = chunk, 0
+            take = min(pos - self.offset, len(self.buf) - self.pos)
+            self.pos += take
+            self.offset += take
+
+    def write_to(self, fd: int, n: int) -> None:
+        """Write the next n bytes to fd straight from the decompressed chunks (memoryviews: no
+        copy in Python). A stream that ends first is a truncated tar."""
+        while n:
+            if self.pos >= len(self.buf):
+                chunk = self._next()
+                if chunk is None:
+                    raise tarfile.ReadError("unexpected end of data")
+                self.buf, self.pos = chunk, 0
+            take = min(n, len(self.buf) - self.pos)
+            view = memoryview(self.buf)[self.pos:self.pos + take]
+            while view:
+                view = view[os.write(fd, view):]
+            self.pos += take
+            self.offset += take
+            n -= take
 
     def drain(self) -> str:
         """Read to the end (the padding after the end-of-archive blocks is part of the
@@ -389,6 +439,51 @@ class _BoundedTarInfo(tarfile.TarInfo):
         return super()._proc_member(tarfile_)  # type: ignore[misc]
 
 
+class _Headers:
+    """tarfile.TarFile.next() for a stream, without TarFile: the headers are parsed by tarfile
+    (TarInfo.fromtarfile: ustar, GNU and PAX, long names, sparse maps, checksums), and this
+    object is what those parsers read through (fileobj, offset, pax_headers, encoding,
+    errors). File data is then written by the applier straight from the stream. The end of
+    the archive and the errors are decided as TarFile.next() decides them (Python 3.11-3.13):
+    a zero block, or a bad, empty or truncated header after the first one, ends it; a bad
+    first header or a bad header after a PAX or GNU long-name one is a ReadError."""
+
+    tarinfo = _BoundedTarInfo
+    encoding = "utf-8"  # TarFile's defaults (tarfile.ENCODING on Linux)
+    errors = "surrogateescape"
+
+    def __init__(self, stream: _TarStream) -> None:
+        self.fileobj = stream
+        self.offset = 0  # where the next header starts
+        self.pax_headers: dict[str, str] = {}  # global (type g) PAX records
+
+    def next(self) -> tarfile.TarInfo | None:
+        stream = self.fileobj
+        if self.offset != stream.tell():
+            # past the data and padding of the previous member: a short stream is truncated
+            stream.seek(self.offset - 1)
+            if not stream.read(1):
+                raise tarfile.ReadError("unexpected end of data")
+        try:
+            return self.tarinfo.fromtarfile(self)  # type: ignore[arg-type]
+        except tarfile.EOFHeaderError:
+            return None
+        except tarfile.InvalidHeaderError as e:
+            if self.offset == 0:
+                raise tarfile.ReadError(str(e)) from None
+            return None
+        except tarfile.EmptyHeaderError:
+            if self.offset == 0:
+                raise tarfile.ReadError("empty file") from None
+            return None
+        except tarfile.TruncatedHeaderError as e:
+            if self.offset == 0:
+                raise tarfile.ReadError(str(e)) from None
+            return None
+        except tarfile.SubsequentHeaderError as e:
+            raise tarfile.ReadError(str(e)) from None
+
+
 @dataclass
 class _DirAttrs:
     mode: int
@@ -415,8 +510,7 @@ class _Applier:
 
     def run(self, stream: _TarStream) -> None:
         try:
-            tar = tarfile.open(fileobj=stream, mode="r|",  # type: ignore[call-overload]
-                               tarinfo=_BoundedTarInfo)
+            tar = _Headers(stream)
             while (m := tar.next()) is not None:
                 try:
                     self.entry(tar, m)
@@ -425,15 +519,13 @@ class _Applier:
                                      + (f" ({e.filename})" if e.filename else "")) from None
                 except (ValueError, OverflowError) as e:
                     raise LayerError(f"layer entry {m.name!r}: {e}") from None
-                # tar.members would keep every header of the stream: memory must stay flat
-                tar.members.clear()
             self.finish()
         finally:
             self.dirs.close()
 
     # one tar entry
 
-    def entry(self, tar: tarfile.TarFile, m: tarfile.TarInfo) -> None:
+    def entry(self, tar: _Headers, m: tarfile.TarInfo) -> None:
         parts = _clean(m.name)
         base = parts[-1] if parts else ""
         if any(p.startswith(WH_META_PREFIX) for p in parts[:-1]) or \
@@ -478,7 +570,7 @@ class _Applier:
             raise LayerError(f"layer entry {m.name!r}: unsupported tar entry type {m.type!r}")
         self.files += 1
 
-    def regular(self, tar: tarfile.TarFile, m: tarfile.TarInfo, parent: int, base: str,
+    def regular(self, tar: _Headers, m: tarfile.TarInfo, parent: int, base: str,
                 key: str) -> None:
         try:
             fd = os.open(base, _FILE_FLAGS, 0o600, dir_fd=parent)
@@ -488,22 +580,12 @@ class _Applier:
         self.links.add(key)
         try:
             if m.size and m.sparse is None:
-                # Straight from the tar stream, where next() left it (at m.offset_data): not
-                # through extractfile()'s three layers of file objects, about a third of the
-                # time tarfile spent per file. next() then skips the padding.
-                left = m.size
-                while left:
-                    chunk = tar.fileobj.read(min(left, CHUNK))
-                    if not chunk:
-                        raise tarfile.ReadError("unexpected end of data")
-                    left -= len(chunk)
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(fd, view):]
+                # Straight from the decompressed chunks to the file (next() then skips the
+                # padding): no copy in Python, not tarfile's three layers of file objects.
+                tar.fileobj.write_to(fd, m.size)
                 self.bytes += m.size
-            elif m.size:  # sparse: tarfile fills the holes
-                f = tar.extractfile(m)
-                assert f is not None
+            elif m.size:  # sparse: tarfile's reader fills the holes
+                f = tarfile.ExFileObject(tar, m)  # type: ignore[arg-type]
                 while chunk := f.read(CHUNK):
                     view = memoryview(chunk)
                     while view:

@@ -25,12 +25,14 @@ from __future__ import annotations
 import fcntl
 import os
 import select
-import signal
-import socket
 import struct
-import termios
 import time
-import tty as ttymod
+
+# socket, signal, termios and tty are imported where used: the monitor imports this module for
+# the frames and listen(), and socket's and signal's enums would cost it ~1 MB (monitor.py).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
 
 STDIN, STDOUT, STDERR, EXIT, STDIN_EOF, RESIZE, START = 0, 1, 2, 3, 5, 6, 7
 SOCK = "attach.sock"
@@ -70,7 +72,14 @@ def _in_dir(cdir: str, fn):
         os.close(fd)
 
 
-def listen(cdir: str) -> socket.socket:
+def listen(cdir: str, raw: bool = False):
+    """The listening socket. `raw`: a bare _socket.socket (accept with _accept(): the
+    connection's fd), for the monitor, which does without the socket module."""
+    if raw:
+        import _socket as socket
+    else:
+        import socket
+
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         os.unlink(os.path.join(cdir, SOCK))
@@ -84,6 +93,8 @@ def listen(cdir: str) -> socket.socket:
 
 def connect(cdir: str, timeout: float = 10.0) -> socket.socket:
     """Connect to a monitor's attach socket (retrying while it is being set up)."""
+    import socket
+
     deadline = time.monotonic() + timeout
     while True:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -105,6 +116,10 @@ def session(sock: socket.socket, tty: bool, stdin: bool, start: bool = False,
     at a terminal: --detach-keys, base/detachkeys.py) or the monitor went away without
     saying. `streams`: the output streams shown (`run -a stdout` leaves stderr out).
     """
+    import signal
+    import termios
+    import tty as ttymod
+
     from ..base.detachkeys import Matcher  # (small; only an attached session needs it)
 
     saved = None

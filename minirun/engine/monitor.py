@@ -10,6 +10,13 @@ notice its exit, record the exit code, restart it and remove it. That is this pr
      the real exit status.
   3. It makes the container with the OCI runtime, its stdio on pipes (or a pty with -t), and
      tells the CLI "ok PID" (or the error, with Docker's exit code) on an inherited pipe.
+     The runtime runs in a child, the maker (Maker below), forked at our start: it imports the
+     runtime's code (oci/, kernel/, the seccomp compiler, ctypes, socket ...) while the CLI
+     still makes the bundle, creates and starts the container, and exits. Its init is still
+     ours (a subreaper adopts the orphans of its descendants), and none of that code ever
+     enters this process, which lives as long as the container: it imports only what
+     waiting, copying output and attach need (no socket or signal module: their enums alone
+     are ~1 MB). A restart forks a new maker; the end of the last run imports what it needs.
   4. Then it is an event loop: output -> the json log and the attached clients (attach.py),
      clients' input -> the container's stdin, SIGCHLD -> the exit: record it (code, OOM kill,
      time), delete the runtime's state, apply the restart policy, or unmount and (--rm) remove.
@@ -21,11 +28,11 @@ It keeps nothing but that: no click, no image code. Its errors go to containers/
 
 from __future__ import annotations
 
+import _signal as signal  # not signal: its IntEnums cost the monitor ~1 MB (enum)
+import _socket  # not socket: likewise (attach.listen(raw=True) gives a bare _socket.socket)
 import gc
 import os
 import select
-import signal
-import socket
 import sys
 import time
 
@@ -54,13 +61,22 @@ def main(argv: list[str]) -> None:
     if "--net-helper" in argv:
         # forked now: it imports pyroute2 while the CLI works
         net_helper = nethelper.fork(root, runroot, keep=(0, ready_fd))
-    _preload()
+    keep = (ready_fd,) if net_helper is None else \
+        (ready_fd, net_helper.request_fd, net_helper.result_fd)
+    # forked now too: it imports the runtime while the CLI works (we never do)
+    maker = Maker.fork(root, runroot, Stdio(), keep, preload=True)
+    # The interpreter started with the cyclic collector off (monitorhandle.monitor_argv): what
+    # the imports made is frozen now, so collections over the container's life leave it
+    # untouched; then the collector runs as usual.
+    gc.freeze()
+    gc.enable()
     # Started ahead of time: the CLI names the container on our stdin once it is made (or
     # closes it: nothing to do after all).
     line = sys.stdin.buffer.readline().decode().split()
     if len(line) != 2:
         if net_helper is not None:
             net_helper.cancel()
+        maker.close()
         os._exit(0)
     cid, wait_attach = line[0], line[1] == "attach"
     store = Containers(root)
@@ -78,7 +94,7 @@ def main(argv: list[str]) -> None:
         trace.enable("monitor")  # every kernel step of this container, in monitor.log
     code = 0
     try:
-        Monitor(store, runroot, cid, ready_fd, wait_attach, net_helper).run()
+        Monitor(store, runroot, cid, ready_fd, wait_attach, net_helper, maker).run()
     except BaseException as e:  # noqa: BLE001 - the last word goes to the log, never lost
         os.write(log, f"{now()} monitor: {type(e).__name__}: {e}\n".encode())
         code = 1
@@ -87,14 +103,14 @@ def main(argv: list[str]) -> None:
 
 class Monitor:
     def __init__(self, store: Containers, runroot: str, cid: str, ready_fd: int,
-                 wait_attach: bool, net_helper=None) -> None:
+                 wait_attach: bool, net_helper=None, maker=None) -> None:
         self.store, self.runroot, self.cid = store, runroot, cid
         self.root = os.path.dirname(store.dir)  # --root: where the event journal is
         self.cdir = store.path(cid)
         self.ready_fd = ready_fd
         self.wait_attach = wait_attach
-        self.clients: dict[int, tuple[socket.socket, attach.Reader]] = {}
-        self.listener: socket.socket | None = None
+        self.clients: dict[int, tuple[_socket.socket, attach.Reader]] = {}
+        self.listener: _socket.socket | None = None
         self.logw: Writer | None = None
         self.init_pid = 0
         self.outs: dict[int, str] = {}  # fd -> stream name
@@ -103,6 +119,7 @@ class Monitor:
         self.probe = None  # health.Probe: the container's HEALTHCHECK, while it runs
         self.resolver = None  # network/resolver.py: 127.0.0.11 on user networks, while it runs
         self.net_helper = net_helper  # engine/nethelper.py: forked at our start, used once
+        self.maker: Maker | None = maker  # the runtime's process for the next run (Maker)
 
     # -- the whole life --------------------------------------------------------------------------
     def run(self) -> None:
@@ -123,7 +140,7 @@ class Monitor:
             c.state.monitor_pid, c.state.monitor_start = me, start or 0
 
         self.store.update(self.cid, mine)
-        self.listener = attach.listen(self.cdir)
+        self.listener = attach.listen(self.cdir, raw=True)
         c = self.store.load(self.cid)
         limits = logconfig.limits(c.host_config.get("LogConfig"))  # None: --log-driver none
         if limits is not None:
@@ -158,56 +175,47 @@ class Monitor:
 
     # -- one run of the container ----------------------------------------------------------------
     def start_once(self, c: Container, first: bool) -> None:
-        from ..image import overlay  # (start-up: _preload() loads it)
-        from ..oci import container as oci  # (start-up: _preload() loads it)
-
-        if not os.path.ismount(os.path.join(self.cdir, "rootfs")):
-            overlay.mount_rootfs(_layers_dir(self.store), c.layers, self.cdir)
-        tty = bool(c.config.get("Tty"))
-        ours = theirs = None
-        child_fds: list[int] = []
-        if tty:
-            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        else:
-            out_r, out_w = os.pipe2(os.O_CLOEXEC)
-            err_r, err_w = os.pipe2(os.O_CLOEXEC)
-            if c.config.get("OpenStdin"):
-                in_r, in_w = os.pipe2(os.O_CLOEXEC)
-                self.stdin_fd = in_w
-            else:
-                in_r = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
-            self.outs = {out_r: "stdout", err_r: "stderr"}
-            child_fds = [in_r, out_w, err_w]
-        saved = [os.dup(fd) for fd in (0, 1, 2)]
+        maker, self.maker = self.maker, None
+        if maker is None:  # a restart: a new maker, importing the runtime now
+            maker = Maker.fork(os.path.dirname(self.store.dir), self.runroot, Stdio())
         try:
-            if child_fds:
-                for target, fd in zip((0, 1, 2), child_fds):
-                    os.dup2(fd, target)  # the runtime's init inherits these as its stdio
-            try:
-                state = oci.create(oci.CreateOptions(root_dir=self.runroot, cid=self.cid,
-                                                     bundle=self.cdir, console_sock_obj=theirs))
-            finally:
-                for target, fd in zip((0, 1, 2), saved):
-                    os.dup2(fd, target)
+            self._start_once(c, first, maker)
         finally:
-            for fd in saved + child_fds:
-                os.close(fd)
-            if theirs is not None:
-                theirs.close()
-        self.init_pid = state.pid
-        if tty:
-            from ..kernel import terminal  # (start-up: _preload() loads it)
+            maker.close()
 
-            self.master = terminal.recv_fd(ours)
-            ours.close()
+    def _start_once(self, c: Container, first: bool, maker: Maker) -> None:
+        tty = bool(c.config.get("Tty"))
+        io = maker.stdio
+        try:
+            pid = maker.ask("create", {"cid": self.cid, "cdir": self.cdir, "tty": tty,
+                                       "stdin": bool(c.config.get("OpenStdin")),
+                                       "layers": c.layers, "layers_dir": _layers_dir(self.store)})
+        except BaseException:
+            io.close_all()
+            raise
+        io.close_theirs()  # the init has its copies
+        if tty:
+            io.close(io.in_w, io.out_r, io.err_r)
+            try:
+                self.master = _recv_fd(io.ours)
+            finally:
+                io.ours.close()
             os.set_blocking(self.master, True)
             self.outs = {self.master: "stdout"}
             self.stdin_fd = self.master
+        else:
+            io.ours.close()
+            self.outs = {io.out_r: "stdout", io.err_r: "stderr"}
+            if c.config.get("OpenStdin"):
+                self.stdin_fd = io.in_w
+            else:
+                os.close(io.in_w)
+        self.init_pid = pid
         try:
-            nets = self.setup_network(c, state.pid)
+            nets = self.setup_network(c, pid)
         except BaseException:
             try:
-                oci.delete(self.runroot, self.cid, force=True)
+                maker.ask("delete")
             except MinirunError:
                 pass
             raise
@@ -217,7 +225,7 @@ class Monitor:
                 x.networks = nets
 
             self.store.update(self.cid, plugged)
-        self.start_resolver(c, nets or c.networks, state.pid)
+        self.start_resolver(c, nets or c.networks, pid)
         if first and self.wait_attach:
             self.tell("created")
             self.await_start()
@@ -226,11 +234,11 @@ class Monitor:
             from . import health  # only for a container with a check: the monitor stays small
 
             argv = health.probe_argv(c.config["Healthcheck"], c.config.get("Shell"))
-        oci.start(self.runroot, self.cid)
+        maker.ask("start")
         started = time.monotonic()
 
         def running(x: Container) -> None:
-            x.state.status, x.state.pid = "running", state.pid
+            x.state.status, x.state.pid = "running", pid
             x.state.started_at = now()
             x.state.exit_code, x.state.oom_killed, x.state.error = 0, False, ""
             if not first:
@@ -244,7 +252,7 @@ class Monitor:
             self.probe = health.Probe(c.config["Healthcheck"], argv, c.state.health,
                                       self.runroot, self.cid, self.cdir, c.config, started)
         if first:
-            self.tell(f"ok {state.pid}")
+            self.tell(f"ok {pid}")
 
     def start_resolver(self, c: Container, networks: dict, pid: int) -> None:
         """The embedded DNS server, 127.0.0.11, for a container on a user-defined network: in
@@ -345,7 +353,7 @@ class Monitor:
             x.state.pid = 0
 
         self.store.update(self.cid, note)
-        from ..oci import container as oci  # (start-up: _preload() loads it)
+        from ..oci import container as oci  # (only now: the monitor exits after this)
 
         try:
             oci.delete(self.runroot, self.cid, force=True)
@@ -473,13 +481,14 @@ class Monitor:
 
     def accept(self) -> None:
         try:
-            s, _ = self.listener.accept()
+            fd, _ = self.listener._accept()  # a bare _socket.socket (attach.listen)
         except OSError:
             return
+        s = _socket.socket(fileno=fd)
         s.settimeout(10)
         self.clients[s.fileno()] = (s, attach.Reader())
 
-    def read_client(self, s: socket.socket) -> list[tuple[int, bytes]]:
+    def read_client(self, s: _socket.socket) -> list[tuple[int, bytes]]:
         entry = self.clients.get(s.fileno())
         if entry is None:
             return []
@@ -502,7 +511,7 @@ class Monitor:
             os.close(self.stdin_fd)  # StdinOnce: the attached client's EOF is the container's
             self.stdin_fd = -1
         elif kind == attach.RESIZE and self.master >= 0:
-            from ..kernel import terminal  # (start-up: _preload() loads it)
+            from ..kernel import terminal  # (a -t container's client resizes: loaded then)
 
             try:
                 rows, cols = (int(x) for x in payload.split())
@@ -518,7 +527,7 @@ class Monitor:
             except OSError:
                 self.drop(s)
 
-    def drop(self, s: socket.socket) -> None:
+    def drop(self, s: _socket.socket) -> None:
         self.clients.pop(s.fileno(), None)
         s.close()
 
@@ -536,20 +545,14 @@ class Monitor:
         return False
 
     def finish(self, code: int, again: bool) -> None:
-        from ..oci import container as oci  # (start-up: _preload() loads it)
-        from ..oci import state as st  # (start-up: _preload() loads it)
-
         oom = False
-        try:
-            ostate = st.load(self.runroot, self.cid)
-            cg = oci.cgroup_of(ostate)
-            oom = bool(cg is not None and cg.oom_kills())
-        except (MinirunError, OSError):
-            pass
-        try:
-            oci.delete(self.runroot, self.cid, force=True)
-        except MinirunError as e:
-            os.write(2, f"{now()} monitor: delete: {e}\n".encode())
+        if again:  # the runtime's code in a child: this process runs on, and stays small
+            try:
+                oom = self.in_child(lambda: _end_run(self.runroot, self.cid))
+            except MinirunError as e:
+                os.write(2, f"{now()} monitor: delete: {e}\n".encode())
+        else:  # here: we exit soon, and a fork would only cost time
+            oom = _end_run(self.runroot, self.cid)
         if self.logw is not None:
             self.logw.flush()
         if self.stdin_fd >= 0 and self.stdin_fd != self.master:
@@ -603,7 +606,7 @@ class Monitor:
         Engine(os.path.dirname(self.store.dir), self.runroot, None).remove_files(c, volumes=True)
 
     def shutdown(self) -> None:
-        from ..image import overlay  # (start-up: _preload() loads it)
+        from ..image import overlay  # (only now: the monitor exits after this)
 
         if self.probe is not None:
             self.probe.cancel()
@@ -635,18 +638,223 @@ class Monitor:
 
 
 def _preload() -> None:
-    """Import now what making the container needs, while the CLI still makes its bundle."""
+    """Import now what making the container needs, while the CLI still makes its bundle (in
+    the maker: never in the monitor itself)."""
     from ..image import overlay  # noqa: F401
     from ..oci import container, init, spec, state  # noqa: F401
     from ..kernel import cgroups, terminal  # noqa: F401
     from ..kernel.cgroups import v1, v2  # noqa: F401
 
     libc.preload()
-    # The interpreter started with the cyclic collector off (monitorhandle.monitor_argv): what the
-    # imports made is frozen now, so collections over the container's life, and the processes
-    # we fork (copy-on-write), leave it untouched; then the collector runs as usual.
-    gc.freeze()
-    gc.enable()
+
+
+class Stdio:
+    """The container's stdio, made before the maker is forked (it inherits them): pipes for
+    stdin, stdout and stderr, and a socketpair for a terminal (the runtime sends the pty's
+    master on it). Which kind a run uses is known only once the maker is asked; the monitor
+    keeps its ends of that kind and closes the rest."""
+
+    def __init__(self) -> None:
+        self.in_r, self.in_w = os.pipe2(os.O_CLOEXEC)
+        self.out_r, self.out_w = os.pipe2(os.O_CLOEXEC)
+        self.err_r, self.err_w = os.pipe2(os.O_CLOEXEC)
+        self.ours, self.theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
+
+    @staticmethod
+    def close(*fds: int) -> None:
+        for fd in fds:
+            os.close(fd)
+
+    def close_theirs(self) -> None:
+        """The container's ends (the monitor's copies: the init has its own)."""
+        self.close(self.in_r, self.out_w, self.err_w)
+        self.theirs.close()
+
+    def close_all(self) -> None:
+        self.close_theirs()
+        self.close(self.in_w, self.out_r, self.err_r)
+        self.ours.close()
+
+
+class Maker:
+    """The monitor's side of the maker: a child that runs the OCI runtime for one run of the
+    container, so that the runtime's modules never load into the monitor (see the module's
+    docstring). Asked on a pipe, one line each: `create {json}` (mount the rootfs, create the
+    container on the Stdio: answers the init's PID), then `start` or `delete`; it exits after
+    its last answer (or an error), or on `-`. Answers are nethelper.outcome() lines."""
+
+    def __init__(self, pid: int, request_fd: int, result_fd: int, stdio: Stdio) -> None:
+        self.pid, self.request_fd, self.result_fd, self.stdio = pid, request_fd, result_fd, stdio
+        self.buf = b""
+
+    @classmethod
+    def fork(cls, root: str, runroot: str, stdio: Stdio, keep: tuple[int, ...] = (),
+             preload: bool = False) -> Maker:
+        """`keep`: the fds that are the monitor's business (the CLI's ready pipe, the network
+        helper's pipes), closed in the maker; its stdin becomes /dev/null. `preload`: import
+        the runtime at once (at our start: the CLI is still busy), else when asked."""
+        req_r, req_w = os.pipe2(os.O_CLOEXEC)
+        res_r, res_w = os.pipe2(os.O_CLOEXEC)
+        pid = os.fork()
+        if pid:
+            os.close(req_r)
+            os.close(res_w)
+            return cls(pid, req_w, res_r, stdio)
+        code = 0
+        try:
+            os.close(req_w)
+            os.close(res_r)
+            signal.set_wakeup_fd(-1)  # the monitor's wakeup pipe is not ours to write
+            null = os.open("/dev/null", os.O_RDWR)
+            os.dup2(null, 0)
+            os.close(null)
+            for fd in keep:
+                if fd >= 0:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            if preload:
+                _preload()
+            _make(root, runroot, stdio, req_r, res_w)
+        except BaseException:  # noqa: BLE001 - the monitor reads "the runtime's process died"
+            code = 1
+        os._exit(code)
+
+    def ask(self, word: str, arg=None):
+        """Send a request; its answer as a value, or the error it was (with its exit code)."""
+        line = word if arg is None else f"{word} {fastjson.dumps(arg)}"
+        try:
+            os.write(self.request_fd, (line + "\n").encode())
+        except OSError:
+            pass  # it died: the read below says so
+        # A line, not EOF: the container's init holds a copy of the maker's end until it execs.
+        while b"\n" not in self.buf:
+            chunk = os.read(self.result_fd, 65536)
+            if not chunk:
+                break
+            self.buf += chunk
+        data, _, self.buf = self.buf.partition(b"\n")
+        return nethelper.result(fastjson.loads(
+            data or b'{"error": "the runtime\'s process died", "code": 125}'))
+
+    def close(self) -> None:
+        """Done with it: tell it so (it exits, or has exited), and reap it."""
+        if self.pid:
+            try:
+                os.write(self.request_fd, b"-\n")
+            except OSError:
+                pass
+            os.close(self.request_fd)
+            os.close(self.result_fd)
+            try:
+                os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                pass
+            self.pid = 0
+
+
+def _make(root: str, runroot: str, stdio: Stdio, req: int, res: int) -> None:
+    """The maker's side: answer the monitor's requests (Maker) until the last one."""
+    buf = b""
+
+    def request() -> str:
+        nonlocal buf
+        while b"\n" not in buf:
+            chunk = os.read(req, 65536)
+            if not chunk:
+                return "-"
+            buf += chunk
+        line, _, buf = buf.partition(b"\n")
+        return line.decode()
+
+    def answer(out: dict) -> bool:
+        os.write(res, (fastjson.dumps(out) + "\n").encode())
+        return "error" not in out
+
+    word, _, arg = request().partition(" ")
+    if word != "create":
+        return
+    a = fastjson.loads(arg)
+    log = os.open(os.path.join(a["cdir"], "monitor.log"), os.O_WRONLY | os.O_APPEND |
+                  os.O_CREAT | os.O_CLOEXEC, 0o600)
+    os.dup2(log, 2)  # like the monitor's: errors and --trace lines go to monitor.log
+    os.close(log)
+    if os.environ.get("MINIRUN_TRACE", "") not in ("", "0"):
+        from .. import trace
+
+        trace.enable("monitor")
+    from ..oci import container as oci
+
+    if not answer(nethelper.outcome(lambda: _create(runroot, a, stdio))):
+        return
+    word = request()
+    if word == "start":
+        answer(nethelper.outcome(lambda: oci.start(runroot, a["cid"]) and None))
+    elif word == "delete":
+        answer(nethelper.outcome(lambda: oci.delete(runroot, a["cid"], force=True)))
+
+
+def _create(runroot: str, a: dict, stdio: Stdio) -> int:
+    """In the maker: mount the rootfs if need be, create the container with its stdio on
+    stdio's pipes (or the terminal's socket); the init's PID."""
+    from ..image import overlay
+    from ..oci import container as oci
+
+    cdir = a["cdir"]
+    if not os.path.ismount(os.path.join(cdir, "rootfs")):
+        overlay.mount_rootfs(a["layers_dir"], a["layers"], cdir)
+    sock, child_fds = None, []
+    if a["tty"]:
+        import socket  # (the maker's: the runtime sends the pty's master on it)
+
+        sock = socket.socket(fileno=os.dup(stdio.theirs.fileno()))
+    else:
+        in_r = stdio.in_r if a["stdin"] else os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+        child_fds = [in_r, stdio.out_w, stdio.err_w]
+    saved = [os.dup(fd) for fd in (0, 1, 2)]
+    try:
+        for target, fd in zip((0, 1, 2), child_fds):
+            os.dup2(fd, target)  # the runtime's init inherits these as its stdio
+        state = oci.create(oci.CreateOptions(root_dir=runroot, cid=a["cid"], bundle=cdir,
+                                             console_sock_obj=sock))
+    finally:
+        for target, fd in zip((0, 1, 2), saved):
+            os.dup2(fd, target)  # (then `start`'s trace lines go to the log, not the container)
+        for fd in saved:
+            os.close(fd)
+        if sock is not None:
+            sock.close()
+    return state.pid
+
+
+def _end_run(runroot: str, cid: str) -> bool:
+    """After the init's exit: was it OOM-killed? Delete the runtime's state (and cgroups)."""
+    from ..oci import container as oci
+    from ..oci import state as st
+
+    oom = False
+    try:
+        ostate = st.load(runroot, cid)
+        cg = oci.cgroup_of(ostate)
+        oom = bool(cg is not None and cg.oom_kills())
+    except (MinirunError, OSError):
+        pass
+    try:
+        oci.delete(runroot, cid, force=True)
+    except MinirunError as e:
+        os.write(2, f"{now()} monitor: delete: {e}\n".encode())
+    return oom
+
+
+def _recv_fd(sock: _socket.socket) -> int:
+    """The pty's master, sent by the container's init on the console socket (SCM_RIGHTS):
+    kernel/terminal.recv_fd without the socket module."""
+    _, anc, _, _ = sock.recvmsg(1024, _socket.CMSG_LEN(4))
+    for level, kind, data in anc:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS and len(data) >= 4:
+            return int.from_bytes(data[:4], sys.byteorder, signed=True)
+    raise OSError(0, "no file descriptor received on the console socket")
 
 
 def _needs_network(c: Container) -> bool:

@@ -24,7 +24,7 @@ def monitor_argv(root: str, runroot: str, ready_fd: int, network: bool = False) 
     forks the network helper first thing (engine/nethelper.py)."""
     here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     paths = [here] + [p for p in sys.path if p.endswith("-packages")]
-    # gc off while it imports (the monitor turns it back on once loaded: monitor._preload)
+    # gc off while it imports (the monitor turns it back on once loaded: monitor.main)
     boot = ("import gc, sys; gc.disable(); sys.path[:0] = sys.argv[1].split(':'); "
             "from minirun.engine.monitor import main; main(sys.argv[2:])")
     return [sys.executable, "-IS", "-c", boot, ":".join(paths), root, runroot,

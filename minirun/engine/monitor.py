@@ -283,11 +283,12 @@ class Monitor:
         """Plug the container in: by the helper forked at our start (its imports done while
         the CLI worked), or, without one (a restart), by a child forked now."""
         helper, self.net_helper = self.net_helper, None
+        if not _needs_network(c):  # none, host, container:X: nothing to plug in (`lo` is up:
+            if helper is not None:  # the runtime's init did it, kernel/loopback.py)
+                helper.cancel()
+            return c.networks
         if helper is None:
             return self.in_child(lambda: self._setup_network(c, pid))
-        if not _needs_network(c):
-            helper.cancel()
-            return self.in_child(lambda: self._setup_network(c, pid))  # only `lo`: no pyroute2
         return nethelper.result(helper.setup(self.cid, pid))
 
     def _setup_network(self, c: Container, pid: int) -> dict:
@@ -858,7 +859,7 @@ def _recv_fd(sock: _socket.socket) -> int:
 
 
 def _needs_network(c: Container) -> bool:
-    """Will plugging c in make links (a veth on a network), or only bring `lo` up?"""
+    """Will plugging c in make links (a veth on a network)? (Else there is nothing to do.)"""
     mode = c.host_config.get("NetworkMode", "bridge")
     return bool(c.networks) and mode not in ("none", "host") and not mode.startswith("container:")
 

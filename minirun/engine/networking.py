@@ -167,16 +167,13 @@ class Networking:
 
     # -- start and exit -------------------------------------------------------------------------
     def setup(self, c, pid: int, store) -> None:
-        """Plug the container in (the runtime made its namespaces; it has not run yet)."""
+        """Plug the container in (the runtime made its namespaces, `lo` already up: the init
+        does that, kernel/loopback.py; the process has not run yet)."""
         from ..network import bridge  # lazy: see the imports
         mode = c.host_config.get("NetworkMode", DEFAULT)
-        if mode == "host" or mode.startswith("container:"):
-            return
-        if mode == "none" or not c.networks:
-            bridge.loopback_up(pid, c.id)
+        if mode in ("host", "none") or mode.startswith("container:") or not c.networks:
             return
         self._check_ports(c, store)
-        bridge.loopback_up(pid, c.id)
         mtu = bridge.host_mtu()
         routed = False  # the default route: through the first network that is not --internal
         for i, (name, ep) in enumerate(sorted(c.networks.items(),

@@ -16,7 +16,8 @@ container leaves no link behind.
 Links, addresses and routes are rtnetlink requests made with pyroute2 (kernel/netlink.py),
 imported only here, in the functions that make or remove links: the CLI imports this module to
 plan a container's network, and must not pay pyroute2's ~100 ms for that (engine/nethelper.py
-says who pays it, and when). The one exception is `lo`: see loopback_up.
+says who pays it, and when). `lo` is not made here: the runtime's init brings it up
+(kernel/loopback.py).
 """
 
 from __future__ import annotations
@@ -24,8 +25,7 @@ from __future__ import annotations
 import os
 import socket
 
-from .. import trace
-from ..errors import KernelError, MinirunError
+from ..errors import MinirunError
 from ..kernel import libc
 from .networks import Network, NetworkError
 
@@ -274,34 +274,3 @@ def detach(cid: str, net: Network) -> None:
             nl.delete_link(name, "disconnect: one end of a veth goes, and the other with it")
 
 
-def loopback_up(pid: int, cid: str) -> None:
-    """`ip link set lo up` inside the container, with the ioctl that ifconfig uses
-    (SIOCGIFFLAGS, then SIOCSIFFLAGS with IFF_UP) instead of pyroute2: `--network none` needs
-    nothing else, and pyroute2's ~100 ms import would be a third of its whole run."""
-    import fcntl
-    import struct
-
-    here = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        libc.setns(f"/proc/{pid}/ns/net", libc.CLONE_NEWNET, f"enter container {cid[:12]}'s "
-                   "network namespace for one socket(2): an ioctl acts in the socket's namespace")
-        try:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-        finally:
-            libc.setns(f"/proc/self/fd/{here}", libc.CLONE_NEWNET, "and straight back")
-    finally:
-        os.close(here)
-    with sock:
-        req = struct.pack("16sH14x", b"lo", 0)
-        flags = struct.unpack_from("16sH", fcntl.ioctl(sock, SIOCGIFFLAGS, req))[1]
-        if trace.enabled:
-            trace.step(f"ioctl(SIOCSIFFLAGS, lo, flags={flags | IFF_UP:#x}) in container "
-                       f"{cid[:12]}", "bring the loopback up: 127.0.0.1 works inside")
-        try:
-            fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
-        except OSError as e:
-            raise KernelError("ioctl", f"SIOCSIFFLAGS lo up (container {cid[:12]})",
-                              e.errno or 1) from None
-
-
-SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1

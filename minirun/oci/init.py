@@ -25,7 +25,8 @@ import os
 from .. import fastjson, trace
 from ..base.bundle_defaults import INIT_ANNOTATION  # "true": PID 1 is a reaper (run --init)
 from ..errors import CommandError, MinirunError
-from ..kernel import capabilities, cgroups, host_mountns, libc, namespaces, rootfs, sealed_exec
+from ..kernel import capabilities, cgroups, host_mountns, libc, loopback, namespaces, rootfs
+from ..kernel import sealed_exec
 from ..kernel import process as kproc
 from ..kernel.cgroups import migration
 from ..record import dataclass, field
@@ -257,6 +258,7 @@ def _init(ctx: InitContext, chan: Channel) -> None:
     pivot(ctx)
     write_sysctls(ctx)
     set_hostname(ctx)
+    loopback_up(ctx)
     tty = open_console(ctx, console)
     mask_paths(ctx)
     set_oom_score_adj(ctx)
@@ -410,6 +412,14 @@ def set_hostname(ctx: InitContext) -> None:
         libc.sethostname(ctx.spec.hostname, "the UTS namespace's own hostname")
     if ctx.spec.domainname is not None:
         libc.setdomainname(ctx.spec.domainname, "the UTS namespace's own NIS domain name")
+
+
+def loopback_up(ctx: InitContext) -> None:
+    """A network namespace made for the container starts with `lo` down: bring it up, as runc
+    does (kernel/loopback.py). One that is joined (a path) is someone else's to set up."""
+    net = ctx.spec.linux.ns("network")
+    if net is not None and not net.path:
+        loopback.up(where="the container's new network namespace")
 
 
 def open_console(ctx: InitContext, console) -> int | None:

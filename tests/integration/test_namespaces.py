@@ -130,6 +130,26 @@ def test_new_network_namespace_has_only_lo(oci, bundle, cid):
     assert r.stdout.split() == ["lo", "lo"]
 
 
+def test_new_network_namespace_has_lo_up(oci, bundle, cid):
+    """As runc does for a namespace it makes (kernel/loopback.py): 127.0.0.1 answers inside.
+    flags 0x9 = IFF_UP | IFF_LOOPBACK; a runtime that skips the step shows 0x8."""
+    r = run(oci, bundle(args=["cat", "/sys/class/net/lo/flags"]), cid)
+    assert int(r.stdout, 16) & 0x1, r.stdout
+
+
+def test_joined_network_namespace_lo_is_left_alone(oci, bundle, cid, named_netns):
+    """A namespace given by path is its owner's to set up: its lo stays down."""
+    path = f"/run/netns/{named_netns}"
+
+    def edit(c: dict) -> None:
+        for n in c["linux"]["namespaces"]:
+            if n["type"] == "network":
+                n["path"] = path
+
+    r = run(oci, bundle(args=["cat", "/sys/class/net/lo/flags"], edit=edit), cid)
+    assert not int(r.stdout, 16) & 0x1, r.stdout
+
+
 def test_cgroup_namespace_shows_root(oci, bundle, cid):
     inside = run(oci, bundle(args=["cat", "/proc/self/cgroup"]), cid).stdout.splitlines()
     assert inside and all(ln.split(":", 2)[2] == "/" for ln in inside), inside

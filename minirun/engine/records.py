@@ -229,7 +229,7 @@ class Containers:
 
     def remove_dir(self, cid: str) -> None:
         """Forget a container: its directory goes (the caller has unmounted and cleaned up)."""
-        import shutil  # lazily: the monitor imports this module (its start-up budget)
+        from ..base.tree import remove_tree  # not shutil: ~7 ms of `run --rm` in the monitor
 
         with self.names_lock():
             d = self.path(cid)
@@ -238,7 +238,7 @@ class Containers:
                 os.rename(d, junk)  # one step: nobody sees a half-removed record
             except FileNotFoundError:
                 return
-        shutil.rmtree(junk, ignore_errors=True)
+        remove_tree(junk, ignore_errors=True)
 
 
 def _free_name(taken: set[str]) -> str:

@@ -11,6 +11,7 @@ import time
 
 from .. import fastjson, trace
 from ..base.names import valid_runtime_id
+from ..base.tree import remove_tree
 from ..errors import CommandError, ContainerError, MinirunError
 from ..kernel import process as kproc
 from ..record import dataclass
@@ -242,7 +243,7 @@ def create(o: CreateOptions) -> st.State:
                 host_mountns.detach_root(spec.root_path, host_root_mount)
             except (OSError, MinirunError):
                 pass
-        _rmtree(sdir)
+        remove_tree(sdir)
         if spec.hooks.get("poststop"):
             # runtime-spec: a failed create continues the lifecycle at destroy, then poststop
             # (runc does this for any failure once the container exists).
@@ -383,29 +384,7 @@ def _discard(sdir: str) -> None:
         os.rename(sdir, gone)
     except FileNotFoundError:
         return
-    _rmtree(gone)
-
-
-def _rmtree(path: str) -> None:
-    """Remove a flat state directory (state.json, exec.fifo ...).
-
-    Not shutil.rmtree: importing shutil costs ~7 ms, a third of a `delete`.
-    """
-    try:
-        names = os.listdir(path)
-    except FileNotFoundError:
-        return
-    for name in names:
-        try:
-            os.unlink(os.path.join(path, name))
-        except IsADirectoryError:
-            _rmtree(os.path.join(path, name))
-        except FileNotFoundError:
-            pass
-    try:
-        os.rmdir(path)
-    except FileNotFoundError:
-        pass
+    remove_tree(gone)  # base/tree.py: not shutil (~7 ms to import, a third of a delete)
 
 
 def _locked(state: st.State):

@@ -6,8 +6,8 @@
 
 Did a change slow the front end down, and how far is it from the issue's 35 ms and from
 podman and Docker? Each peer gets private state with the same busybox image (`minirun save`
-from the default root, or scripts/build-image, then `load`) and one stopped container
-(`create --name bench1 --network none busybox true`):
+from the default root, or scripts/build-image, then `load`) and one exited container with a
+line in its log (`run --name bench1 --network none busybox echo hello`):
 
   this       this checkout's minirun, --root/--runroot in the temp dir
   baseline   another install's minirun launcher (--baseline), the same way
@@ -17,7 +17,7 @@ from the default root, or scripts/build-image, then `load`) and one stopped cont
              nothing outside the temp dir); the image by `docker load`
 
 Then, round by round with the peers in rotating order, each times `ps -a`, `images`, `inspect
-bench1`, `network ls`, `volume ls`, `version` and `--help` (a blocking wait, exit codes
+bench1`, `logs bench1`, `network ls`, `volume ls`, `version` and `--help` (a blocking wait, exit codes
 checked: benchlib.Caller). Prints medians, p10/p90 for this checkout, whether it is within
 35 ms (issue 18), and each peer's median with the ratio this / peer. Everything is removed at
 the end, Ctrl-C and SIGTERM included (minirun's default network bridge never exists: nothing
@@ -40,8 +40,8 @@ from benchlib import (DOCKER, STOPS, Caller, Dockerd, on_sigterm, podman_env, st
                       unmount_under)
 
 REPO = Path(__file__).resolve().parents[1]
-COMMANDS = [["ps", "-a"], ["images"], ["inspect", "bench1"], ["network", "ls"],
-            ["volume", "ls"], ["version"], ["--help"]]
+COMMANDS = [["ps", "-a"], ["images"], ["inspect", "bench1"], ["logs", "bench1"],
+            ["network", "ls"], ["volume", "ls"], ["version"], ["--help"]]
 TARGET_MS = 35  # issue 18: every everyday command
 
 
@@ -102,8 +102,8 @@ def main() -> int:
             peers["docker"] = ([DOCKER], dockerd.client_env(scratch / "dk-cfg"))
         for name, (pre, penv) in peers.items():
             call.run([*pre, "load", "-i", str(tar)], penv)
-            call.run([*pre, "create", "--name", "bench1", "--network", "none", "busybox",
-                      "true"], penv)
+            call.run([*pre, "run", "--name", "bench1", "--network", "none", "busybox",
+                      "echo", "hello"], penv)
         for cmd in COMMANDS:  # warm-up, untimed, checked
             for name, (pre, penv) in peers.items():
                 call.run([*pre, *cmd], penv)

@@ -6,13 +6,15 @@ subset (annotated fields, defaults, default_factory, __init__/__repr__/__eq__, a
 minirun uses; replacing the import with `from dataclasses import dataclass, field, asdict`
 gives the same behaviour.
 
-The boundary (with fastjson.py, its JSON twin): this module is for the code the short-lived
-processes load, and only for it: the `minirun-oci` verbs (minirun/oci/, minirun/kernel/) and
-the per-container monitor (engine/monitor.py and the engine modules on its start path, such
-as engine/records.py). tests/unit/test_startup_budget.py checks that they never load
-`dataclasses`. Everything else (the CLI, compose, the API service, image and network code, the
-rest of the engine) uses the standard `dataclasses`, which has frozen records, `replace`,
-`fields` and the rest.
+The boundary (with fastjson.py, its JSON twin): this module is for the records the short-lived
+processes load: the `minirun-oci` verbs (minirun/oci/, minirun/kernel/), the per-container
+monitor (engine/monitor.py and the engine modules on its start path, such as
+engine/records.py), and what the everyday commands read (`ps`, `images`, `network ls`,
+`volume ls`: the container, image, network and volume records; each must answer in <= 35 ms,
+of which `import dataclasses` and compiling a class's methods would be ~1.5 ms).
+tests/unit/test_startup_budget.py checks that the first two never load `dataclasses`.
+Everything else (compose, the API service, image references, builds, the rest of the engine)
+uses the standard `dataclasses`, which has frozen records, `replace`, `fields` and the rest.
 """
 
 from __future__ import annotations
@@ -106,6 +108,11 @@ def _make_init(cls_name: str, fields: dict[str, tuple[object, object]]):
                             f"'{name}'")
 
     return __init__
+
+
+def field_names(cls: type) -> tuple[str, ...]:
+    """The record's field names, in order (dataclasses.fields(cls), names only)."""
+    return tuple(f[0] for f in cls.__record_fields__)
 
 
 def asdict(obj: object) -> object:

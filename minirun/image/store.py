@@ -37,22 +37,22 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import json
 import os
 import re
 import stat
 import threading
-from dataclasses import asdict, dataclass, field, fields
 from typing import BinaryIO, Iterator
 
 # hashlib (~2 ms: it loads libcrypto), shutil (~1.5 ms with bz2, lzma) and tempfile (~0.8 ms)
 # are imported where blobs are written, layers removed or tmp/ entries made: `minirun images`
 # and `inspect` only read records.
 
+from .. import fastjson
 from ..base.atomicfile import AtomicFile, fsync_dir, write_atomic
 from ..base.filelock import FileLock, same_file
 from ..base.times import now
 from ..errors import DigestError, ImageError, InvalidArgument, NotFound, ReferenceError
+from ..record import asdict, dataclass, field, field_names
 from . import reference
 
 DEFAULT_ROOT = "/var/lib/minirun"
@@ -98,17 +98,17 @@ class ImageRecord:
         return asdict(self)
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=1, sort_keys=True)
+        return fastjson.dumps(dict(sorted(self.to_dict().items())), indent=1)  # flat: sorted
 
     @classmethod
     def from_dict(cls, data: dict) -> ImageRecord:
         """Build from a dict; keys this version does not know are ignored (forward compatible)."""
-        known = {f.name for f in fields(cls)}
+        known = set(field_names(cls))
         return cls(**{k: v for k, v in data.items() if k in known})
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ImageRecord:
-        return cls.from_dict(json.loads(text))
+        return cls.from_dict(fastjson.loads(text))
 
 
 @dataclass
@@ -518,7 +518,7 @@ class Store:
                 keep_blobs.add(digest)
                 try:
                     with self.open_blob(digest) as f:
-                        keep_layers.update(json.loads(f.read())["rootfs"]["diff_ids"])
+                        keep_layers.update(fastjson.loads(f.read())["rootfs"]["diff_ids"])
                 except (OSError, ValueError, KeyError, TypeError):
                     pass
 
@@ -550,7 +550,7 @@ class Store:
     def _build_cache_configs(self) -> set[str]:
         try:
             with open(os.path.join(self.root, "build-cache.json")) as f:
-                return {d for d in json.load(f).values() if isinstance(d, str) and self.has_blob(d)}
+                return {d for d in fastjson.loads(f.read()).values() if isinstance(d, str) and self.has_blob(d)}
         except (OSError, ValueError, AttributeError):
             return set()
 
@@ -664,7 +664,7 @@ class Store:
         alone), fsync, rename, fsync the directory (base/atomicfile.py)."""
         tmp, fd = self._tmp_entry("json-", directory=False)
         try:
-            write_atomic(path, json.dumps(data, indent=1), mode=0o644, fsync=self.sync,
+            write_atomic(path, fastjson.dumps(data, indent=1), mode=0o644, fsync=self.sync,
                          fsync_dir=self.sync, tmp=tmp)
         finally:
             os.close(fd)
@@ -730,7 +730,7 @@ def _copy(src: BinaryIO, dst: BlobWriter) -> None:
 
 def _read_json(path: str) -> dict:
     with open(path, "rb") as f:
-        return json.loads(f.read())
+        return fastjson.loads(f.read())
 
 
 def _unlink(path: str) -> None:

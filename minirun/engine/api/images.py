@@ -26,12 +26,12 @@ anything. Which containers use an image comes from the container records beside 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from datetime import datetime, timezone
 from typing import Any
 
+from ... import fastjson
 from ...errors import Conflict, ImageError, InvalidArgument, MinirunError, ReferenceError
 from ...image import reference
 from ...image.store import ImageRecord, NoSuchImage, Store
@@ -81,7 +81,7 @@ def config_of(store: Store, record: ImageRecord) -> dict:
     """The image's config blob as a dict ({} if it is unreadable: a listing still works)."""
     try:
         with store.open_blob(record.id) as f:
-            data = json.loads(f.read())
+            data = fastjson.loads(f.read())
     except (MinirunError, OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

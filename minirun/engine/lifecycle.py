@@ -161,7 +161,15 @@ class Engine:
                 c = self.containers.update(c.id, note)
             return c
 
+        marked = False
+
         def dead(x: Container) -> None:
+            nonlocal marked
+            if not x.state.running or x.state.monitor_pid != s.monitor_pid:
+                # What we read was stale: the monitor recorded the exit and its own end since
+                # (a monitor that has just exited is gone too, and it was not killed).
+                return
+            marked = True
             x.state.status = "dead"
             x.state.pid = 0
             x.state.exit_code = -1
@@ -171,6 +179,8 @@ class Engine:
             x.state.monitor_pid = 0
 
         c = self.containers.update(c.id, dead)
+        if not marked:
+            return c
         self._release(c)
         if c.networks:
             self.net.finished(self.containers, c)

@@ -207,3 +207,33 @@ def test_record_json_round_trip():
     c.state.status, c.state.exit_code, c.state.oom_killed = "exited", 137, True
     back = Container.from_dict(json.loads(c.to_json()))
     assert back == c
+
+
+def test_refresh_on_a_stale_read_leaves_the_monitors_last_word(tmp_path):
+    """A reader (`ps`, the API's list) loads a record while the container runs; its monitor
+    then records the exit and its own end, and exits. The reader, finding that monitor gone,
+    must not mark the container dead over the newer record (exit code -1 instead of 0 under 50
+    concurrent API clients): the check is made again under the record's lock."""
+    import subprocess
+
+    from minirun.engine.lifecycle import Engine
+
+    eng = Engine(str(tmp_path), str(tmp_path / "run"), None)
+    c = eng.containers.new(blank("stale"))
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a PID whose process has ended: the monitor, just exited
+
+    def running(x: Container) -> None:
+        x.state.status, x.state.pid = "running", 1
+        x.state.monitor_pid, x.state.monitor_start = gone.pid, 12345
+
+    stale = eng.containers.update(c.id, running)  # what the reader loaded
+
+    def monitor_ends(x: Container) -> None:
+        x.state.status, x.state.exit_code, x.state.pid = "exited", 0, 0
+        x.state.monitor_pid = x.state.monitor_start = 0
+
+    eng.containers.update(c.id, monitor_ends)
+    eng.refresh(stale)
+    after = eng.containers.load(c.id).state
+    assert (after.status, after.exit_code) == ("exited", 0)

@@ -46,3 +46,17 @@ def test_the_ruleset_does_not_depend_on_a_portless_container():
     import inspect
 
     assert list(inspect.signature(nat.ruleset).parameters) == ["networks", "published", "table"]
+
+
+def test_nfgen_reads_the_generation_from_a_newgen_reply():
+    from minirun.kernel import nfgen
+
+    attr = (8).to_bytes(2, "little") + (nfgen.NFTA_GEN_ID).to_bytes(2, "little") + \
+        (72332).to_bytes(4, "big")
+    body = bytes(4) + attr
+    msg_type = (nfgen.NFNL_SUBSYS_NFTABLES << 8) | nfgen.NFT_MSG_NEWGEN
+    head = (16 + len(body)).to_bytes(4, "little") + msg_type.to_bytes(2, "little") + bytes(10)
+    assert nfgen._parse(head + body) == 72332
+    error = (36).to_bytes(4, "little") + nfgen.NLMSG_ERROR.to_bytes(2, "little") + bytes(30)
+    assert nfgen._parse(error) is None
+    assert nfgen._parse(b"") is None

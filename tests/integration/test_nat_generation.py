@@ -1,0 +1,70 @@
+"""network/nat.py's `remember`: the ~15 ms `nft -f` is skipped only while the kernel still
+holds exactly the ruleset minirun wrote (kernel/nfgen.py: the ruleset generation has not moved
+and the new ruleset is the same); any other change to the ruleset makes the next call write.
+A private table name, removed at the end whatever happens; nothing else is touched."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+
+import pytest
+
+if os.geteuid() != 0:
+    pytest.skip("needs root: it writes nftables tables", allow_module_level=True)
+if shutil.which("nft") is None:
+    pytest.skip("nft is missing (apt install nftables)", allow_module_level=True)
+
+from minirun.kernel import nfgen  # noqa: E402
+from minirun.network import nat  # noqa: E402
+from minirun.network.networks import Networks  # noqa: E402
+
+
+def has_table(name: str) -> bool:
+    return subprocess.run(["nft", "list", "table", "ip", name], capture_output=True).returncode == 0
+
+
+@pytest.fixture
+def setup(tmp_path):
+    table = "mrgen" + uuid.uuid4().hex[:8]
+    nets = Networks(str(tmp_path / "root"))
+    net = nets.create("natgen", subnet="10.233.77.0/24")
+    try:
+        yield table, net, str(tmp_path / "remember.nft")
+    finally:
+        for fam in ("ip", "ip6"):
+            subprocess.run(["nft", "delete", "table", fam, table], capture_output=True)
+
+
+def test_written_once_then_skipped_until_the_ruleset_changes(setup):
+    table, net, remember = setup
+    assert nfgen.generation() is not None
+    assert nat.apply([net], [], table, remember=remember) is True
+    assert has_table(table)
+    assert nat.apply([net], [], table, remember=remember) is False  # same ruleset, same generation
+    # Someone else's change, even one that leaves our table alone, moves the generation.
+    other = "mrother" + uuid.uuid4().hex[:6]
+    subprocess.run(["nft", "add", "table", "ip", other], check=True)
+    subprocess.run(["nft", "delete", "table", "ip", other], check=True)
+    assert nat.apply([net], [], table, remember=remember) is True
+    assert nat.apply([net], [], table, remember=remember) is False
+
+
+def test_a_table_deleted_behind_our_back_comes_back(setup):
+    table, net, remember = setup
+    nat.apply([net], [], table, remember=remember)
+    subprocess.run(["nft", "delete", "table", "ip", table], check=True)  # `nft flush ruleset`'s kind
+    assert nat.apply([net], [], table, remember=remember) is True
+    assert has_table(table)
+
+
+def test_a_new_ruleset_is_written(setup):
+    table, net, remember = setup
+    nat.apply([net], [], table, remember=remember)
+    port = nat.Published(proto="tcp", host_ip="", host_port=28081, ip="10.233.77.2", port=80)
+    assert nat.apply([net], [port], table, remember=remember) is True
+    out = subprocess.run(["nft", "list", "table", "ip", table], capture_output=True,
+                         text=True).stdout
+    assert "28081" in out

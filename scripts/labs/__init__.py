@@ -138,7 +138,10 @@ def remove_paths(*paths: str) -> None:
 
 
 def ns(pid: int | str, kind: str) -> str:
-    """readlink /proc/PID/ns/KIND, e.g. 'net:[4026531833]' ('' if unreadable)."""
+    """readlink /proc/PID/ns/KIND, e.g. 'net:[4026531833]' ('' if unreadable).
+
+    For "the host's", compare with ns("self", KIND): on the workshop VM, PID 1's links are not
+    readable (its init is outside our reach), so ns(1, ...) is ''."""
     try:
         return os.readlink(f"/proc/{pid}/ns/{kind}")
     except OSError:

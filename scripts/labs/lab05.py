@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import labs as L  # noqa: E402  (the shared helpers: scripts/labs/__init__.py)
 
-TITLE = "cgroups: -m, --cpus and --pids-limit in the cgroup files, and an OOM kill"
+TITLE = "cgroups: limits in the cgroup files, and an OOM kill"
 VERIFIED = ("lab05-capped's cgroup files say 48 MiB, 25000/100000 us and 30 pids; "
             "lab05-oom was OOM-killed")
 

@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import labs as L  # noqa: E402  (the shared helpers: scripts/labs/__init__.py)
 
-TITLE = "images: a two-step build, its layers, the cache, history and save"
+TITLE = "images: layers, the build cache, history and save"
 VERIFIED = "lab06-app:1 has busybox's layer + 2 of its own, its CMD says lab06, app.tar matches it"
 
 IMAGE = "lab06-app:1"

@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import labs as L  # noqa: E402  (the shared helpers: scripts/labs/__init__.py)
 
-TITLE = "networking: the default bridge, a veth pair, and a published httpd"
+TITLE = "networking: the bridge, a veth pair, NAT and -p"
 VERIFIED = ("lab07-web answers its own IP on 127.0.0.1:8087 through minirun's DNAT rule, and "
             "/tmp/lab07/veth names its veth's host end")
 

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import labs as L  # noqa: E402  (the shared helpers: scripts/labs/__init__.py)
 from labs import lab05, lab07  # noqa: E402  (cgroup files, HTTP GET)
 
-TITLE = "user networks: names through 127.0.0.11, and a networked container with limits"
+TITLE = "user networks: names via 127.0.0.11, and limits"
 VERIFIED = ("lab08-client reaches http://lab08-api/ by name on lab08-net; lab08-api is "
             "published on 8088 and capped at 32 MiB, 0.5 CPU, 20 pids")
 

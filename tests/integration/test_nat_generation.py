@@ -38,18 +38,29 @@ def setup(tmp_path):
             subprocess.run(["nft", "delete", "table", fam, table], capture_output=True)
 
 
+def skipped_once(net, table: str, remember: str) -> bool:
+    """Does a second apply of the same ruleset skip nft? Another program on this host (a
+    firewall, a test of another suite, podman) may change the ruleset between our two calls,
+    which rightly makes it write: so a few tries, with a write before each."""
+    for _ in range(5):
+        nat.apply([net], [], table, remember=remember)
+        if nat.apply([net], [], table, remember=remember) is False:
+            return True
+    return False
+
+
 def test_written_once_then_skipped_until_the_ruleset_changes(setup):
     table, net, remember = setup
     assert nfgen.generation() is not None
     assert nat.apply([net], [], table, remember=remember) is True
     assert has_table(table)
-    assert nat.apply([net], [], table, remember=remember) is False  # same ruleset, same generation
+    assert skipped_once(net, table, remember)  # same ruleset, same generation
     # Someone else's change, even one that leaves our table alone, moves the generation.
     other = "mrother" + uuid.uuid4().hex[:6]
     subprocess.run(["nft", "add", "table", "ip", other], check=True)
     subprocess.run(["nft", "delete", "table", "ip", other], check=True)
     assert nat.apply([net], [], table, remember=remember) is True
-    assert nat.apply([net], [], table, remember=remember) is False
+    assert skipped_once(net, table, remember)
 
 
 def test_a_table_deleted_behind_our_back_comes_back(setup):

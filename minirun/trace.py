@@ -20,18 +20,43 @@ _who = "minirun"
 _t0 = 0.0
 
 
-def enable(who: str = "oci") -> None:
-    """Turn narration on (from --trace or MINIRUN_TRACE=1)."""
+def enable(who: str = "oci", fd: int | None = None, t0: float | None = None) -> None:
+    """Turn narration on (from --trace or MINIRUN_TRACE=1): to a private copy of stderr, or to
+    `fd` (made close-on-exec, and ours from now on: `minirun run`'s monitor gets the CLI's
+    stderr this way, engine/monitorhandle.py). `t0`: the clock to count from (the CLI's, so
+    that the monitor's lines continue its timeline; CLOCK_MONOTONIC is the machine's)."""
     global enabled, _fd, _who, _t0
     import time
 
     enabled = True
     _who = who
-    _t0 = time.monotonic()
+    _t0 = time.monotonic() if t0 is None else t0
+    if fd is not None:
+        os.set_inheritable(fd, False)  # never leaks into the container
+        _fd = fd
+        return
     try:
         _fd = os.dup(2)  # non-inheritable: never leaks into the container
     except OSError:
         _fd = 2
+
+
+def redirect(fd: int) -> None:
+    """From now on, narrate to what fd is open on (the monitor's log, once the CLI whose stderr
+    it narrated to has gone: engine/monitor.py). Our copy of the old destination is closed."""
+    global _fd
+    if _fd == 2:
+        _fd = os.dup(fd)
+        return
+    try:
+        os.dup2(fd, _fd, inheritable=False)
+    except OSError:
+        pass
+
+
+def t0() -> float:
+    """The monotonic time tracing counts from (passed on to the monitor)."""
+    return _t0
 
 
 def stage(name: str) -> None:

@@ -342,12 +342,20 @@ def _debug() -> bool:
 @click.option("--runroot", envvar="MINIRUN_RUNROOT", default=DEFAULT_RUNROOT, show_default=True,
               help="Where runtime state lives ($MINIRUN_RUNROOT).")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.option("--trace", is_flag=True, help="Narrate every step on stderr, with the reason: "
+              "image, rootfs, bundle, the runtime's kernel calls, network, exit and cleanup "
+              "(also MINIRUN_TRACE=1; docs/trace.md).")
 @click.pass_context
-def main(ctx: click.Context, root: str, runroot: str, debug: bool) -> None:
+def main(ctx: click.Context, root: str, runroot: str, debug: bool, trace: bool) -> None:
     """A container runtime in readable Python: namespaces, cgroups, overlayfs, OCI."""
     if ctx.invoked_subcommand is None:  # `minirun` (flags, no command): Docker shows the help
         click.echo(ctx.get_help())
         ctx.exit()
+    if trace or os.environ.get("MINIRUN_TRACE", "") not in ("", "0"):
+        from .. import trace as narration  # (only then: `ps` never loads it)
+
+        if not narration.enabled:  # (`run`: on already, since engine/early.py)
+            narration.enable("cli")
     ctx.obj = Context(root=os.path.abspath(root), runroot=os.path.abspath(runroot), debug=debug)
 
 

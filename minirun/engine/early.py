@@ -6,8 +6,8 @@ monitor's interpreter start and imports, and its network helper's import of pyro
 `run`'s click handler would start it, ~55 ms after the CLI's start (interpreter, click, the
 engine's modules, parsing), the helper's ~60-90 ms import is still running when the runtime has
 made the namespaces. So the front end calls `start(argv)` first thing, before `import click`:
-if the command line is `minirun [--root R] [--runroot R] [--debug] run ...`, the monitor starts
-now (~15 ms in), and `run` takes it with `take()`.
+if the command line is `minirun [--root R] [--runroot R] [--debug] [--trace] run ...`, the monitor
+starts now (~15 ms in), and `run` takes it with `take()`.
 
 The argv is read by hand, conservatively: anything this reader does not know (another global
 flag, `--help`, another command) starts nothing, and click parses the command line as usual.
@@ -31,6 +31,10 @@ def start(argv: list[str]) -> None:
     if parsed is None or os.geteuid() != 0:
         return
     root, runroot, rest = parsed
+    if tracing(argv, os.environ):  # `minirun --trace run`: narrate from here on (docs/trace.md)
+        from .. import trace
+
+        trace.enable("cli")
     from .monitorhandle import MonitorHandle, plugs_links
 
     class Where:  # what MonitorHandle reads of an Engine
@@ -42,11 +46,19 @@ def start(argv: list[str]) -> None:
         _handle = MonitorHandle(where, network=plugs_links(_network(rest)))
     except OSError:
         _handle = None  # the CLI starts one later, and reports what is wrong
+        return
+    if _handle.tracing:
+        from .. import trace
+
+        trace.step(f"posix_spawn(monitor) = {_handle.pid}",
+                   "start the container's monitor now, before click is imported: its start-up "
+                   "(and its maker's and network helper's imports) overlaps ours; it narrates "
+                   "on our stderr while we wait for the container")
 
 
 def parse(argv: list[str], env) -> tuple[str, str, list[str]] | None:
     """(root, runroot, run's arguments) if argv is `minirun [--root R] [--runroot R] [--debug]
-    run ARGS` without -h/--help; None for anything else."""
+    [--trace] run ARGS` without -h/--help; None for anything else."""
     root = env.get("MINIRUN_ROOT") or "/var/lib/minirun"
     runroot = env.get("MINIRUN_RUNROOT") or "/run/minirun"
     i = 1
@@ -62,7 +74,7 @@ def parse(argv: list[str], env) -> tuple[str, str, list[str]] | None:
             k, _, v = a.partition("=")
             root, runroot = (v, runroot) if k == "--root" else (root, v)
             i += 1
-        elif a == "--debug":
+        elif a in ("--debug", "--trace"):
             i += 1
         else:
             break
@@ -72,6 +84,23 @@ def parse(argv: list[str], env) -> tuple[str, str, list[str]] | None:
     if any(a in ("-h", "--help") for a in rest):
         return None
     return os.path.abspath(root), os.path.abspath(runroot), rest
+
+
+def tracing(argv: list[str], env) -> bool:
+    """Is `minirun`'s --trace among the global flags (before the command), or MINIRUN_TRACE set?"""
+    if env.get("MINIRUN_TRACE", "") not in ("", "0"):
+        return True
+    skip = False
+    for a in argv[1:]:
+        if skip:
+            skip = False
+        elif a == "--trace":
+            return True
+        elif a in ("--root", "--runroot"):
+            skip = True  # its value
+        elif not a.startswith("-"):
+            return False  # the command: a --trace after it is its own (or the container's)
+    return False
 
 
 def _network(args: list[str]) -> str:

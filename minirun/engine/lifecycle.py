@@ -207,6 +207,7 @@ class Engine:
         """The record, the writable layer and the bundle of a new container (not started).
         `warnings` gets Docker's warnings about limits this host discards."""
         from . import bundle as bundle_mod, health, security  # (~2 ms: only create needs them)
+        from .. import trace  # (~0.1 ms, loaded on create's path anyway: kernel/libc.py)
 
         if warnings is None:
             warnings = []
@@ -218,11 +219,19 @@ class Engine:
         if restart["Name"] != "no" and opts.auto_remove:
             raise Conflict("Conflicting options: --restart and --rm")
         layers = [store.layer_name(d) for d in image_record.diff_ids]
+        if trace.enabled:
+            trace.note(f"image {opts.image}: {image_record.id[7:19]} in the store, "
+                       f"{len(layers)} layer(s) (pulled first if it was missing: --pull)")
+            for name, diff_id in zip(layers, image_record.diff_ids):
+                trace.note(f"layer {diff_id[:19]}...: {os.path.join(store.layers_dir, name)}")
         labels = dict(icfg.get("Labels") or {})
         labels.update(opts.labels)
         c = Container(id="", name=opts.name, image=opts.image, image_id=image_record.id,
                       created=now(), layers=layers, path=args[0], args=args[1:])
         c = self.containers.new(c)
+        if trace.enabled:
+            trace.step(f'mkdir("{self.cdir(c.id)}")', f"container {c.id[:12]}: its record, "
+                       "writable layer, bundle and logs live here")
         try:
             hostname = opts.hostname or c.id[:12]
             c.config = {
@@ -418,6 +427,7 @@ class Engine:
         from ..image import overlay  # (start-up: not on `ps`'s path)
         from ..kernel import cgroups  # (start-up: not on `ps`'s path)
         from ..network import dns  # (start-up: not on `ps`'s path)
+        from .. import trace  # (loaded with kernel/libc.py)
 
         cdir = self.cdir(c.id)
         rootfs = os.path.join(cdir, "rootfs")
@@ -457,6 +467,10 @@ class Engine:
                 f.write(c.config["Hostname"] + "\n")
         else:
             hc = c.host_config
+            if trace.enabled:
+                trace.step(f'write("{cdir}/{{hostname,hosts,resolv.conf}}")',
+                           "the container's /etc files, bind-mounted over the image's by the "
+                           "runtime")
             dns.write(cdir, c.config["Hostname"], c.config.get("Domainname") or "",
                       host_mode=mode == "host", dns=hc.get("Dns"), dns_search=hc.get("DnsSearch"),
                       hosts_text=self.net.hosts_text(c) if mode != "host" else None,
@@ -469,6 +483,13 @@ class Engine:
                     os.chown(p, uid, gid)
         cfg = bundle_mod.oci_config(c, cdir, user, cgroup_v2=cgroups.layout() == "v2",
                                     netns_path=netns, etc_dir=etc_dir)
+        if trace.enabled:
+            ns = [n.get("type") for n in (cfg.get("linux") or {}).get("namespaces") or []]
+            trace.step(f'write("{os.path.join(cdir, "config.json")}")',
+                       f"the OCI bundle (root {cfg.get('root', {}).get('path')}, args "
+                       f"{(cfg.get('process') or {}).get('args')}, "
+                       f"{len(cfg.get('mounts') or [])} mounts, namespaces {ns}): what the "
+                       "runtime makes the container from")
         write_atomic(os.path.join(cdir, "config.json"), json.dumps(cfg, indent=1), mode=0o666)
 
     # -- start -----------------------------------------------------------------------------------
@@ -614,8 +635,14 @@ class Engine:
         back, which was never announced, has no destroy event either."""
         if not c.id:
             return
+        from .. import trace  # (loaded: the runtime's delete and the unmount narrate through it)
+
         self._release(c)
         if c.networks:
+            if trace.enabled:
+                held = ", ".join(f"{n.get('IPAddress')} on {name}" for name, n in
+                                 c.networks.items())
+                trace.note(f"release {held}: the address goes back to the network's pool")
             self.net.release(self.containers, c)
         if volumes:
             for m in c.mounts:
@@ -626,6 +653,9 @@ class Engine:
                         self.volumes.remove(m["Name"])
                     except MinirunError:
                         pass
+        if trace.enabled:
+            trace.step(f'rm -rf "{self.cdir(c.id)}"', "the record, the writable layer (upper, "
+                       "work), the bundle and the logs")
         self.containers.remove_dir(c.id)
         if not quiet:
             events.record(self.root, "container", "destroy", c.id,

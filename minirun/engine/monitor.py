@@ -36,7 +36,7 @@ import select
 import sys
 import time
 
-from .. import fastjson
+from .. import fastjson, trace
 from ..base.times import now
 from ..errors import CommandError, MinirunError
 from ..kernel import libc
@@ -50,13 +50,20 @@ RESET_AFTER = 10.0  # s of running that reset the restart back-off (Docker's rul
 
 def main(argv: list[str]) -> None:
     root, runroot = argv[:2]
-    ready_fd = -1
+    ready_fd, trace_fd, trace_t0 = -1, -1, None
     for a in argv[2:]:
         if a.startswith("--ready-fd="):
             ready_fd = int(a.split("=", 1)[1])
+        elif a.startswith("--trace-fd="):  # `minirun --trace run`: the CLI's stderr
+            trace_fd = int(a.split("=", 1)[1])
+        elif a.startswith("--trace-t0="):  # and its clock
+            trace_t0 = float(a.split("=", 1)[1])
     if os.fork():
         os._exit(0)  # the CLI reaps our first copy at once; this one is adopted by PID 1
     os.setsid()
+    if trace_fd >= 0:
+        # On before the forks below: the maker and the network helper narrate there too.
+        trace.enable("monitor", fd=trace_fd, t0=trace_t0)
     net_helper = None
     if "--net-helper" in argv:
         # forked now: it imports pyroute2 while the CLI works
@@ -88,13 +95,12 @@ def main(argv: list[str]) -> None:
         os.dup2(null, fd)
     os.close(null)
     os.dup2(log, 2)
-    if os.environ.get("MINIRUN_TRACE", "") not in ("", "0"):
-        from .. import trace  # lazily: only with MINIRUN_TRACE
-
+    if trace_fd < 0 and os.environ.get("MINIRUN_TRACE", "") not in ("", "0"):
         trace.enable("monitor")  # every kernel step of this container, in monitor.log
     code = 0
     try:
-        Monitor(store, runroot, cid, ready_fd, wait_attach, net_helper, maker).run()
+        Monitor(store, runroot, cid, ready_fd, wait_attach, net_helper, maker,
+                trace_cli=trace_fd >= 0).run()
     except BaseException as e:  # noqa: BLE001 - the last word goes to the log, never lost
         os.write(log, f"{now()} monitor: {type(e).__name__}: {e}\n".encode())
         code = 1
@@ -103,7 +109,7 @@ def main(argv: list[str]) -> None:
 
 class Monitor:
     def __init__(self, store: Containers, runroot: str, cid: str, ready_fd: int,
-                 wait_attach: bool, net_helper=None, maker=None) -> None:
+                 wait_attach: bool, net_helper=None, maker=None, trace_cli: bool = False) -> None:
         self.store, self.runroot, self.cid = store, runroot, cid
         self.root = os.path.dirname(store.dir)  # --root: where the event journal is
         self.cdir = store.path(cid)
@@ -120,6 +126,24 @@ class Monitor:
         self.resolver = None  # network/resolver.py: 127.0.0.11 on user networks, while it runs
         self.net_helper = net_helper  # engine/nethelper.py: forked at our start, used once
         self.maker: Maker | None = maker  # the runtime's process for the next run (Maker)
+        # --trace: we narrate on the CLI's stderr while it waits for us (until "ok" with -d,
+        # until the exit's cleanup attached), then in monitor.log (cli_gone).
+        self.trace_cli = trace_cli
+
+    @staticmethod
+    def narrate(call: str, why: str) -> None:
+        """A step of ours, with --trace (callers test trace.enabled before an f-string)."""
+        if trace.enabled:
+            trace.step(call, why)
+
+    def cli_gone(self) -> None:
+        """The CLI we narrated to returns now (or has detached): narrate to monitor.log from
+        here on, and hold its stderr no longer (a caller reading it to EOF would wait for our
+        exit, the container's)."""
+        if self.trace_cli:
+            self.trace_cli = False
+            trace.note("the CLI returns: the rest of this trace goes to monitor.log")
+            trace.redirect(2)
 
     # -- the whole life --------------------------------------------------------------------------
     def run(self) -> None:
@@ -159,6 +183,9 @@ class Monitor:
                 c = self.store.load(self.cid)
                 code = _exit_code(status)
                 again = self.should_restart(c, code)
+                if trace.enabled:
+                    trace.note(f"the container's process {self.init_pid} exited: code {code}"
+                               + ("; its restart policy runs it again" if again else ""))
                 self.finish(code, again)
                 if not again:
                     break
@@ -186,6 +213,10 @@ class Monitor:
     def _start_once(self, c: Container, first: bool, maker: Maker) -> None:
         tty = bool(c.config.get("Tty"))
         io = maker.stdio
+        if trace.enabled:
+            self.narrate(f"maker {maker.pid}: create {self.cid[:12]}",
+                         "the OCI runtime makes the container in the maker, our child (its code "
+                         "never loads into us): [runtime], [child] and [init 1] below")
         try:
             pid = maker.ask("create", {"cid": self.cid, "cdir": self.cdir, "tty": tty,
                                        "stdin": bool(c.config.get("OpenStdin")),
@@ -234,6 +265,10 @@ class Monitor:
             from . import health  # only for a container with a check: the monitor stays small
 
             argv = health.probe_argv(c.config["Healthcheck"], c.config.get("Shell"))
+        if trace.enabled:
+            self.narrate(f"maker {maker.pid}: start {self.cid[:12]}",
+                         "the runtime opens exec.fifo: the init, waiting there fully set up, execs "
+                         "the program")
         maker.ask("start")
         started = time.monotonic()
 
@@ -286,16 +321,24 @@ class Monitor:
         if not _needs_network(c):  # none, host, container:X: nothing to plug in (`lo` is up:
             if helper is not None:  # the runtime's init did it, kernel/loopback.py)
                 helper.cancel()
+            if trace.enabled:
+                trace.note(f"network {c.host_config.get('NetworkMode', 'bridge')}: no veth, "
+                           "address or NAT rule to make (lo is up: the init did it)")
             return c.networks
         if helper is None:
-            return self.in_child(lambda: self._setup_network(c, pid))
+            self.narrate("fork() = network child", "plug the container in (no helper: a restart)")
+            return self.in_child(lambda: self._setup_network(c, pid), "network")
+        if trace.enabled:
+            self.narrate(f"network helper {helper.pid}: plug in {pid}",
+                         "its pyroute2 loaded while the CLI worked: bridge, veth pair, address, "
+                         "routes and NAT rules for the init's network namespace")
         return nethelper.result(helper.setup(self.cid, pid))
 
     def _setup_network(self, c: Container, pid: int) -> dict:
         self.networking().setup(c, pid, self.store)
         return c.networks
 
-    def in_child(self, fn):
+    def in_child(self, fn, who: str = "monitor"):
         """Run fn in a forked child and return its (JSON) result, or raise its error. The
         network code (ipaddress, subprocess, netlink ...) is imported there, not here: the
         monitor stays small for the container's whole life."""
@@ -303,6 +346,8 @@ class Monitor:
         pid = os.fork()
         if pid == 0:
             os.close(r)
+            if trace.enabled:
+                trace.stage(who)  # its narration's label
             os.write(w, fastjson.dumps(nethelper.outcome(fn)).encode())
             os._exit(0)
         os.close(w)
@@ -342,6 +387,8 @@ class Monitor:
             if not line.startswith("created"):
                 os.close(self.ready_fd)
                 self.ready_fd = -1
+                if not self.wait_attach:
+                    self.cli_gone()  # -d: the CLI prints the ID and returns
 
     def failed(self, e: MinirunError, first: bool) -> None:
         code = e.command_code if isinstance(e, CommandError) else 125
@@ -362,6 +409,7 @@ class Monitor:
             pass
         if first:
             self.tell(f"error {code} {e}")
+        self.cli_gone()
         self.broadcast(attach.EXIT, str(code).encode())
 
     # -- the event loop --------------------------------------------------------------------------
@@ -531,6 +579,8 @@ class Monitor:
     def drop(self, s: _socket.socket) -> None:
         self.clients.pop(s.fileno(), None)
         s.close()
+        if not self.clients and self.ready_fd < 0:
+            self.cli_gone()  # the attached CLI detached (ctrl-p ctrl-q), or went
 
     # -- after an exit ---------------------------------------------------------------------------
     def should_restart(self, c: Container, code: int) -> bool:
@@ -553,6 +603,9 @@ class Monitor:
             except MinirunError as e:
                 os.write(2, f"{now()} monitor: delete: {e}\n".encode())
         else:  # here: we exit soon, and a fork would only cost time
+            if trace.enabled:
+                self.narrate(f"delete {self.cid[:12]}", "the runtime's state and the container's "
+                             "cgroups go (oci delete); the writable layer stays until rm")
             oom = _end_run(self.runroot, self.cid)
         if self.logw is not None:
             self.logw.flush()
@@ -578,12 +631,19 @@ class Monitor:
         events.record(self.root, "container", "die", self.cid,
                       {**events.container_attributes(c), "exitCode": code})
         if c.networks:
+            self.narrate("fork() = network teardown", "its published ports' NAT rules and its "
+                         "name in the network's hosts go (the veth went with its network "
+                         "namespace); in a child: the network code stays out of us")
             try:
-                self.in_child(lambda: self.networking().finished(self.store, c))
+                self.in_child(lambda: self.networking().finished(self.store, c), "network")
             except MinirunError as e:
                 os.write(2, f"{now()} monitor: network teardown: {e}\n".encode())
         if not again and c.host_config.get("AutoRemove"):
+            if trace.enabled:
+                self.narrate(f"remove {self.cid[:12]}", "--rm: the rootfs mount, the writable "
+                             "layer, anonymous volumes and the record go before the CLI returns")
             self.remove(c)
+        self.cli_gone()  # the CLI returns on the exit frame below
         self.broadcast(attach.EXIT, str(code).encode())
         if not again:
             for s, _ in list(self.clients.values()):
@@ -779,12 +839,12 @@ def _make(root: str, runroot: str, stdio: Stdio, req: int, res: int) -> None:
     a = fastjson.loads(arg)
     log = os.open(os.path.join(a["cdir"], "monitor.log"), os.O_WRONLY | os.O_APPEND |
                   os.O_CREAT | os.O_CLOEXEC, 0o600)
-    os.dup2(log, 2)  # like the monitor's: errors and --trace lines go to monitor.log
+    os.dup2(log, 2)  # like the monitor's: errors go to monitor.log
     os.close(log)
-    if os.environ.get("MINIRUN_TRACE", "") not in ("", "0"):
-        from .. import trace
-
-        trace.enable("monitor")
+    if trace.enabled:  # --trace: the monitor's narration (the CLI's stderr, or monitor.log)
+        trace.stage("runtime")  # (the runtime's own label, as minirun-oci --trace)
+    elif os.environ.get("MINIRUN_TRACE", "") not in ("", "0"):
+        trace.enable("runtime")  # (a monitor not started by a tracing CLI): in monitor.log
     from ..oci import container as oci
 
     if not answer(nethelper.outcome(lambda: _create(runroot, a, stdio))):

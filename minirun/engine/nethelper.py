@@ -111,12 +111,14 @@ def _serve(root: str, runroot: str, req: int, res: int) -> None:
     cdir = store.path(cid)
     log = os.open(os.path.join(cdir, "monitor.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT |
                   os.O_CLOEXEC, 0o600)
-    os.dup2(log, 2)  # like the monitor: our errors and --trace lines go to monitor.log
+    os.dup2(log, 2)  # like the monitor: our errors go to monitor.log
     os.close(log)
-    if os.environ.get("MINIRUN_TRACE", "") not in ("", "0"):
-        from .. import trace
+    from .. import trace  # (loaded: kernel/netlink.py narrates through it)
 
-        trace.enable("network")
+    if trace.enabled:  # --trace: the monitor's narration (the CLI's stderr, or monitor.log)
+        trace.stage("network")
+    elif os.environ.get("MINIRUN_TRACE", "") not in ("", "0"):
+        trace.enable("network")  # (a monitor not started by a tracing CLI): in monitor.log
     if error is not None:
         out = {"error": error, "code": 125}
     else:

@@ -26,6 +26,7 @@ import os
 import sys
 from _thread import allocate_lock  # (the monitor's start-up budget: no `threading` for a lock)
 
+from .. import trace
 from ..errors import MinirunError
 from ..kernel import idmap, libc
 
@@ -64,6 +65,10 @@ def mount_rootfs(layers_dir: str, layer_names: list[str], container_dir: str,
         layers_dir, helpers = _idmapped_layers(layers_dir, layer_names, container_dir, idmaps)
         # The merged root directory takes its owner from upper: the container's root owns /.
         os.chown(upper, idmap.shift(0, idmaps["UidMap"]), idmap.shift(0, idmaps["GidMap"]))
+    if trace.enabled:
+        trace.note(f"rootfs {merged}: overlay of lowerdir (the image, read-only, top first: "
+                   f"{', '.join(reversed(layer_names))} in {layers_dir}), upperdir {upper} "
+                   f"(the container's writes), workdir {work} (overlay's scratch)")
     try:
         mount_in(layers_dir, merged, options, 0,
                  f"the container's / : a writable layer over the image's {len(layer_names)} "

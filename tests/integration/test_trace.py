@@ -12,6 +12,8 @@ import time
 
 import pytest
 
+from helpers import poll
+
 LINE = re.compile(r"^\[(runtime|child|init|exec-child|exec) \d+ \+\d+\.\dms\] (.*)$")
 HELLO = ["sh", "-c", "echo hello; echo oops >&2"]
 
@@ -163,3 +165,111 @@ def test_trace_stays_out_of_the_terminal(oci, bundle, cid, tmp_path, console_ser
     c = calls(traced(err.read_text()))
     assert any("TIOCSCTTY" in x for x in c) and any("SCM_RIGHTS" in x for x in c)
     assert c[-1].startswith("execve(")
+
+
+# --- `minirun --trace run`: the whole path, from the CLI to the cleanup -------------------------
+
+WHO = re.compile(r"^\[(cli|monitor|runtime|child|init|network|exec-child|exec) \d+ "
+                 r"\+\d+\.\dms\] (.*)$")
+
+
+def path_lines(stderr: str) -> list[tuple[str, str]]:
+    """(who, what) of each narrated line; every stderr line must be one."""
+    out = []
+    for ln in stderr.splitlines():
+        m = WHO.match(ln)
+        assert m, f"not a trace line: {ln!r}"
+        body = m.group(2)
+        assert "  # " in body or body.startswith("-- ") or body.startswith("(no nft"), ln
+        out.append((m.group(1), body))
+    return out
+
+
+def index(lines: list[tuple[str, str]], who: str, text: str) -> int:
+    for i, (w, body) in enumerate(lines):
+        if w == who and text in body.split("  # ", 1)[0]:  # in the call, not its why
+            return i
+    raise AssertionError(f"[{who}] {text!r} is not narrated:\n" +
+                         "\n".join(f"[{w}] {b[:110]}" for w, b in lines))
+
+
+def check_whole_path(lines: list[tuple[str, str]], bridge: bool) -> None:
+    order = [index(lines, "cli", "posix_spawn(monitor)"),
+             index(lines, "cli", "-- image busybox:"),
+             index(lines, "cli", 'mount("overlay", '),
+             index(lines, "cli", "config.json"),
+             index(lines, "monitor", "create"),
+             index(lines, "child", "unshare(CLONE_NEW"),
+             index(lines, "init", 'mount("proc"'),
+             index(lines, "init", 'pivot_root(".", ".")')]
+    # (the init's last line, its wait on exec.fifo, may come after the monitor's next: the
+    # runtime's create returns once the init is set up, a moment before the init says so)
+    assert order[-1] < index(lines, "init", 'open("exec.fifo", O_WRONLY)') < \
+        index(lines, "runtime", 'exec.fifo", O_RDONLY)')
+    if bridge:
+        order += [index(lines, "network", 'kind="veth"'),
+                  max(i for i, (w, b) in enumerate(lines)
+                      if w == "network" and ("nft -f" in b or "NFT_MSG_GETGEN" in b))]
+    else:
+        order.append(index(lines, "monitor", "-- network none: no veth"))
+    order += [index(lines, "runtime", 'exec.fifo", O_RDONLY)'),
+              index(lines, "init", "execve("),
+              index(lines, "monitor", "exited: code 0"),
+              index(lines, "monitor", "delete "),
+              index(lines, "monitor", "remove "),
+              index(lines, "monitor", 'umount2("'),
+              index(lines, "monitor", "rm -rf"),
+              index(lines, "monitor", "the CLI returns")]
+    assert order == sorted(order), "\n".join(f"{i}: [{lines[i][0]}] {lines[i][1][:100]}"
+                                             for i in order)
+    assert "lowerdir=" in lines[order[2]][1] and "upperdir=" in lines[order[2]][1] \
+        and "workdir=" in lines[order[2]][1]
+    assert lines[-1][1].startswith("-- the CLI returns")  # nothing after: the CLI has gone
+
+
+@pytest.mark.parametrize("network", ["bridge", "none"])
+def test_minirun_trace_run_narrates_the_whole_path(mr, network):
+    r = mr("--trace", "run", "--rm", "--network", network, "busybox", "true")
+    assert (r.returncode, r.stdout) == (0, ""), r.stderr
+    check_whole_path(path_lines(r.stderr), bridge=network == "bridge")
+    assert mr.ok("ps", "-aq") == ""
+
+
+def test_minirun_trace_env_is_the_flag(mr):
+    env = dict(mr.env, MINIRUN_TRACE="1")
+    r = subprocess.run(mr.argv("run", "--rm", "--network", "none", "busybox", "sh", "-c",
+                               "echo hello; echo oops >&2"), env=env, capture_output=True,
+                       text=True, stdin=subprocess.DEVNULL, timeout=60)
+    assert (r.returncode, r.stdout) == (0, "hello\n"), r.stderr
+    lines = r.stderr.splitlines()
+    assert "oops" in lines  # the container's own stderr, among the narration
+    check_whole_path(path_lines("\n".join(ln for ln in lines if ln != "oops")), bridge=False)
+
+
+def test_minirun_run_says_nothing_more_without_it(mr):
+    env = {k: v for k, v in mr.env.items() if k != "MINIRUN_TRACE"}
+    for args in (("--network", "none"), ()):
+        r = subprocess.run(mr.argv("run", "--rm", *args, "busybox", "sh", "-c", "echo err >&2"),
+                           env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                           timeout=60)
+        assert (r.returncode, r.stdout, r.stderr) == (0, "", "err\n")
+
+
+def test_minirun_trace_detached_run_returns_then_narrates_in_monitor_log(mr):
+    t = time.monotonic()
+    r = mr("--trace", "run", "-d", "--network", "none", "busybox", "sleep", "1")
+    took = time.monotonic() - t
+    assert r.returncode == 0, r.stderr
+    assert took < 5  # the monitor let go of our stderr (else capture_output waits for its exit)
+    cid = r.stdout.strip()
+    lines = path_lines(r.stderr)
+    index(lines, "init", "execve(")  # (maybe just after the next line: it races with "ok")
+    gone = index(lines, "monitor", "-- the CLI returns: the rest of this trace goes to monitor.log")
+    assert [w for w, _ in lines[gone + 1:]] in ([], ["init"])
+    assert not any("exited: code" in b for _, b in lines)
+    log = mr.root / "containers" / cid / "monitor.log"
+    assert poll(lambda: "exited: code 0" in log.read_text() and "umount2(" in log.read_text(),
+                timeout=15), log.read_text()
+    after = path_lines(log.read_text())
+    assert after[0] == ("monitor", after[0][1]) and "exited: code 0" in after[0][1]
+    index(after, "monitor", "delete ")

@@ -146,4 +146,10 @@ def ensure_image(ctx, ref: str, pull_policy: str = "missing", platform: str | No
     parsed = reference.parse(ref)  # an image ID that is not in the store is no name to pull
     if pull_policy == "missing":
         click.echo(f"Unable to find image '{parsed.familiar}' locally", err=True)
+    from .. import trace  # (small; only when pulling)
+
+    if trace.enabled:
+        trace.note(f"image {parsed.familiar}: "
+                   f"{'not in the store' if pull_policy == 'missing' else '--pull=always'}: "
+                   f"pull it from {parsed.registry}")
     return _pull(obj, ref, platform=platform, out=sys.stderr)

@@ -43,6 +43,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Callable, Iterable
 
+from .. import trace
 from ..errors import ImageError, RegistryError
 from . import auth, layers, reference
 from .platform import parse_platform, platform_string, select_platform
@@ -151,6 +152,10 @@ def _pull(store: Store, reg: Registry, ref: reference.Reference, want: tuple[str
           unpackers: int) -> ImageRecord:
     repo = ref.repository
     display.start(ref)
+    if trace.enabled:
+        trace.step(f"GET /v2/{repo}/manifests/{ref.manifest_ref} from {ref.registry}",
+                   "the image's manifest (or an index of them, one per platform): its config "
+                   "and layers, each named by the sha256 of its bytes")
     top = reg.get_manifest(repo, ref.manifest_ref)
     manifest, index_digest = top, ""
     if top.is_index:
@@ -206,6 +211,14 @@ def _pull(store: Store, reg: Registry, ref: reference.Reference, want: tuple[str
                 raise RegistryError(f"{what}: the image is for {got[0]}/{got[1]}, not "
                                     f"{'/'.join(p for p in want if p)}")
 
+        if trace.enabled:
+            trace.step(f"GET .../blobs/{config_id[:19]}... (the config)", "its rootfs.diff_ids "
+                       "say what each layer must unpack to, before any is unpacked")
+            for i, (d, diff) in enumerate(zip(layer_descs, diff_ids), 1):
+                trace.step(f"GET .../blobs/{d['digest'][:19]}... ({d.get('size', '?')} bytes) "
+                           f"-> layer {i}/{len(diff_ids)}, {diff[:19]}...",
+                           "downloaded and unpacked as it arrives; kept only if the blob's "
+                           "sha256 and the unpacked tar's (its diff_id) both match")
         _layers(store, reg, repo, layer_descs, diff_ids, staging, display, what, workers, added,
                 unpackers)
 

@@ -131,6 +131,19 @@ def test_second_pull_downloads_nothing(open_registry, tmp_path):
     assert sorted(os.listdir(store_of(tmp_path).blobs_dir)) == blobs
 
 
+def test_trace_narrates_the_pull_of_a_run(open_registry, tmp_path):
+    """`minirun --trace run` of an image not in the store: the pull's steps (manifest, config,
+    each layer with its digests) come before the container's, in the trace's format."""
+    name = f"{open_registry.host}/busybox:oci"
+    r = ok(tmp_path, "--runroot", str(tmp_path / "run"), "--trace", "run", "--rm",
+           "--network", "none", name, "true")
+    err = r.stderr
+    assert f"-- image {name}: not in the store: pull it from {open_registry.host}" in err
+    assert "GET /v2/busybox/manifests/oci from" in err
+    assert "(the config)" in err and err.count("-> layer ") == 2
+    assert err.index("(the config)") < err.index("pivot_root")
+
+
 def test_plain_lines_when_not_a_terminal(open_registry, tmp_path):
     r = ok(tmp_path, "pull", f"{open_registry.host}/busybox:oci")
     assert "\r" not in r.stdout and "\x1b" not in r.stdout

@@ -754,33 +754,18 @@ class Maker:
         """`keep`: the fds that are the monitor's business (the CLI's ready pipe, the network
         helper's pipes), closed in the maker; its stdin becomes /dev/null. `preload`: import
         the runtime at once (at our start: the CLI is still busy), else when asked."""
-        req_r, req_w = os.pipe2(os.O_CLOEXEC)
-        res_r, res_w = os.pipe2(os.O_CLOEXEC)
-        pid = os.fork()
-        if pid:
-            os.close(req_r)
-            os.close(res_w)
-            return cls(pid, req_w, res_r, stdio)
-        code = 0
-        try:
-            os.close(req_w)
-            os.close(res_r)
+
+        def serve(req: int, res: int) -> None:
             signal.set_wakeup_fd(-1)  # the monitor's wakeup pipe is not ours to write
             null = os.open("/dev/null", os.O_RDWR)
             os.dup2(null, 0)
             os.close(null)
-            for fd in keep:
-                if fd >= 0:
-                    try:
-                        os.close(fd)
-                    except OSError:
-                        pass
             if preload:
                 _preload()
-            _make(root, runroot, stdio, req_r, res_w)
-        except BaseException:  # noqa: BLE001 - the monitor reads "the runtime's process died"
-            code = 1
-        os._exit(code)
+            _make(root, runroot, stdio, req, res)
+
+        pid, req_w, res_r = nethelper.fork_server(keep, serve)
+        return cls(pid, req_w, res_r, stdio)
 
     def ask(self, word: str, arg=None):
         """Send a request; its answer as a value, or the error it was (with its exit code)."""

@@ -66,24 +66,35 @@ def fork(root: str, runroot: str, keep: tuple[int, ...] = ()) -> Helper:
     """Fork the helper (from the monitor, early). `keep`: the fds that are the monitor's
     business (its stdin, the CLI's ready pipe), closed in the helper so that the CLI never
     waits on it."""
+    pid, req_w, res_r = fork_server(keep, lambda req, res: _serve(root, runroot, req, res))
+    return Helper(pid, req_w, res_r)
+
+
+def fork_server(keep: tuple[int, ...], serve) -> tuple[int, int, int]:
+    """Fork a child that answers the parent's requests over two pipes (this helper, and the
+    monitor's maker): (pid, request fd, result fd) in the parent. The child closes the
+    parent's ends and the fds in `keep` (the parent's business: a pipe whose reader waits for
+    EOF must not stay open in it), runs serve(request fd, result fd) and exits: 0, or 1 if it
+    raised (the parent then reads EOF: "the helper died")."""
     req_r, req_w = os.pipe2(os.O_CLOEXEC)
     res_r, res_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid:
         os.close(req_r)
         os.close(res_w)
-        return Helper(pid, req_w, res_r)
-    os.close(req_w)
-    os.close(res_r)
-    for fd in keep:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
+        return pid, req_w, res_r
     code = 0
     try:
-        _serve(root, runroot, req_r, res_w)
-    except BaseException:  # noqa: BLE001 - the monitor reads "the network helper died"
+        os.close(req_w)
+        os.close(res_r)
+        for fd in keep:
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        serve(req_r, res_w)
+    except BaseException:  # noqa: BLE001 - the parent reads EOF: the helper died
         code = 1
     os._exit(code)
 

@@ -63,9 +63,10 @@ def sh(script: str, **kw) -> subprocess.CompletedProcess:
 
 # --- containers of the docker-like front end -------------------------------------------------
 
-def container(name: str) -> dict | None:
-    """`minirun inspect NAME` as a dict, or None if there is no such container."""
-    r = minirun("inspect", "--type", "container", name)
+def inspected(*argv: str) -> dict | None:
+    """The first object of `minirun ARGV` (an inspect command) as a dict, or None if there is
+    no such object."""
+    r = minirun(*argv)
     if r.returncode != 0:
         return None
     try:
@@ -73,6 +74,11 @@ def container(name: str) -> dict | None:
     except ValueError:
         return None
     return data[0] if isinstance(data, list) and data else None
+
+
+def container(name: str) -> dict | None:
+    """`minirun inspect NAME` as a dict, or None if there is no such container."""
+    return inspected("inspect", "--type", "container", name)
 
 
 def running_pid(name: str, how: str) -> tuple[int | None, list[str]]:

@@ -45,14 +45,7 @@ minirun save -o {TAR} {IMAGE}
 
 
 def image(name: str) -> dict | None:
-    r = L.minirun("image", "inspect", name)
-    if r.returncode != 0:
-        return None
-    try:
-        data = json.loads(r.stdout)
-    except ValueError:
-        return None
-    return data[0] if data else None
+    return L.inspected("image", "inspect", name)
 
 
 def history(name: str) -> list[str]:

@@ -47,15 +47,7 @@ SOLUTION = f"""
 
 
 def network(name: str) -> dict | None:
-    import json
-    r = L.minirun("network", "inspect", name)
-    if r.returncode != 0:
-        return None
-    try:
-        data = json.loads(r.stdout)
-    except ValueError:
-        return None
-    return data[0] if data else None
+    return L.inspected("network", "inspect", name)
 
 
 def on_net(c: dict) -> bool:

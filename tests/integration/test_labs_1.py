@@ -11,40 +11,14 @@ from __future__ import annotations
 
 import glob
 import os
-import subprocess
-import sys
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(REPO, "scripts"))
-
-import labs  # noqa: E402  (scripts/labs: the checks' helpers)
+from labrunner import bash, lab, labs, page
+from labrunner import module as _module
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="the labs make containers: they need root")
-
-LAB = os.path.join(REPO, "scripts", "lab")
-
-
-def page(n: int) -> str:
-    found = glob.glob(os.path.join(REPO, "docs", "labs", f"{n:02d}-*.md"))
-    assert len(found) == 1, f"docs/labs/{n:02d}-*.md: expected one page, found {found}"
-    return found[0]
-
-
-def lab(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, LAB, *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def bash(script: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env["PATH"] = f"{labs.BIN}:{env.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
-    env.pop("MINIRUN_TRACE", None)
-    return subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
 
 
 def leftovers(n: int, ids: tuple[str, ...] = ()) -> list[str]:
@@ -68,12 +42,6 @@ def clean_lab(request):
     assert leftovers(n) == [], "left over from an earlier run, and cleanup() did not remove it"
     yield n
     mod.cleanup()
-
-
-def _module(n: int):
-    import importlib
-
-    return importlib.import_module(f"labs.lab{n:02d}")
 
 
 @pytest.mark.parametrize("clean_lab", [1, 2, 3, 4], indirect=True)

@@ -19,49 +19,19 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(REPO, "scripts"))
-
-import labs  # noqa: E402  (scripts/labs: the checks' helpers)
+from labrunner import bash, lab, labs, page
+from labrunner import module as _module
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="the labs make containers and cgroups: they need root")
 
-LAB = os.path.join(REPO, "scripts", "lab")
 CG = "/sys/fs/cgroup"
 LAYERS = "/var/lib/minirun/image/layers"
 # the host ports each lab's page and exercise publish
 PORTS = {5: (), 6: (), 7: (8077, 8087), 8: (8078, 8088)}
-
-
-def page(n: int) -> str:
-    found = glob.glob(os.path.join(REPO, "docs", "labs", f"{n:02d}-*.md"))
-    assert len(found) == 1, f"docs/labs/{n:02d}-*.md: expected one page, found {found}"
-    return found[0]
-
-
-def lab(*args: str, timeout: float = 90) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, LAB, *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def bash(script: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env["PATH"] = f"{labs.BIN}:{env.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
-    env.pop("MINIRUN_TRACE", None)
-    return subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
-
-
-def _module(n: int):
-    import importlib
-
-    return importlib.import_module(f"labs.lab{n:02d}")
 
 
 # --- what the host must have -----------------------------------------------------------------

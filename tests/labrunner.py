@@ -42,3 +42,13 @@ def bash(script: str, timeout: float = 180) -> subprocess.CompletedProcess:
 def module(n: int):
     """scripts/labs/labNN.py."""
     return importlib.import_module(f"labs.lab{n:02d}")
+
+
+def cleaned(n: int, leftovers):
+    """A lab test's fixture body: lab n's cleanup() before (nothing of an earlier run may be
+    left: leftovers(n) says what is) and after the test."""
+    mod = module(n)
+    mod.cleanup()
+    assert leftovers(n) == [], "left over from an earlier run, and cleanup() did not remove it"
+    yield n
+    mod.cleanup()

@@ -787,16 +787,7 @@ class Maker:
     def close(self) -> None:
         """Done with it: tell it so (it exits, or has exited), and reap it."""
         if self.pid:
-            try:
-                os.write(self.request_fd, b"-\n")
-            except OSError:
-                pass
-            os.close(self.request_fd)
-            os.close(self.result_fd)
-            try:
-                os.waitpid(self.pid, 0)
-            except ChildProcessError:
-                pass
+            nethelper.dismiss(self.pid, self.request_fd, self.result_fd)
             self.pid = 0
 
 

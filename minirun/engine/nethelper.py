@@ -53,13 +53,21 @@ class Helper:
         """Not needed after all (no network, or no container): told so in words, not by the
         pipe's EOF, which may never come: a container's init forked by the runtime since then
         holds a copy of our end until it execs (O_CLOEXEC acts at exec, not at fork)."""
-        try:
-            os.write(self.request_fd, b"-\n")
-        except OSError:
-            pass
-        os.close(self.request_fd)
-        os.close(self.result_fd)
-        os.waitpid(self.pid, 0)
+        dismiss(self.pid, self.request_fd, self.result_fd)
+
+
+def dismiss(pid: int, request_fd: int, result_fd: int) -> None:
+    """Tell a fork_server() child it is done ("-"), close our pipes, reap it."""
+    try:
+        os.write(request_fd, b"-\n")
+    except OSError:
+        pass
+    os.close(request_fd)
+    os.close(result_fd)
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
 
 
 def fork(root: str, runroot: str, keep: tuple[int, ...] = ()) -> Helper:

@@ -14,7 +14,7 @@ import os
 
 import pytest
 
-from labrunner import bash, lab, labs, page
+from labrunner import bash, cleaned, lab, labs, page
 from labrunner import module as _module
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
@@ -36,12 +36,7 @@ def leftovers(n: int, ids: tuple[str, ...] = ()) -> list[str]:
 
 @pytest.fixture
 def clean_lab(request):
-    n = request.param
-    mod = _module(n)
-    mod.cleanup()
-    assert leftovers(n) == [], "left over from an earlier run, and cleanup() did not remove it"
-    yield n
-    mod.cleanup()
+    yield from cleaned(request.param, leftovers)
 
 
 @pytest.mark.parametrize("clean_lab", [1, 2, 3, 4], indirect=True)

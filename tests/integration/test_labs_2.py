@@ -22,7 +22,7 @@ import subprocess
 
 import pytest
 
-from labrunner import bash, lab, labs, page
+from labrunner import bash, cleaned, lab, labs, page
 from labrunner import module as _module
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
@@ -120,12 +120,7 @@ def leftovers(n: int) -> list[str]:
 
 @pytest.fixture
 def clean_lab(request):
-    n = request.param
-    mod = _module(n)
-    mod.cleanup()
-    assert leftovers(n) == [], "left over from an earlier run, and cleanup() did not remove it"
-    yield n
-    mod.cleanup()
+    yield from cleaned(request.param, leftovers)
 
 
 # --- the walk through each lab ---------------------------------------------------------------

@@ -1,0 +1,428 @@
+"""A real containerd drives minirun-oci as its runc (issue 20): `ctr --runc-binary minirun-oci`.
+
+The module starts a private containerd (its own root, state, grpc/ttrpc sockets and config in a
+temp dir; CRI and the snapshotters we do not use disabled) and a namespace of its own, imports
+the busybox image from minirun's default store (`minirun save busybox`), and drives
+containerd-shim-runc-v2 -> minirun-oci through `ctr`: run, exec (with and without a pty),
+pause/resume, metrics (the shim reads the container's cgroup), kill, delete, a memory limit and
+its OOM event, 20 runs in parallel -- then checks that nothing is left behind. The runtime's
+--root (`ctr --runc-root`) is in the temp dir too. The fixture stops containerd, kills any shim
+of ours and the processes in our namespace's cgroups, unmounts and removes everything, pass or
+fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from helpers import drive_pty, mounts
+
+REPO = Path(__file__).resolve().parents[2]
+OCI = str(REPO / ".venv" / "bin" / "minirun-oci")
+MINIRUN = str(REPO / ".venv" / "bin" / "minirun")
+IMAGE = "docker.io/library/busybox:latest"
+SHIM = "containerd-shim-runc-v2"
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("containerd") is None or shutil.which("ctr") is None,
+                       reason="containerd/ctr are not installed (scripts/setup installs containerd)"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="a private containerd needs root"),
+]
+
+CONFIG = """version = 2
+root = "{d}/root"
+state = "{d}/state"
+disabled_plugins = [
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.tracing.processor.v1.otlp",
+  "io.containerd.internal.v1.tracing",
+]
+
+[grpc]
+  address = "{d}/containerd.sock"
+
+[ttrpc]
+  address = "{d}/containerd.sock.ttrpc"
+
+[debug]
+  address = "{d}/debug.sock"
+"""
+
+
+def _cmdline(pid: str) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+class Ctrd:
+    """The private containerd: `ctrd(*args)` runs `ctr --address SOCK -n NS *args`."""
+
+    def __init__(self, d: Path) -> None:
+        self.dir = d
+        self.sock = str(d / "containerd.sock")
+        self.ns = "minirun-" + uuid.uuid4().hex[:8]
+        self.runc_root = d / "runc"   # --runc-root: the shim hands <it>/<ns> to minirun-oci
+        self.proc: subprocess.Popen | None = None
+
+    def __call__(self, *args: str, check: bool = True, timeout: float = 60,
+                 **kw) -> subprocess.CompletedProcess:
+        r = subprocess.run(["ctr", "--address", self.sock, "-n", self.ns, *args],
+                           capture_output=True, text=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL, **kw)
+        if check and r.returncode != 0:
+            raise AssertionError(f"ctr {' '.join(args)} -> {r.returncode}:\n{r.stdout}{r.stderr}")
+        return r
+
+    def runtime_flags(self) -> list[str]:
+        return ["--runc-binary", OCI, "--runc-root", str(self.runc_root)]
+
+    def run_argv(self, name: str, *cmd: str, flags: tuple = (), rm: bool = True) -> list[str]:
+        return ["ctr", "--address", self.sock, "-n", self.ns, "run",
+                *(["--rm"] if rm else []), *self.runtime_flags(), *flags, IMAGE, name, *cmd]
+
+    def run(self, name: str, *cmd: str, flags: tuple = (), timeout: float = 60):
+        return subprocess.run(self.run_argv(name, *cmd, flags=flags), capture_output=True,
+                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def tasks(self) -> dict[str, str]:
+        """{task: STATUS} from `ctr tasks ls`."""
+        lines = self("tasks", "ls").stdout.splitlines()[1:]
+        return {ln.split()[0]: ln.split()[2] for ln in lines if ln.strip()}
+
+    def remove(self, name: str) -> None:
+        """The container and its task gone, whatever state they are in."""
+        self("tasks", "kill", "-s", "SIGKILL", name, check=False)
+        for _ in range(50):
+            if self.tasks().get(name) in (None, "STOPPED"):
+                break
+            time.sleep(0.1)
+        self("tasks", "delete", "-f", name, check=False)
+        self("containers", "rm", name, check=False)
+
+    # --- what a namespace of ours may leave on the host ---
+
+    def shims(self) -> list[str]:
+        """containerd-shim-runc-v2 processes serving our containerd, as "pid: cmdline"."""
+        out = []
+        for p in Path("/proc").iterdir():
+            if p.name.isdigit():
+                argv = _cmdline(p.name)
+                if argv and argv[0].endswith(SHIM) and self.sock in argv and _alive(int(p.name)):
+                    out.append(f"{p.name}: {' '.join(argv)}")
+        return out
+
+    def cgroup_dirs(self) -> list[Path]:
+        """Container cgroups under /<ns> (ctr's default cgroupsPath is /<ns>/<id>)."""
+        out = []
+        for mnt in set(mounts().values()):
+            base = Path(mnt) / self.ns
+            if base.is_dir():
+                out += sorted((p for p in base.rglob("*") if p.is_dir()), reverse=True)
+        return out
+
+    def mount_points(self) -> list[str]:
+        with open("/proc/self/mountinfo") as f:
+            return [ln.split()[4] for ln in f if ln.split()[4].startswith(str(self.dir))]
+
+
+def _wait(pred, timeout: float = 10, step: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(step)
+
+
+def _stop(ctrd: Ctrd, run_containerd_existed: bool) -> None:
+    """Everything our containerd made, gone: best effort at each step, in order."""
+    if ctrd.proc is not None and ctrd.proc.poll() is None:
+        try:
+            for line in ctrd("containers", "ls", "-q", check=False, timeout=20).stdout.split():
+                ctrd.remove(line)
+        except Exception:
+            pass
+        ctrd.proc.send_signal(signal.SIGTERM)
+        try:
+            ctrd.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            ctrd.proc.kill()
+            ctrd.proc.wait()
+    # shims of ours outlive containerd by design: kill them, then their containers' processes
+    for line in ctrd.shims():
+        try:
+            os.kill(int(line.split(":")[0]), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    _wait(lambda: not ctrd.shims(), timeout=10)
+    for d in ctrd.cgroup_dirs():
+        if (d / "freezer.state").exists():
+            try:
+                (d / "freezer.state").write_text("THAWED")
+            except OSError:
+                pass
+        try:
+            for pid in (d / "cgroup.procs").read_text().split():
+                os.kill(int(pid), signal.SIGKILL)
+        except OSError:
+            pass
+    for p in Path("/proc").iterdir():   # a minirun-oci of ours still running (its --root)
+        if p.name.isdigit() and str(ctrd.runc_root) in " ".join(_cmdline(p.name)):
+            try:
+                os.kill(int(p.name), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    for d in ctrd.cgroup_dirs():
+        _wait(lambda: _rmdir(d), timeout=5)
+    for mnt in set(mounts().values()):
+        _rmdir(Path(mnt) / ctrd.ns)
+    for m in sorted(ctrd.mount_points(), key=len, reverse=True):
+        subprocess.run(["umount", "-l", m], capture_output=True)
+    shutil.rmtree(ctrd.dir, ignore_errors=True)
+    if not run_containerd_existed:   # ctr's fifo dir and the shims' socket dir, if empty
+        for sub in ("fifo", "runc", "s", ""):
+            _rmdir(Path("/run/containerd") / sub)
+
+
+def _rmdir(d: Path) -> bool:
+    try:
+        d.rmdir()
+        return True
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def ctrd():
+    if not os.access(OCI, os.X_OK):
+        pytest.skip(f"{OCI} is missing (scripts/setup makes the venv)")
+    run_containerd_existed = os.path.exists("/run/containerd")
+    d = Path(tempfile.mkdtemp(prefix="minirun-ctrd-"))
+    c = Ctrd(d)
+    try:
+        (d / "config.toml").write_text(CONFIG.format(d=d))
+        log = open(d / "containerd.log", "wb")
+        c.proc = subprocess.Popen(["containerd", "--config", str(d / "config.toml")],
+                                  stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        log.close()
+        up = _wait(lambda: c.proc.poll() is None
+                   and c("version", check=False, timeout=10).returncode == 0, timeout=30, step=0.2)
+        if not up:
+            raise AssertionError("containerd did not answer `ctr version`:\n"
+                                 + (d / "containerd.log").read_text()[-3000:])
+        yield c
+    finally:
+        _stop(c, run_containerd_existed)
+
+
+@pytest.fixture(scope="module")
+def image(ctrd):
+    """busybox from minirun's default store, imported into our namespace."""
+    tar = ctrd.dir / "busybox.tar"
+    with open(tar, "wb") as f:
+        r = subprocess.run([MINIRUN, "save", "busybox"], stdout=f, stderr=subprocess.PIPE,
+                           timeout=120)
+    if r.returncode != 0:
+        pytest.skip("no busybox image in minirun's default store /var/lib/minirun "
+                    f"(`minirun save busybox`: {r.stderr.decode(errors='replace').strip()})")
+    out = ctrd("images", "import", str(tar), timeout=120).stdout
+    tar.unlink()
+    return out
+
+
+@pytest.fixture
+def names(ctrd):
+    """names(prefix) -> a fresh container name; every such container is removed after the test."""
+    made: list[str] = []
+
+    def make(prefix: str = "c") -> str:
+        made.append(f"{prefix}-{uuid.uuid4().hex[:6]}")
+        return made[-1]
+
+    yield make
+    for n in made:
+        ctrd.remove(n)
+
+
+def _start(ctrd: Ctrd, name: str, *cmd: str, flags: tuple = ()) -> None:
+    ctrd("run", "-d", *ctrd.runtime_flags(), *flags, IMAGE, name, *cmd)
+    assert _wait(lambda: ctrd.tasks().get(name) == "RUNNING"), ctrd.tasks()
+
+
+# --- the tests -------------------------------------------------------------------------------
+
+
+def test_image_import(ctrd, image):
+    assert "unpacking docker.io/library/busybox:latest" in image
+    assert IMAGE in ctrd("images", "ls", "-q").stdout.split()
+    assert ctrd("snapshots", "ls").stdout.count("Committed") >= 1
+
+
+def test_run_rm_output_and_exit_codes(ctrd, image, names):
+    r = ctrd.run(names("echo"), "echo", "hello from minirun-oci")
+    assert (r.returncode, r.stdout) == (0, "hello from minirun-oci\n"), r.stderr
+    r = ctrd.run(names("exit"), "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert r.returncode == 3, r.stderr
+    assert r.stdout == "out\n" and "err\n" in r.stderr
+    assert not ctrd("containers", "ls", "-q").stdout.strip()   # --rm removed both
+
+
+def test_detached_exec_plain_and_tty(ctrd, image, names):
+    n = names("exec")
+    _start(ctrd, n, "sleep", "1000")
+    r = ctrd("tasks", "exec", "--exec-id", "plain", n, "sh", "-c", "echo pid1=$(cat /proc/1/comm); exit 5",
+             check=False)
+    assert (r.returncode, r.stdout) == (5, "pid1=sleep\n"), r.stderr
+    # -t: ctr wants a console of its own on stdin (it panics "provided file is not a console"
+    # otherwise), so it runs on a pty as a terminal user would
+    rc, out = drive_pty(["ctr", "--address", ctrd.sock, "-n", ctrd.ns, "tasks", "exec", "-t",
+                         "--exec-id", "tty", n, "sh", "-c", "tty; [ -t 0 ] && echo stdin-is-tty; exit 4"],
+                        timeout=30)
+    assert rc == 4, out
+    assert "/dev/pts/" in out and "stdin-is-tty" in out, out
+    assert ctrd.tasks()[n] == "RUNNING"
+
+
+def test_pause_resume(ctrd, image, names):
+    n = names("pause")
+    _start(ctrd, n, "sleep", "1000")
+    ctrd("tasks", "pause", n)
+    assert ctrd.tasks()[n] == "PAUSED"
+    ctrd("tasks", "resume", n)
+    assert ctrd.tasks()[n] == "RUNNING"
+    r = ctrd("tasks", "exec", "--exec-id", "after", n, "echo", "alive")
+    assert r.stdout == "alive\n"
+
+
+def test_metrics_and_memory_limit(ctrd, image, names):
+    n = names("metrics")
+    _start(ctrd, n, "sleep", "1000", flags=("--memory-limit", str(64 << 20)))
+    table = ctrd("tasks", "metrics", n).stdout
+    rows = dict(ln.split(None, 1) for ln in table.splitlines() if ln.startswith(("memory.", "pids.")))
+    rows = {k: v.strip() for k, v in rows.items()}
+    usage = rows.get("memory.usage_in_bytes", rows.get("memory.usage"))
+    assert usage is not None and int(usage) > 0, table
+    limit = rows.get("memory.limit_in_bytes", rows.get("memory.limit"))
+    assert limit == str(64 << 20), table
+    assert int(rows["pids.current"]) >= 1, table
+    data = json.loads(ctrd("tasks", "metrics", "--format", "json", n).stdout)
+    assert data["memory"], data
+
+
+def test_kill_sigterm_trap_exit_7(ctrd, image, names):
+    n = names("kill")
+    _start(ctrd, n, "sh", "-c", 'trap "exit 7" TERM; while true; do sleep 0.1; done')
+
+    def trapped():   # the shell has its TERM handler (SigCgt bit 15) before we send it
+        r = ctrd("tasks", "exec", "--exec-id", f"chk{uuid.uuid4().hex[:4]}", n,
+                 "grep", "SigCgt", "/proc/1/status", check=False)
+        return r.returncode == 0 and int(r.stdout.split()[1], 16) & (1 << (signal.SIGTERM - 1))
+
+    assert _wait(trapped)
+    ctrd("tasks", "kill", "-s", "SIGTERM", n)
+    assert _wait(lambda: ctrd.tasks().get(n) == "STOPPED"), ctrd.tasks()
+    r = ctrd("tasks", "delete", n, check=False)
+    assert "exit code 7" in r.stdout + r.stderr, r
+    assert n not in ctrd.tasks()
+    ctrd("containers", "rm", n)
+
+    # the same through a foreground `ctr run`: its exit code is the task's
+    n2 = names("killfg")
+    p = subprocess.Popen(ctrd.run_argv(n2, "sh", "-c",
+                                       'trap "exit 7" TERM; echo ready; while true; do sleep 0.1; done'),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                         text=True)
+    try:
+        assert p.stdout.readline() == "ready\n"
+        ctrd("tasks", "kill", "-s", "SIGTERM", n2)
+        assert p.wait(timeout=30) == 7
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        p.stdout.close()
+        p.stderr.close()
+
+
+def test_delete_stopped_task_then_container(ctrd, image, names):
+    n = names("del")
+    ctrd("run", "-d", *ctrd.runtime_flags(), IMAGE, n, "true")
+    assert _wait(lambda: ctrd.tasks().get(n) == "STOPPED"), ctrd.tasks()
+    ctrd("tasks", "delete", n)
+    assert n not in ctrd.tasks()
+    assert not list((ctrd.runc_root / ctrd.ns).iterdir())   # minirun-oci's state dir gone
+    ctrd("containers", "rm", n)
+    assert n not in ctrd("containers", "ls", "-q").stdout.split()
+
+
+def test_oom_kill_event(ctrd, image, names):
+    ev = subprocess.Popen(["ctr", "--address", ctrd.sock, "-n", ctrd.ns, "events"],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          stdin=subprocess.DEVNULL)
+    lines: list[str] = []
+    try:
+        import threading
+
+        t = threading.Thread(target=lambda: lines.extend(iter(ev.stdout.readline, "")), daemon=True)
+        t.start()
+        time.sleep(1)   # subscribed
+        n = names("oom")
+        r = ctrd.run(n, "sh", "-c", 'x=$(head -c 64m /dev/zero | tr "\\0" a); echo survived',
+                     flags=("--memory-limit", str(16 << 20)))
+        assert r.returncode == 137 and "survived" not in r.stdout, r
+        assert _wait(lambda: any("/tasks/oom" in ln and f'"container_id":"{n}"' in ln
+                                 for ln in list(lines))), "".join(lines)
+    finally:
+        ev.terminate()
+        ev.wait(timeout=10)
+        ev.stdout.close()
+
+
+def test_twenty_parallel_runs(ctrd, image, names):
+    ns = [names(f"par{i}") for i in range(20)]
+    with ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(lambda n: ctrd.run(n, "sh", "-c", f"echo {n}", timeout=180), ns))
+    bad = [(n, r.returncode, r.stdout, r.stderr) for n, r in zip(ns, results)
+           if r.returncode != 0 or r.stdout != f"{n}\n"]
+    assert not bad, bad
+
+
+def test_nothing_left_behind(ctrd, image):
+    """Last: every test removed its containers (the `names` fixture) -- nothing of them stays."""
+    assert not ctrd("containers", "ls", "-q").stdout.strip()
+    assert not ctrd.tasks()
+    assert _wait(lambda: not ctrd.shims(), timeout=10), ctrd.shims()
+    assert not [m for m in ctrd.mount_points() if "/rootfs" in m or "/snapshots/" in m], \
+        ctrd.mount_points()
+    assert not ctrd.cgroup_dirs()
+    root = ctrd.runc_root / ctrd.ns
+    assert not root.exists() or not list(root.iterdir()), list(root.iterdir())
+    assert not [p.name for p in Path("/proc").iterdir()
+                if p.name.isdigit() and OCI in " ".join(_cmdline(p.name))]

@@ -71,6 +71,36 @@ def _cmdline(pid: str) -> list[str]:
         return []
 
 
+def _stat(pid: int | str) -> list[str]:
+    """/proc/PID/stat's fields after the command name: [state, ppid, ...] ([] if gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
+def _comm(pid: int | str) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _subreaper(on: bool) -> bool:
+    """PR_SET_CHILD_SUBREAPER on this process; returns the previous setting. A shim's `start`
+    forks the shim daemon and exits: the daemon is re-parented to the nearest subreaper above
+    containerd -- us while the module runs, so its zombie is ours to reap (PID 1 here is a VM
+    agent that reaps late, and the zombies showed up as <defunct> after the run)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    prev = ctypes.c_int(0)
+    libc.prctl(37, ctypes.byref(prev), 0, 0, 0)   # PR_GET_CHILD_SUBREAPER
+    libc.prctl(36, int(on), 0, 0, 0)              # PR_SET_CHILD_SUBREAPER
+    return bool(prev.value)
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -87,11 +117,27 @@ class Ctrd:
         self.sock = str(d / "containerd.sock")
         self.ns = "minirun-" + uuid.uuid4().hex[:8]
         self.runc_root = d / "runc"   # --runc-root: the shim hands <it>/<ns> to minirun-oci
+        self.fifo = d / "fifo"        # ctr's --fifo-dir (default /run/containerd/fifo)
         self.proc: subprocess.Popen | None = None
+        self.used: set[str] = set()   # every container name the tests made
+
+    def argv(self, *args: str) -> list[str]:
+        """`ctr` argv; `tasks exec` gets our --fifo-dir (`run` gets it in runtime_flags())."""
+        if args[:2] == ("tasks", "exec"):
+            args = (*args[:2], "--fifo-dir", str(self.fifo), *args[2:])
+        return ["ctr", "--address", self.sock, "-n", self.ns, *args]
+
+    def shim_socket(self, cid: str) -> Path:
+        """containerd 1.6's socket of the shim of container `cid`: it is not under our state dir
+        but /run/containerd/s/<sha256 of ADDRESS/NS/ID> (shim.SocketAddress)."""
+        import hashlib
+
+        key = os.path.join(self.sock, self.ns, cid).encode()
+        return Path("/run/containerd/s") / hashlib.sha256(key).hexdigest()
 
     def __call__(self, *args: str, check: bool = True, timeout: float = 60,
                  **kw) -> subprocess.CompletedProcess:
-        r = subprocess.run(["ctr", "--address", self.sock, "-n", self.ns, *args],
+        r = subprocess.run(self.argv(*args),
                            capture_output=True, text=True, timeout=timeout,
                            stdin=subprocess.DEVNULL, **kw)
         if check and r.returncode != 0:
@@ -99,11 +145,12 @@ class Ctrd:
         return r
 
     def runtime_flags(self) -> list[str]:
-        return ["--runc-binary", OCI, "--runc-root", str(self.runc_root)]
+        return ["--runc-binary", OCI, "--runc-root", str(self.runc_root),
+                "--fifo-dir", str(self.fifo)]
 
     def run_argv(self, name: str, *cmd: str, flags: tuple = (), rm: bool = True) -> list[str]:
-        return ["ctr", "--address", self.sock, "-n", self.ns, "run",
-                *(["--rm"] if rm else []), *self.runtime_flags(), *flags, IMAGE, name, *cmd]
+        return self.argv("run", *(["--rm"] if rm else []), *self.runtime_flags(), *flags,
+                         IMAGE, name, *cmd)
 
     def run(self, name: str, *cmd: str, flags: tuple = (), timeout: float = 60):
         return subprocess.run(self.run_argv(name, *cmd, flags=flags), capture_output=True,
@@ -136,6 +183,28 @@ class Ctrd:
                     out.append(f"{p.name}: {' '.join(argv)}")
         return out
 
+    def reap(self, also: set[int] = frozenset()) -> list[int]:
+        """waitpid() our exited shim children (adopted: we are a subreaper) and the pids in
+        `also`; returns the shim children still alive."""
+        left = []
+        for p in Path("/proc").iterdir():
+            if not p.name.isdigit():
+                continue
+            st = _stat(p.name)
+            if not st or int(st[1]) != os.getpid():
+                continue
+            pid = int(p.name)
+            if not (_comm(pid).startswith("containerd-shim") or pid in also):
+                continue
+            if st[0] in ("Z", "X"):
+                try:
+                    os.waitpid(pid, 0)
+                except ChildProcessError:
+                    pass
+            else:
+                left.append(pid)
+        return left
+
     def cgroup_dirs(self) -> list[Path]:
         """Container cgroups under /<ns> (ctr's default cgroupsPath is /<ns>/<id>)."""
         out = []
@@ -164,6 +233,7 @@ def _stop(ctrd: Ctrd, run_containerd_existed: bool) -> None:
     if ctrd.proc is not None and ctrd.proc.poll() is None:
         try:
             for line in ctrd("containers", "ls", "-q", check=False, timeout=20).stdout.split():
+                ctrd.used.add(line)
                 ctrd.remove(line)
         except Exception:
             pass
@@ -175,11 +245,15 @@ def _stop(ctrd: Ctrd, run_containerd_existed: bool) -> None:
             ctrd.proc.wait()
     # shims of ours outlive containerd by design: kill them, then their containers' processes
     for line in ctrd.shims():
+        argv = line.split()
+        if "-id" in argv:
+            ctrd.used.add(argv[argv.index("-id") + 1])
         try:
             os.kill(int(line.split(":")[0]), signal.SIGKILL)
         except ProcessLookupError:
             pass
     _wait(lambda: not ctrd.shims(), timeout=10)
+    killed: set[int] = set()
     for d in ctrd.cgroup_dirs():
         if (d / "freezer.state").exists():
             try:
@@ -189,14 +263,17 @@ def _stop(ctrd: Ctrd, run_containerd_existed: bool) -> None:
         try:
             for pid in (d / "cgroup.procs").read_text().split():
                 os.kill(int(pid), signal.SIGKILL)
+                killed.add(int(pid))
         except OSError:
             pass
     for p in Path("/proc").iterdir():   # a minirun-oci of ours still running (its --root)
         if p.name.isdigit() and str(ctrd.runc_root) in " ".join(_cmdline(p.name)):
             try:
                 os.kill(int(p.name), signal.SIGKILL)
+                killed.add(int(p.name))
             except ProcessLookupError:
                 pass
+    _wait(lambda: not ctrd.reap(killed), timeout=10)
     for d in ctrd.cgroup_dirs():
         _wait(lambda: _rmdir(d), timeout=5)
     for mnt in set(mounts().values()):
@@ -204,6 +281,11 @@ def _stop(ctrd: Ctrd, run_containerd_existed: bool) -> None:
     for m in sorted(ctrd.mount_points(), key=len, reverse=True):
         subprocess.run(["umount", "-l", m], capture_output=True)
     shutil.rmtree(ctrd.dir, ignore_errors=True)
+    for cid in ctrd.used:   # a killed shim leaves its socket
+        try:
+            ctrd.shim_socket(cid).unlink()
+        except FileNotFoundError:
+            pass
     if not run_containerd_existed:   # ctr's fifo dir and the shims' socket dir, if empty
         for sub in ("fifo", "runc", "s", ""):
             _rmdir(Path("/run/containerd") / sub)
@@ -224,6 +306,7 @@ def ctrd():
     if not os.access(OCI, os.X_OK):
         pytest.skip(f"{OCI} is missing (scripts/setup makes the venv)")
     run_containerd_existed = os.path.exists("/run/containerd")
+    was_subreaper = _subreaper(True)
     d = Path(tempfile.mkdtemp(prefix="minirun-ctrd-"))
     c = Ctrd(d)
     try:
@@ -239,7 +322,10 @@ def ctrd():
                                  + (d / "containerd.log").read_text()[-3000:])
         yield c
     finally:
-        _stop(c, run_containerd_existed)
+        try:
+            _stop(c, run_containerd_existed)
+        finally:
+            _subreaper(was_subreaper)
 
 
 @pytest.fixture(scope="module")
@@ -264,6 +350,7 @@ def names(ctrd):
 
     def make(prefix: str = "c") -> str:
         made.append(f"{prefix}-{uuid.uuid4().hex[:6]}")
+        ctrd.used.add(made[-1])
         return made[-1]
 
     yield make
@@ -302,8 +389,7 @@ def test_detached_exec_plain_and_tty(ctrd, image, names):
     assert (r.returncode, r.stdout) == (5, "pid1=sleep\n"), r.stderr
     # -t: ctr wants a console of its own on stdin (it panics "provided file is not a console"
     # otherwise), so it runs on a pty as a terminal user would
-    rc, out = drive_pty(["ctr", "--address", ctrd.sock, "-n", ctrd.ns, "tasks", "exec", "-t",
-                         "--exec-id", "tty", n, "sh", "-c", "tty; [ -t 0 ] && echo stdin-is-tty; exit 4"],
+    rc, out = drive_pty([*ctrd.argv("tasks", "exec", "-t", "--exec-id", "tty", n), "sh", "-c", "tty; [ -t 0 ] && echo stdin-is-tty; exit 4"],
                         timeout=30)
     assert rc == 4, out
     assert "/dev/pts/" in out and "stdin-is-tty" in out, out
@@ -383,7 +469,7 @@ def test_delete_stopped_task_then_container(ctrd, image, names):
 
 
 def test_oom_kill_event(ctrd, image, names):
-    ev = subprocess.Popen(["ctr", "--address", ctrd.sock, "-n", ctrd.ns, "events"],
+    ev = subprocess.Popen(ctrd.argv("events"),
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           stdin=subprocess.DEVNULL)
     lines: list[str] = []
@@ -419,10 +505,13 @@ def test_nothing_left_behind(ctrd, image):
     assert not ctrd("containers", "ls", "-q").stdout.strip()
     assert not ctrd.tasks()
     assert _wait(lambda: not ctrd.shims(), timeout=10), ctrd.shims()
+    assert not ctrd.reap()   # each exited shim was ours to reap, and none is running
     assert not [m for m in ctrd.mount_points() if "/rootfs" in m or "/snapshots/" in m], \
         ctrd.mount_points()
     assert not ctrd.cgroup_dirs()
     root = ctrd.runc_root / ctrd.ns
     assert not root.exists() or not list(root.iterdir()), list(root.iterdir())
+    assert not [c for c in ctrd.used if ctrd.shim_socket(c).exists()]
+    assert not ctrd.fifo.exists() or not list(ctrd.fifo.iterdir()), list(ctrd.fifo.iterdir())
     assert not [p.name for p in Path("/proc").iterdir()
                 if p.name.isdigit() and OCI in " ".join(_cmdline(p.name))]

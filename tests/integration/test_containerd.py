@@ -358,6 +358,16 @@ def names(ctrd):
         ctrd.remove(n)
 
 
+def _cgroup(ctrd: Ctrd, name: str, ctrl: str) -> Path:
+    """The container's cgroup directory for `ctrl`: /<ns>/<name> in that v1 hierarchy, else in
+    the cgroup2 one (pure v2)."""
+    ms = mounts()
+    for key, mnt in ms.items():
+        if ctrl in key.split(","):
+            return Path(mnt) / ctrd.ns / name
+    return Path(ms[""]) / ctrd.ns / name
+
+
 def _start(ctrd: Ctrd, name: str, *cmd: str, flags: tuple = ()) -> None:
     ctrd("run", "-d", *ctrd.runtime_flags(), *flags, IMAGE, name, *cmd)
     assert _wait(lambda: ctrd.tasks().get(name) == "RUNNING"), ctrd.tasks()
@@ -399,10 +409,19 @@ def test_detached_exec_plain_and_tty(ctrd, image, names):
 def test_pause_resume(ctrd, image, names):
     n = names("pause")
     _start(ctrd, n, "sleep", "1000")
+    assert (ctrd.runc_root / ctrd.ns / n).is_dir()   # the shim's --root for minirun-oci
+    freezer = _cgroup(ctrd, n, "freezer")
+    v1 = (freezer / "freezer.state").exists()
     ctrd("tasks", "pause", n)
     assert ctrd.tasks()[n] == "PAUSED"
+    if v1:
+        assert (freezer / "freezer.state").read_text().strip() == "FROZEN"
+    else:
+        assert "frozen 1" in (freezer / "cgroup.events").read_text()
     ctrd("tasks", "resume", n)
     assert ctrd.tasks()[n] == "RUNNING"
+    if v1:
+        assert (freezer / "freezer.state").read_text().strip() == "THAWED"
     r = ctrd("tasks", "exec", "--exec-id", "after", n, "echo", "alive")
     assert r.stdout == "alive\n"
 
@@ -415,8 +434,12 @@ def test_metrics_and_memory_limit(ctrd, image, names):
     rows = {k: v.strip() for k, v in rows.items()}
     usage = rows.get("memory.usage_in_bytes", rows.get("memory.usage"))
     assert usage is not None and int(usage) > 0, table
-    limit = rows.get("memory.limit_in_bytes", rows.get("memory.limit"))
+    limit = rows.get("memory.limit_in_bytes", rows.get("memory.usage_limit"))   # v1, v2
     assert limit == str(64 << 20), table
+    mem = _cgroup(ctrd, n, "memory")   # what the shim read: the cgroup minirun-oci made
+    on_disk = mem / "memory.limit_in_bytes"
+    on_disk = on_disk if on_disk.exists() else mem / "memory.max"
+    assert on_disk.read_text().strip() == str(64 << 20)
     assert int(rows["pids.current"]) >= 1, table
     data = json.loads(ctrd("tasks", "metrics", "--format", "json", n).stdout)
     assert data["memory"], data

@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +37,8 @@ SHIM = "containerd-shim-runc-v2"
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("containerd") is None or shutil.which("ctr") is None,
-                       reason="containerd/ctr are not installed (scripts/setup installs containerd)"),
+                       reason="containerd/ctr are not installed "
+                              "(scripts/setup installs containerd)"),
     pytest.mark.skipif(os.geteuid() != 0, reason="a private containerd needs root"),
 ]
 
@@ -394,12 +396,14 @@ def test_run_rm_output_and_exit_codes(ctrd, image, names):
 def test_detached_exec_plain_and_tty(ctrd, image, names):
     n = names("exec")
     _start(ctrd, n, "sleep", "1000")
-    r = ctrd("tasks", "exec", "--exec-id", "plain", n, "sh", "-c", "echo pid1=$(cat /proc/1/comm); exit 5",
+    r = ctrd("tasks", "exec", "--exec-id", "plain", n,
+             "sh", "-c", "echo pid1=$(cat /proc/1/comm); exit 5",
              check=False)
     assert (r.returncode, r.stdout) == (5, "pid1=sleep\n"), r.stderr
     # -t: ctr wants a console of its own on stdin (it panics "provided file is not a console"
     # otherwise), so it runs on a pty as a terminal user would
-    rc, out = drive_pty([*ctrd.argv("tasks", "exec", "-t", "--exec-id", "tty", n), "sh", "-c", "tty; [ -t 0 ] && echo stdin-is-tty; exit 4"],
+    rc, out = drive_pty([*ctrd.argv("tasks", "exec", "-t", "--exec-id", "tty", n),
+                         "sh", "-c", "tty; [ -t 0 ] && echo stdin-is-tty; exit 4"],
                         timeout=30)
     assert rc == 4, out
     assert "/dev/pts/" in out and "stdin-is-tty" in out, out
@@ -430,7 +434,8 @@ def test_metrics_and_memory_limit(ctrd, image, names):
     n = names("metrics")
     _start(ctrd, n, "sleep", "1000", flags=("--memory-limit", str(64 << 20)))
     table = ctrd("tasks", "metrics", n).stdout
-    rows = dict(ln.split(None, 1) for ln in table.splitlines() if ln.startswith(("memory.", "pids.")))
+    rows = dict(ln.split(None, 1) for ln in table.splitlines()
+                if ln.startswith(("memory.", "pids.")))
     rows = {k: v.strip() for k, v in rows.items()}
     usage = rows.get("memory.usage_in_bytes", rows.get("memory.usage"))
     assert usage is not None and int(usage) > 0, table
@@ -464,8 +469,8 @@ def test_kill_sigterm_trap_exit_7(ctrd, image, names):
 
     # the same through a foreground `ctr run`: its exit code is the task's
     n2 = names("killfg")
-    p = subprocess.Popen(ctrd.run_argv(n2, "sh", "-c",
-                                       'trap "exit 7" TERM; echo ready; while true; do sleep 0.1; done'),
+    script = 'trap "exit 7" TERM; echo ready; while true; do sleep 0.1; done'
+    p = subprocess.Popen(ctrd.run_argv(n2, "sh", "-c", script),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                          text=True)
     try:
@@ -497,8 +502,6 @@ def test_oom_kill_event(ctrd, image, names):
                           stdin=subprocess.DEVNULL)
     lines: list[str] = []
     try:
-        import threading
-
         t = threading.Thread(target=lambda: lines.extend(iter(ev.stdout.readline, "")), daemon=True)
         t.start()
         time.sleep(1)   # subscribed

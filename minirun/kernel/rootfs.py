@@ -223,6 +223,40 @@ def bind_source(bundle: str, m) -> str:
     return src if src.startswith("/") else os.path.join(bundle, src)
 
 
+# Mounts a config may put inside /proc: the files LXCFS emulates (runc's checkProcMount list).
+PROC_MOUNTS_ALLOWED = ("cpuinfo", "diskstats", "meminfo", "stat", "swaps", "uptime", "loadavg",
+                       "slabinfo", "net/dev", "sys/kernel/ns_last_pid",
+                       "sys/crypto/fips_enabled")
+
+
+def _is_procfs(path: str) -> bool:
+    with open("/proc/self/mountinfo") as f:
+        return any(ln.split()[4] == path and ln.split(" - ", 1)[1].split()[0] == "proc"
+                   for ln in f if " - " in ln)
+
+
+def check_proc_mount(rootfs: str, dest: str, m, is_bind: bool) -> None:
+    """Refuse a mount that lands on or inside the container's /proc, wherever its destination
+    *string* pointed (CVE-2019-16884, CVE-2023-27561): `dest` is already resolved, so an image
+    symlink (/lnk -> /proc) is seen through. A tmpfs or bind over /proc/self/attr would fake the
+    LSM label files; over /proc, hide the real one. On /proc itself only procfs (or a bind of
+    one); inside it only the files LXCFS emulates."""
+    rel = os.path.relpath(dest, rootfs)
+    if rel != "proc" and not rel.startswith("proc/"):
+        return
+    if rel == "proc":
+        if m.type == "proc" and not is_bind:
+            return
+        if is_bind and _is_procfs(os.path.realpath(m.source or "")):
+            return
+        raise MountError(f"mount destination {m.destination} is /proc in the container, and "
+                         f"this is not a proc file system: refusing to mount it")
+    if rel[len("proc/"):] in PROC_MOUNTS_ALLOWED:
+        return
+    raise MountError(f"mount destination {m.destination} resolves to /{rel}, inside the "
+                     "container's /proc: refusing to mount there")
+
+
 def mount_one(rootfs: str, bundle: str, m, in_userns: bool, cgroup_mount=None,
               idmapped_fd: int | None = None) -> None:
     """Step 3: one entry of config.json's mounts. `idmapped_fd`: the runtime's detached,
@@ -231,6 +265,7 @@ def mount_one(rootfs: str, bundle: str, m, in_userns: bool, cgroup_mount=None,
     dest = secure_join(rootfs, m.destination)
     inside = _real(rootfs)
     is_bind = bool(flags & MS_BIND) or m.type == "bind"
+    check_proc_mount(rootfs, dest, m, is_bind)
     if is_bind:
         src = bind_source(bundle, m)
         try:

@@ -56,6 +56,11 @@ NOEXEC = "noexec"
 OK = "ok"
 # init -> `start`, through exec.fifo
 START_BYTE = b"0"
+# the longest line recv() accepts: a longer one (or one without its newline) is treated as
+# EOF, so a peer cannot make the runtime buffer without bound (runc's CVE-2021-43784 lesson)
+MAX_LINE = 64 * 1024
+# /proc/sys/kernel/pid_max can be at most 2**22 (PID_MAX_LIMIT on 64-bit)
+_PID_LIMIT = 1 << 22
 
 
 class Channel:
@@ -63,6 +68,7 @@ class Channel:
         self.c2p_r, self.c2p_w = os.pipe()
         self.p2c_r, self.p2c_w = os.pipe()
         self._buf = b""
+        self._overflowed = False
         self.rfd = self.wfd = -1
 
     def as_parent(self) -> "Channel":
@@ -92,8 +98,11 @@ class Channel:
         return bool(select.select([self.rfd], [], [], timeout)[0])
 
     def recv(self) -> str | None:
-        """The next line, or None at EOF."""
+        """The next line, or None at EOF (or after a line longer than MAX_LINE, for good)."""
         while b"\n" not in self._buf:
+            if self._overflowed or len(self._buf) > MAX_LINE:
+                self._overflowed, self._buf = True, b""
+                return None
             try:
                 chunk = os.read(self.rfd, 4096)
             except InterruptedError:
@@ -102,6 +111,9 @@ class Channel:
                 return None
             self._buf += chunk
         line, _, self._buf = self._buf.partition(b"\n")
+        if self._overflowed or len(line) > MAX_LINE:
+            self._overflowed, self._buf = True, b""
+            return None
         return line.decode(errors="replace")
 
     def recv_message(self) -> tuple[str, str] | None:
@@ -118,7 +130,10 @@ class Channel:
         line = self.recv()
         if line is None or not line.startswith(PID + " "):
             return 0, line
-        return int(line[len(PID) + 1:]), None
+        arg = line[len(PID) + 1:]
+        if not (arg.isascii() and arg.isdigit() and len(arg) <= 7 and 0 < int(arg) < _PID_LIMIT):
+            return 0, line[:80]
+        return int(arg), None
 
     def close(self) -> None:
         for fd in (self.rfd, self.wfd):

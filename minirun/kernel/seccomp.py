@@ -109,6 +109,23 @@ RET_K = 0x06      # return k
 OFF_NR, OFF_ARCH, OFF_ARGS = 0, 4, 16
 
 
+# The multiplexers of the 32-bit x86 ABI (AUDIT_ARCH_I386): before Linux 4.3 every socket call
+# went through socketcall(2) (102) and every System V IPC call still may go through ipc(2) (117),
+# the sub-call in the first argument (linux/net.h SYS_*, linux/ipc.h). A rule on `connect` that
+# ignored them would be bypassed by socketcall(SYS_CONNECT, args) with int 0x80. accept, send,
+# recv, semop and semtimedop exist on i386 only in this form. x86_64 and x32 have neither
+# multiplexer: x32 uses x86_64's direct numbers (| the x32 bit), so this table is i386's only.
+SOCKETCALL_NR, IPC_NR = 102, 117
+SOCKETCALL_SUBCALLS = {
+    "socket": 1, "bind": 2, "connect": 3, "listen": 4, "accept": 5, "getsockname": 6,
+    "getpeername": 7, "socketpair": 8, "send": 9, "recv": 10, "sendto": 11, "recvfrom": 12,
+    "shutdown": 13, "setsockopt": 14, "getsockopt": 15, "sendmsg": 16, "recvmsg": 17,
+    "accept4": 18, "recvmmsg": 19, "sendmmsg": 20}
+IPC_SUBCALLS = {
+    "semop": 1, "semget": 2, "semctl": 3, "semtimedop": 4, "msgsnd": 11, "msgrcv": 12,
+    "msgget": 13, "msgctl": 14, "shmat": 21, "shmdt": 22, "shmget": 23, "shmctl": 24}
+
+
 class Rule:
     """One syscall rule after validation: its action (a RET_* value with data) and its
     argument conditions [(index, op, value, value_two)], all of which must hold."""
@@ -118,6 +135,35 @@ class Rule:
     def __init__(self, action: int, conds: list[tuple[int, str, int, int]]) -> None:
         self.action = action
         self.conds = conds
+
+
+
+class _SubcallRule(Rule):
+    """A rule on socketcall/ipc made from a rule on one of their sub-calls (x86 only)."""
+
+    __slots__ = ()
+
+
+def _subcall_rule(name: str, rule: Rule) -> tuple[int, Rule] | None:
+    """libseccomp's translation (abi_rule_add in its arch code), for the x86 ABI: a rule on a
+    socket or IPC call also becomes a rule on its multiplexer whose first condition is the
+    sub-call number. The call's own arguments are in user memory there, out of BPF's reach:
+    libseccomp replaces a condition on argument 0 with the sub-call test and keeps those on
+    arguments 1-5 as they are (compared with the multiplexer's registers) -- and so do we, so
+    that both give the same verdicts. One difference, on purpose: the kernel reads only the low
+    16 bits of ipc's first argument (the high ones are a version, `call >> 16`), so we compare
+    `A0 & 0xffff` where libseccomp compares all of A0 -- ipc(SHMGET | 1 << 16) is shmget too."""
+    sub = SOCKETCALL_SUBCALLS.get(name)
+    if sub is not None:
+        test = (0, "SCMP_CMP_EQ", sub, 0)
+        nr = SOCKETCALL_NR
+    else:
+        sub = IPC_SUBCALLS.get(name)
+        if sub is None:
+            return None
+        test = (0, "SCMP_CMP_MASKED_EQ", 0xFFFF, sub)
+        nr = IPC_NR
+    return nr, _SubcallRule(rule.action, [test] + [c for c in rule.conds if c[0] != 0])
 
 
 class Filter:
@@ -395,8 +441,18 @@ def compile_filter(sc: dict, machine: str | None = None) -> Filter:
     for arch in wanted:
         table = getattr(syscall_table, ARCHES[arch][1])
         numbers: dict[int, list[Rule]] = {}
+        muxed = arch == "SCMP_ARCH_X86"  # the only ABI with socketcall/ipc (see above)
         for names, rule, _i in rules:
             for name in names:
+                sub = _subcall_rule(name, rule) if muxed and rule.action != default else None
+                if sub is not None:
+                    # (a rule with the default action is refused by libseccomp, runc skips
+                    # it: nothing to translate)
+                    highest[arch] = max(highest.get(arch, 0), sub[0])
+                    same = numbers.setdefault(sub[0], [])
+                    if not any(r.action == sub[1].action and r.conds == sub[1].conds
+                               for r in same):  # socket's 3 rules in Docker's profile: 1 here
+                        same.append(sub[1])
                 nr = table.get(name)
                 if nr is None:
                     continue  # not a syscall of this ABI (runc ignores these too)
@@ -409,6 +465,12 @@ def compile_filter(sc: dict, machine: str | None = None) -> Filter:
             # with conditions go first: they are the exceptions to a plain rule on the call.
             cond = [r for r in rs if r.conds]
             plain = [r for r in rs if not r.conds][:1]
+            if plain:
+                # A rule naming socketcall/ipc itself without conditions decides for every
+                # sub-call, as in libseccomp (whose plain rule on a syscall drops all the
+                # conditional ones): the sub-call rules go, explicit conditional rules on the
+                # multiplexer stay the exceptions they are for any other call.
+                cond = [r for r in cond if not isinstance(r, _SubcallRule)]
             numbers[nr] = cond + plain
         per_abi[arch] = numbers
 

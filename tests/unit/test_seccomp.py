@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
 import random
 
 import pytest
 
+from bpfexport import export_bpf
 from minirun.errors import ConfigError
 from minirun.kernel import seccomp as sc
 from minirun.kernel.syscall_table import X32, X86, X86_64
@@ -278,16 +278,7 @@ def libseccomp_program(profile: dict) -> bytes:
                 rc = lib.seccomp_rule_add_array(ctx, ctypes.c_uint32(act), nr,
                                                 ctypes.c_uint(len(conds)), arr)
                 assert rc in (0, -17), (name, rc)  # -EEXIST: the same rule again
-        r, w = os.pipe()
-        try:
-            assert lib.seccomp_export_bpf(ctx, w) == 0
-            os.close(w)
-            data = b""
-            while chunk := os.read(r, 65536):
-                data += chunk
-        finally:
-            os.close(r)
-        return data
+        return export_bpf(lib, ctx)
     finally:
         lib.seccomp_release(ctx)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
 
 import pytest
 
+from bpfexport import export_bpf
 from minirun.engine import seccomp_profile as sp
 from minirun.kernel import seccomp as sc
 from minirun.kernel.syscall_table import X32, X86, X86_64
@@ -178,16 +178,7 @@ def libseccomp_program(prof: dict) -> bytes:
                     rc = lib.seccomp_rule_add_array(ctx, ctypes.c_uint32(act), nr,
                                                     ctypes.c_uint(len(g)), arr)
                     assert rc in (0, -17), (names, rc)
-        r, w = os.pipe()
-        try:
-            assert lib.seccomp_export_bpf(ctx, w) == 0
-            os.close(w)
-            data = b""
-            while chunk := os.read(r, 65536):
-                data += chunk
-        finally:
-            os.close(r)
-        return data
+        return export_bpf(lib, ctx)
     finally:
         lib.seccomp_release(ctx)
 

@@ -540,11 +540,16 @@ def host_diff(before: dict, after: dict, ours: re.Pattern) -> tuple[list[str], l
     return mine, [c for c in changes if c not in mine]
 
 
-def host_report(before: dict, ours: list[str], results: dict, extra: list[str] = ()) -> list[str]:
+def host_report(before: dict, ours: list[str], results: dict, extra: list[str] = (),
+                shared: tuple[str, ...] = ()) -> list[str]:
     """Compare the host with `before`, print the verdict and keep it in results["host_check"];
-    `ours`: regexes that name what the bench made; `extra`: what its cleanup knows it left.
-    Returns what the bench left behind (empty: clean)."""
+    `ours`: regexes that name what the bench made; `extra`: what its cleanup knows it left;
+    `shared`: prefixes of what another program shares with the bench (counted as its changes,
+    not the bench's). Returns what the bench left behind (empty: clean)."""
     mine, others = host_diff(before, host_state(), re.compile("|".join(ours)))
+    if shared:
+        others += [c for c in mine if c.startswith(shared)]
+        mine = [c for c in mine if not c.startswith(shared)]
     mine += [x for x in extra if not any(x in m for m in mine)]
     results["host_check"] = {"left_by_bench": mine, "other_changes": others}
     print("\nhost after the bench: "

@@ -194,20 +194,8 @@ def others_containerd(mine: int | None = None) -> bool:
 def host_check(before: dict, ours: list[str], results: dict, extra: list[str]) -> list[str]:
     """benchlib.host_report's verdict, except that a /run/containerd dir left while another
     containerd runs is that one's (shared dirs; ours are rmdir'd when empty)."""
-    mine, others = benchlib.host_diff(before, benchlib.host_state(), re.compile("|".join(ours)))
-    if others_containerd():
-        shared = [c for c in mine if c.startswith("/run/containerd")]
-        mine = [c for c in mine if c not in shared]
-        others += shared
-    mine += [x for x in extra if not any(x in m for m in mine)]
-    results["host_check"] = {"left_by_bench": mine, "other_changes": others}
-    print("\nhost after the bench: "
-          + ("clean (links, nft, iptables, mounts, cgroups, sysctls, dirs)" if not mine
-             else "LEFT BEHIND: " + "; ".join(mine)))
-    if others:
-        print(f"  (meanwhile changed by something else on the machine: {len(others)} items, "
-              f"e.g. {others[0]})")
-    return mine
+    return benchlib.host_report(before, ours, results, extra,
+                                shared=("/run/containerd",) if others_containerd() else ())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -242,7 +242,7 @@ class Networking:
                                                    ip6=ep.get("GlobalIPv6Address") or ""))
         with self.networks.lock():
             nat.apply(nets, published, self.networks.nat_table,
-                      remember=os.path.join(self.runroot, f"{self.networks.nat_table}.nft"))
+                      remember=os.path.join(self.networks.dir, f".{self.networks.nat_table}.nft"))
 
     def _check_ports(self, c, store) -> None:
         mine = {(b.get("HostIp", ""), b["HostPort"], key.partition("/")[2])

@@ -137,8 +137,9 @@ def _forward(networks: list[Network]) -> list[str]:
 def apply(networks: list[Network], published: list[Published], table: str = TABLE,
           remember: str | None = None) -> bool:
     """Replace minirun's tables with the ruleset for these networks and ports. `remember`: a
-    file (under the runroot: gone at reboot, with the tables) where the ruleset written last
-    and the ruleset generation it made are kept; when both still hold, the kernel has exactly
+    file beside the network records where the ruleset written last is kept, with the ruleset
+    generation it made and the boot it was made in (the generation counts again from zero
+    after a reboot, and the tables are gone); when all three still hold, the kernel has exactly
     this ruleset and nothing is written (kernel/nfgen.py: ~15 ms of a bridge container's
     start). Returns whether nft ran."""
     script = ruleset(networks, published, table)
@@ -171,11 +172,19 @@ def apply(networks: list[Network], published: list[Published], table: str = TABL
     return True
 
 
+def _boot() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def _remembered(path: str) -> tuple[int, str] | None:
     try:
         with open(path) as f:
-            gen, _, script = f.read().partition("\n")
-        return int(gen), script
+            boot, gen, script = f.read().split("\n", 2)
+        return (int(gen), script) if boot and boot == _boot() else None
     except (OSError, ValueError):
         return None
 
@@ -189,7 +198,7 @@ def _remember(path: str, gen: int | None, script: str) -> None:
         except FileNotFoundError:
             pass
         return
-    write_atomic(path, f"{gen}\n{script}", mode=0o600)
+    write_atomic(path, f"{_boot()}\n{gen}\n{script}", mode=0o600)
 
 
 def backend() -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import drive_pty, mounts
+from helpers import alive, drive_pty, mounts
 
 REPO = Path(__file__).resolve().parents[2]
 OCI = str(REPO / ".venv" / "bin" / "minirun-oci")
@@ -103,14 +103,6 @@ def _subreaper(on: bool) -> bool:
     return bool(prev.value)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except OSError:
-        return False
-
-
 class Ctrd:
     """The private containerd: `ctrd(*args)` runs `ctr --address SOCK -n NS *args`."""
 
@@ -181,7 +173,7 @@ class Ctrd:
         for p in Path("/proc").iterdir():
             if p.name.isdigit():
                 argv = _cmdline(p.name)
-                if argv and argv[0].endswith(SHIM) and self.sock in argv and _alive(int(p.name)):
+                if argv and argv[0].endswith(SHIM) and self.sock in argv and alive(int(p.name)):
                     out.append(f"{p.name}: {' '.join(argv)}")
         return out
 

@@ -46,9 +46,31 @@ def module(n: int):
 
 def cleaned(n: int, leftovers):
     """A lab test's fixture body: lab n's cleanup() before (nothing of an earlier run may be
-    left: leftovers(n) says what is) and after the test."""
+    left: leftovers(n) says what is) and after the test.
+
+    The labs work in the attendee's own (default) --root, where the first bridged container
+    makes the default bridge, minirun0, and its NAT table; an attendee keeps them (Docker keeps
+    docker0), but a test that made them takes them down again (CI's leak check)."""
     mod = module(n)
     mod.cleanup()
     assert leftovers(n) == [], "left over from an earlier run, and cleanup() did not remove it"
-    yield n
-    mod.cleanup()
+    bridge_was_up = _default_bridge_up()
+    try:
+        yield n
+    finally:
+        mod.cleanup()
+        if not bridge_was_up and _default_bridge_up():
+            _release_default_bridge()
+
+
+def _default_bridge_up() -> bool:
+    return os.path.exists("/sys/class/net/minirun0")
+
+
+def _release_default_bridge() -> None:
+    from minirun.engine.api import networks
+    from minirun.engine.lifecycle import Engine
+
+    eng = Engine(os.environ.get("MINIRUN_ROOT") or "/var/lib/minirun",
+                 os.environ.get("MINIRUN_RUNROOT") or "/run/minirun", None)
+    assert networks.release_default(eng), "the default bridge is still used by a container"

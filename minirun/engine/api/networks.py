@@ -6,6 +6,7 @@
     inspect(eng, name)                   -> Network                 GET /networks/{id}
     remove(eng, name)                    -> None                    DELETE /networks/{id}
     prune(eng)                           -> {"NetworksDeleted"}     POST /networks/prune
+    release_default(eng)                 -> bool (the bridge device went)
     connect(eng, name, container, ip, aliases)                      POST /networks/{id}/connect
     disconnect(eng, name, container, force)                         POST /networks/{id}/disconnect
 
@@ -155,15 +156,33 @@ def prune(eng: Engine) -> dict:
         if users and not (n.default and not any(c.state.running for c in users)):
             continue
         if n.default:
-            from ...network import bridge  # (see _remove)
-
-            with eng.net.networks.lock():
-                bridge.remove(n, eng.runroot, [x.Bridge for x in eng.net.networks.all()])
+            _release(eng, n)
             continue
         _remove(eng, n)
         gone.append(n.Name)
     eng.net.refresh(eng.containers)
     return {"NetworksDeleted": gone}
+
+
+def release_default(eng: Engine) -> bool:
+    """Take down the default network's bridge device (and the NAT table with the last bridge)
+    while no running container uses it, as `network prune` does, and nothing else: a user's own
+    networks stay. False if it is in use or was not there."""
+    n = eng.net.networks.get("bridge")
+    if any(c.state.running for c in _users(eng, n.Name)):
+        return False
+    gone = _release(eng, n)
+    eng.net.refresh(eng.containers)
+    return gone
+
+
+def _release(eng: Engine, n: Network) -> bool:
+    from ...network import bridge  # (see _remove)
+
+    was = bridge.exists(n.Bridge)
+    with eng.net.networks.lock():
+        bridge.remove(n, eng.runroot, [x.Bridge for x in eng.net.networks.all()])
+    return was
 
 
 def connect(eng: Engine, name: str, container: str, ip: str | None = None,
@@ -187,4 +206,5 @@ def disconnect(eng: Engine, name: str, container: str, force: bool = False) -> N
                    {"name": net.Name, "container": c.id})
 
 
-__all__ = ["create", "list_", "inspect", "remove", "prune", "connect", "disconnect"]
+__all__ = ["create", "list_", "inspect", "remove", "prune", "release_default", "connect",
+           "disconnect"]

@@ -32,6 +32,8 @@ directory (relative), `..` never above the root. Setting `USE_OPENAT2 = False` f
     fd = mkdirs(root_fd, "/data/sub")                         # O_PATH fd of the dir, made if missing
     fd = create_file(root_fd, "/etc/resolv.conf")             # O_PATH fd of a file, made if missing
     dirfd, name = parent(root_fd, "/dev/null")                # make the entry yourself: mknodat
+    for rel, dfd, name, st in walk(dir_fd): ...               # a tree, by fds (cp, export, commit)
+    fd = open_entry(dfd, name, st)                            # one of its files, for reading
 
 Every function takes a root as an fd or a path, and returns fds the caller closes. Errors are
 ResolveError (a MinirunError) naming the path and what was in the way.
@@ -42,6 +44,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from typing import Iterator
 
 from .. import trace
 from ..errors import MinirunError
@@ -312,3 +315,51 @@ def is_inside(fd: int, root_real: str) -> bool:
     """Whether an open object is at or under `root_real` (a real path), seen from here."""
     real = where(fd)
     return real == root_real or real.startswith(root_real.rstrip("/") + "/")
+
+
+# --- reading a tree, by fds --------------------------------------------------------------------
+
+
+def open_entry(dir_fd: int, name: str, st: os.stat_result | None = None,
+               flags: int = os.O_RDONLY) -> int:
+    """Open entry `name` of an open directory without following a symlink there; with `st`
+    (its lstat from walk), also check it is still that very object (same device and inode):
+    an entry swapped between the listing and the open is an error, not another file read."""
+    fd = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd)
+    if st is not None:
+        now = os.fstat(fd)
+        if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+            os.close(fd)
+            raise ResolveError(f"{where(dir_fd)}/{name}", "was replaced while it was being read",
+                               errno.ESTALE)
+    return fd
+
+
+def walk(top_fd: int, rel: str = "") -> Iterator[tuple[str, int, str, os.stat_result]]:
+    """(path relative to top, its directory's fd, its name, its lstat) for every entry under
+    the open directory `top_fd`, names sorted, each directory before what it holds. Each
+    directory is opened relative to its parent's fd with O_NOFOLLOW|O_DIRECTORY and checked to
+    be the one listed, so a symlink swapped in for it mid-walk is an error, never a way out.
+    The directory fd is valid while the caller handles that entry."""
+    fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=top_fd)
+    try:
+        for name in sorted(os.listdir(fd)):
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # gone since the listing
+            path = f"{rel}/{name}" if rel else name
+            yield path, fd, name, st
+            if stat.S_ISDIR(st.st_mode):
+                try:
+                    sub = open_entry(fd, name, st, os.O_RDONLY | os.O_DIRECTORY)
+                except OSError as e:
+                    raise ResolveError(f"{where(fd)}/{name}", "is no longer a directory (swapped "
+                                       f"while it was being read?): {e.strerror}",
+                                       e.errno or 0) from None
+                try:
+                    yield from walk(sub, path)
+                finally:
+                    os.close(sub)
+    finally:
+        os.close(fd)

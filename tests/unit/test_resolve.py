@@ -140,3 +140,31 @@ def test_mkdirs_racing_a_symlink_swap_never_creates_outside(tmp_path, mode):
         stop.set()
         t.join()
     assert os.listdir(host) == []
+
+
+def test_walk_lists_a_tree_by_fds_without_following_links(tree):
+    root, _ = tree
+    seen = {rel: os.path.basename(rel) == name for rel, dfd, name, st in resolve.walk(
+        os.open(str(root), os.O_PATH | os.O_DIRECTORY))}
+    assert "abs" in seen and "real/sub" in seen and "real/file" in seen
+    assert not any(k.startswith("abs/") for k in seen)  # a link is an entry, never entered
+    assert all(seen.values())
+    for rel, dfd, name, st in resolve.walk(os.open(str(root / "real"), os.O_PATH)):
+        if name == "file":
+            with os.fdopen(resolve.open_entry(dfd, name, st)) as f:
+                assert f.read() == "inside\n"
+
+
+def test_open_entry_refuses_an_entry_swapped_since_the_listing(tree):
+    root, host = tree
+    dfd = os.open(str(root / "real"), os.O_PATH | os.O_DIRECTORY)
+    st = os.stat("file", dir_fd=dfd, follow_symlinks=False)
+    os.rename(root / "real" / "file", root / "real" / "old")
+    (root / "real" / "file").write_text("other\n")
+    with pytest.raises(resolve.ResolveError):
+        resolve.open_entry(dfd, "file", st)
+    os.unlink(root / "real" / "file")
+    (root / "real" / "file").symlink_to(str(host / "file"))
+    with pytest.raises(OSError):
+        resolve.open_entry(dfd, "file")  # a symlink in its place: ELOOP, never the host's file
+    os.close(dfd)

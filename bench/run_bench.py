@@ -2,6 +2,7 @@
 """`run --rm IMAGE true`, end to end: minirun vs podman vs Docker vs runc, side by side.
 
     sudo .venv/bin/python bench/run_bench.py [--runs 30] [--json FILE] [--no-docker]
+                                             [--baseline /var/tmp/old/.venv/bin/minirun]
 
 The same image everywhere: scripts/build-image's busybox, loaded into minirun (`minirun load`),
 into podman's private storage (`podman pull oci:DIR:latest`, overlay driver, runc, cgroupfs:
@@ -18,6 +19,9 @@ writes), and unpacked once as a plain OCI bundle for runc. Each round runs, in r
                    20.10 -> containerd -> shim -> runc)
   docker-bridge    `docker run --rm busybox true` on Docker's default bridge network
   runc             `runc run --bundle B ID`  (the OCI runtime alone, no image: the floor)
+  baseline         with --baseline, another install's minirun launcher (an older commit:
+                   `git worktree add /var/tmp/old REV && /var/tmp/old/scripts/setup`), the
+                   minirun scenario with its own root: did a change make `run` slower?
 
 Docker is Debian's docker.io (`apt-get install docker.io`; the bench installs nothing and says
 so when dockerd is missing). The bench starts its own dockerd (benchlib.Dockerd): --data-root,
@@ -60,7 +64,7 @@ from benchlib import (DOCKER, STOPS, BenchError, Caller, Dockerd, firewall_resto
 
 REPO = Path(__file__).resolve().parents[1]
 MINIRUN = REPO / ".venv" / "bin" / "minirun"
-NAMES = ["minirun", "podman", "docker", "runc", "minirun-bridge", "podman-bridge",
+NAMES = ["minirun", "baseline", "podman", "docker", "runc", "minirun-bridge", "podman-bridge",
          "docker-bridge"]
 
 
@@ -101,6 +105,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--json", metavar="FILE")
     ap.add_argument("--no-docker", action="store_true", help="leave Docker out")
+    ap.add_argument("--baseline", help="another install's minirun launcher, run side by side")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("run_bench: run as root", file=sys.stderr)
@@ -115,7 +120,7 @@ def main() -> int:
     tmp = Path(tempfile.gettempdir()) / f"run-bench-{tag}"
     tmp.mkdir(mode=0o700)
     signal.signal(signal.SIGTERM, on_sigterm)
-    state = State(tmp, tag)
+    state = State(tmp, tag, args.baseline)
     results: dict = {"runs": args.runs, "scenarios": {}, "skipped": {}}
     rc = 0
     try:
@@ -125,7 +130,7 @@ def main() -> int:
     finally:
         state.cleanup()
     mr_tags = [hashlib.sha256(str(tmp / r).encode()).hexdigest()[:10]  # minirun's root_tag
-               for r in ("mr-root", "net-root")]
+               for r in ("mr-root", "net-root", "base-root")]
     ours = "|".join(["docker", "containerd", "DOCKER", "NETAVARK", "podman0", r"10\.88\.",
                      r"10\.213\.", re.escape(str(tmp)), tag, *mr_tags])
     left = (state.dockerd.firewall_left if state.dockerd else []) + state.podman_left
@@ -139,12 +144,14 @@ def main() -> int:
 class State:
     """What the bench made, and its idempotent undoing (signals held off meanwhile)."""
 
-    def __init__(self, tmp: Path, tag: str) -> None:
-        self.tmp, self.tag = tmp, tag
+    def __init__(self, tmp: Path, tag: str, baseline: str | None = None) -> None:
+        self.tmp, self.tag, self.baseline = tmp, tag, baseline
         self.base_env = {k: v for k, v in os.environ.items()
                          if not k.startswith(("MINIRUN_", "CONTAINERS_", "DOCKER_"))}
         self.mr_env = dict(self.base_env, MINIRUN_ROOT=str(tmp / "mr-root"),
                            MINIRUN_RUNROOT=str(tmp / "mr-run"))
+        self.bl_env = dict(self.base_env, MINIRUN_ROOT=str(tmp / "base-root"),
+                           MINIRUN_RUNROOT=str(tmp / "base-run")) if baseline else None
         self.pm_env: dict | None = None
         self.dockerd: Dockerd | None = None
         self.firewall_before = firewall_snapshot()
@@ -165,6 +172,7 @@ class State:
                 self.dockerd.cleanup()
             for argv, env in (([str(MINIRUN), "system", "prune", "-a", "-f"], self.mr_env),
                               ([str(MINIRUN), "network", "prune", "-f"], self.mr_env),
+                              ([str(self.baseline), "system", "prune", "-a", "-f"], self.bl_env),
                               (["podman", "rm", "-af"], self.pm_env),
                               (["podman", "system", "reset", "-f"], self.pm_env),
                               (["runc", "--root", str(self.tmp / "runc-state"), "delete", "-f",
@@ -199,6 +207,10 @@ def bench(args, st: State, results: dict) -> None:
     runtimes["minirun"] = [str(MINIRUN), "run", "--rm", "--network", "none", "busybox", "true"]
     runtimes["minirun-bridge"] = [str(MINIRUN), "run", "--rm", "busybox", "true"]
     envs["minirun"] = envs["minirun-bridge"] = st.mr_env
+    if st.baseline:
+        call.run([st.baseline, "load", "-i", str(layout)], st.bl_env)
+        runtimes["baseline"] = [st.baseline, "run", "--rm", "--network", "none", "busybox", "true"]
+        envs["baseline"] = st.bl_env
 
     if shutil.which("podman"):
         st.pm_env = podman_env(tmp / "pm", st.base_env)
@@ -277,6 +289,10 @@ def bench(args, st: State, results: dict) -> None:
         cols = [f"{s[k]:.2f}x" if s[k] else "-" for k in ("ratio_to_podman", "ratio_to_docker")]
         print(f"{name:<15} {s['median']:>10.1f} {s['p10']:>8.1f} {s['p90']:>8.1f} "
               f"{cols[0]:>10} {cols[1]:>10}")
+    if samples.get("baseline"):
+        r = stats(samples["minirun"])["median"] / stats(samples["baseline"])["median"]
+        results["ratio_to_baseline"] = r
+        print(f"\nminirun vs baseline ({args.baseline}): {r:.3f}x")
     setup = network_setup(tmp, args.runs)
     results["network_setup_ms"] = setup
     print(f"\nminirun network setup alone (veth, address, route, NAT table): "

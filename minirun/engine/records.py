@@ -14,6 +14,7 @@ is gone). The monitor writes the transitions; `refresh()` notices a monitor that
 from __future__ import annotations
 
 import os
+import stat
 
 # The light subsets of dataclasses and json: the monitor imports this module on its start path
 # (tests/unit/test_startup_budget.py), so neither json, dataclasses nor typing is loaded here.
@@ -117,6 +118,10 @@ class Containers:
 
     def __init__(self, root: str) -> None:
         self.dir = os.path.join(root, "containers")
+        # containers/ itself stays 0711: the root of every user-namespaced container must pass
+        # through it, and --userns=auto gives each a gid of its own, so no single group could
+        # be let in. It cannot be listed, and what it holds is guarded one level down
+        # (_guard: containers/<id> is 0700 or 0710; CVE-2021-41091).
         os.makedirs(self.dir, mode=0o711, exist_ok=True)
 
     def path(self, cid: str, *names: str) -> str:
@@ -142,16 +147,54 @@ class Containers:
     def load(self, cid: str) -> Container:
         try:
             with open(self.path(cid, "container.json"), "rb") as f:
-                return Container.from_dict(fastjson.loads(f.read()))
+                c = Container.from_dict(fastjson.loads(f.read()))
         except FileNotFoundError:
             raise NoSuchContainer(cid) from None
         except (OSError, ValueError) as e:
             raise MinirunError(f"container {cid[:12]}: unreadable record: {e}") from None
+        self._guard(c, legacy_only=True)
+        return c
 
     def save(self, c: Container) -> None:
         # No fsync: a record is runtime state that a crash makes stale anyway; refresh()
         # re-derives it from what is running. 0o666 less the umask, as open() made it.
         write_atomic(self.path(c.id, "container.json"), c.to_json(), mode=0o666)
+        self._guard(c)
+
+    def _guard(self, c: Container, legacy_only: bool = False) -> None:
+        """Give containers/<id> the mode and group that keep host users out (CVE-2021-41091).
+
+        Docker's CVE-2021-41091: its container directories were searchable by every host user,
+        and a container's rootfs path is in /proc/mounts for anyone to read, so an unprivileged
+        host user could walk into the rootfs and run a setuid-root program the image (or the
+        container's root) put there, as root on the host, or read the container's files.
+        Docker's fix, ours too: 0700 root:root, or with a user namespace 0710
+        root:<the container's root's host gid>, the one host group whose search the container
+        needs (its init walks containers/<id>/rootfs as that uid/gid before pivot_root;
+        userns.check_reachable checks it). The gid is known only once the maps are recorded,
+        after new() made the directory 0700, hence here, on every save (one stat when right).
+
+        legacy_only (load): fix only a directory an older minirun made 0711. A directory of
+        ours never has bits for others, and load must not race create's first save of the
+        maps (a record read before it would make the directory 0700 behind it)."""
+        d = self.path(c.id)
+        try:
+            st = os.stat(d)
+        except OSError:
+            return
+        if legacy_only and not st.st_mode & 0o007:
+            return
+        gid = _root_gid(c.host_config.get("IDMappings"))
+        mode, want_gid = (0o700, st.st_gid) if gid is None else (0o710, gid)
+        if stat.S_IMODE(st.st_mode) == mode and st.st_gid == want_gid:
+            return
+        try:
+            os.chmod(d, 0o700)  # nobody else in while the group changes
+            if st.st_gid != want_gid:
+                os.chown(d, -1, want_gid)
+            os.chmod(d, mode)
+        except OSError:
+            pass  # not ours to change (a read-only look at another user's --root)
 
     def all(self) -> list[Container]:
         out = []
@@ -197,7 +240,9 @@ class Containers:
             while True:
                 c.id = new_id()
                 try:
-                    os.mkdir(self.path(c.id), 0o711)
+                    # 0700: no other host user may reach the rootfs and files under it
+                    # (CVE-2021-41091); save() lets a user-namespaced one's root in (_guard)
+                    os.mkdir(self.path(c.id), 0o700)
                     break
                 except FileExistsError:
                     continue
@@ -239,6 +284,15 @@ class Containers:
             except FileNotFoundError:
                 return
         remove_tree(junk, ignore_errors=True)
+
+
+def _root_gid(maps: dict | None) -> int | None:
+    """The host gid of a user-namespaced container's root (None without a user namespace):
+    kernel/idmap.shift(0, GidMap), inline (the monitor's start-up budget: no idmap import)."""
+    for inside, outside, count in (maps or {}).get("GidMap") or ():
+        if inside <= 0 < inside + count:
+            return outside - inside
+    return None
 
 
 def _free_name(taken: set[str]) -> str:

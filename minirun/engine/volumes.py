@@ -64,6 +64,15 @@ class Volume:
 class Volumes:
     def __init__(self, root: str) -> None:
         self.dir = os.path.join(root, "volumes")
+        # Modes and CVE-2021-41091 (host users walking into containers' files, see
+        # engine/records.py _guard): volumes/ is 0711, as Docker's is 0701 (root:root, so the
+        # same): no host user can list the names; volumes/<name> and its _data stay 0755, as
+        # Docker's do. Unlike a container's directory, a volume cannot be shut to one group:
+        # it is shared, by containers without a user namespace and by user-namespaced ones
+        # whose roots are different host uids and gids (--userns=auto gives each its own), and
+        # each of their inits must reach _data to mount it (userns.check_reachable). What
+        # remains (and Docker's layout has too): a host user who learns a volume's name (from
+        # a container's /proc/<pid>/mountinfo) can read its files and run what is in it.
         os.makedirs(self.dir, mode=0o711, exist_ok=True)
 
     def _lock(self):

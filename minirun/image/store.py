@@ -160,8 +160,23 @@ class Store:
         self.tmp_dir = os.path.join(self.root, "tmp")
         self.refs_path = os.path.join(self.root, "repositories.json")
         self._local = threading.local()  # per-thread depth of lock() / ingest()
-        for d in (self.blobs_dir, self.layers_dir, self.images_dir, self.tmp_dir):
-            os.makedirs(d, mode=0o700 if d == self.tmp_dir else 0o755, exist_ok=True)
+        # 0700, every directory (Docker's /var/lib/docker/image and overlay2, after
+        # CVE-2021-41091): layers/<id> holds an image's files, setuid-root programs included,
+        # and overlay's options in /proc/mounts, which any host user may read, name them.
+        # Searchable by others, layers/ would let any of them run the image's setuid binaries
+        # as root on the host (or read its files); blobs/ holds the same files compressed and
+        # images/ their configs. Containers need none of it: overlayfs checks its lower
+        # directories with the credentials of its mounter (root), a user-namespaced container's
+        # too (tests/integration/test_cve_2021_41091.py). A store an older minirun made 0755 is
+        # fixed here (a few stats per open).
+        for d in (self.blobs_dir, os.path.dirname(self.blobs_dir), self.layers_dir,
+                  self.images_dir, self.tmp_dir):
+            os.makedirs(d, mode=0o700, exist_ok=True)
+            try:
+                if stat.S_IMODE(os.stat(d).st_mode) != 0o700:
+                    os.chmod(d, 0o700)
+            except OSError:
+                pass  # not ours (another user's store, read only)
         self.clean_tmp()
 
     # --- locks -------------------------------------------------------------------------------

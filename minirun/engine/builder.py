@@ -461,11 +461,11 @@ class Builder:
             stage.cfg["WorkingDir"] = path
 
             def mkdir(root: str) -> None:
-                from ..kernel.rootfs import secure_join
+                # made relative to fds inside the step's rootfs (kernel/resolve.py), never by a
+                # path string an image's symlink could point at the host (CVE-2024-45310)
+                from .build_context import make_dirs
 
-                target = secure_join(root, path)
-                if not os.path.isdir(target):
-                    os.makedirs(target, mode=0o755, exist_ok=True)
+                os.close(make_dirs(root, path))
             return self.filesystem_step(stage, mkdir)
         self.commit_step(stage, "/bin/sh -c #(nop) WORKDIR " + path, "WORKDIR " + path, do)
 
@@ -615,9 +615,11 @@ class Builder:
                         u = resolve(root, chown)
                         uid, gid = u.uid, u.gid
                     for rel, top in files:
+                        # --from: the source is another rootfs, read by fds inside it
                         copy_into(os.path.join(source_root, rel), top, root, dest, uid, gid,
                                   mode, extract=add, single=len(files) + len(downloads) == 1,
-                                  matcher=matcher, src_rel=rel)
+                                  matcher=matcher, src_rel=rel,
+                                  src_root=source_root if src_from is not None else None)
                     for path, _, name in downloads:
                         copy_into(path, name, root, dest, uid, gid, mode, extract=False,
                                   single=len(files) + len(downloads) == 1, matcher=Matcher([]),
@@ -682,8 +684,9 @@ class Builder:
     def expand_sources(self, root: str, srcs: list[str], matcher, instr, from_context: bool):
         """Sources -> [(relative path, name to use at the destination)], Docker's rules: globs
         match context paths, a source may not leave the context, and nothing excluded by
-        .dockerignore is seen."""
-        from ..kernel.rootfs import secure_join
+        .dockerignore is seen. A path is looked up with openat2 RESOLVE_IN_ROOT at the context
+        (or source stage): its symlinks are followed inside it, never out (CVE-2018-15664)."""
+        from ..kernel import resolve
 
         out: list[tuple[str, str]] = []
         for s in srcs:
@@ -695,10 +698,19 @@ class Builder:
                                      f"files were specified by {s!r}")
                 out += [(p, os.path.basename(p)) for p in found]
                 continue
-            path = secure_join(root, clean) if clean else root
-            rel = os.path.relpath(path, root)
-            rel = "" if rel == "." else rel
-            if not os.path.lexists(path) or (rel and matcher.excluded(rel)):
+            rel, found = "", True
+            if clean:
+                try:
+                    fd = resolve.open_in(root, clean, os.O_PATH)
+                except OSError:  # missing, dangling, looping, or no directory on the way
+                    rel, found = clean, False
+                else:
+                    try:  # where the kernel found it, as a path relative to the root
+                        rel = os.path.relpath(resolve.where(fd), os.path.realpath(root))
+                    finally:
+                        os.close(fd)
+                    rel = "" if rel == "." else rel
+            if not found or rel == ".." or rel.startswith("../") or (rel and matcher.excluded(rel)):
                 where = "build context" if from_context else "source stage"
                 raise BuildError(f"{self.fname}:{instr.line}: {instr.cmd} failed: file not "
                                  f"found in {where} or excluded by .dockerignore: stat {s}: "

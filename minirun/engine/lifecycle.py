@@ -422,7 +422,7 @@ class Engine:
         import json  # (~1 ms: see the imports)
 
         from ..base.atomicfile import write_atomic
-        from ..kernel.rootfs import secure_join  # (~0.7 ms with kernel/libc.py)
+        from ..kernel import resolve  # (~0.7 ms with kernel/libc.py)
         from . import bundle as bundle_mod, userns, users  # (~1.4 ms: not on `ps`'s path)
         from ..image import overlay  # (start-up: not on `ps`'s path)
         from ..kernel import cgroups  # (start-up: not on `ps`'s path)
@@ -440,21 +440,35 @@ class Engine:
         if not os.path.ismount(rootfs):
             overlay.mount_rootfs(os.path.join(self.root, "image", "layers"), c.layers, cdir,
                                  idmaps=maps)
-        user = users.resolve(rootfs, c.config.get("User") or "")
-        if c.host_config.get("GroupAdd"):
-            user.additional_gids = users.group_add(rootfs, user.additional_gids,
-                                                   c.host_config["GroupAdd"])
-        wd = c.config.get("WorkingDir")
-        if wd:
-            target = secure_join(rootfs, wd)
-            if not os.path.isdir(target):
-                os.makedirs(target, mode=0o755, exist_ok=True)  # Docker creates a missing WORKDIR
-        if seed and any(m.get("Seed") for m in c.mounts):
-            for m in c.mounts:
-                if m["Type"] == "volume" and m.pop("Seed", False):
-                    src = secure_join(rootfs, m["Destination"])
-                    self.volumes.seed(self.volumes.get(m["Name"]), src, maps)
-            self.containers.save(c)
+        # one fd on the mounted rootfs: every path below is looked up inside it by the kernel
+        # (openat2 RESOLVE_IN_ROOT), and what is made is made relative to fds, never through
+        # an image's symlink to the host (CVE-2024-45310, CVE-2018-15664)
+        rfd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            user = users.resolve(rfd, c.config.get("User") or "")
+            if c.host_config.get("GroupAdd"):
+                user.additional_gids = users.group_add(rfd, user.additional_gids,
+                                                       c.host_config["GroupAdd"])
+            wd = c.config.get("WorkingDir")
+            if wd:  # Docker creates a missing WORKDIR (mkdirat + O_NOFOLLOW per component)
+                from .build_context import make_dirs
+
+                os.close(make_dirs(rfd, wd))
+            if seed and any(m.get("Seed") for m in c.mounts):
+                for m in c.mounts:
+                    if m["Type"] == "volume" and m.pop("Seed", False):
+                        try:  # the image's content at the destination
+                            src = resolve.open_in(rfd, m["Destination"],
+                                                  os.O_PATH | os.O_DIRECTORY)
+                        except OSError:
+                            continue  # nothing there (or no directory): nothing to seed
+                        try:
+                            seed_volume(self.volumes.get(m["Name"]), src, maps)
+                        finally:
+                            os.close(src)
+                self.containers.save(c)
+        finally:
+            os.close(rfd)
         mode = c.host_config.get("NetworkMode", "bridge")
         etc_dir, netns = cdir, None
         if mode.startswith("container:"):
@@ -758,6 +772,53 @@ def _entrypoint(given: str | list | None, icfg: dict) -> list | None:
     if isinstance(given, list):
         return list(given) or None
     return [given] if given else None
+
+def seed_volume(v, src: int, idmaps: dict | None = None) -> None:
+    """Copy the image's content at a mount point (`src`, an fd on that directory inside the
+    rootfs) into an empty volume, as Docker does and `cp -a` did: owners, modes, times, links,
+    devices and xattrs kept; the volume's top takes the directory's owner and mode.
+
+    Both sides go by fds (build_context.copy_tree): the rootfs is walked with resolve.walk and
+    every entry made relative to its new directory's fd with O_NOFOLLOW. A path string walked
+    again would follow a symlink swapped into the image's tree, or into a volume another
+    container shares, out to the host (runc CVE-2024-45310, Docker CVE-2018-15664).
+
+    idmaps: the container runs in a user namespace and its rootfs shows owners shifted to host
+    ids; the volume keeps the image's own ids, shifted back (it is idmapped in turn)."""
+    import stat
+
+    from ..kernel import resolve
+    from .build_context import copy_tree
+
+    lfd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=src)
+    try:
+        if not os.listdir(lfd):
+            return
+    finally:
+        os.close(lfd)
+    if idmaps:
+        from ..kernel.idmap import unshift  # (~0.5 ms with kernel/libc.py)
+
+        def owner(st: os.stat_result) -> tuple[int, int]:
+            return unshift(st.st_uid, idmaps["UidMap"]), unshift(st.st_gid, idmaps["GidMap"])
+    else:
+        def owner(st: os.stat_result) -> tuple[int, int]:
+            return st.st_uid, st.st_gid
+    top = os.open(v.Mountpoint, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        try:
+            copy_tree(src, top, owner=owner, keep_all=True)
+        except (OSError, MinirunError) as e:
+            from .volumes import VolumeError
+
+            raise VolumeError(f"volume {v.Name}: copying the image's files into it failed: "
+                              f"{e}") from None
+        st = os.fstat(src)
+        os.chown(resolve.fd_path(top), *owner(st))
+        os.chmod(resolve.fd_path(top), stat.S_IMODE(st.st_mode))  # (after chown: setgid)
+        os.utime(resolve.fd_path(top), ns=(st.st_atime_ns, st.st_mtime_ns))
+    finally:
+        os.close(top)
 
 
 __all__ = ["Engine", "MonitorHandle", "RunOptions", "State", "STOP_TIMEOUT"]

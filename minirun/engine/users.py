@@ -4,17 +4,20 @@ Names are looked up in the *image's* /etc/passwd and /etc/group, never the host'
 whoever the image says it is. Forms: `name`, `uid`, `name:group`, `uid:gid`, `name:gid`,
 `uid:group`. A numeric uid that is not in passwd is fine (gid 0 then); an unknown name is an
 error. The user's supplementary groups are every group in /etc/group that lists the name, as
-`initgroups(3)` would do. The files are opened through secure_join: an image whose /etc is a
-symlink to the host's /etc still reads its own.
+`initgroups(3)` would do. The files are opened with openat2 RESOLVE_IN_ROOT at the rootfs
+(kernel/resolve.py) and read by that fd: an image whose /etc is a symlink to the host's /etc
+still reads its own, and no symlink swapped in after a check can redirect the read (the path
+is walked once, by the kernel, inside the root: CVE-2018-15664's check-then-use race).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 from ..record import dataclass, field
 
 from ..errors import MinirunError
-from ..kernel.rootfs import secure_join
+from ..kernel.resolve import open_in
 
 
 class UserError(MinirunError):
@@ -29,17 +32,25 @@ class ResolvedUser:
     home: str = "/"
 
 
-def _entries(rootfs: str, name: str) -> list[list[str]]:
-    path = secure_join(rootfs, f"/etc/{name}")
+def _entries(rootfs: str | int, name: str) -> list[list[str]]:
     try:
-        with open(path, errors="replace") as f:
+        # O_NONBLOCK: a fifo planted as /etc/passwd must not hang the engine
+        fd = open_in(rootfs, f"/etc/{name}", os.O_RDONLY | os.O_NONBLOCK)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return []
+    except OSError as e:
+        if e.errno != errno.ELOOP:
+            raise
+        return []  # a symlink loop: no file
+    try:
+        with os.fdopen(fd, errors="replace") as f:
             return [line.rstrip("\n").split(":") for line in f if line.strip() and not
                     line.startswith("#")]
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+    except IsADirectoryError:  # (read(2) of a directory)
         return []
 
 
-def resolve(rootfs: str, spec: str) -> ResolvedUser:
+def resolve(rootfs: str | int, spec: str) -> ResolvedUser:
     """Resolve a USER / -u value against the image's rootfs."""
     spec = (spec or "").strip()
     if not spec:
@@ -78,11 +89,17 @@ def resolve(rootfs: str, spec: str) -> ResolvedUser:
     return ResolvedUser(uid, gid, sorted(set(extra)), home)
 
 
-def exists_in(rootfs: str, path: str) -> bool:
-    return os.path.lexists(secure_join(rootfs, path))
+def exists_in(rootfs: str | int, path: str) -> bool:
+    """Whether `path` names an entry inside the rootfs (a dangling symlink in the last place
+    counts, as lexists would): looked up with RESOLVE_IN_ROOT, never on the host."""
+    try:
+        os.close(open_in(rootfs, path, os.O_PATH | os.O_NOFOLLOW))
+        return True
+    except OSError:
+        return False
 
 
-def group_add(rootfs: str, gids: list[int], extra: list[str]) -> list[int]:
+def group_add(rootfs: str | int, gids: list[int], extra: list[str]) -> list[int]:
     """--group-add: more supplementary groups for the process, after the user's own. A name
     is looked up in the image's /etc/group (an unknown one is an error, as runc's
     GetAdditionalGroups says it); a number is taken as it is, listed there or not."""

@@ -270,3 +270,61 @@ def test_seed_volume_from_an_empty_directory_leaves_the_volume_alone(rootfs, tmp
     finally:
         os.close(src)
     assert os.listdir(mp) == [] and stat.S_IMODE(mp.stat().st_mode) == 0o755
+
+
+@root_only
+def test_seed_volume_racing_a_symlink_swap_never_copies_the_host(rootfs, tmp_path, lookups):
+    """While the volume is seeded, /vol/dir flips between a real directory (holding `file`,
+    "inside") and a symlink to a host directory whose `file` says "HOST-SECRET" (what a
+    container sharing the tree can do: CVE-2024-45310). A copy that lists a directory and then
+    opens it by name follows the fresh link to the host now and then. Each seeding must copy
+    "inside", a link, or fail -- never the host's bytes."""
+    import shutil
+    import threading
+
+    from minirun.errors import MinirunError
+
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "file").write_text("HOST-SECRET\n")
+    vol = rootfs / "vol"
+    (vol / "d.real").mkdir(parents=True)
+    (vol / "d.real" / "file").write_text("inside\n")
+    os.symlink(str(secret), vol / "d.link")
+    stop = threading.Event()
+
+    def swap() -> None:
+        while not stop.is_set():
+            for a, b in (("d.real", "dir"), ("dir", "d.real"), ("d.link", "dir"),
+                         ("dir", "d.link")):
+                try:
+                    os.rename(vol / a, vol / b)
+                except OSError:
+                    pass
+
+    t = threading.Thread(target=swap)
+    t.start()
+    seen = {"copied": 0, "failed": 0}
+    try:
+        for n in range(150):
+            mp = tmp_path / f"v{n}"
+            mp.mkdir()
+            src = resolve.open_in(str(rootfs), "/vol", os.O_PATH | os.O_DIRECTORY)
+            try:
+                seed_volume(SimpleNamespace(Name="v", Mountpoint=str(mp)), src)
+                seen["copied"] += 1
+            except (OSError, MinirunError):
+                seen["failed"] += 1
+            finally:
+                os.close(src)
+            for dirpath, _, files in os.walk(mp):  # (os.walk follows no links)
+                for f in files:
+                    p = os.path.join(dirpath, f)
+                    if not os.path.islink(p):
+                        assert "HOST" not in Path(p).read_text(), p
+            shutil.rmtree(mp)
+    finally:
+        stop.set()
+        t.join()
+    assert (secret / "file").read_text() == "HOST-SECRET\n"
+    assert seen["copied"] > 0, seen

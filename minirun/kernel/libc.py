@@ -32,6 +32,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import stat
 
 from .. import trace
 from ..errors import KernelError
@@ -400,17 +401,28 @@ class Kernel:
     def chdir(self, path: str | int) -> None:
         os.chdir(path)
 
-    def mknod(self, path: str, mode: int, device: int) -> None:
-        os.mknod(path, mode, device)
+    def mknod(self, path: str, mode: int, device: int, dir_fd: int | None = None) -> None:
+        os.mknod(path, mode, device, dir_fd=dir_fd)
 
-    def chown(self, path: str, uid: int, gid: int) -> None:
-        os.chown(path, uid, gid, follow_symlinks=False)
+    def chown(self, path: str, uid: int, gid: int, dir_fd: int | None = None) -> None:
+        os.chown(path, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
 
-    def chmod(self, path: str, mode: int) -> None:
-        os.chmod(path, mode)
+    def chmod(self, path: str, mode: int, dir_fd: int | None = None) -> None:
+        if dir_fd is None:
+            os.chmod(path, mode)
+            return
+        # fchmodat has no working AT_SYMLINK_NOFOLLOW: open the entry itself, refuse a symlink
+        # (swapped in since it was made), chmod exactly that object.
+        fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        try:
+            if stat.S_ISLNK(os.fstat(fd).st_mode):
+                raise OSError(errno.ELOOP, "a symlink: refusing to chmod through it", path)
+            os.chmod(f"/proc/self/fd/{fd}", mode)
+        finally:
+            os.close(fd)
 
-    def symlink(self, target: str, path: str) -> None:
-        os.symlink(target, path)
+    def symlink(self, target: str, path: str, dir_fd: int | None = None) -> None:
+        os.symlink(target, path, dir_fd=dir_fd)
 
     def write_file(self, path: str, data: str, dir_fd: int | None = None) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC, dir_fd=dir_fd)
@@ -581,28 +593,63 @@ def setdomainname(name: str, why: str) -> None:
     kernel().setdomainname(name)
 
 
-def mknod(path: str, mode: int, major: int, minor: int, why: str) -> None:
+def _at(path: str, dir_fd: int | None) -> tuple[str, str]:
+    """(the path to show, the trace's suffix) for a call relative to a directory fd: the trace
+    and a Recorder name the object (its directory's real path + the name), then say how."""
+    if dir_fd is None:
+        return path, ""
+    try:
+        where = os.readlink(f"/proc/self/fd/{dir_fd}")
+    except OSError:
+        return path, f" [relative to dir fd {dir_fd}]"
+    return os.path.join(where, path), f" [relative to dir fd {dir_fd}]"
+
+
+def _call_at(name: str, path: str, dir_fd: int | None, *args) -> None:
+    """kernel().name(path, *args[, dir_fd]): a Recorder gets the shown path, never an fd."""
+    k = kernel()
+    if dir_fd is None:
+        getattr(k, name)(path, *args)
+    elif isinstance(k, Recorder):  # tests read names, not fd numbers
+        getattr(k, name)(_at(path, dir_fd)[0], *args)
+    else:
+        getattr(k, name)(path, *args, dir_fd)
+
+
+def mknod(path: str, mode: int, major: int, minor: int, why: str, dir_fd: int | None = None
+          ) -> None:
+    """mknod(2), or mknodat(2) relative to `dir_fd` (an entry made in a directory we hold)."""
     if trace.enabled:
-        trace.step(f'mknod("{path}", {oct(mode)}, makedev({major}, {minor}))', why)
-    kernel().mknod(path, mode, os.makedev(major, minor))
+        shown, how = _at(path, dir_fd)
+        trace.step(f'mknod("{shown}", {oct(mode)}, makedev({major}, {minor})){how}', why)
+    _call_at("mknod", path, dir_fd, mode, os.makedev(major, minor))
 
 
-def chown(path: str, uid: int, gid: int, why: str) -> None:
+def chown(path: str, uid: int, gid: int, why: str, dir_fd: int | None = None) -> None:
     if trace.enabled:
-        trace.step(f'lchown("{path}", {uid}, {gid})', why)
-    kernel().chown(path, uid, gid)
+        shown, how = _at(path, dir_fd)
+        trace.step(f'lchown("{shown}", {uid}, {gid}){how}', why)
+    _call_at("chown", path, dir_fd, uid, gid)
 
 
-def chmod(path: str, mode: int, why: str) -> None:
+def chmod(path: str, mode: int, why: str, dir_fd: int | None = None) -> None:
     if trace.enabled:
-        trace.step(f'chmod("{path}", {oct(mode)})', why)
-    kernel().chmod(path, mode)
+        shown, how = _at(path, dir_fd)
+        trace.step(f'chmod("{shown}", {oct(mode)}){how}', why)
+    _call_at("chmod", path, dir_fd, mode)
 
 
-def symlink(target: str, path: str, why: str) -> None:
+def symlink(target: str, path: str, why: str, dir_fd: int | None = None) -> None:
     if trace.enabled:
-        trace.step(f'symlink("{target}", "{path}")', why)
-    kernel().symlink(target, path)
+        shown, how = _at(path, dir_fd)
+        trace.step(f'symlink("{target}", "{shown}"){how}', why)
+    k = kernel()
+    if dir_fd is None:
+        k.symlink(target, path)
+    elif isinstance(k, Recorder):  # tests read names, not fd numbers
+        k.symlink(target, _at(path, dir_fd)[0])
+    else:
+        k.symlink(target, path, dir_fd)
 
 
 def write_file(path: str, data: str, why: str, dir_fd: int | None = None) -> None:

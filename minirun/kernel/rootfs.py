@@ -4,19 +4,24 @@ The order follows the kernel's rules:
   1. make / a slave mount (MS_SLAVE|MS_REC) in our new mount namespace, so nothing we mount or
      unmount propagates back to the host;
   2. bind-mount the rootfs onto itself: pivot_root(2) needs the new root to be a mount point;
-  3. config.json's mounts, in order, each destination resolved *inside* the rootfs: a symlink in
-     the image may not point a mount at a host path. (The resolved path is then handed to
-     mount(2), which walks it again: a concurrent writer that swaps a directory for a symlink
-     in between could still redirect it, the race behind runc's CVE-2021-30465. Mounting
-     through an O_PATH fd opened with openat2(RESOLVE_IN_ROOT) closes it: security issue.)
-  4. /dev: default device nodes and the /dev/fd, /dev/std* and /dev/ptmx symlinks;
+  3. config.json's mounts, in order, each destination looked up *inside* the rootfs by the
+     kernel (kernel/resolve.py: openat2 RESOLVE_IN_ROOT), its missing directories made one
+     at a time relative to their parent's fd (mkdirat, then O_NOFOLLOW|O_DIRECTORY), a file
+     target made O_CREAT|O_EXCL|O_NOFOLLOW; mount(2) then goes onto /proc/self/fd/N of the
+     O_PATH fd that came out. Nothing is walked twice by name, so a symlink swapped in by a
+     concurrent writer (another container sharing a volume) can make a mount fail, never
+     land or create anything on the host: runc's CVE-2021-30465 and CVE-2024-45310;
+  4. /dev: default device nodes and the /dev/fd, /dev/std* and /dev/ptmx symlinks, each made
+     with mknodat/symlinkat relative to the fd of its directory;
   5. pivot_root(".", "."), then detach the old root: the host's filesystem is gone from view;
-  6. maskedPaths (hidden under /dev/null or an empty read-only tmpfs) and readonlyPaths;
+  6. maskedPaths (hidden under /dev/null or an empty read-only tmpfs) and readonlyPaths, each
+     looked up with openat2 in the container's / and mounted onto through its fd;
   7. finally, a read-only remount of / if root.readonly.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -25,6 +30,12 @@ from . import libc
 from .devices import Device
 from .libc import (MNT_DETACH, MS_BIND, MS_MOVE, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE,
                    MS_RDONLY, MS_REC, MS_REMOUNT, MS_SHARED, MS_SLAVE, MS_UNBINDABLE)
+
+# kernel/resolve.py is imported by each function that uses it, not here: it loads `typing`
+# (its `from typing import Iterator`), and `features`, `create`, `run` and `exec` import this
+# module before they know whether they mount anything (tests/unit/test_startup_budget.py).
+# The init still pays for it once it mounts, until resolve.py imports Iterator only for
+# type checking.
 
 # option -> (clear?, flag): runc's table (mount(8) names)
 FLAGS: dict[str, tuple[bool, int]] = {
@@ -95,6 +106,10 @@ def secure_join(root: str, unsafe: str, avoid: tuple[str, ...] = ()) -> str:
 
     Like filepath-securejoin: each symlink is read and re-resolved with root as its /, so an
     image's `/etc -> /host/etc` becomes root + /host/etc, never the host's /etc.
+
+    A textual walk returning a path, which the caller's next call walks again: racy against a
+    concurrent writer. The runtime no longer uses it (kernel/resolve.py does the lookups, by
+    fds); it stays until the engine's callers have moved to kernel/resolve.py too.
     """
     parts = [p for p in unsafe.split("/") if p not in ("", ".")]
     done: list[str] = []
@@ -128,13 +143,6 @@ def secure_join(root: str, unsafe: str, avoid: tuple[str, ...] = ()) -> str:
     return os.path.join(root, *done) if done else root
 
 
-def _join_parent(root: str, path: str) -> str:
-    """secure_join for an entry we create: resolve its directory, not the entry itself, so a
-    symlink already there is seen (and replaced or kept), not followed to its target."""
-    path = os.path.normpath(path)
-    return os.path.join(secure_join(root, os.path.dirname(path)), os.path.basename(path))
-
-
 def pin(path: str, inside: str | None = None) -> int:
     """An O_PATH fd on `path` itself, to hand to mount(2) as /proc/self/fd/N.
 
@@ -143,6 +151,8 @@ def pin(path: str, inside: str | None = None) -> int:
     can swap a component for a symlink, and the mount lands elsewhere -- on the host. Once the
     object is open, /proc/self/fd/N names exactly that object. O_NOFOLLOW refuses a symlink in
     the last place; `inside` (a real path) checks where the open object actually is.
+    (The runtime's own mounts look their targets up with kernel/resolve.py instead, which
+    does not walk a host path string at all.)
     """
     try:
         fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -173,27 +183,38 @@ def _real(rootfs: str) -> str:
     return _reals[rootfs]
 
 
-def _mount_on(source: str | None, target: str, fstype: str | None, flags: int,
-              data: str | None, why: str, inside: str | None, shown_source: str | None = None
-              ) -> None:
-    """mount(2) onto a pinned `target` (see pin)."""
-    fd = pin(target, inside)
+def _mount_fd(source: str | None, fd: int, fstype: str | None, flags: int, data: str | None,
+              why: str, shown_source: str | None = None) -> None:
+    """mount(2) onto the object an O_PATH fd holds (/proc/self/fd/N): the object that was
+    looked up is the one mounted on, whatever is swapped in on the way there meanwhile
+    (CVE-2021-30465). The trace names the destination's real path, then the fd path."""
+    from . import resolve
+
+    libc.mount(source, resolve.fd_path(fd), fstype, flags, data, why,
+               shown=(shown_source or source, resolve.where(fd)))
+
+
+def _reopen(root: int | str, fd: int, root_real: str, dest: str) -> int:
+    """An O_PATH fd on the mount just made onto `fd`. mount(2) stacks the new mount on top of
+    the directory `fd` holds, and `fd` keeps naming that directory *under* it: a remount or a
+    propagation change needs the new mount's root (EINVAL otherwise), so look the same real
+    path up again, inside the root, and check it still is that path. `dest`: the
+    destination as the config names it, for the messages."""
+    from . import resolve
+
+    here = resolve.where(fd)
+    rel = os.path.relpath(here, root_real)
     try:
-        libc.mount(source, f"/proc/self/fd/{fd}", fstype, flags, data, why,
-                   shown=(shown_source or source, target))
-    finally:
-        os.close(fd)
-
-
-def mkdir_all(path: str, mode: int = 0o755) -> None:
-    os.makedirs(path, mode=mode, exist_ok=True)
-
-
-def make_file(path: str) -> None:
-    """Create an empty file as a bind-mount target (if nothing is there yet)."""
-    mkdir_all(os.path.dirname(path))
-    if not os.path.lexists(path):
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+        new = resolve.open_in(root, "/" if rel == "." else rel, os.O_PATH | os.O_NOFOLLOW,
+                              why="the mount just made: its root, for the remount")
+    except OSError as e:
+        raise MountError(f"mount destination {dest}: {here}: {e.strerror} (changed while it "
+                         "was being mounted on?)") from None
+    if resolve.where(new) != here:
+        os.close(new)
+        raise MountError(f"mount destination {dest} ({here}) changed while it was being "
+                         "mounted on: refusing to remount it")
+    return new
 
 
 def _current_flags(path: str) -> int:
@@ -237,10 +258,11 @@ def _is_procfs(path: str) -> bool:
 
 def check_proc_mount(rootfs: str, dest: str, m, is_bind: bool) -> None:
     """Refuse a mount that lands on or inside the container's /proc, wherever its destination
-    *string* pointed (CVE-2019-16884, CVE-2023-27561): `dest` is already resolved, so an image
-    symlink (/lnk -> /proc) is seen through. A tmpfs or bind over /proc/self/attr would fake the
-    LSM label files; over /proc, hide the real one. On /proc itself only procfs (or a bind of
-    one); inside it only the files LXCFS emulates."""
+    *string* pointed (CVE-2019-16884, CVE-2023-27561): `dest` is the real path of what the
+    destination resolved to (`rootfs` real too), so an image symlink (/lnk -> /proc) is seen
+    through. A tmpfs or bind over /proc/self/attr would fake the LSM label files; over /proc,
+    hide the real one. On /proc itself only procfs (or a bind of one); inside it only the
+    files LXCFS emulates."""
     rel = os.path.relpath(dest, rootfs)
     if rel != "proc" and not rel.startswith("proc/"):
         return
@@ -257,15 +279,154 @@ def check_proc_mount(rootfs: str, dest: str, m, is_bind: bool) -> None:
                      "container's /proc: refusing to mount there")
 
 
+def _open_root(rootfs: str) -> int:
+    """The rootfs as an O_PATH fd, the root every lookup below is made in. Opened per call and
+    after prepare_root bound the rootfs onto itself: an fd opened before would hold the
+    directory *under* that mount, and the mounts made there would be out of its sight."""
+    try:
+        return os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as e:
+        raise MountError(f"rootfs {rootfs}: {e.strerror}") from None
+
+
+def _landing(root_fd: int, path: str) -> str | None:
+    """Where `path` would land, as a real path: its longest existing prefix, resolved inside the
+    root, plus the rest. Only to explain a failed lookup (is it inside /proc?)."""
+    from . import resolve
+
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    for n in range(len(parts), -1, -1):
+        try:
+            fd = resolve.open_in(root_fd, "/".join(parts[:n]) or "/", os.O_PATH)
+        except OSError:
+            continue
+        try:
+            return os.path.normpath(os.path.join(resolve.where(fd), *parts[n:]))
+        finally:
+            os.close(fd)
+    return None
+
+
+def _through_dangling(root_fd: int, path: str) -> str | None:
+    """`path` with its first dangling symlink replaced by the link's target (text, resolved
+    inside the root again by the next lookup), or None when no dangling symlink is in the way.
+    An image's /dev -> /somewhere that does not exist yet is followed, inside the rootfs, as
+    the runtime always did; resolve.mkdirs alone refuses it."""
+    from . import resolve
+
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    below = 0  # the errno of the lookup one component longer
+    for n in range(len(parts), -1, -1):
+        try:
+            pfd = resolve.open_in(root_fd, "/".join(parts[:n]) or "/",
+                                  os.O_PATH | os.O_DIRECTORY)
+        except OSError as e:
+            below = e.errno or 0
+            continue
+        try:
+            # dangling means ENOENT one step further: never a loop nor a /proc magic link
+            # (ELOOP), nor the whole path resolving
+            if n == len(parts) or below != errno.ENOENT:
+                return None
+            st = _lstat_at(pfd, parts[n])
+            if st is None or not stat.S_ISLNK(st.st_mode):
+                return None
+            target = os.readlink(parts[n], dir_fd=pfd)
+            if not target.startswith("/"):
+                here = os.path.relpath(resolve.where(pfd), resolve.where(root_fd))
+                target = os.path.join("/" if here == "." else "/" + here, target)
+            return "/".join([target.rstrip("/"), *parts[n + 1:]])
+        finally:
+            os.close(pfd)
+    return None
+
+
+def _mkdirs(root_fd: int, path: str, why: str) -> int:
+    """resolve.mkdirs (an O_PATH fd on directory `path` inside the root, each missing component
+    made with mkdirat + openat(O_NOFOLLOW|O_DIRECTORY)), following dangling symlinks on the
+    way inside the root (see _through_dangling)."""
+    from . import resolve
+
+    for _ in range(resolve.MAXSYMLINKS):
+        try:
+            return resolve.mkdirs(root_fd, path, why=why)
+        except resolve.ResolveError:
+            nxt = _through_dangling(root_fd, path)
+            if nxt is None:
+                raise
+            path = nxt
+    raise resolve.ResolveError(path, "too many levels of symbolic links", errno.ELOOP)
+
+
+def mkdirs(rootfs: str, path: str, why: str) -> int:
+    """An O_PATH fd on directory `path` inside `rootfs`, made if missing by fds (see _mkdirs):
+    for the runtime's other directories (process.cwd)."""
+    root_fd = _open_root(rootfs)
+    try:
+        return _mkdirs(root_fd, path, why)
+    finally:
+        os.close(root_fd)
+
+
+def _parent(root_fd: int, path: str, why: str) -> tuple[int, str]:
+    """resolve.parent with _mkdirs: (fd of path's directory, made if missing; the last name)."""
+    from . import resolve
+
+    parts = [p for p in os.path.normpath("/" + path).split("/") if p]
+    if not parts:
+        raise resolve.ResolveError(path, "names the root itself, not an entry in it")
+    return _mkdirs(root_fd, "/".join(parts[:-1]), why), parts[-1]
+
+
+def _target(root_fd: int, rootfs: str, m, is_file: bool, is_bind: bool) -> int:
+    """An O_PATH fd on the mount's destination inside the rootfs, made if missing: a directory
+    (mkdirs: one mkdirat + openat(O_NOFOLLOW|O_DIRECTORY) per missing component) or, for a
+    file bind source, an empty file (openat O_CREAT|O_EXCL|O_NOFOLLOW). CVE-2024-45310: a
+    symlink swapped in while this runs (from a volume another container shares) makes it
+    fail; it never creates on the host. Then refused if it landed in /proc."""
+    from . import resolve
+
+    real = _real(rootfs)
+    why = f"mount destination {m.destination}"
+    try:
+        if is_file:
+            dfd, name = _parent(root_fd, m.destination, why)
+            try:
+                fd = resolve.create_file(dfd, name, why=why + ": the file to bind onto")
+            finally:
+                os.close(dfd)
+        else:
+            fd = _mkdirs(root_fd, m.destination, why)
+    except (resolve.ResolveError, OSError) as e:
+        landing = _landing(root_fd, m.destination)
+        if landing is not None:
+            check_proc_mount(real, landing, m, is_bind)  # the clearer reason, when it is one
+        what = str(e) if isinstance(e, MinirunError) else e.strerror
+        raise MountError(f"mount destination {m.destination}: {what}") from None
+    try:
+        if not resolve.is_inside(fd, real):  # cannot happen with RESOLVE_IN_ROOT: belt and braces
+            raise MountError(f"mount destination {m.destination} resolves to "
+                             f"{resolve.where(fd)}, outside the container's root")
+        check_proc_mount(real, resolve.where(fd), m, is_bind)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def mount_one(rootfs: str, bundle: str, m, in_userns: bool, cgroup_mount=None,
               idmapped_fd: int | None = None) -> None:
     """Step 3: one entry of config.json's mounts. `idmapped_fd`: the runtime's detached,
-    idmapped copy of the source (kernel/idmap.py), attached here instead of a bind."""
+    idmapped copy of the source (kernel/idmap.py), attached here instead of a bind.
+
+    The destination is looked up afresh in the rootfs for each entry, so one nested under an
+    earlier mount (a volume, then a bind inside it) lands on that mount."""
+    from . import resolve
+
     flags, prop, data = parse_options(m.options)
-    dest = secure_join(rootfs, m.destination)
-    inside = _real(rootfs)
     is_bind = bool(flags & MS_BIND) or m.type == "bind"
-    check_proc_mount(rootfs, dest, m, is_bind)
+    src = ""
+    src_is_dir = True
     if is_bind:
         src = bind_source(bundle, m)
         try:
@@ -274,96 +435,147 @@ def mount_one(rootfs: str, bundle: str, m, in_userns: bool, cgroup_mount=None,
         except OSError as e:
             raise MountError(f"bind mount source {m.source} for {m.destination}: {e.strerror}") \
                 from None
-        if src_is_dir:
-            mkdir_all(dest)
-        else:
-            make_file(dest)
-        rec = flags & MS_REC
-        if idmapped_fd is not None:
-            fd = pin(dest, inside)
-            try:
+    root_fd = _open_root(rootfs)
+    fd = -1
+    try:
+        fd = _target(root_fd, rootfs, m, not src_is_dir, is_bind)
+        real = _real(rootfs)
+        remount = None  # what is left to do on the new mount's root (it needs reopening)
+        if is_bind:
+            rec = flags & MS_REC
+            if idmapped_fd is not None:
                 libc.move_mount(idmapped_fd, fd, f"idmapped bind mount: {m.source} appears at "
                                 f"{m.destination}, its owners seen through the mount's id maps",
-                                shown=dest)
-            finally:
-                os.close(fd)
-        else:
-            _mount_on(src, dest, None, MS_BIND | rec, None,
-                      f"bind mount: {m.source} appears at {m.destination} in the container", inside)
-        extra = flags & ~(MS_BIND | MS_REC | MS_REMOUNT)
-        if extra:
-            keep = _current_flags(dest) if in_userns else 0
-            _mount_on(None, dest, None, MS_BIND | MS_REMOUNT | extra | keep, None,
-                      "a bind mount takes ro/nosuid/nodev/noexec only on a remount", inside)
-    elif m.type == "cgroup":
-        if cgroup_mount is None:
-            raise MountError(f"cgroup mount at {m.destination}: no cgroup support")
-        mkdir_all(dest)
-        cgroup_mount(dest, flags)
-    else:
-        mkdir_all(dest)
-        why = {
-            "proc": "a fresh /proc: shows only this PID namespace's processes",
-            "sysfs": "/sys for this network namespace",
-            "tmpfs": "an in-memory filesystem",
-            "devpts": "a private devpts instance: the container's own /dev/pts/N terminals",
-            "mqueue": "POSIX message queues of this IPC namespace",
-        }.get(m.type or "", f"mount {m.type}")
-        try:
-            _mount_on(m.source or m.type, dest, m.type, flags & ~MS_REMOUNT, data or None, why,
-                      inside)
-        except Exception as e:
-            # Without their own network (sysfs) or IPC (mqueue) namespace, a user namespace may
-            # not mount these: bind the host's instead, as runc does.
-            if getattr(e, "errno", 0) == 1 and m.type in ("sysfs", "mqueue") and in_userns:
-                host = "/sys" if m.type == "sysfs" else "/dev/mqueue"
-                libc.mount(host, dest, None, MS_BIND | MS_REC, None,
-                           f"{m.type} is not ours to mount here: bind the host's read-only")
-                # Keep the nosuid/nodev/noexec the entry asked for: a bind drops them.
-                asked = flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)
-                libc.mount(None, dest, None, MS_BIND | MS_REMOUNT | MS_RDONLY | asked |
-                           _current_flags(dest), None, "and make it read-only")
+                                shown=resolve.where(fd))
             else:
-                raise
-    if prop:
-        _mount_on(None, dest, None, prop, None, "propagation type asked for in the options", inside)
+                _mount_fd(src, fd, None, MS_BIND | rec, None,
+                          f"bind mount: {m.source} appears at {m.destination} in the container")
+            extra = flags & ~(MS_BIND | MS_REC | MS_REMOUNT)
+            if extra:
+                remount = (extra, in_userns)
+        elif m.type == "cgroup":
+            if cgroup_mount is None:
+                raise MountError(f"cgroup mount at {m.destination}: no cgroup support")
+            # cgroups.mount_into makes several mounts by path under it: hand it the real path
+            # the fd resolved to (inside the rootfs), not the fd, which would name what is
+            # under its first mount.
+            cgroup_mount(resolve.where(fd), flags)
+        else:
+            why = {
+                "proc": "a fresh /proc: shows only this PID namespace's processes",
+                "sysfs": "/sys for this network namespace",
+                "tmpfs": "an in-memory filesystem",
+                "devpts": "a private devpts instance: the container's own /dev/pts/N terminals",
+                "mqueue": "POSIX message queues of this IPC namespace",
+            }.get(m.type or "", f"mount {m.type}")
+            try:
+                _mount_fd(m.source or m.type, fd, m.type, flags & ~MS_REMOUNT, data or None, why)
+            except Exception as e:
+                # Without their own network (sysfs) or IPC (mqueue) namespace, a user namespace
+                # may not mount these: bind the host's instead, as runc does.
+                if getattr(e, "errno", 0) == 1 and m.type in ("sysfs", "mqueue") and in_userns:
+                    host = "/sys" if m.type == "sysfs" else "/dev/mqueue"
+                    _mount_fd(host, fd, None, MS_BIND | MS_REC, None,
+                              f"{m.type} is not ours to mount here: bind the host's read-only")
+                    # Keep the nosuid/nodev/noexec the entry asked for: a bind drops them.
+                    remount = (MS_RDONLY | (flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)), True)
+                else:
+                    raise
+        if remount is not None or prop:
+            top = _reopen(root_fd, fd, real, m.destination)
+            os.close(fd)
+            fd = top
+        if remount is not None:
+            extra, keep_locked = remount
+            keep = _current_flags(resolve.fd_path(fd)) if keep_locked else 0
+            _mount_fd(None, fd, None, MS_BIND | MS_REMOUNT | extra | keep, None,
+                      "a bind mount takes ro/nosuid/nodev/noexec only on a remount")
+        if prop:
+            _mount_fd(None, fd, None, prop, None, "propagation type asked for in the options")
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        os.close(root_fd)
+
+
+def _make_dev_entry(root_fd: int, path: str) -> tuple[int, str]:
+    """(fd of the entry's directory, made if missing; its name), as a MountError if it cannot."""
+    from . import resolve
+
+    try:
+        return _parent(root_fd, path, f"the directory of {path}")
+    except (resolve.ResolveError, OSError) as e:
+        what = str(e) if isinstance(e, MinirunError) else e.strerror
+        raise MountError(f"{path}: {what}") from None
+
+
+def _lstat_at(dir_fd: int, name: str) -> os.stat_result | None:
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
 
 
 def setup_dev(rootfs: str, devices: list, in_userns: bool) -> None:
-    """Step 4: device nodes (default ones plus linux.devices) and the /dev symlinks."""
+    """Step 4: device nodes (default ones plus linux.devices) and the /dev symlinks, each made
+    relative to the fd of its directory (resolved inside the rootfs): an image's /dev that is a
+    symlink is followed inside the rootfs, one in the entry's place is replaced, never
+    followed, and nothing swapped in meanwhile redirects a node to the host."""
+    from . import resolve
+
     all_devs = [Device("c", p, ma, mi, 0o666, 0, 0) for p, ma, mi in DEFAULT_DEVICES]
     paths = {d.path for d in devices}
     all_devs = [d for d in all_devs if d.path not in paths] + list(devices)
-    for d in all_devs:
-        dest = _join_parent(rootfs, d.path)
-        mkdir_all(os.path.dirname(dest))
-        kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[d.type]
-        mode = d.file_mode if d.file_mode is not None else 0o666
-        if os.path.islink(dest):
-            os.unlink(dest)  # an image's /dev/null -> elsewhere is replaced, never followed
-        if in_userns:
-            # mknod(2) of a device is refused in a user namespace: bind the host's node instead.
-            make_file(dest)
-            libc.mount(d.path, dest, None, MS_BIND, None,
-                       "no mknod in a user namespace: bind-mount the host's device node")
-            continue
-        if os.path.lexists(dest):
-            os.unlink(dest)
-        libc.mknod(dest, kind | mode, d.major, d.minor, "create the device node")
-        # Through the seam, like the mknod it follows (a Recorder's mknod creates no file).
-        libc.chmod(dest, mode, "mknod's mode is filtered by the umask: set it exactly")
-        if d.uid or d.gid:
-            libc.chown(dest, d.uid or 0, d.gid or 0, "device owner from linux.devices")
-    links = list(DEV_SYMLINKS)
-    if os.path.exists("/proc/kcore"):
-        links.append(("/proc/kcore", "/dev/core"))
-    for target, link in links:
-        dest = _join_parent(rootfs, link)
-        if os.path.lexists(dest):
-            if link != "/dev/ptmx":
-                continue
-            os.unlink(dest)
-        libc.symlink(target, dest, "standard /dev symlink")
+    root_fd = _open_root(rootfs)
+    try:
+        for d in all_devs:
+            kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK,
+                    "p": stat.S_IFIFO}[d.type]
+            mode = d.file_mode if d.file_mode is not None else 0o666
+            dfd, name = _make_dev_entry(root_fd, d.path)
+            try:
+                st = _lstat_at(dfd, name)
+                if st is not None and (stat.S_ISLNK(st.st_mode) or not in_userns):
+                    # an image's /dev/null -> elsewhere is replaced, never followed
+                    os.unlink(name, dir_fd=dfd)
+                if in_userns:
+                    # mknod(2) of a device is refused in a user namespace: bind the host's node
+                    # onto an empty file made (O_EXCL|O_NOFOLLOW) in the directory we hold.
+                    try:
+                        fd = resolve.create_file(dfd, name, why=f"{d.path}: the file to bind onto")
+                    except resolve.ResolveError as e:
+                        raise MountError(f"{d.path}: {e}") from None
+                    try:
+                        _mount_fd(d.path, fd, None, MS_BIND, None,
+                                  "no mknod in a user namespace: bind-mount the host's device node")
+                    finally:
+                        os.close(fd)
+                    continue
+                libc.mknod(name, kind | mode, d.major, d.minor, "create the device node",
+                           dir_fd=dfd)
+                # Through the seam, like the mknod it follows (a Recorder's mknod creates no file).
+                libc.chmod(name, mode, "mknod's mode is filtered by the umask: set it exactly",
+                           dir_fd=dfd)
+                if d.uid or d.gid:
+                    libc.chown(name, d.uid or 0, d.gid or 0, "device owner from linux.devices",
+                               dir_fd=dfd)
+            finally:
+                os.close(dfd)
+        links = list(DEV_SYMLINKS)
+        if os.path.exists("/proc/kcore"):
+            links.append(("/proc/kcore", "/dev/core"))
+        for target, link in links:
+            dfd, name = _make_dev_entry(root_fd, link)
+            try:
+                if _lstat_at(dfd, name) is not None:
+                    if link != "/dev/ptmx":
+                        continue
+                    os.unlink(name, dir_fd=dfd)
+                libc.symlink(target, name, "standard /dev symlink", dir_fd=dfd)
+            finally:
+                os.close(dfd)
+    finally:
+        os.close(root_fd)
 
 
 def pivot(rootfs: str) -> None:
@@ -392,45 +604,80 @@ def move_root(rootfs: str) -> None:
     libc.chdir("/", "stand in the container's /")
 
 
+def _open_in_container(p: str) -> int | None:
+    """An O_PATH fd on `p` itself (no symlink followed in the last place), looked up in the
+    container's / with openat2 (after pivot_root): None if it is not there."""
+    from . import resolve
+
+    try:
+        return resolve.open_in("/", p, os.O_PATH | os.O_NOFOLLOW,
+                               why="look the path up in the container's /, then mount on the fd")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        raise MountError(f"{p}: {e.strerror}") from None
+
+
 def mask_paths(paths: list[str]) -> None:
     """Step 6a: hide kernel files a container should not read (/proc/kcore, /proc/keys ...)."""
+    from . import resolve
+
     null = -1
     try:
         for p in paths:
+            fd = _open_in_container(p)
+            if fd is None:
+                continue
             try:
-                st = os.lstat(p)
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            if stat.S_ISLNK(st.st_mode):
-                continue  # a symlink in its place: masking it would mask whatever it points at
-            if stat.S_ISDIR(st.st_mode):
-                _mount_on("tmpfs", p, "tmpfs", MS_RDONLY, None,
-                          "maskedPaths: cover the directory with an empty read-only tmpfs", None)
-                continue
-            if null < 0:
-                # CVE-2025-31133: /dev/null swapped for a symlink (to core_pattern, say) would
-                # make the "mask" a writable window onto that file. Open it without following,
-                # check it is the null device, and bind exactly what was checked.
-                null = pin("/dev/null")
-                st_null = os.fstat(null)
-                if not stat.S_ISCHR(st_null.st_mode) or st_null.st_rdev != os.makedev(1, 3):
-                    raise MountError("/dev/null in the container is not the null device: "
-                                     "refusing to use it to mask paths")
-            _mount_on(f"/proc/self/fd/{null}", p, None, MS_BIND, None,
-                      "maskedPaths: bind /dev/null over the file", None, shown_source="/dev/null")
+                st = os.fstat(fd)
+                if stat.S_ISLNK(st.st_mode):
+                    continue  # a symlink in its place: masking it would mask what it points at
+                if stat.S_ISDIR(st.st_mode):
+                    _mount_fd("tmpfs", fd, "tmpfs", MS_RDONLY, None,
+                              "maskedPaths: cover the directory with an empty read-only tmpfs")
+                    continue
+                if null < 0:
+                    # CVE-2025-31133: /dev/null swapped for a symlink (to core_pattern, say)
+                    # would make the "mask" a writable window onto that file. Open it without
+                    # following, check it is the null device, and bind exactly what was checked.
+                    null = _open_in_container("/dev/null")
+                    if null is None:
+                        null = -1
+                        raise MountError("/dev/null is missing in the container: cannot mask paths")
+                    st_null = os.fstat(null)
+                    if not stat.S_ISCHR(st_null.st_mode) or st_null.st_rdev != os.makedev(1, 3):
+                        raise MountError("/dev/null in the container is not the null device: "
+                                         "refusing to use it to mask paths")
+                _mount_fd(resolve.fd_path(null), fd, None, MS_BIND, None,
+                          "maskedPaths: bind /dev/null over the file", shown_source="/dev/null")
+            finally:
+                os.close(fd)
     finally:
         if null >= 0:
             os.close(null)
 
 
 def readonly_paths(paths: list[str]) -> None:
-    """Step 6b: bind each path onto itself and remount it read-only."""
+    """Step 6b: bind each path onto itself and remount it read-only, through its fd."""
+    from . import resolve
+
     for p in paths:
-        if not os.path.lexists(p):
+        fd = _open_in_container(p)
+        if fd is None:
             continue
-        libc.mount(p, p, None, MS_BIND | MS_REC, None, "readonlyPaths: make it its own mount")
-        libc.mount(None, p, None, MS_BIND | MS_REMOUNT | MS_RDONLY | _current_flags(p), None,
-                   "readonlyPaths: now remount it read-only")
+        try:
+            if stat.S_ISLNK(os.fstat(fd).st_mode):
+                continue  # made read-only would be whatever it points at
+            _mount_fd(resolve.fd_path(fd), fd, None, MS_BIND | MS_REC, None,
+                      "readonlyPaths: make it its own mount", shown_source=resolve.where(fd))
+            top = _reopen("/", fd, "/", p)
+            os.close(fd)
+            fd = top
+            _mount_fd(None, fd, None, MS_BIND | MS_REMOUNT | MS_RDONLY |
+                      _current_flags(resolve.fd_path(fd)), None,
+                      "readonlyPaths: now remount it read-only")
+        finally:
+            os.close(fd)
 
 
 def finish_root(readonly: bool, propagation: str) -> None:

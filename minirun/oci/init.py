@@ -339,18 +339,35 @@ def make_dev(ctx: InitContext, dev_is_bind: bool) -> None:
 
 
 def make_cwd(ctx: InitContext) -> None:
-    """Create a missing process.cwd inside the rootfs (runc does too), resolved as if the rootfs
-    were / and never under /proc or /sys."""
+    """Create a missing process.cwd inside the rootfs (runc does too), never under /proc or
+    /sys. Looked up and made by fds (kernel/rootfs.py mkdirs: openat2 RESOLVE_IN_ROOT, then
+    mkdirat + O_NOFOLLOW per missing directory), so a symlink swapped in meanwhile cannot make it
+    create a directory on the host (CVE-2024-45310). The chdir itself comes later, after
+    pivot_root, by path in the container's own / (enter_cwd, which checks CVE-2024-21626)."""
+    import errno
+
+    from ..kernel import resolve
+
     cwd = ctx.spec.process.cwd
+    root = ctx.spec.root_path
     try:
-        cwd_in_root = rootfs.secure_join(ctx.spec.root_path, cwd, avoid=("proc", "sys"))
-    except rootfs.MountError as e:
-        raise MinirunError(f"process.cwd: {e}") from None
-    if not os.path.exists(cwd_in_root):
-        try:
-            rootfs.mkdir_all(cwd_in_root)
-        except OSError as e:  # name the field, not the host path
-            raise MinirunError(f"process.cwd {cwd}: cannot create it: {e.strerror}") from None
+        fd = rootfs.mkdirs(root, cwd, "process.cwd: made if missing, inside the rootfs")
+    except (resolve.ResolveError, rootfs.MountError, OSError) as e:
+        err = getattr(e, "errno", 0)
+        if err == errno.ELOOP:
+            # RESOLVE_NO_MAGICLINKS: /proc/self/fd/N, /proc/PID/cwd point at host objects
+            raise MinirunError(f"process.cwd {cwd}: resolves through /proc's magic links (or a "
+                               "symlink loop), which is not allowed here") from None
+        what = str(e) if isinstance(e, MinirunError) else e.strerror
+        raise MinirunError(f"process.cwd {cwd}: cannot create it: {what}") from None
+    try:
+        real = os.path.realpath(root)
+        rel = os.path.relpath(resolve.where(fd), real)
+    finally:
+        os.close(fd)
+    top = rel.split("/", 1)[0]
+    if top in ("proc", "sys"):
+        raise MinirunError(f"process.cwd {cwd} resolves through /{top}, which is not allowed here")
 
 
 def run_runtime_hooks(ctx: InitContext, chan: Channel) -> None:

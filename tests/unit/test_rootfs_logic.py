@@ -11,8 +11,9 @@ import stat
 
 import pytest
 
-from minirun.errors import KernelError
-from minirun.kernel import libc, rootfs
+from minirun import trace
+from minirun.errors import KernelError, MinirunError
+from minirun.kernel import libc, resolve, rootfs
 from minirun.kernel.libc import (MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE,
                                  MS_RDONLY, MS_REC, MS_REMOUNT, MS_SHARED, MS_SLAVE)
 from minirun.kernel.devices import Device
@@ -138,12 +139,14 @@ def test_bind_mount_of_a_dir_creates_a_dir_and_no_remount_without_flags(recorder
     src = tmp_path / "data"
     src.mkdir()
     rfs = tmp_path / "rootfs"
+    rfs.mkdir()
     rootfs.mount_one(str(rfs), "/b", Mount("/data", "none", str(src), ["bind"]), in_userns=False)
     assert os.path.isdir(rfs / "data")
     assert recorder.calls == [("mount", str(src), str(rfs / "data"), None, MS_BIND, None)]
 
 
 def test_bind_mount_with_propagation_adds_a_propagation_call(recorder, tmp_path):
+    (tmp_path / "r").mkdir()
     rootfs.mount_one(str(tmp_path / "r"), "/b", Mount("/x", "bind", str(tmp_path), ["rbind", "rslave"]),
                      in_userns=False)
     assert recorder.calls[-1] == ("mount", None, str(tmp_path / "r" / "x"), None, MS_SLAVE | MS_REC, None)
@@ -315,3 +318,161 @@ def test_setup_dev_parent_symlink_is_resolved_inside_rootfs(recorder, tmp_path):
     rootfs.setup_dev(str(tmp_path), [], in_userns=False)
     assert ("mknod", str(tmp_path / "realdev" / "null"), stat.S_IFCHR | 0o666, os.makedev(1, 3)) \
         in recorder.calls
+
+
+# --- lookups and creation by fds (kernel/resolve.py) --------------------------------------
+
+
+def test_mount_destination_through_a_dangling_symlink_is_made_inside(recorder, tmp_path):
+    rfs = tmp_path / "rootfs"
+    rfs.mkdir()
+    os.symlink("/made/here", rfs / "lnk")  # dangling: its target is created, in the rootfs
+    rootfs.mount_one(str(rfs), "/b", Mount("/lnk/sub", "tmpfs", "tmpfs"), in_userns=False)
+    assert recorder.calls == [("mount", "tmpfs", str(rfs / "made/here/sub"), "tmpfs", 0, None)]
+    assert (rfs / "made" / "here" / "sub").is_dir()
+
+
+def test_file_bind_target_is_a_file_never_a_symlink_followed(recorder, tmp_path):
+    rfs, src = tmp_path / "rootfs", tmp_path / "hosts"
+    (rfs / "etc").mkdir(parents=True)
+    src.write_text("")
+    (tmp_path / "secret").write_text("keep")
+    os.symlink(str(tmp_path / "secret"), rfs / "etc" / "hosts")
+    with pytest.raises(rootfs.MountError, match="mount destination /etc/hosts: .*symlink"):
+        rootfs.mount_one(str(rfs), "/b", Mount("/etc/hosts", "bind", str(src), ["bind"]),
+                         in_userns=False)
+    assert recorder.calls == [] and (tmp_path / "secret").read_text() == "keep"
+
+
+def test_a_destination_under_a_file_is_a_mount_error_naming_it(recorder, tmp_path):
+    (tmp_path / "f").write_text("")
+    with pytest.raises(rootfs.MountError, match="mount destination /f/x: "):
+        rootfs.mount_one(str(tmp_path), "/b", Mount("/f/x", "tmpfs", "tmpfs"), in_userns=False)
+    assert recorder.calls == []
+
+
+def test_mount_goes_through_the_fd_and_the_trace_names_the_destination(capfd, recorder,
+                                                                        tmp_path):
+    class Seen(libc.Recorder):
+        def mount(self, source, target, fstype, flags, data):
+            self.calls.append(("mount", source, target, fstype, flags, data))
+
+    seen = Seen()
+    libc.install(seen)
+    trace.enable("init")
+    rootfs.mount_one(str(tmp_path), "/b", Mount("/data", "tmpfs", "tmpfs"), in_userns=False)
+    err = capfd.readouterr().err
+    assert f'mount("tmpfs", "{tmp_path}/data", "tmpfs", 0) [target /proc/self/fd/' in err
+    assert "mkdirat(" in err and "RESOLVE_IN_ROOT" in err
+
+
+def test_a_remount_looks_the_new_mount_up_again(recorder, tmp_path, monkeypatch):
+    # the fd made before the bind names the directory under it: the remount needs a new one
+    opened = []
+    real_open_in = resolve.open_in
+
+    def spy(root, path, *a, **kw):
+        opened.append(path)
+        return real_open_in(root, path, *a, **kw)
+
+    monkeypatch.setattr(resolve, "open_in", spy)
+    rootfs.mount_one(str(tmp_path), "/b", Mount("/x", "bind", str(tmp_path), ["bind", "ro"]),
+                     in_userns=False)
+    assert opened[-1] == "x"  # looked up again, by its real path inside the root
+    assert [c[4] for c in recorder.calls] == [MS_BIND, MS_BIND | MS_REMOUNT | MS_RDONLY]
+
+
+def test_a_symlink_swapped_in_while_mounting_never_creates_outside(recorder, tmp_path):
+    """CVE-2024-45310 at the unit level: vol/d flips between a directory and a symlink to a
+    host directory while mount_one creates /vol/d/x/y and /vol/d/f; nothing appears outside."""
+    import threading
+
+    rfs, outside, src = tmp_path / "rootfs", tmp_path / "outside", tmp_path / "src"
+    (rfs / "vol").mkdir(parents=True)
+    outside.mkdir()
+    src.write_text("")
+    d, other = rfs / "vol" / "d", rfs / "vol" / "d.swap"
+    stop = threading.Event()
+
+    def swap():
+        while not stop.is_set():
+            try:
+                os.mkdir(d)
+                os.rmdir(d)
+                os.symlink(str(outside), other)
+                os.rename(other, d)
+                os.unlink(d)
+            except OSError:
+                pass
+    t = threading.Thread(target=swap, daemon=True)
+    t.start()
+    try:
+        for _ in range(200):
+            for m in (Mount("/vol/d/x/y", "tmpfs", "tmpfs"),
+                      Mount("/vol/d/f", "bind", str(src), ["bind"])):
+                try:
+                    rootfs.mount_one(str(rfs), "/b", m, in_userns=False)
+                except rootfs.MountError as e:
+                    assert "mount destination /vol/d/" in str(e)
+            assert os.listdir(outside) == []
+    finally:
+        stop.set()
+        t.join()
+    assert all(c[2].startswith(str(rfs) + "/") for c in recorder.calls)
+
+
+def test_setup_dev_makes_nodes_relative_to_the_directory_fd(tmp_path):
+    class AtKernel(libc.Recorder):
+        def mknod(self, *args):
+            self.calls.append(("mknod", *args))
+
+    rec = AtKernel()
+    libc.install(rec)
+    rootfs.setup_dev(str(tmp_path), [], in_userns=False)
+    # a Recorder is handed the object's real path, never an fd number
+    assert ("mknod", str(tmp_path / "dev/null"), stat.S_IFCHR | 0o666, os.makedev(1, 3)) \
+        in rec.calls
+    assert all(len(c) == 4 for c in rec.calls if c[0] == "mknod")
+
+
+def test_libc_at_calls_reach_the_kernel_with_the_dir_fd(tmp_path):
+    libc.install(libc.Kernel())
+    try:
+        dfd = os.open(tmp_path, os.O_PATH | os.O_DIRECTORY)
+        try:
+            libc.mknod("fifo", stat.S_IFIFO | 0o600, 0, 0, "t", dir_fd=dfd)
+            libc.chmod("fifo", 0o640, "t", dir_fd=dfd)
+            libc.chown("fifo", os.getuid(), os.getgid(), "t", dir_fd=dfd)
+            libc.symlink("fifo", "lnk", "t", dir_fd=dfd)
+            with pytest.raises(OSError):
+                libc.chmod("lnk", 0o600, "t", dir_fd=dfd)  # a symlink: refused, not followed
+        finally:
+            os.close(dfd)
+    finally:
+        libc.install(None)
+    assert stat.S_ISFIFO(os.lstat(tmp_path / "fifo").st_mode)
+    assert stat.S_IMODE(os.lstat(tmp_path / "fifo").st_mode) == 0o640
+    assert os.readlink(tmp_path / "lnk") == "fifo"
+
+
+def test_mask_and_readonly_skip_symlinks(recorder, tmp_path):
+    (tmp_path / "dir").mkdir()
+    os.symlink(str(tmp_path / "dir"), tmp_path / "link")
+    rootfs.mask_paths([str(tmp_path / "link")])
+    rootfs.readonly_paths([str(tmp_path / "link")])
+    assert recorder.calls == []
+
+
+def test_sysctl_is_written_relative_to_its_directory_on_procfs(recorder):
+    from minirun.kernel import sysctl
+
+    class Writes(libc.Recorder):
+        def write_file(self, path, data, dir_fd=None):
+            self.calls.append(("write_file", path, data, os.readlink(f"/proc/self/fd/{dir_fd}")))
+
+    rec = Writes()
+    libc.install(rec)
+    sysctl.write("net.ipv4.ip_forward", "0")
+    assert rec.calls == [("write_file", "ip_forward", "0", "/proc/sys/net/ipv4")]
+    with pytest.raises(MinirunError, match="linux.sysctl net.nope.x"):
+        sysctl.write("net.nope.x", "1")

@@ -26,16 +26,10 @@ import os
 import stat
 
 from ..errors import MinirunError
-from . import libc
+from . import libc, resolve
 from .devices import Device
 from .libc import (MNT_DETACH, MS_BIND, MS_MOVE, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE,
                    MS_RDONLY, MS_REC, MS_REMOUNT, MS_SHARED, MS_SLAVE, MS_UNBINDABLE)
-
-# kernel/resolve.py is imported by each function that uses it, not here: it loads `typing`
-# (its `from typing import Iterator`), and `features`, `create`, `run` and `exec` import this
-# module before they know whether they mount anything (tests/unit/test_startup_budget.py).
-# The init still pays for it once it mounts, until resolve.py imports Iterator only for
-# type checking.
 
 # option -> (clear?, flag): runc's table (mount(8) names)
 FLAGS: dict[str, tuple[bool, int]] = {
@@ -188,8 +182,6 @@ def _mount_fd(source: str | None, fd: int, fstype: str | None, flags: int, data:
     """mount(2) onto the object an O_PATH fd holds (/proc/self/fd/N): the object that was
     looked up is the one mounted on, whatever is swapped in on the way there meanwhile
     (CVE-2021-30465). The trace names the destination's real path, then the fd path."""
-    from . import resolve
-
     libc.mount(source, resolve.fd_path(fd), fstype, flags, data, why,
                shown=(shown_source or source, resolve.where(fd)))
 
@@ -200,8 +192,6 @@ def _reopen(root: int | str, fd: int, root_real: str, dest: str) -> int:
     propagation change needs the new mount's root (EINVAL otherwise), so look the same real
     path up again, inside the root, and check it still is that path. `dest`: the
     destination as the config names it, for the messages."""
-    from . import resolve
-
     here = resolve.where(fd)
     rel = os.path.relpath(here, root_real)
     try:
@@ -292,8 +282,6 @@ def _open_root(rootfs: str) -> int:
 def _landing(root_fd: int, path: str) -> str | None:
     """Where `path` would land, as a real path: its longest existing prefix, resolved inside the
     root, plus the rest. Only to explain a failed lookup (is it inside /proc?)."""
-    from . import resolve
-
     parts = [p for p in path.split("/") if p not in ("", ".")]
     for n in range(len(parts), -1, -1):
         try:
@@ -312,8 +300,6 @@ def _through_dangling(root_fd: int, path: str) -> str | None:
     inside the root again by the next lookup), or None when no dangling symlink is in the way.
     An image's /dev -> /somewhere that does not exist yet is followed, inside the rootfs, as
     the runtime always did; resolve.mkdirs alone refuses it."""
-    from . import resolve
-
     parts = [p for p in path.split("/") if p not in ("", ".")]
     below = 0  # the errno of the lookup one component longer
     for n in range(len(parts), -1, -1):
@@ -345,8 +331,6 @@ def _mkdirs(root_fd: int, path: str, why: str) -> int:
     """resolve.mkdirs (an O_PATH fd on directory `path` inside the root, each missing component
     made with mkdirat + openat(O_NOFOLLOW|O_DIRECTORY)), following dangling symlinks on the
     way inside the root (see _through_dangling)."""
-    from . import resolve
-
     for _ in range(resolve.MAXSYMLINKS):
         try:
             return resolve.mkdirs(root_fd, path, why=why)
@@ -370,8 +354,6 @@ def mkdirs(rootfs: str, path: str, why: str) -> int:
 
 def _parent(root_fd: int, path: str, why: str) -> tuple[int, str]:
     """resolve.parent with _mkdirs: (fd of path's directory, made if missing; the last name)."""
-    from . import resolve
-
     parts = [p for p in os.path.normpath("/" + path).split("/") if p]
     if not parts:
         raise resolve.ResolveError(path, "names the root itself, not an entry in it")
@@ -384,8 +366,6 @@ def _target(root_fd: int, rootfs: str, m, is_file: bool, is_bind: bool) -> int:
     file bind source, an empty file (openat O_CREAT|O_EXCL|O_NOFOLLOW). CVE-2024-45310: a
     symlink swapped in while this runs (from a volume another container shares) makes it
     fail; it never creates on the host. Then refused if it landed in /proc."""
-    from . import resolve
-
     real = _real(rootfs)
     why = f"mount destination {m.destination}"
     try:
@@ -421,8 +401,6 @@ def mount_one(rootfs: str, bundle: str, m, in_userns: bool, cgroup_mount=None,
 
     The destination is looked up afresh in the rootfs for each entry, so one nested under an
     earlier mount (a volume, then a bind inside it) lands on that mount."""
-    from . import resolve
-
     flags, prop, data = parse_options(m.options)
     is_bind = bool(flags & MS_BIND) or m.type == "bind"
     src = ""
@@ -500,8 +478,6 @@ def mount_one(rootfs: str, bundle: str, m, in_userns: bool, cgroup_mount=None,
 
 def _make_dev_entry(root_fd: int, path: str) -> tuple[int, str]:
     """(fd of the entry's directory, made if missing; its name), as a MountError if it cannot."""
-    from . import resolve
-
     try:
         return _parent(root_fd, path, f"the directory of {path}")
     except (resolve.ResolveError, OSError) as e:
@@ -521,8 +497,6 @@ def setup_dev(rootfs: str, devices: list, in_userns: bool) -> None:
     relative to the fd of its directory (resolved inside the rootfs): an image's /dev that is a
     symlink is followed inside the rootfs, one in the entry's place is replaced, never
     followed, and nothing swapped in meanwhile redirects a node to the host."""
-    from . import resolve
-
     all_devs = [Device("c", p, ma, mi, 0o666, 0, 0) for p, ma, mi in DEFAULT_DEVICES]
     paths = {d.path for d in devices}
     all_devs = [d for d in all_devs if d.path not in paths] + list(devices)
@@ -607,8 +581,6 @@ def move_root(rootfs: str) -> None:
 def _open_in_container(p: str) -> int | None:
     """An O_PATH fd on `p` itself (no symlink followed in the last place), looked up in the
     container's / with openat2 (after pivot_root): None if it is not there."""
-    from . import resolve
-
     try:
         return resolve.open_in("/", p, os.O_PATH | os.O_NOFOLLOW,
                                why="look the path up in the container's /, then mount on the fd")
@@ -620,8 +592,6 @@ def _open_in_container(p: str) -> int | None:
 
 def mask_paths(paths: list[str]) -> None:
     """Step 6a: hide kernel files a container should not read (/proc/kcore, /proc/keys ...)."""
-    from . import resolve
-
     null = -1
     try:
         for p in paths:
@@ -659,8 +629,6 @@ def mask_paths(paths: list[str]) -> None:
 
 def readonly_paths(paths: list[str]) -> None:
     """Step 6b: bind each path onto itself and remount it read-only, through its fd."""
-    from . import resolve
-
     for p in paths:
         fd = _open_in_container(p)
         if fd is None:

@@ -23,6 +23,7 @@ import tarfile
 
 from ..base.mediatypes import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST
 from ..errors import ImageError
+from ..kernel import resolve
 from ..kernel.idmap import unshift
 from .platform import host_platform
 from .store import ImageRecord, Store
@@ -46,55 +47,142 @@ class _Hashing:
         return self.f.write(data)
 
 
+def tarinfo_of(st: os.stat_result, arcname: str, inodes: dict) -> tarfile.TarInfo | None:
+    """The tar entry tarfile.gettarinfo would make from `st` (an lstat or fstat), without a
+    path: callers reading a tree by fds (a container's, which may change under them) stat
+    relative to fds and pass the result. Owners as numbers, no names (the container's users
+    are not the host's); a symlink's linkname is the caller's to fill in (os.readlink with
+    dir_fd). `inodes`: (ino, dev) -> first name, shared by one tar, for hard links. None for
+    a socket (tar has no entry for one)."""
+    info = tarfile.TarInfo(arcname)
+    mode = st.st_mode
+    if stat.S_ISREG(mode):
+        inode = (st.st_ino, st.st_dev)
+        if st.st_nlink > 1 and inode in inodes and arcname != inodes[inode]:
+            info.type, info.linkname = tarfile.LNKTYPE, inodes[inode]
+        else:
+            info.type, info.size = tarfile.REGTYPE, st.st_size
+            if inode[0]:
+                inodes[inode] = arcname
+    elif stat.S_ISDIR(mode):
+        info.type = tarfile.DIRTYPE
+    elif stat.S_ISFIFO(mode):
+        info.type = tarfile.FIFOTYPE
+    elif stat.S_ISLNK(mode):
+        info.type = tarfile.SYMTYPE
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        info.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
+        info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+    else:
+        return None
+    info.mode = mode  # as gettarinfo: the header keeps mode & 0o7777
+    info.uid, info.gid = st.st_uid, st.st_gid
+    info.mtime = st.st_mtime
+    info.uname = info.gname = ""
+    return info
+
+
+def _walk_levels(dir_fd: int, rel_dir: str = ""):
+    """(relative directory "a/b/" or "", its fd, name, lstat) for everything under open
+    directory `dir_fd`, in os.walk's order (a directory's whole listing, sorted, then each
+    subdirectory in turn), which the layers made so far have: the same changes give the same
+    tar, the same diff_id. By fds as resolve.walk: each subdirectory opened O_NOFOLLOW
+    relative to its parent and checked to be the one listed (resolve.open_entry)."""
+    fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        subdirs = []
+        for name in sorted(os.listdir(fd)):
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # gone since the listing
+            yield rel_dir, fd, name, st
+            if stat.S_ISDIR(st.st_mode):
+                subdirs.append((name, st))
+        for name, st in subdirs:
+            try:
+                sub = resolve.open_entry(fd, name, st, os.O_RDONLY | os.O_DIRECTORY)
+            except OSError as e:
+                raise resolve.ResolveError(f"{resolve.where(fd)}/{name}", "is no longer a "
+                                           f"directory (swapped while it was being read?): "
+                                           f"{e.strerror}", e.errno or 0) from None
+            try:
+                yield from _walk_levels(sub, rel_dir + name + "/")
+            finally:
+                os.close(sub)
+    finally:
+        os.close(fd)
+
+
 def write_layer_tar(upper: str, out, skip: set[str] = frozenset(),
                     idmaps: dict | None = None) -> bool:
     """Write the changes in overlay upper dir `upper` to `out` as an OCI layer tar, sorted.
     `skip`: "/paths" to leave out. idmaps: the container's maps; owners are written as the
-    container saw them. Returns whether anything was written."""
+    container saw them. Returns whether anything was written.
+
+    `upper` is the container's to change while it runs (a commit without --pause, a build
+    step's leftovers): it is walked by fds and each file read from an fd opened O_NOFOLLOW
+    relative to its directory and checked to be the entry listed, never by a path, so a
+    directory swapped for a symlink to the host mid-walk fails the commit instead of putting
+    the host's files in the image (the CVE-2018-15664 race, on the commit side)."""
     um = (idmaps or {}).get("UidMap")
     gm = (idmaps or {}).get("GidMap")
     wrote = False
+    inodes: dict = {}
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        for dirpath, dirnames, filenames in os.walk(upper):
-            dirnames.sort()
-            rel_dir = os.path.relpath(dirpath, upper)
-            rel_dir = "" if rel_dir == "." else rel_dir + "/"
-            for name in sorted(dirnames + filenames):
-                path = os.path.join(dirpath, name)
+        try:
+            top = os.open(upper, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False  # (os.walk of a missing directory: nothing)
+        try:
+            for rel_dir, dfd, name, st in _walk_levels(top):
                 rel = rel_dir + name
                 if "/" + rel in skip:
                     continue
-                st = os.lstat(path)
                 if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:  # overlay's whiteout
                     info = tarfile.TarInfo(rel_dir + WHITEOUT + name)
                     info.mtime = int(st.st_mtime)
                     tar.addfile(info)
                     wrote = True
                     continue
-                info = tar.gettarinfo(path, arcname=rel)
+                info = tarinfo_of(st, rel, inodes)
+                if info is None:
+                    continue  # a socket: no tar entry
                 info.uid, info.gid = unshift(st.st_uid, um), unshift(st.st_gid, gm)
-                info.uname = info.gname = ""  # the container's users are not the host's
-                opaque = False
+                # the entry itself, never followed: O_PATH for what is not read
+                fd = resolve.open_entry(dfd, name, st,
+                                        os.O_RDONLY if info.isreg() else os.O_PATH)
                 try:
-                    attrs = os.listxattr(path, follow_symlinks=False)
-                except OSError:
-                    attrs = []
-                for a in attrs:
-                    v = os.getxattr(path, a, follow_symlinks=False)
-                    if a == "trusted.overlay.opaque":
-                        opaque = v == b"y"
-                    elif not a.startswith("trusted.overlay."):
-                        info.pax_headers["SCHILY.xattr." + a] = v.decode("utf-8", "surrogateescape")
-                if info.isreg():
-                    with open(path, "rb") as f:
-                        tar.addfile(info, f)
-                else:
-                    tar.addfile(info)
+                    if info.issym():
+                        info.linkname = os.readlink(name, dir_fd=dfd)
+                    opaque = False
+                    # /proc/self/fd/N: the xattrs of exactly that object (a symlink's own too)
+                    obj = resolve.fd_path(fd)
+                    try:
+                        attrs = os.listxattr(obj)
+                    except OSError:
+                        attrs = []
+                    for a in attrs:
+                        v = os.getxattr(obj, a)
+                        if a == "trusted.overlay.opaque":
+                            opaque = v == b"y"
+                        elif not a.startswith("trusted.overlay."):
+                            info.pax_headers["SCHILY.xattr." + a] = v.decode("utf-8",
+                                                                             "surrogateescape")
+                    if info.isreg():
+                        with os.fdopen(fd, "rb", closefd=False) as f:
+                            tar.addfile(info, f)
+                    else:
+                        tar.addfile(info)
+                finally:
+                    os.close(fd)
                 wrote = True
                 if opaque:  # deleted and made again: nothing below it from the lower layers
                     o = tarfile.TarInfo(rel + "/" + OPAQUE)
                     o.mtime = int(st.st_mtime)
                     tar.addfile(o)
+        finally:
+            os.close(top)
     return wrote
 
 

@@ -13,20 +13,24 @@ export endpoints), done by engine/files.py without leaving the container's root.
 
 Tar streams are written to, or read from, a binary file object the caller gives (stdout, a
 file, the API service's connection): a stopped container's rootfs is mounted only while the
-call runs. PathStat is Docker's {"name", "size", "mode", "mtime", "linkTarget"}; Kind is
-Docker's 0 changed, 1 added, 2 deleted. Errors: NotFound (no such container or path),
-InvalidArgument (a destination that is not a directory, a tar entry that points outside).
+call runs. Every path inside the container is looked up relative to an fd on its root
+(kernel/resolve.py, openat2 RESOLVE_IN_ROOT) and used through fds, never as a host path
+string: a running container can swap a directory for a symlink between a check and a use
+(Docker's CVE-2018-15664). PathStat is Docker's {"name", "size", "mode", "mtime",
+"linkTarget"}; Kind is Docker's 0 changed, 1 added, 2 deleted. Errors: NotFound (no such
+container or path), InvalidArgument (a destination that is not a directory, a tar entry that
+points outside), Conflict (noOverwriteDirNonDir).
 """
 
 from __future__ import annotations
 
+import errno
 import os
-import shutil
 import tarfile
 from typing import BinaryIO
 
-from ...errors import Conflict, InvalidArgument
-from ...kernel.rootfs import secure_join
+from ...errors import InvalidArgument
+from ...kernel import resolve
 from .. import files
 from ..lifecycle import Engine
 from ..userns import host_root
@@ -56,61 +60,36 @@ def archive_extract(eng: Engine, ref: str, path: str, stream: BinaryIO,
     (NotFound if it is not there, InvalidArgument if it is no directory); each entry is owned by
     the container's root, or by the tar's numeric owners with `copy_uid_gid`; with
     `no_overwrite_dir_non_dir` (the docker CLI's cp always asks) an entry may not replace a
-    directory with a non-directory or the other way round (Conflict)."""
+    directory with a non-directory or the other way round (Conflict). Unpacked by
+    files.extract_one: by fds inside the container's root, never through a path string."""
     c = eng.get(ref)
     root_ids = host_root(c.host_config.get("IDMappings"))  # "root" in a user namespace
-    with files.root_of(eng, c) as root:
-        target = secure_join(root, path)
-        if not os.path.lexists(target):
-            raise files.NoSuchPath(f"Could not find the file {path} in container {c.name}")
-        if not os.path.isdir(target):
-            raise InvalidArgument(f"extraction point is not a directory: {path}")
-        with tarfile.open(fileobj=stream, mode="r|*") as tar:
-            for m in tar:
-                _extract_one(tar, m, root, target, no_overwrite_dir_non_dir,
-                             (m.uid, m.gid) if copy_uid_gid else root_ids)
+    with files.root_fd(eng, c) as rootfd:
+        try:
+            target = resolve.open_in(rootfd, path, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as e:
+            if e.errno not in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                raise
+            if e.errno == errno.ENOTDIR and _exists(rootfd, path):
+                raise InvalidArgument(f"extraction point is not a directory: {path}") from None
+            raise files.NoSuchPath(f"Could not find the file {path} in container "
+                                   f"{c.name}") from None
+        try:
+            with tarfile.open(fileobj=stream, mode="r|*") as tar:
+                for m in tar:
+                    files.extract_one(tar, m, rootfd, path, target,
+                                      owner=(m.uid, m.gid) if copy_uid_gid else root_ids,
+                                      no_overwrite=no_overwrite_dir_non_dir, attrs=True)
+        finally:
+            os.close(target)
 
 
-def _extract_one(tar: tarfile.TarFile, m: tarfile.TarInfo, root: str, target: str,
-                 no_overwrite: bool, owner: tuple[int, int]) -> None:
-    """One entry, as engine/files.py unpacks it: every path resolved inside the container's
-    root (secure_join), never through a symlink out of it."""
-    name = os.path.normpath(m.name)
-    if name in (".", ""):
-        dest = target
-    else:
-        if name.startswith("..") or os.path.isabs(name):
-            raise InvalidArgument(f"refusing tar entry {m.name!r}: it points outside the "
-                                  "destination")
-        parent = secure_join(root, "/" + os.path.relpath(
-            os.path.join(target, os.path.dirname(name)), root))
-        dest = os.path.join(parent, os.path.basename(name))
-    exists = os.path.lexists(dest)
-    is_dir = exists and os.path.isdir(dest) and not os.path.islink(dest)
-    if no_overwrite and exists and is_dir != m.isdir():
-        what = "directory" if is_dir else "non-directory"
-        raise Conflict(f"cannot overwrite {what} {'/' + os.path.relpath(dest, root)} with "
-                       f"{'directory' if m.isdir() else 'non-directory'} {m.name}")
-    if m.isdir():
-        if exists and not is_dir:
-            os.unlink(dest)
-        os.makedirs(dest, exist_ok=True)
-    elif m.issym() or m.isfile():
-        if is_dir:
-            shutil.rmtree(dest)
-        elif exists:
-            os.unlink(dest)
-        if m.issym():
-            os.symlink(m.linkname, dest)
-        else:
-            with open(dest, "wb") as f:
-                shutil.copyfileobj(tar.extractfile(m), f)
-    else:
-        return  # devices, fifos, hard links: not what docker cp carries
-    os.lchown(dest, *owner)
-    if not m.issym():
-        os.chmod(dest, m.mode & 0o7777)
-        os.utime(dest, (m.mtime, m.mtime))
+def _exists(rootfd: int, path: str) -> bool:
+    try:
+        os.close(resolve.open_in(rootfd, path, os.O_PATH))
+        return True
+    except OSError:
+        return False
 
 
 def copy_from(eng: Engine, ref: str, src: str, dest: str, archive: bool = False) -> None:

@@ -4,7 +4,10 @@ directory for a symlink to the host while the copy runs.
 A path inside a container checked first and opened afterwards by name is walked twice by the
 kernel; the container wins the race now and then, and the second walk follows its fresh
 absolute symlink against the host's root. minirun resolves every path inside the container's
-root by fd (kernel/resolve.py), so these must never see the host.
+root by fd (kernel/resolve.py), so these must never see the host. The races are won by
+chance, so a naive copy fails them often, not every run; tests/unit/test_files_by_fd.py makes
+the same swap at the worst moment every time. The last test checks that cp, done by fds,
+still does what cp does.
 """
 
 from __future__ import annotations

@@ -123,6 +123,9 @@ OPEN_TREE_CLONE = 1
 AT_EMPTY_PATH = 0x1000
 AT_RECURSIVE = 0x8000
 MOUNT_ATTR_IDMAP = 0x00100000
+MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC = 0x1, 0x2, 0x4, 0x8
+MOUNT_ATTR__ATIME, MOUNT_ATTR_RELATIME, MOUNT_ATTR_NOATIME = 0x70, 0x0, 0x10
+MOUNT_ATTR_STRICTATIME, MOUNT_ATTR_NODIRATIME = 0x20, 0x80
 MOVE_MOUNT_F_EMPTY_PATH = 0x00000004
 MOVE_MOUNT_T_EMPTY_PATH = 0x00000040
 MFD_EXEC = 0x10  # memfd_create: an executable memfd (6.3; vm.memfd_noexec may insist on it)
@@ -284,11 +287,14 @@ class Kernel:
         rc = self._libc.syscall(self._nr["open_tree"], -100, path.encode(), flags)  # AT_FDCWD
         return self._check(rc, "open_tree", path)
 
-    def mount_setattr(self, fd: int, flags: int, attr_set: int, userns_fd: int, what: str) -> None:
+    def mount_setattr(self, fd: int, flags: int, attr_set: int, userns_fd: int, what: str,
+                      attr_clr: int = 0) -> None:
         import struct  # lazy: only the calls that pack a C struct (start-up budget)
 
-        attr = self._ctypes.create_string_buffer(struct.pack("=QQQQ", attr_set, 0, 0, userns_fd), 32)
-        rc = self._libc.syscall(self._nr["mount_setattr"], fd, b"", flags | AT_EMPTY_PATH, attr, 32)
+        lib = self._libc  # (loads ctypes on first use)
+        attr = self._ctypes.create_string_buffer(
+            struct.pack("=QQQQ", attr_set, attr_clr, 0, userns_fd), 32)
+        rc = lib.syscall(self._nr["mount_setattr"], fd, b"", flags | AT_EMPTY_PATH, attr, 32)
         self._check(rc, "mount_setattr", what)
 
     def move_mount(self, fd: int, target: str | int) -> None:
@@ -714,6 +720,24 @@ def mount_setattr_idmap(fd: int, userns_fd: int, recursive: bool, what: str, why
         trace.step(f'mount_setattr({fd}, "", AT_EMPTY_PATH{"|AT_RECURSIVE" if recursive else ""}, '
                    f"{{attr_set=MOUNT_ATTR_IDMAP, userns_fd={userns_fd}}})", why)
     kernel().mount_setattr(fd, AT_RECURSIVE if recursive else 0, MOUNT_ATTR_IDMAP, userns_fd, what)
+
+
+MOUNT_ATTR_NAMES = {MOUNT_ATTR_RDONLY: "RDONLY", MOUNT_ATTR_NOSUID: "NOSUID",
+                    MOUNT_ATTR_NODEV: "NODEV", MOUNT_ATTR_NOEXEC: "NOEXEC",
+                    MOUNT_ATTR_NOATIME: "NOATIME", MOUNT_ATTR_STRICTATIME: "STRICTATIME",
+                    MOUNT_ATTR_NODIRATIME: "NODIRATIME"}
+
+
+def mount_setattr_recursive(fd: int, attr_set: int, attr_clr: int, shown: str, why: str) -> None:
+    """Set and clear mount attributes (MOUNT_ATTR_*) on the mount an fd holds and on every mount
+    below it (AT_RECURSIVE, linux 5.12): what a remount cannot do in one call."""
+    if trace.enabled:
+        trace.step(f'mount_setattr("{shown}", AT_RECURSIVE, {{attr_set='
+                   f"{flag_names(attr_set, MOUNT_ATTR_NAMES)}, attr_clr="
+                   f"{flag_names(attr_clr, MOUNT_ATTR_NAMES)}}})", why)
+    k = kernel()
+    k.mount_setattr(shown if isinstance(k, Recorder) else fd,  # tests read names, not fds
+                    AT_RECURSIVE, attr_set, 0, shown, attr_clr)
 
 
 def move_mount(fd: int, target: str | int, why: str, shown: str | None = None) -> None:

@@ -56,8 +56,21 @@ PROPAGATION: dict[str, int] = {
     "unbindable": MS_UNBINDABLE, "runbindable": MS_UNBINDABLE | MS_REC,
 }
 # Options that need mount_setattr(2) or idmapped mounts: refused clearly rather than ignored.
-UNSUPPORTED = {"rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec",
-               "tmpcopyup", "rnoatime", "ratime", "rrelatime", "rstrictatime"}
+UNSUPPORTED = {"tmpcopyup"}
+# runtime-spec 1.1's recursive options: mount_setattr(2) with AT_RECURSIVE (linux 5.12) on the
+# new mount and every mount below it. option -> (attr_set, attr_clr); an atime mode is one
+# value of a 3-bit field, so setting one clears the whole field (the kernel's rule).
+_ATIME = libc.MOUNT_ATTR__ATIME
+RECURSIVE: dict[str, tuple[int, int]] = {
+    "rro": (libc.MOUNT_ATTR_RDONLY, 0), "rrw": (0, libc.MOUNT_ATTR_RDONLY),
+    "rnosuid": (libc.MOUNT_ATTR_NOSUID, 0), "rsuid": (0, libc.MOUNT_ATTR_NOSUID),
+    "rnodev": (libc.MOUNT_ATTR_NODEV, 0), "rdev": (0, libc.MOUNT_ATTR_NODEV),
+    "rnoexec": (libc.MOUNT_ATTR_NOEXEC, 0), "rexec": (0, libc.MOUNT_ATTR_NOEXEC),
+    "rnoatime": (libc.MOUNT_ATTR_NOATIME, _ATIME), "ratime": (libc.MOUNT_ATTR_RELATIME, _ATIME),
+    "rrelatime": (libc.MOUNT_ATTR_RELATIME, _ATIME),
+    "rstrictatime": (libc.MOUNT_ATTR_STRICTATIME, _ATIME),
+    "rnodiratime": (libc.MOUNT_ATTR_NODIRATIME, 0), "rdiratime": (0, libc.MOUNT_ATTR_NODIRATIME),
+}
 IDMAP_OPTIONS = {"idmap", "ridmap"}  # handled by the runtime (kernel/idmap.py), not mount(2)
 
 # statvfs f_flag bits that a remount must keep (they are locked in a user namespace).
@@ -86,13 +99,26 @@ def parse_options(options: list[str]) -> tuple[int, int, str]:
             flags = flags & ~bit if clear else flags | bit
         elif opt in PROPAGATION:
             prop |= PROPAGATION[opt]
-        elif opt in IDMAP_OPTIONS:
-            continue
+        elif opt in IDMAP_OPTIONS or opt in RECURSIVE:
+            continue  # (recursive_attrs; the idmap options: kernel/idmap.py)
         elif opt in UNSUPPORTED:
             raise MountError(f"mount option {opt!r} is not supported by minirun yet")
         else:
             data.append(opt)
     return flags, prop, ",".join(data)
+
+
+def recursive_attrs(options: list[str]) -> tuple[int, int]:
+    """The recursive options (rro, rnosuid ...) -> (attr_set, attr_clr) for mount_setattr."""
+    aset = aclr = 0
+    for opt in options:
+        if opt in RECURSIVE:
+            on, off = RECURSIVE[opt]
+            if off == _ATIME:  # a mode of the atime field: the last one named wins
+                aset, aclr = (aset & ~_ATIME) | on, aclr | _ATIME
+            else:
+                aset, aclr = (aset & ~off) | on, (aclr & ~on) | off
+    return aset, aclr
 
 
 def secure_join(root: str, unsafe: str, avoid: tuple[str, ...] = ()) -> str:
@@ -402,7 +428,15 @@ def mount_one(rootfs: str, bundle: str, m, in_userns: bool, cgroup_mount=None,
     The destination is looked up afresh in the rootfs for each entry, so one nested under an
     earlier mount (a volume, then a bind inside it) lands on that mount."""
     flags, prop, data = parse_options(m.options)
+    rset, rclr = recursive_attrs(m.options)
     is_bind = bool(flags & MS_BIND) or m.type == "bind"
+    if is_bind and flags & MS_REC and flags & MS_RDONLY:
+        # CVE-2023-25809: "ro" on an rbind made only its top read-only, and what is mounted
+        # below it stayed writable (runc's rootless /sys rbind left the host's /sys/fs/cgroup
+        # writable). Read-only is made recursive, as Docker 25 does for read-only binds.
+        rset |= libc.MOUNT_ATTR_RDONLY
+    implied = rset == libc.MOUNT_ATTR_RDONLY and not rclr and \
+        not any(o in RECURSIVE for o in m.options)
     src = ""
     src_is_dir = True
     if is_bind:
@@ -457,9 +491,13 @@ def mount_one(rootfs: str, bundle: str, m, in_userns: bool, cgroup_mount=None,
                               f"{m.type} is not ours to mount here: bind the host's read-only")
                     # Keep the nosuid/nodev/noexec the entry asked for: a bind drops them.
                     remount = (MS_RDONLY | (flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)), True)
+                    # ... and read-only all the way down: the host's /sys/fs/cgroup, debugfs,
+                    # bpffs are mounts below /sys (CVE-2023-25809).
+                    rset |= libc.MOUNT_ATTR_RDONLY
+                    implied = implied or not rclr
                 else:
                     raise
-        if remount is not None or prop:
+        if remount is not None or prop or rset or rclr:
             top = _reopen(root_fd, fd, real, m.destination)
             os.close(fd)
             fd = top
@@ -468,12 +506,34 @@ def mount_one(rootfs: str, bundle: str, m, in_userns: bool, cgroup_mount=None,
             keep = _current_flags(resolve.fd_path(fd)) if keep_locked else 0
             _mount_fd(None, fd, None, MS_BIND | MS_REMOUNT | extra | keep, None,
                       "a bind mount takes ro/nosuid/nodev/noexec only on a remount")
+        if rset or rclr:
+            _recursive(fd, rset, rclr, m.destination, implied)
         if prop:
             _mount_fd(None, fd, None, prop, None, "propagation type asked for in the options")
     finally:
         if fd >= 0:
             os.close(fd)
         os.close(root_fd)
+
+
+def _recursive(fd: int, aset: int, aclr: int, dest: str, implied: bool) -> None:
+    """The recursive attributes onto the new mount and every mount below it. Kernels before
+    5.12 have no mount_setattr: an implied read-only (a read-only rbind) is then made by
+    remounting each submount; an asked-for r* option is refused there, naming the kernel."""
+    here = resolve.where(fd)
+    try:
+        libc.mount_setattr_recursive(fd, aset, aclr, here, "recursive mount options: this mount "
+                                     "and every mount below it (a remount reaches only the top)")
+        return
+    except MinirunError as e:
+        if getattr(e, "errno", 0) != errno.ENOSYS or not implied:
+            raise MountError(f"mount {dest}: recursive options need mount_setattr(2) "
+                             f"(linux 5.12): {e}") from None
+    with open("/proc/self/mountinfo") as f:
+        below = [ln.split()[4] for ln in f if ln.split()[4].startswith(here.rstrip("/") + "/")]
+    for mp in below:
+        libc.mount(None, mp, None, MS_BIND | MS_REMOUNT | MS_RDONLY | _current_flags(mp), None,
+                   "read-only below a read-only rbind too (no mount_setattr on this kernel)")
 
 
 def _make_dev_entry(root_fd: int, path: str) -> tuple[int, str]:

@@ -16,7 +16,7 @@ def features() -> dict[str, object]:
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,
         "hooks": list(HOOK_NAMES),
-        "mountOptions": sorted(set(rootfs.FLAGS) | set(rootfs.PROPAGATION)),
+        "mountOptions": sorted(set(rootfs.FLAGS) | set(rootfs.PROPAGATION) | set(rootfs.RECURSIVE)),
         "linux": {
             "namespaces": sorted(TYPES),
             "capabilities": sorted(capabilities.NAMES, key=capabilities.NAMES.get),

@@ -42,10 +42,24 @@ def test_parse_options_empty():
     assert rootfs.parse_options([]) == (0, 0, "")
 
 
-@pytest.mark.parametrize("opt", ["rro", "tmpcopyup", "rnosuid"])
+@pytest.mark.parametrize("opt", ["tmpcopyup"])
 def test_parse_options_unsupported_is_refused(opt):
     with pytest.raises(rootfs.MountError, match=repr(opt)):
         rootfs.parse_options(["nosuid", opt])
+
+
+def test_recursive_options_become_mount_setattr_attributes():
+    from minirun.kernel import libc
+
+    assert rootfs.parse_options(["rbind", "rro", "rnosuid"]) == (rootfs.MS_BIND | rootfs.MS_REC,
+                                                                 0, "")
+    assert rootfs.recursive_attrs(["rro", "rnosuid"]) == (
+        libc.MOUNT_ATTR_RDONLY | libc.MOUNT_ATTR_NOSUID, 0)
+    assert rootfs.recursive_attrs(["rro", "rrw"]) == (0, libc.MOUNT_ATTR_RDONLY)
+    # an atime mode is one value of a field: setting one clears the whole field
+    assert rootfs.recursive_attrs(["rnoatime", "rstrictatime"]) == (
+        libc.MOUNT_ATTR_STRICTATIME, libc.MOUNT_ATTR__ATIME)
+    assert rootfs.recursive_attrs(["ro", "nosuid"]) == (0, 0)
 
 
 # --- secure_join --------------------------------------------------------------------------
@@ -132,7 +146,9 @@ def test_bind_mount_of_a_file_creates_a_file_and_remounts_ro(recorder, tmp_path)
     assert os.path.isfile(target)
     assert recorder.calls == [
         ("mount", str(bundle / "hosts"), target, None, MS_BIND | MS_REC, None),
-        ("mount", None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID, None)]
+        ("mount", None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID, None),
+        # ro on an rbind: read-only below it too (CVE-2023-25809)
+        ("mount_setattr", target, libc.AT_RECURSIVE, libc.MOUNT_ATTR_RDONLY, 0, target, 0)]
 
 
 def test_bind_mount_of_a_dir_creates_a_dir_and_no_remount_without_flags(recorder, tmp_path):
@@ -187,9 +203,13 @@ def test_sysfs_refused_in_userns_falls_back_to_binding_the_hosts(tmp_path):
     libc.install(rec)
     rootfs.mount_one(str(tmp_path), "/b", Mount("/sys", "sysfs", "sysfs", ["ro"]), in_userns=True)
     target = str(tmp_path / "sys")
-    assert [c[1:3] for c in rec.calls] == [("sysfs", target), ("/sys", target), (None, target)]
+    assert [c[1:3] for c in rec.calls] == [("sysfs", target), ("/sys", target), (None, target),
+                                           (target, libc.AT_RECURSIVE)]
     assert rec.calls[1][4] == MS_BIND | MS_REC
     assert rec.calls[2][4] & (MS_BIND | MS_REMOUNT | MS_RDONLY) == MS_BIND | MS_REMOUNT | MS_RDONLY
+    # the host's mounts below /sys (cgroup, bpf, debugfs) read-only too: CVE-2023-25809
+    assert rec.calls[3][:4] == ("mount_setattr", target, libc.AT_RECURSIVE,
+                                libc.MOUNT_ATTR_RDONLY)
 
 
 def test_sysfs_refused_outside_userns_is_an_error(tmp_path):

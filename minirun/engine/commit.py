@@ -29,13 +29,21 @@ class CommitError(MinirunError):
 
 
 def runtime_stubs(upper: str) -> set[str]:
-    """The /etc files the runtime created only to mount over (empty regular files)."""
+    """The /etc files the runtime created only to mount over (empty regular files). Looked up
+    inside upper (kernel/resolve.py): the container may have made its /etc a symlink there,
+    and an lstat by path would then describe a host file."""
+    from ..kernel import resolve
+
     out = set()
     for p in RUNTIME_FILES:
         try:
-            st = os.lstat(os.path.join(upper, p.lstrip("/")))
+            fd = resolve.open_in(upper, p, os.O_PATH | os.O_NOFOLLOW)
         except OSError:
             continue
+        try:
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
         if st.st_size == 0 and (st.st_mode & 0o170000) == 0o100000:
             out.add(p)
     return out

@@ -463,7 +463,7 @@ class Engine:
                         except OSError:
                             continue  # nothing there (or no directory): nothing to seed
                         try:
-                            seed_volume(self.volumes.get(m["Name"]), src, maps)
+                            self.volumes.seed(self.volumes.get(m["Name"]), src, maps)
                         finally:
                             os.close(src)
                 self.containers.save(c)
@@ -772,53 +772,5 @@ def _entrypoint(given: str | list | None, icfg: dict) -> list | None:
     if isinstance(given, list):
         return list(given) or None
     return [given] if given else None
-
-def seed_volume(v, src: int, idmaps: dict | None = None) -> None:
-    """Copy the image's content at a mount point (`src`, an fd on that directory inside the
-    rootfs) into an empty volume, as Docker does and `cp -a` did: owners, modes, times, links,
-    devices and xattrs kept; the volume's top takes the directory's owner and mode.
-
-    Both sides go by fds (build_context.copy_tree): the rootfs is walked with resolve.walk and
-    every entry made relative to its new directory's fd with O_NOFOLLOW. A path string walked
-    again would follow a symlink swapped into the image's tree, or into a volume another
-    container shares, out to the host (runc CVE-2024-45310, Docker CVE-2018-15664).
-
-    idmaps: the container runs in a user namespace and its rootfs shows owners shifted to host
-    ids; the volume keeps the image's own ids, shifted back (it is idmapped in turn)."""
-    import stat
-
-    from ..kernel import resolve
-    from .build_context import copy_tree
-
-    lfd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=src)
-    try:
-        if not os.listdir(lfd):
-            return
-    finally:
-        os.close(lfd)
-    if idmaps:
-        from ..kernel.idmap import unshift  # (~0.5 ms with kernel/libc.py)
-
-        def owner(st: os.stat_result) -> tuple[int, int]:
-            return unshift(st.st_uid, idmaps["UidMap"]), unshift(st.st_gid, idmaps["GidMap"])
-    else:
-        def owner(st: os.stat_result) -> tuple[int, int]:
-            return st.st_uid, st.st_gid
-    top = os.open(v.Mountpoint, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        try:
-            copy_tree(src, top, owner=owner, keep_all=True)
-        except (OSError, MinirunError) as e:
-            from .volumes import VolumeError
-
-            raise VolumeError(f"volume {v.Name}: copying the image's files into it failed: "
-                              f"{e}") from None
-        st = os.fstat(src)
-        os.chown(resolve.fd_path(top), *owner(st))
-        os.chmod(resolve.fd_path(top), stat.S_IMODE(st.st_mode))  # (after chown: setgid)
-        os.utime(resolve.fd_path(top), ns=(st.st_atime_ns, st.st_mtime_ns))
-    finally:
-        os.close(top)
-
 
 __all__ = ["Engine", "MonitorHandle", "RunOptions", "State", "STOP_TIMEOUT"]

@@ -149,38 +149,48 @@ class Volumes:
             return True
 
     @staticmethod
-    def seed(v: Volume, source: str, idmaps: dict | None = None) -> None:
-        """Copy the image's content at the mount point into an empty volume (Docker does).
+    def seed(v: Volume, src: int, idmaps: dict | None = None) -> None:
+        """Copy the image's content at a mount point (`src`, an fd on that directory inside the
+        rootfs) into an empty volume, as Docker does: owners, modes, times, links, devices and
+        xattrs kept; the volume's top takes the directory's owner and mode.
+
+        Both sides go by fds (build_context.copy_tree): the rootfs is walked with resolve.walk
+        and every entry made relative to its new directory's fd with O_NOFOLLOW. A path string
+        walked again (`cp -a SRC/. VOLUME/`, as minirun did) would follow a symlink swapped into
+        the image's tree, or into a volume another container shares, out to the host (runc
+        CVE-2024-45310, Docker CVE-2018-15664).
 
         idmaps: the container runs in a user namespace and its rootfs shows owners shifted to
         host ids; the volume keeps the image's own ids, shifted back (it is idmapped in turn)."""
-        if not os.path.isdir(source) or os.path.islink(source):
-            return
-        if not os.listdir(source):
-            return
-        import subprocess  # lazily: only a new volume is seeded (start-up of ps, volume ls)
+        from ..kernel import resolve
+        from .build_context import copy_tree
 
-        # cp -a: owners, modes, timestamps, xattrs, hardlinks, devices and symlinks as they are
-        # (never followed); `source/.` copies the directory's content, not the directory.
-        r = subprocess.run(["cp", "-a", "--", f"{source}/.", v.Mountpoint + "/"],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            raise VolumeError(f"volume {v.Name}: copying the image's files into it failed: "
-                              f"{r.stderr.strip()}")
-        st = os.stat(source)
-        os.chown(v.Mountpoint, st.st_uid, st.st_gid)
-        os.chmod(v.Mountpoint, st.st_mode & 0o7777)
+        lfd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=src)
+        try:
+            if not os.listdir(lfd):
+                return
+        finally:
+            os.close(lfd)
         if idmaps:
-            _unshift(v.Mountpoint, idmaps)
+            from ..kernel.idmap import unshift  # (~0.5 ms with kernel/libc.py)
+
+            def owner(st: os.stat_result) -> tuple[int, int]:
+                return unshift(st.st_uid, idmaps["UidMap"]), unshift(st.st_gid, idmaps["GidMap"])
+        else:
+            def owner(st: os.stat_result) -> tuple[int, int]:
+                return st.st_uid, st.st_gid
+        top = os.open(v.Mountpoint, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            try:
+                copy_tree(src, top, owner=owner, keep_all=True)
+            except (OSError, MinirunError) as e:
+                raise VolumeError(f"volume {v.Name}: copying the image's files into it failed: "
+                                  f"{e}") from None
+            st = os.fstat(src)
+            os.chown(resolve.fd_path(top), *owner(st))
+            os.chmod(resolve.fd_path(top), stat.S_IMODE(st.st_mode))  # (after chown: setgid)
+            os.utime(resolve.fd_path(top), ns=(st.st_atime_ns, st.st_mtime_ns))
+        finally:
+            os.close(top)
 
 
-def _unshift(top: str, idmaps: dict) -> None:
-    """Host ids -> the ids the container sees, for every file under top."""
-    from ..kernel.idmap import unshift  # (~0.5 ms with kernel/libc.py: not on `volume ls`'s path)
-
-    for dirpath, dirnames, filenames in os.walk(top):
-        for p in [dirpath] + [os.path.join(dirpath, n) for n in dirnames + filenames]:
-            st = os.lstat(p)
-            os.lchown(p, unshift(st.st_uid, idmaps["UidMap"]), unshift(st.st_gid, idmaps["GidMap"]))
-            if not stat.S_ISLNK(st.st_mode):
-                os.chmod(p, stat.S_IMODE(st.st_mode))  # chown clears setuid/setgid

@@ -145,18 +145,28 @@ def test_console_over_a_swapped_symlink_is_the_pty(oci, bundle, cid, console_ser
     assert out.split()[-1] == "0"  # core_pattern is mounted nowhere
 
 
-def test_pinned_mount_targets_refuse_symlinks_and_escapes(tmp_path):
-    from minirun.kernel import rootfs
+def test_mount_targets_are_looked_up_in_the_root_by_fd(tmp_path):
+    """What mount_one does with a destination (kernel/resolve.py): the fd names a directory
+    inside the rootfs, whatever symlink is on the way; a symlink in the last place is kept as
+    the link (O_NOFOLLOW), never followed to the host's /etc."""
+    from minirun.kernel import resolve
 
     root = tmp_path / "rootfs"
     (root / "d").mkdir(parents=True)
+    (root / "etc").mkdir()
     os.symlink("/etc", root / "link")
-    fd = rootfs.pin(str(root / "d"), str(root))
-    os.close(fd)
-    with pytest.raises(rootfs.MountError, match="symlink"):
-        rootfs.pin(str(root / "link"), str(root))
-    with pytest.raises(rootfs.MountError, match="outside the container's root"):
-        rootfs.pin(str(root / "link") + "/", str(root))  # followed through a directory symlink
+    for path, where in (("/d", root / "d"), ("/link", root / "etc"), ("/link/", root / "etc"),
+                        ("/../../link", root / "etc")):
+        fd = resolve.open_in(str(root), path, os.O_PATH)
+        try:
+            assert os.readlink(f"/proc/self/fd/{fd}") == str(where), path
+        finally:
+            os.close(fd)
+    fd = resolve.open_in(str(root), "/link", os.O_PATH | os.O_NOFOLLOW)
+    try:
+        assert os.readlink(f"/proc/self/fd/{fd}") == str(root / "link")
+    finally:
+        os.close(fd)
 
 
 # --- a session keyring per container ----------------------------------------------------------

@@ -72,6 +72,16 @@ def test_remove_or_get_of_a_missing_volume_is_an_error(vols):
         vols.get("nope")
 
 
+def seed(v, path: str) -> None:
+    """Volumes.seed as the engine calls it: an fd on the image's directory (kernel/resolve.py
+    looked it up inside the rootfs)."""
+    fd = os.open(path, os.O_PATH | os.O_DIRECTORY)
+    try:
+        Volumes.seed(v, fd)
+    finally:
+        os.close(fd)
+
+
 def image_dir(tmp_path):
     src = tmp_path / "image-etc-app"
     (src / "conf.d").mkdir(parents=True)
@@ -85,7 +95,7 @@ def image_dir(tmp_path):
 def test_seed_copies_the_images_files_into_an_empty_volume(vols, tmp_path):
     v, _ = vols.create("cfg")
     assert Volumes.is_empty(v)
-    Volumes.seed(v, str(image_dir(tmp_path)))
+    seed(v, str(image_dir(tmp_path)))
     root = v.Mountpoint
     assert open(os.path.join(root, "app.conf")).read() == "port=80\n"
     assert open(os.path.join(root, "conf.d", "extra.conf")).read() == "x=1\n"
@@ -100,18 +110,16 @@ def test_seed_keeps_owners(vols, tmp_path):
     os.chown(src, 123, 456)
     os.chown(src / "app.conf", 789, 790)
     v, _ = vols.create("cfg")
-    Volumes.seed(v, str(src))
+    seed(v, str(src))
     st_root, st_file = os.stat(v.Mountpoint), os.stat(os.path.join(v.Mountpoint, "app.conf"))
     assert (st_root.st_uid, st_root.st_gid) == (123, 456)
     assert (st_file.st_uid, st_file.st_gid) == (789, 790)
 
 
-def test_seed_does_nothing_for_a_missing_empty_or_symlinked_source(vols, tmp_path):
+def test_seed_does_nothing_for_an_empty_source(vols, tmp_path):
     v, _ = vols.create("cfg")
     (tmp_path / "empty").mkdir()
-    (tmp_path / "link").symlink_to(image_dir(tmp_path))
-    for src in ("missing", "empty", "link"):
-        Volumes.seed(v, str(tmp_path / src))
+    seed(v, str(tmp_path / "empty"))
     assert Volumes.is_empty(v)
 
 
@@ -127,7 +135,7 @@ def test_volumes(tmp_path):
     src = tmp_path / "src"
     (src / "sub").mkdir(parents=True)
     (src / "sub" / "f").write_text("x")
-    vs.seed(v, str(src))
+    seed(v, str(src))
     assert open(os.path.join(v.Mountpoint, "sub", "f")).read() == "x"
     vs.remove("data")
     assert [x.Name for x in vs.all()] == [anon.Name]

@@ -1,6 +1,6 @@
 """The engine's reads and writes inside an image's root go by fds (kernel/resolve.py), never by
 a path string: COPY/ADD destinations (engine/build_context.py), the WORKDIR made, volume
-seeding (lifecycle.seed_volume) and /etc/passwd, /etc/group (engine/users.py).
+seeding (Volumes.seed) and /etc/passwd, /etc/group (engine/users.py).
 
 Each rootfs here plants an absolute symlink that names a real directory *of the host* (a temp
 dir holding a decoy): a path joined to the rootfs and handed to open/mkdir/cp is resolved by
@@ -22,7 +22,7 @@ import pytest
 
 from minirun.engine import users
 from minirun.engine.build_context import copy_into, make_dirs
-from minirun.engine.lifecycle import seed_volume
+from minirun.engine.volumes import Volumes
 from minirun.image.dockerfile.dockerignore import Matcher
 from minirun.kernel import resolve
 
@@ -245,7 +245,7 @@ def test_seed_volume_reads_the_image_not_the_host(rootfs, host, tmp_path):
     mp.mkdir(parents=True)
     src = resolve.open_in(str(rootfs), "/p/vol", os.O_PATH | os.O_DIRECTORY)
     try:
-        seed_volume(SimpleNamespace(Name="v", Mountpoint=str(mp)), src)
+        Volumes.seed(SimpleNamespace(Name="v", Mountpoint=str(mp)), src)
     finally:
         os.close(src)
     assert sorted(os.listdir(mp)) == ["fifo", "hard", "link", "sub"]
@@ -266,7 +266,7 @@ def test_seed_volume_from_an_empty_directory_leaves_the_volume_alone(rootfs, tmp
     mp.mkdir(mode=0o755)
     src = resolve.open_in(str(rootfs), "/empty", os.O_PATH | os.O_DIRECTORY)
     try:
-        seed_volume(SimpleNamespace(Name="v", Mountpoint=str(mp)), src)
+        Volumes.seed(SimpleNamespace(Name="v", Mountpoint=str(mp)), src)
     finally:
         os.close(src)
     assert os.listdir(mp) == [] and stat.S_IMODE(mp.stat().st_mode) == 0o755
@@ -311,7 +311,7 @@ def test_seed_volume_racing_a_symlink_swap_never_copies_the_host(rootfs, tmp_pat
             mp.mkdir()
             src = resolve.open_in(str(rootfs), "/vol", os.O_PATH | os.O_DIRECTORY)
             try:
-                seed_volume(SimpleNamespace(Name="v", Mountpoint=str(mp)), src)
+                Volumes.seed(SimpleNamespace(Name="v", Mountpoint=str(mp)), src)
                 seen["copied"] += 1
             except (OSError, MinirunError):
                 seen["failed"] += 1

@@ -2,6 +2,11 @@
 """Side-by-side benchmark of OCI runtimes (minirun-oci, runc, crun) on one bundle.
 
     sudo bench/oci_bench.py [--runs N] [--runtimes minirun-oci,runc,crun] [--json FILE]
+    sudo bench/oci_bench.py --runtimes minirun-oci,runc,old=/var/tmp/old/.venv/bin/minirun-oci
+
+A runtime given as LABEL=PATH is that binary under that label: another install of minirun-oci
+(an older commit: `git worktree add /var/tmp/old REV && /var/tmp/old/scripts/setup`), to see
+in one run whether a change made the runtime slower.
 
 Every runtime runs the same bundle: a busybox rootfs from scripts/build-rootfs and runc's default
 config.json with terminal false, args ["/bin/true"] and hostname "bench". Each gets its own
@@ -143,7 +148,11 @@ class Runtime:
 
 
 def resolve(name: str) -> tuple[str | None, str]:
-    """(binary, why-not) for a runtime name: minirun-oci from the checkout's venv, others from PATH."""
+    """(binary, why-not) for a runtime name: minirun-oci from the checkout's venv, LABEL=PATH
+    that binary, others from PATH."""
+    if "=" in name:
+        path = name.split("=", 1)[1]
+        return (path, "") if os.access(path, os.X_OK) else (None, f"{path} is not executable")
     if name == "minirun-oci":
         if os.access(MINIRUN_OCI, os.X_OK):
             return str(MINIRUN_OCI), ""
@@ -426,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
                 results["skipped"][name] = why
                 print(f"skipping {name}: {why}", file=sys.stderr)
                 continue
+            name = name.split("=", 1)[0]
             all_rts.append(Runtime(name, binary, tmp / f"state-{name}", tmp / "scratch"))
 
         facts = host_facts(all_rts)
@@ -440,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
         spec_from = sorted(all_rts, key=lambda rt: rt.name != BASELINE)
         if not spec_from:
             print("oci_bench: no runtime to benchmark", file=sys.stderr)
-            report(results, names)
+            report(results, [n.split("=", 1)[0] for n in names])
             return 1
         results["config_from"] = make_bundle(bundle, spec_from)
         print(f"bundle: {bundle} (config.json from `{results['config_from']}`, args /bin/true)")
@@ -455,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
                 active.append(rt)
         if not active:
             print("oci_bench: every runtime failed its probe", file=sys.stderr)
-            report(results, names)
+            report(results, [n.split("=", 1)[0] for n in names])
             return 1
 
         print(f"timing {', '.join(rt.name for rt in active)}: {args.runs} rounds per scenario",
@@ -482,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
         add_ratios({n: r for n, r in out.items() if n != FLOOR and set(VERBS) <= set(r)}, VERBS)
 
         results["floor"] = bench_floor(active, args.runs)
-        report(results, names)
+        report(results, [n.split("=", 1)[0] for n in names])
         if results["failed"]:
             rc = 1
     except KeyboardInterrupt:

@@ -124,7 +124,7 @@ def recursive_attrs(options: list[str]) -> tuple[int, int]:
 _reals: dict[str, str] = {}
 
 
-def _real(rootfs: str) -> str:
+def _real(rootfs: str) -> str:  # (oci/init.py uses it too)
     """realpath(rootfs), walked once per create rather than once per mount."""
     if rootfs not in _reals:
         _reals[rootfs] = os.path.realpath(rootfs)
@@ -136,8 +136,10 @@ def _mount_fd(source: str | None, fd: int, fstype: str | None, flags: int, data:
     """mount(2) onto the object an O_PATH fd holds (/proc/self/fd/N): the object that was
     looked up is the one mounted on, whatever is swapped in on the way there meanwhile
     (CVE-2021-30465). The trace names the destination's real path, then the fd path."""
-    libc.mount(source, resolve.fd_path(fd), fstype, flags, data, why,
-               shown=(shown_source or source, resolve.where(fd)))
+    shown = None
+    if libc.trace.enabled or isinstance(libc.kernel(), libc.Recorder):  # who reads the name
+        shown = (shown_source or source, resolve.where(fd))
+    libc.mount(source, resolve.fd_path(fd), fstype, flags, data, why, shown=shown)
 
 
 def _reopen(root: int | str, fd: int, root_real: str, dest: str) -> int:
@@ -147,9 +149,9 @@ def _reopen(root: int | str, fd: int, root_real: str, dest: str) -> int:
     path up again, inside the root, and check it still is that path. `dest`: the
     destination as the config names it, for the messages."""
     here = resolve.where(fd)
-    rel = os.path.relpath(here, root_real)
+    rel = _below(here, root_real)
     try:
-        new = resolve.open_in(root, "/" if rel == "." else rel, os.O_PATH | os.O_NOFOLLOW,
+        new = resolve.open_in(root, rel, os.O_PATH | os.O_NOFOLLOW,
                               why="the mount just made: its root, for the remount")
     except OSError as e:
         raise MountError(f"mount destination {dest}: {here}: {e.strerror} (changed while it "
@@ -159,6 +161,11 @@ def _reopen(root: int | str, fd: int, root_real: str, dest: str) -> int:
         raise MountError(f"mount destination {dest} ({here}) changed while it was being "
                          "mounted on: refusing to remount it")
     return new
+
+
+def _below(path: str, root_real: str) -> str:
+    """`path` (a real path at or under `root_real`) as seen from that root: "/" or "/a/b"."""
+    return path[len(root_real.rstrip("/")):] or "/"
 
 
 def _current_flags(path: str) -> int:
@@ -207,7 +214,8 @@ def check_proc_mount(rootfs: str, dest: str, m, is_bind: bool) -> None:
     through. A tmpfs or bind over /proc/self/attr would fake the LSM label files; over /proc,
     hide the real one. On /proc itself only procfs (or a bind of one); inside it only the
     files LXCFS emulates."""
-    rel = os.path.relpath(dest, rootfs)
+    rel = _below(dest, rootfs).lstrip("/") if dest.startswith(rootfs.rstrip("/") + "/") \
+        else os.path.relpath(dest, rootfs)
     if rel != "proc" and not rel.startswith("proc/"):
         return
     if rel == "proc":
@@ -224,13 +232,27 @@ def check_proc_mount(rootfs: str, dest: str, m, is_bind: bool) -> None:
 
 
 def _open_root(rootfs: str) -> int:
-    """The rootfs as an O_PATH fd, the root every lookup below is made in. Opened per call and
-    after prepare_root bound the rootfs onto itself: an fd opened before would hold the
-    directory *under* that mount, and the mounts made there would be out of its sight."""
-    try:
-        return os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError as e:
-        raise MountError(f"rootfs {rootfs}: {e.strerror}") from None
+    """The rootfs as an O_PATH fd, the root every lookup below is made in (a dup of one opened
+    once per rootfs: the caller closes its copy). Opened after prepare_root bound the rootfs
+    onto itself: an fd opened before would hold the directory *under* that mount, and the
+    mounts made there would be out of its sight. pivot() forgets it (close-on-exec anyway)."""
+    fd = _roots.get(rootfs)
+    if fd is None:
+        try:
+            fd = _roots[rootfs] = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as e:
+            raise MountError(f"rootfs {rootfs}: {e.strerror}") from None
+    return os.dup(fd)
+
+
+_roots: dict[str, int] = {}
+
+
+def forget_roots() -> None:
+    """Close the rootfs fds _open_root keeps (at pivot_root: no fd on the old tree stays)."""
+    for fd in _roots.values():
+        os.close(fd)
+    _roots.clear()
 
 
 def _landing(root_fd: int, path: str) -> str | None:
@@ -338,10 +360,12 @@ def _target(root_fd: int, rootfs: str, m, is_file: bool, is_bind: bool) -> int:
         what = str(e) if isinstance(e, MinirunError) else e.strerror
         raise MountError(f"mount destination {m.destination}: {what}") from None
     try:
-        if not resolve.is_inside(fd, real):  # cannot happen with RESOLVE_IN_ROOT: belt and braces
-            raise MountError(f"mount destination {m.destination} resolves to "
-                             f"{resolve.where(fd)}, outside the container's root")
-        check_proc_mount(real, resolve.where(fd), m, is_bind)
+        here = resolve.where(fd)
+        if here != real and not here.startswith(real.rstrip("/") + "/"):
+            # cannot happen with RESOLVE_IN_ROOT: belt and braces
+            raise MountError(f"mount destination {m.destination} resolves to {here}, outside "
+                             "the container's root")
+        check_proc_mount(real, here, m, is_bind)
     except BaseException:
         os.close(fd)
         raise
@@ -438,6 +462,8 @@ def mount_one(rootfs: str, bundle: str, m, in_userns: bool, cgroup_mount=None,
             _recursive(fd, rset, rclr, m.destination, implied)
         if prop:
             _mount_fd(None, fd, None, prop, None, "propagation type asked for in the options")
+        if resolve.where(fd) == real:
+            forget_roots()  # a mount on the root itself: the next lookups start on top of it
     finally:
         if fd >= 0:
             os.close(fd)
@@ -489,59 +515,64 @@ def setup_dev(rootfs: str, devices: list, in_userns: bool) -> None:
     paths = {d.path for d in devices}
     all_devs = [d for d in all_devs if d.path not in paths] + list(devices)
     root_fd = _open_root(rootfs)
+    dirs: dict[str, int] = {}  # each directory looked up (and made) once: its fd, reused
+
+    def entry(path: str) -> tuple[int, str]:
+        parent = os.path.dirname(os.path.normpath(path))
+        if parent not in dirs:
+            dirs[parent] = _make_dev_entry(root_fd, path)[0]
+        return dirs[parent], os.path.basename(os.path.normpath(path))
+
     try:
         for d in all_devs:
             kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK,
                     "p": stat.S_IFIFO}[d.type]
             mode = d.file_mode if d.file_mode is not None else 0o666
-            dfd, name = _make_dev_entry(root_fd, d.path)
-            try:
-                st = _lstat_at(dfd, name)
-                if st is not None and (stat.S_ISLNK(st.st_mode) or not in_userns):
-                    # an image's /dev/null -> elsewhere is replaced, never followed
-                    os.unlink(name, dir_fd=dfd)
-                if in_userns:
-                    # mknod(2) of a device is refused in a user namespace: bind the host's node
-                    # onto an empty file made (O_EXCL|O_NOFOLLOW) in the directory we hold.
-                    try:
-                        fd = resolve.create_file(dfd, name, why=f"{d.path}: the file to bind onto")
-                    except resolve.ResolveError as e:
-                        raise MountError(f"{d.path}: {e}") from None
-                    try:
-                        _mount_fd(d.path, fd, None, MS_BIND, None,
-                                  "no mknod in a user namespace: bind-mount the host's device node")
-                    finally:
-                        os.close(fd)
-                    continue
-                libc.mknod(name, kind | mode, d.major, d.minor, "create the device node",
+            dfd, name = entry(d.path)
+            st = _lstat_at(dfd, name)
+            if st is not None and (stat.S_ISLNK(st.st_mode) or not in_userns):
+                # an image's /dev/null -> elsewhere is replaced, never followed
+                os.unlink(name, dir_fd=dfd)
+            if in_userns:
+                # mknod(2) of a device is refused in a user namespace: bind the host's node
+                # onto an empty file made (O_EXCL|O_NOFOLLOW) in the directory we hold.
+                try:
+                    fd = resolve.create_file(dfd, name, why=f"{d.path}: the file to bind onto")
+                except resolve.ResolveError as e:
+                    raise MountError(f"{d.path}: {e}") from None
+                try:
+                    _mount_fd(d.path, fd, None, MS_BIND, None,
+                              "no mknod in a user namespace: bind-mount the host's device node")
+                finally:
+                    os.close(fd)
+                continue
+            libc.mknod(name, kind | mode, d.major, d.minor, "create the device node",
+                       dir_fd=dfd)
+            # Through the seam, like the mknod it follows (a Recorder's mknod creates no file).
+            libc.chmod(name, mode, "mknod's mode is filtered by the umask: set it exactly",
+                       dir_fd=dfd)
+            if d.uid or d.gid:
+                libc.chown(name, d.uid or 0, d.gid or 0, "device owner from linux.devices",
                            dir_fd=dfd)
-                # Through the seam, like the mknod it follows (a Recorder's mknod creates no file).
-                libc.chmod(name, mode, "mknod's mode is filtered by the umask: set it exactly",
-                           dir_fd=dfd)
-                if d.uid or d.gid:
-                    libc.chown(name, d.uid or 0, d.gid or 0, "device owner from linux.devices",
-                               dir_fd=dfd)
-            finally:
-                os.close(dfd)
         links = list(DEV_SYMLINKS)
         if os.path.exists("/proc/kcore"):
             links.append(("/proc/kcore", "/dev/core"))
         for target, link in links:
-            dfd, name = _make_dev_entry(root_fd, link)
-            try:
-                if _lstat_at(dfd, name) is not None:
-                    if link != "/dev/ptmx":
-                        continue
-                    os.unlink(name, dir_fd=dfd)
-                libc.symlink(target, name, "standard /dev symlink", dir_fd=dfd)
-            finally:
-                os.close(dfd)
+            dfd, name = entry(link)
+            if _lstat_at(dfd, name) is not None:
+                if link != "/dev/ptmx":
+                    continue
+                os.unlink(name, dir_fd=dfd)
+            libc.symlink(target, name, "standard /dev symlink", dir_fd=dfd)
     finally:
+        for fd in dirs.values():
+            os.close(fd)
         os.close(root_fd)
 
 
 def pivot(rootfs: str) -> None:
     """Step 5: make rootfs the new / and detach the old root (runc's pivot_root(".", ".") trick)."""
+    forget_roots()
     old = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
     new = os.open(rootfs, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
     try:
@@ -560,6 +591,7 @@ def pivot(rootfs: str) -> None:
 
 def move_root(rootfs: str) -> None:
     """--no-pivot: move the rootfs over / and chroot (weaker: the old root stays underneath)."""
+    forget_roots()
     libc.chdir(rootfs, "enter the new root")
     libc.mount(rootfs, "/", None, MS_MOVE, None, "--no-pivot: move the rootfs over /")
     libc.chroot(".", "--no-pivot: chroot into it (escapable with CAP_SYS_CHROOT; pivot_root is not)")

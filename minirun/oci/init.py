@@ -361,7 +361,7 @@ def make_cwd(ctx: InitContext) -> None:
         what = str(e) if isinstance(e, MinirunError) else e.strerror
         raise MinirunError(f"process.cwd {cwd}: cannot create it: {what}") from None
     try:
-        real = os.path.realpath(root)
+        real = rootfs._real(root)
         rel = os.path.relpath(resolve.where(fd), real)
     finally:
         os.close(fd)

@@ -20,6 +20,15 @@ from minirun.kernel.devices import Device
 from minirun.oci.spec import Mount
 
 
+@pytest.fixture(autouse=True)
+def _no_kept_roots():
+    """mount_one keeps one fd per rootfs until pivot_root (kernel/rootfs.py:_open_root): each
+    test starts and ends without any."""
+    rootfs.forget_roots()
+    yield
+    rootfs.forget_roots()
+
+
 # --- parse_options ------------------------------------------------------------------------
 
 def test_parse_options_flags_and_data():
@@ -358,7 +367,7 @@ def test_a_remount_looks_the_new_mount_up_again(recorder, tmp_path, monkeypatch)
     monkeypatch.setattr(resolve, "open_in", spy)
     rootfs.mount_one(str(tmp_path), "/b", Mount("/x", "bind", str(tmp_path), ["bind", "ro"]),
                      in_userns=False)
-    assert opened[-1] == "x"  # looked up again, by its real path inside the root
+    assert opened[-1] == "/x"  # looked up again, by its real path inside the root
     assert [c[4] for c in recorder.calls] == [MS_BIND, MS_BIND | MS_REMOUNT | MS_RDONLY]
 
 

@@ -81,3 +81,17 @@ def test_the_host_takes_no_router_advertisements_from_containers(mr):
         pytest.skip("IPv6 is disabled on this host: no router advertisements to take")
     assert open(f"{conf}/{bridge}/accept_ra").read().strip() == "0"
     assert os.listdir(f"/sys/class/net/{bridge}/brif"), f"{cid}: no port on {bridge}"
+
+
+def test_run_mount_is_refused_not_half_done(mr, tmp_path):
+    """BuildKit's CVE-2024-23651 / -23652 / -23653: `RUN --mount` cache mounts raced with a
+    symlink swap, and tearing a mount down removed files outside the container. A builder
+    that accepts `--mount` and ignores it (or half-supports it) is where such bugs live:
+    minirun refuses every BuildKit `RUN` option with a one-line error naming it, before any
+    container or mount is made."""
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN --mount=type=cache,target=/c true\n")
+    r = mr("build", "-t", "runmount", str(tmp_path))
+    assert r.returncode != 0
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert "--mount" in r.stderr or "BuildKit" in r.stderr
+    assert mr.ok("ps", "-aq").strip() == ""

@@ -295,6 +295,18 @@ def _make_dir(dfd: int, name: str, st: os.stat_result, uid: int, gid: int,
     return fd
 
 
+def _hardlink(root_fd: int, target: str, dfd: int, name: str) -> None:
+    """Entry `name` of directory `dfd` made a hard link to `target`, looked up inside the root:
+    linkat(2) of the object the lookup's fd holds (/proc/self/fd/N, followed), never of a name
+    the kernel would walk again."""
+    tfd = resolve.open_in(root_fd, target, os.O_PATH | os.O_NOFOLLOW)
+    try:
+        _clear(dfd, name, for_dir=False)
+        os.link(resolve.fd_path(tfd), name, dst_dir_fd=dfd, follow_symlinks=True)
+    finally:
+        os.close(tfd)
+
+
 def _write(dfd: int, name: str, src: BinaryIO, perm: int, times: tuple[int, int] | None,
            uid: int | None, gid: int | None) -> None:
     """A regular file `name` in dfd with the content of `src` (an open binary file), made
@@ -375,13 +387,8 @@ def copy_tree(src_fd: int, dst_fd: int, *, owner: Callable[[os.stat_result], tup
                 continue
             if keep_all and st.st_nlink > 1 and kind != stat.S_IFLNK:
                 first = links.get((st.st_dev, st.st_ino))
-                if first is not None:  # linkat of the first copy, looked up inside dst
-                    ffd = resolve.open_in(dst_fd, first, os.O_PATH | os.O_NOFOLLOW)
-                    try:
-                        _clear(dfd, name, for_dir=False)
-                        os.link(resolve.fd_path(ffd), name, dst_dir_fd=dfd, follow_symlinks=True)
-                    finally:
-                        os.close(ffd)
+                if first is not None:  # a link to the first copy, looked up inside dst
+                    _hardlink(dst_fd, first, dfd, name)
                     continue
             if kind in (stat.S_IFLNK, stat.S_IFREG):
                 _put(sdfd, name, st, dfd, name, uid, gid, mode)
@@ -480,14 +487,8 @@ def _extract_archive(tar, rfd: int, dest: str, base: int) -> None:
                 _clear(dfd, leaf, for_dir=False)
                 os.symlink(m.linkname, leaf, dir_fd=dfd)
             elif m.islnk():
-                target = os.path.join(top, os.path.normpath(m.linkname).lstrip("/"))
-                tfd = resolve.open_in(rfd, target, os.O_PATH | os.O_NOFOLLOW)
-                try:
-                    _clear(dfd, leaf, for_dir=False)
-                    # linkat of the object the fd holds, not of a name walked again
-                    os.link(resolve.fd_path(tfd), leaf, dst_dir_fd=dfd, follow_symlinks=True)
-                finally:
-                    os.close(tfd)
+                _hardlink(rfd, os.path.join(top, os.path.normpath(m.linkname).lstrip("/")),
+                          dfd, leaf)
             elif m.isfile():
                 _clear(dfd, leaf, for_dir=False)
                 with tar.extractfile(m) as f:

@@ -523,3 +523,14 @@ class ApiService:
             return  # the test's own failure says more
         assert rc == 0, f"the service ended with {rc}: {out}"
         assert not os.path.exists(self.path), "the service left its socket behind"
+
+
+def write_files(d: Path, files: dict[str, str]) -> Path:
+    """A build context (or any tree): each name's text, dedented, under d."""
+    import textwrap
+
+    for name, text in files.items():
+        p = d / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(textwrap.dedent(text).lstrip("\n"))
+    return d

@@ -9,18 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-import textwrap
 from pathlib import Path
 
 import pytest
 
-
-def write(d: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        p = d / name
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(textwrap.dedent(text).lstrip("\n"))
-    return d
+from helpers import write_files
 
 
 def build(mr, ctx: Path, *flags: str, ok: bool = True):
@@ -56,7 +49,7 @@ def cached_steps(r) -> list[int]:
 
 
 def test_multi_stage_into_scratch(mr, tmp_path):
-    ctx = write(tmp_path, {"Dockerfile": """
+    ctx = write_files(tmp_path, {"Dockerfile": """
         FROM busybox AS builder
         WORKDIR /src
         COPY greet.sh .
@@ -90,7 +83,7 @@ CACHED = {"Dockerfile": """
 
 
 def test_rebuild_comes_entirely_from_the_cache(mr, tmp_path):
-    ctx = write(tmp_path, CACHED)
+    ctx = write_files(tmp_path, CACHED)
     first = build(mr, ctx, "-t", "cached:1")
     assert cached_steps(first) == [] or cached_steps(first) == [2, 3, 4, 5, 6, 7]
     second = build(mr, ctx, "-t", "cached:1")
@@ -102,7 +95,7 @@ def test_rebuild_comes_entirely_from_the_cache(mr, tmp_path):
 
 
 def test_a_changed_copy_source_reruns_only_what_follows(mr, tmp_path):
-    ctx = write(tmp_path, CACHED)
+    ctx = write_files(tmp_path, CACHED)
     build(mr, ctx, "-t", "inval:1")
     (ctx / "a.txt").write_text("A changed\n")
     r = build(mr, ctx, "-t", "inval:1")
@@ -116,7 +109,7 @@ def test_a_changed_copy_source_reruns_only_what_follows(mr, tmp_path):
 
 
 def test_dockerignore(mr, tmp_path):
-    ctx = write(tmp_path, {"Dockerfile": """
+    ctx = write_files(tmp_path, {"Dockerfile": """
         FROM busybox
         COPY . /app
         CMD ["find", "/app", "-type", "f"]
@@ -151,15 +144,15 @@ SHOW = 'FROM busybox\nRUN printf \'#!/bin/sh\\nfor a; do printf "[%%s]" "$a"; do
     (["ENTRYPOINT /show e"], ["x"], "[e]"),
 ])
 def test_cmd_and_entrypoint_table(mr, tmp_path, lines, args, expected):
-    ctx = write(tmp_path, {"Dockerfile": SHOW + "\n".join(lines) + "\n"})
+    ctx = write_files(tmp_path, {"Dockerfile": SHOW + "\n".join(lines) + "\n"})
     build(mr, ctx, "-t", "table:1")
     assert mr.ok("run", "--rm", "--network", "none", "table:1", *args).strip() == expected
 
 
 def test_a_new_entrypoint_drops_an_inherited_cmd(mr, tmp_path):
-    base = write(tmp_path / "base", {"Dockerfile": 'FROM busybox\nCMD ["base-cmd"]\n'})
+    base = write_files(tmp_path / "base", {"Dockerfile": 'FROM busybox\nCMD ["base-cmd"]\n'})
     build(mr, base, "-t", "withcmd:1")
-    child = write(tmp_path / "child", {"Dockerfile": 'FROM withcmd:1\nENTRYPOINT ["echo"]\n'})
+    child = write_files(tmp_path / "child", {"Dockerfile": 'FROM withcmd:1\nENTRYPOINT ["echo"]\n'})
     build(mr, child, "-t", "ep:1")
     assert config(mr, "ep:1")["Cmd"] in (None, [])
     assert mr.ok("run", "--rm", "--network", "none", "ep:1").strip() == ""
@@ -169,7 +162,7 @@ def test_a_new_entrypoint_drops_an_inherited_cmd(mr, tmp_path):
 
 
 def test_arg_and_env_scoping_across_stages(mr, tmp_path):
-    ctx = write(tmp_path, {"Dockerfile": """
+    ctx = write_files(tmp_path, {"Dockerfile": """
         ARG BASE=busybox
         ARG GLOBAL=g
         FROM ${BASE} AS one
@@ -197,7 +190,7 @@ def test_arg_and_env_scoping_across_stages(mr, tmp_path):
 
 
 def test_metadata_instructions_and_history(mr, tmp_path):
-    ctx = write(tmp_path, {"Dockerfile": """
+    ctx = write_files(tmp_path, {"Dockerfile": """
         # syntax and comments are fine
         FROM busybox
         LABEL org.example.kind="demo image" version=1
@@ -222,7 +215,7 @@ def test_metadata_instructions_and_history(mr, tmp_path):
     hist = mr.ok("history", "--no-trunc", "meta:1")
     assert '/bin/sh -c #(nop)  EXPOSE 80/tcp 53/udp' in hist
     assert mr.ok("run", "--rm", "--network", "none", "meta:1", "pwd").strip() == "/work/dir"
-    child = write(tmp_path / "child", {"Dockerfile": "FROM meta:1\nUSER root\n"})
+    child = write_files(tmp_path / "child", {"Dockerfile": "FROM meta:1\nUSER root\n"})
     r = build(mr, child, "-t", "child:1")
     assert "Executing 1 build trigger" in r.stdout
     assert mr.ok("run", "--rm", "--network", "none", "child:1", "cat", "/tmp/onbuild") == "triggered\n"
@@ -237,7 +230,7 @@ def test_metadata_instructions_and_history(mr, tmp_path):
     ("FROM busybox\nCOPY a b c\n", "must be a directory and end with a /"),
 ])
 def test_build_errors_are_one_clear_line(mr, tmp_path, dockerfile, msg):
-    ctx = write(tmp_path, {"Dockerfile": dockerfile, "a": "", "b": ""})
+    ctx = write_files(tmp_path, {"Dockerfile": dockerfile, "a": "", "b": ""})
     r = build(mr, ctx, "-t", "bad:1", ok=False)
     assert r.returncode == 1 and msg in r.stderr
     assert "Traceback" not in r.stderr
@@ -251,7 +244,7 @@ def test_copy_rules_chown_and_add_extracts_archives(mr, tmp_path):
     (tmp_path / "tree" / "sub" / "f").write_text("f")
     with tarfile.open(tmp_path / "pack.tar.gz", "w:gz") as t:
         t.add(tmp_path / "tree", arcname="packed")
-    ctx = write(tmp_path, {"Dockerfile": """
+    ctx = write_files(tmp_path, {"Dockerfile": """
         FROM busybox
         COPY tree /copied
         COPY tree/sub/f /as-file
@@ -269,13 +262,13 @@ def test_copy_rules_chown_and_add_extracts_archives(mr, tmp_path):
 
 
 def test_add_of_a_url_offline_says_why(mr, tmp_path):
-    ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nADD http://127.0.0.1:9/nothing /x\n"})
+    ctx = write_files(tmp_path, {"Dockerfile": "FROM busybox\nADD http://127.0.0.1:9/nothing /x\n"})
     r = build(mr, ctx, "-t", "url:1", ok=False)
     assert r.returncode == 1 and "cannot download it" in r.stderr
 
 
 def test_target_stops_at_a_stage(mr, tmp_path):
-    ctx = write(tmp_path, {"Dockerfile": """
+    ctx = write_files(tmp_path, {"Dockerfile": """
         FROM busybox AS first
         RUN echo first > /which
         FROM busybox AS second
@@ -288,7 +281,7 @@ def test_target_stops_at_a_stage(mr, tmp_path):
 
 
 def test_quiet_prints_only_the_id(mr, tmp_path):
-    ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nRUN echo noisy\n"})
+    ctx = write_files(tmp_path, {"Dockerfile": "FROM busybox\nRUN echo noisy\n"})
     r = build(mr, ctx, "-q", "-t", "quiet:1")
     assert re.fullmatch(r"sha256:[0-9a-f]{64}\n", r.stdout)
 
@@ -329,7 +322,7 @@ def test_commit_a_running_container_freezes_it(mr):
 def test_a_built_healthcheck_turns_a_container_unhealthy(mr, tmp_path):
     import time
 
-    ctx = write(tmp_path, {"Dockerfile": """
+    ctx = write_files(tmp_path, {"Dockerfile": """
         FROM busybox
         HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD test -f /tmp/ok
         CMD ["sleep", "60"]
@@ -376,7 +369,7 @@ def token_registry(tmp_path):
 
 def test_build_push_with_token_auth_pull_by_digest_and_run(mr, tmp_path, token_registry):
     reg, lr = token_registry
-    ctx = write(tmp_path / "ctx", {"Dockerfile": """
+    ctx = write_files(tmp_path / "ctx", {"Dockerfile": """
         FROM busybox
         COPY msg /msg
         CMD ["cat", "/msg"]

@@ -13,20 +13,13 @@ CVE-2018-15664), so the same link is followed inside the image.
 from __future__ import annotations
 
 import os
-import textwrap
 from pathlib import Path
 
 import pytest
 
+from helpers import write_files
+
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="builds and containers need root")
-
-
-def write(d: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        p = d / name
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(textwrap.dedent(text).lstrip("\n"))
-    return d
 
 
 def build(mr, ctx: Path, tag: str) -> None:
@@ -54,7 +47,7 @@ def test_copy_into_a_symlink_to_a_host_dir_writes_inside_the_image(mr, tmp_path,
     makedirs accepts /app/conf as a directory and writes tree/conf/x through it. Here the file
     lands in the image's own <host dir>, /app/conf becomes a directory, the host's stays as
     it was."""
-    ctx = write(tmp_path / "ctx", {
+    ctx = write_files(tmp_path / "ctx", {
         "Dockerfile": f"""
             FROM busybox
             RUN ln -s {host} /dest && mkdir /app && ln -s {host} /app/conf
@@ -79,7 +72,7 @@ def test_volume_seeded_through_a_symlinked_parent_stays_in_the_image(mr, tmp_pat
     are readable by the container)."""
     (host / "vol").mkdir()
     (host / "vol" / "secret").write_text("HOST-SECRET\n")
-    ctx = write(tmp_path / "ctx", {"Dockerfile": f"""
+    ctx = write_files(tmp_path / "ctx", {"Dockerfile": f"""
         FROM busybox
         RUN mkdir -p {host}/vol && echo image > {host}/vol/f && chown 7:8 {host}/vol/f && \\
             chmod 640 {host}/vol/f && ln -s {host} /p
@@ -102,7 +95,7 @@ def test_user_looked_up_through_a_symlinked_etc_reads_the_images_passwd(mr, tmp_
     says `app` is 4321, the host's decoy says 6666. A naive lookup opens rootfs +
     "/etc/passwd" on the host and runs the process as 6666."""
     (host / "passwd").write_text("app:x:6666:6666::/:/bin/sh\n")
-    ctx = write(tmp_path / "ctx", {"Dockerfile": f"""
+    ctx = write_files(tmp_path / "ctx", {"Dockerfile": f"""
         FROM busybox
         RUN mkdir -p {host} && echo app:x:4321:4321::/:/bin/sh > {host}/passwd && \\
             rm -f /etc/passwd && ln -s {host}/passwd /etc/passwd

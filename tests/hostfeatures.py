@@ -142,6 +142,18 @@ def idmapped_mounts(where: str | None = None) -> bool:
 
 
 @functools.cache
+def mount_setattr() -> bool:
+    """The kernel has mount_setattr(2) (Linux 5.12): recursive mount attributes (rro ...).
+    Asked with an invalid call: EBADF means the call exists, ENOSYS that it does not."""
+    import ctypes
+    import errno
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    rc = libc.syscall(442, -1, b"", 0x1000, None, 0)  # fd -1, AT_EMPTY_PATH, no attr
+    return rc == 0 or ctypes.get_errno() != errno.ENOSYS
+
+
+@functools.cache
 def nftables() -> bool:
     """nft is installed and the kernel answers it (nf_tables built in or loadable)."""
     if not tool("nft") or os.geteuid() != 0:

@@ -18,6 +18,7 @@ import subprocess
 import pytest
 
 from helpers import run
+from hostfeatures import mount_setattr, need
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="real containers need root")
 
@@ -51,6 +52,8 @@ def test_read_only_reaches_the_mounts_below_an_rbind(oci, bundle, cid, tree_with
                                                      options, want):
     """A naive runtime remounts only the rbind's top read-only (MS_REMOUNT|MS_BIND|MS_RDONLY
     acts on one mount): `touch /mnt/sub/x` then succeeds, on the host's tmpfs."""
+    if "rro" in options:
+        need(mount_setattr(), "the kernel has no mount_setattr(2) (Linux 5.12): rro is refused")
     src = tree_with_a_mount
 
     def edit(cfg):

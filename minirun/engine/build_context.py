@@ -17,7 +17,6 @@ between (runc CVE-2024-45310, Docker CVE-2018-15664); an fd cannot.
 
 from __future__ import annotations
 
-import errno
 import fnmatch
 import hashlib
 import os
@@ -176,47 +175,10 @@ def _copy_from_root(src_root: str, src_rel: str, name: str, rfd: int, dest: str,
 
 
 def make_dirs(root: int | str, path: str) -> int:
-    """resolve.mkdirs, except that a dangling symlink on the way is followed *inside the root*
-    and its target made, as Docker's MkdirAll under FollowSymlinkInScope does for COPY and a
-    missing WORKDIR (resolve.mkdirs refuses it, as runc's MkdirAllInRoot does for mounts). Each
-    symlink is read relative to an fd and the rewritten path made with resolve.mkdirs again, so
-    nothing is created outside the root, nor by a path string."""
-    for _ in range(resolve.MAXSYMLINKS):
-        try:
-            return resolve.mkdirs(root, path)
-        except resolve.ResolveError as e:
-            if e.errno not in (errno.ELOOP, errno.ENOTDIR, errno.ENOENT):
-                raise
-            path2 = _through_dangling(root, path)
-            if path2 is None:
-                raise
-            path = path2
-    raise resolve.ResolveError(path, "too many levels of symbolic links", errno.ELOOP)
-
-
-def _through_dangling(root: int | str, path: str) -> str | None:
-    """`path` with its first dangling symlink replaced by the link's target (None: there is
-    none). The link is found with O_PATH|O_NOFOLLOW lookups inside the root and read by fd."""
-    parts = [p for p in path.split("/") if p not in ("", ".")]  # (".." left to the kernel)
-    for i in range(1, len(parts) + 1):
-        try:
-            fd = resolve.open_in(root, "/".join(parts[:i]), os.O_PATH | os.O_NOFOLLOW)
-        except OSError:
-            return None
-        try:
-            if not stat.S_ISLNK(os.fstat(fd).st_mode):
-                continue
-            try:
-                os.close(resolve.open_in(root, "/".join(parts[:i]), os.O_PATH))
-                continue  # not dangling: resolve.mkdirs follows it
-            except FileNotFoundError:
-                pass
-            target = os.readlink("", dir_fd=fd)
-        finally:
-            os.close(fd)
-        head = "/" if target.startswith("/") else "/" + "/".join(parts[:i - 1])
-        return os.path.join(head, target, *parts[i:])
-    return None
+    """resolve.mkdirs with a dangling symlink on the way followed *inside the root* and its
+    target made, as Docker's MkdirAll under FollowSymlinkInScope does for COPY and a missing
+    WORKDIR."""
+    return resolve.mkdirs(root, path, follow_dangling=True)
 
 
 def _is_dir_in(rfd: int, path: str) -> bool:

@@ -231,11 +231,59 @@ def _existing_prefix(root_fd: int, parts: list[str], no_xdev: bool, why: str) ->
 
 
 def mkdirs(root: int | str, path: str, mode: int = 0o755, *, no_xdev: bool = False,
-           why: str = "") -> int:
+           follow_dangling: bool = False, why: str = "") -> int:
     """An O_PATH fd on directory `path` inside the root, each missing component created with
     mkdirat(parent_fd, name) and opened with O_NOFOLLOW|O_DIRECTORY (rule 3): a symlink
-    swapped in while we create makes this fail, never redirects it (CVE-2024-45310). A dangling
-    symlink on the way is an error too, as in runc's MkdirAllInRoot: its target is not made."""
+    swapped in while we create makes this fail, never redirects it (CVE-2024-45310).
+
+    A dangling symlink on the way is an error, as in runc's MkdirAllInRoot: its target is not
+    made. follow_dangling=True makes it instead, *inside the root*, as Docker's MkdirAll under
+    FollowSymlinkInScope does for COPY and WORKDIR and runtimes always did for an image's
+    `/dev -> /somewhere-missing`: the link is read by fd and the rewritten path made again
+    with these same rules, so nothing is created outside the root, nor by a path string."""
+    if not follow_dangling:
+        return _mkdirs(root, path, mode, no_xdev, why)
+    for _ in range(MAXSYMLINKS):
+        try:
+            return _mkdirs(root, path, mode, no_xdev, why)
+        except ResolveError:
+            nxt = _through_dangling(root, path)
+            if nxt is None:
+                raise
+            path = nxt
+    raise ResolveError(path, "too many levels of symbolic links", errno.ELOOP)
+
+
+def _through_dangling(root: int | str, path: str) -> str | None:
+    """`path` with its first dangling symlink replaced by the link's target (resolved inside
+    the root again by the next lookup), or None when no dangling symlink is in the way. A link
+    whose lookup fails otherwise (a loop, a /proc magic link: ELOOP) is not followed."""
+    parts = [p for p in path.split("/") if p not in ("", ".")]  # (".." left to the kernel)
+    for i in range(1, len(parts) + 1):
+        here = "/".join(parts[:i])
+        try:
+            fd = open_in(root, here, os.O_PATH | os.O_NOFOLLOW)
+        except OSError:
+            return None
+        try:
+            if not stat.S_ISLNK(os.fstat(fd).st_mode):
+                continue
+            try:
+                os.close(open_in(root, here, os.O_PATH))
+                continue  # not dangling: the lookup follows it
+            except FileNotFoundError:
+                pass  # dangling
+            except OSError:
+                return None
+            target = os.readlink("", dir_fd=fd)  # the link the fd holds (O_PATH, empty name)
+        finally:
+            os.close(fd)
+        head = "/" if target.startswith("/") else "/" + "/".join(parts[:i - 1])
+        return os.path.join(head, target, *parts[i:])
+    return None
+
+
+def _mkdirs(root: int | str, path: str, mode: int, no_xdev: bool, why: str) -> int:
     rfd, mine = _root_fd(root)
     try:
         parts = _parts(path)

@@ -271,69 +271,25 @@ def _landing(root_fd: int, path: str) -> str | None:
     return None
 
 
-def _through_dangling(root_fd: int, path: str) -> str | None:
-    """`path` with its first dangling symlink replaced by the link's target (text, resolved
-    inside the root again by the next lookup), or None when no dangling symlink is in the way.
-    An image's /dev -> /somewhere that does not exist yet is followed, inside the rootfs, as
-    the runtime always did; resolve.mkdirs alone refuses it."""
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    below = 0  # the errno of the lookup one component longer
-    for n in range(len(parts), -1, -1):
-        try:
-            pfd = resolve.open_in(root_fd, "/".join(parts[:n]) or "/",
-                                  os.O_PATH | os.O_DIRECTORY)
-        except OSError as e:
-            below = e.errno or 0
-            continue
-        try:
-            # dangling means ENOENT one step further: never a loop nor a /proc magic link
-            # (ELOOP), nor the whole path resolving
-            if n == len(parts) or below != errno.ENOENT:
-                return None
-            st = _lstat_at(pfd, parts[n])
-            if st is None or not stat.S_ISLNK(st.st_mode):
-                return None
-            target = os.readlink(parts[n], dir_fd=pfd)
-            if not target.startswith("/"):
-                here = os.path.relpath(resolve.where(pfd), resolve.where(root_fd))
-                target = os.path.join("/" if here == "." else "/" + here, target)
-            return "/".join([target.rstrip("/"), *parts[n + 1:]])
-        finally:
-            os.close(pfd)
-    return None
-
-
-def _mkdirs(root_fd: int, path: str, why: str) -> int:
-    """resolve.mkdirs (an O_PATH fd on directory `path` inside the root, each missing component
-    made with mkdirat + openat(O_NOFOLLOW|O_DIRECTORY)), following dangling symlinks on the
-    way inside the root (see _through_dangling)."""
-    for _ in range(resolve.MAXSYMLINKS):
-        try:
-            return resolve.mkdirs(root_fd, path, why=why)
-        except resolve.ResolveError:
-            nxt = _through_dangling(root_fd, path)
-            if nxt is None:
-                raise
-            path = nxt
-    raise resolve.ResolveError(path, "too many levels of symbolic links", errno.ELOOP)
-
-
 def mkdirs(rootfs: str, path: str, why: str) -> int:
-    """An O_PATH fd on directory `path` inside `rootfs`, made if missing by fds (see _mkdirs):
+    """An O_PATH fd on directory `path` inside `rootfs`, made if missing by fds (resolve.mkdirs,
+    dangling symlinks followed inside the root):
     for the runtime's other directories (process.cwd)."""
     root_fd = _open_root(rootfs)
     try:
-        return _mkdirs(root_fd, path, why)
+        return resolve.mkdirs(root_fd, path, follow_dangling=True, why=why)
     finally:
         os.close(root_fd)
 
 
 def _parent(root_fd: int, path: str, why: str) -> tuple[int, str]:
-    """resolve.parent with _mkdirs: (fd of path's directory, made if missing; the last name)."""
+    """resolve.parent, dangling symlinks followed inside the root: (fd of path's directory,
+    made if missing; the last name)."""
     parts = [p for p in os.path.normpath("/" + path).split("/") if p]
     if not parts:
         raise resolve.ResolveError(path, "names the root itself, not an entry in it")
-    return _mkdirs(root_fd, "/".join(parts[:-1]), why), parts[-1]
+    return resolve.mkdirs(root_fd, "/".join(parts[:-1]), follow_dangling=True, why=why), \
+        parts[-1]
 
 
 def _target(root_fd: int, rootfs: str, m, is_file: bool, is_bind: bool) -> int:
@@ -352,7 +308,9 @@ def _target(root_fd: int, rootfs: str, m, is_file: bool, is_bind: bool) -> int:
             finally:
                 os.close(dfd)
         else:
-            fd = _mkdirs(root_fd, m.destination, why)
+            # an image's /dev -> /somewhere-missing is followed inside the rootfs, as runtimes
+            # always did (resolve.mkdirs alone refuses a dangling link)
+            fd = resolve.mkdirs(root_fd, m.destination, follow_dangling=True, why=why)
     except (resolve.ResolveError, OSError) as e:
         landing = _landing(root_fd, m.destination)
         if landing is not None:

@@ -168,3 +168,16 @@ def test_open_entry_refuses_an_entry_swapped_since_the_listing(tree):
     with pytest.raises(OSError):
         resolve.open_entry(dfd, "file")  # a symlink in its place: ELOOP, never the host's file
     os.close(dfd)
+
+
+def test_mkdirs_can_follow_a_dangling_link_inside_the_root(tree, mode):
+    """follow_dangling (COPY, WORKDIR, an image's /dev -> /missing): the link's target is made,
+    inside the root; a loop is still an error, and the host is never touched."""
+    root, host = tree
+    fd = resolve.mkdirs(str(root), "/abs/new", follow_dangling=True)
+    assert _real(fd) == str(root / str(host).lstrip("/") / "new")
+    assert sorted(os.listdir(host)) == ["file"]
+    assert _real(resolve.mkdirs(str(root), "/dangling", follow_dangling=True)) == \
+        str(root / "nowhere" / "x")
+    with pytest.raises(resolve.ResolveError):
+        resolve.mkdirs(str(root), "/loop/x", follow_dangling=True)

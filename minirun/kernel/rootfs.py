@@ -378,10 +378,9 @@ def mount_one(rootfs: str, bundle: str, m, in_userns: bool, cgroup_mount=None,
         elif m.type == "cgroup":
             if cgroup_mount is None:
                 raise MountError(f"cgroup mount at {m.destination}: no cgroup support")
-            # cgroups.mount_into makes several mounts by path under it: hand it the real path
-            # the fd resolved to (inside the rootfs), not the fd, which would name what is
-            # under its first mount.
-            cgroup_mount(resolve.where(fd), flags)
+            # cgroups.mount_into mounts onto the fd, and onto what it makes under the mount
+            # through that mount's fd, which _reopen finds (the fd names what is under it)
+            cgroup_mount(fd, flags, lambda f: _reopen(root_fd, f, real, m.destination))
         else:
             why = {
                 "proc": "a fresh /proc: shows only this PID namespace's processes",

@@ -312,8 +312,8 @@ def mount_all(ctx: InitContext) -> bool:
     nothing to do)."""
     spec = ctx.spec
 
-    def cgroup_mount(dest: str, flags: int) -> None:
-        cgroups.mount_into(dest, flags, ctx.cgroup_dirs)
+    def cgroup_mount(dest: int, flags: int, reopen) -> None:
+        cgroups.mount_into(dest, flags, ctx.cgroup_dirs, reopen)
 
     dev_is_bind = False
     for i, m in enumerate(spec.mounts):

@@ -148,7 +148,8 @@ def test_cgroup_mount_needs_a_driver(recorder, tmp_path):
     with pytest.raises(rootfs.MountError, match="no cgroup support"):
         rootfs.mount_one(str(tmp_path), "/b", m, in_userns=False)
     seen = []
-    rootfs.mount_one(str(tmp_path), "/b", m, in_userns=False, cgroup_mount=lambda d, f: seen.append((d, f)))
+    rootfs.mount_one(str(tmp_path), "/b", m, in_userns=False,
+                     cgroup_mount=lambda d, f, r: seen.append((resolve.where(d), f)))
     assert seen == [(str(tmp_path / "sys" / "fs" / "cgroup"), MS_RDONLY)]
 
 

@@ -397,7 +397,7 @@ class Cgroup:
             raise ResourceError(field, f"writing {value!r} to {path}: {e}") from None
 
 
-def mount_into(dest: str, flags: int, dirs: dict[str, str]) -> None:
+def mount_into(dest: int, flags: int, dirs: dict[str, str], reopen) -> None:
     """Give the container a /sys/fs/cgroup showing its own cgroup (the OCI "cgroup" mount).
 
     We bind the container's own cgroup directory (runc's way without a cgroup namespace) rather
@@ -405,30 +405,62 @@ def mount_into(dest: str, flags: int, dirs: dict[str, str]) -> None:
     process's cgroup namespace, and ours is only made at the very end, when the init joins its
     cgroup (as late as possible, see oci/init.py). The bind shows exactly the container's subtree
     either way. On v1 there is one such bind per hierarchy, under a small tmpfs.
+
+    `dest`: an O_PATH fd on the destination, looked up inside the rootfs (kernel/resolve.py);
+    every mount goes onto an fd (/proc/self/fd/N), every directory and link under it is made
+    relative to the tmpfs's fd: no path string is walked again (CVE-2021-30465's rule).
+    `reopen(fd)`: the mount just stacked on `fd`, as a new fd (a remount needs the new mount's
+    root; the old fd names the directory under it).
     """
     from .. import libc
     from ..libc import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT
 
-    def bind(src: str, target: str) -> None:
-        libc.mount(src, target, None, MS_BIND | MS_REC, None,
-                   "bind only the container's own cgroup directory")
-        libc.mount(None, target, None, MS_BIND | MS_REMOUNT | (flags & ~(MS_BIND | MS_REC)), None,
-                   "apply the mount's flags (ro, nosuid ...) to the bind mount")
+    def fdp(fd: int) -> str:
+        return f"/proc/self/fd/{fd}"
+
+    def shown(src: str | None, fd: int) -> tuple[str | None, str] | None:
+        if libc.trace.enabled or isinstance(libc.kernel(), libc.Recorder):
+            return src, os.readlink(fdp(fd))
+        return None
+
+    def bind(src: str, fd: int, top_of) -> None:
+        libc.mount(src, fdp(fd), None, MS_BIND | MS_REC, None,
+                   "bind only the container's own cgroup directory", shown=shown(src, fd))
+        top = top_of(fd)
+        try:
+            libc.mount(None, fdp(top), None, MS_BIND | MS_REMOUNT | (flags & ~(MS_BIND | MS_REC)),
+                       None, "apply the mount's flags (ro, nosuid ...) to the bind mount",
+                       shown=shown(None, top))
+        finally:
+            os.close(top)
 
     if layout() == "v2":
         if "" in dirs:
-            bind(dirs[""], dest)
+            bind(dirs[""], dest, reopen)
         return
-    libc.mount("tmpfs", dest, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755",
-               "v1 cgroups: one directory per hierarchy under a small tmpfs")
-    for key, src in dirs.items():
-        name = "unified" if key == "" else key.replace("name=", "")
-        target = os.path.join(dest, name)
-        os.makedirs(target, exist_ok=True)
-        bind(src, target)
-        if "," in name:
-            for c in name.split(","):
-                os.symlink(name, os.path.join(dest, c))
-    if flags & MS_RDONLY:
-        libc.mount(None, dest, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                   "mode=755", "and the tmpfs holding them read-only")
+    libc.mount("tmpfs", fdp(dest), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755",
+               "v1 cgroups: one directory per hierarchy under a small tmpfs",
+               shown=shown("tmpfs", dest))
+    tmp = reopen(dest)  # the tmpfs's root: made by us just now, written by nobody else
+    try:
+        for key, src in dirs.items():
+            name = "unified" if key == "" else key.replace("name=", "")
+            os.mkdir(name, 0o755, dir_fd=tmp)
+
+            def sub(_fd: int, name: str = name) -> int:  # the bind on `name`, looked up again
+                return os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                               dir_fd=tmp)
+            target = sub(tmp)
+            try:
+                bind(src, target, sub)
+            finally:
+                os.close(target)
+            if "," in name:
+                for c in name.split(","):
+                    os.symlink(name, c, dir_fd=tmp)
+        if flags & MS_RDONLY:
+            libc.mount(None, fdp(tmp), None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV |
+                       MS_NOEXEC, "mode=755", "and the tmpfs holding them read-only",
+                       shown=shown(None, tmp))
+    finally:
+        os.close(tmp)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import alive, drive_pty, mounts
+from helpers import alive, drive_pty, mounts, poll
 
 REPO = Path(__file__).resolve().parents[2]
 OCI = str(REPO / ".venv" / "bin" / "minirun-oci")
@@ -213,15 +213,6 @@ class Ctrd:
             return [ln.split()[4] for ln in f if ln.split()[4].startswith(str(self.dir))]
 
 
-def _wait(pred, timeout: float = 10, step: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() > deadline:
-            return v
-        time.sleep(step)
-
-
 def _stop(ctrd: Ctrd, run_containerd_existed: bool) -> None:
     """Everything our containerd made, gone: best effort at each step, in order."""
     if ctrd.proc is not None and ctrd.proc.poll() is None:
@@ -246,7 +237,7 @@ def _stop(ctrd: Ctrd, run_containerd_existed: bool) -> None:
             os.kill(int(line.split(":")[0]), signal.SIGKILL)
         except ProcessLookupError:
             pass
-    _wait(lambda: not ctrd.shims(), timeout=10)
+    poll(lambda: not ctrd.shims(), timeout=10)
     killed: set[int] = set()
     for d in ctrd.cgroup_dirs():
         if (d / "freezer.state").exists():
@@ -267,9 +258,9 @@ def _stop(ctrd: Ctrd, run_containerd_existed: bool) -> None:
                 killed.add(int(p.name))
             except ProcessLookupError:
                 pass
-    _wait(lambda: not ctrd.reap(killed), timeout=10)
+    poll(lambda: not ctrd.reap(killed), timeout=10)
     for d in ctrd.cgroup_dirs():
-        _wait(lambda: _rmdir(d), timeout=5)
+        poll(lambda: _rmdir(d), timeout=5)
     for mnt in set(mounts().values()):
         _rmdir(Path(mnt) / ctrd.ns)
     for m in sorted(ctrd.mount_points(), key=len, reverse=True):
@@ -309,8 +300,8 @@ def ctrd():
         c.proc = subprocess.Popen(["containerd", "--config", str(d / "config.toml")],
                                   stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         log.close()
-        up = _wait(lambda: c.proc.poll() is None
-                   and c("version", check=False, timeout=10).returncode == 0, timeout=30, step=0.2)
+        up = poll(lambda: c.proc.poll() is None
+                  and c("version", check=False, timeout=10).returncode == 0, timeout=30, every=0.2)
         if not up:
             raise AssertionError("containerd did not answer `ctr version`:\n"
                                  + (d / "containerd.log").read_text()[-3000:])
@@ -364,7 +355,7 @@ def _cgroup(ctrd: Ctrd, name: str, ctrl: str) -> Path:
 
 def _start(ctrd: Ctrd, name: str, *cmd: str, flags: tuple = ()) -> None:
     ctrd("run", "-d", *ctrd.runtime_flags(), *flags, IMAGE, name, *cmd)
-    assert _wait(lambda: ctrd.tasks().get(name) == "RUNNING"), ctrd.tasks()
+    assert poll(lambda: ctrd.tasks().get(name) == "RUNNING"), ctrd.tasks()
 
 
 # --- the tests -------------------------------------------------------------------------------
@@ -451,9 +442,9 @@ def test_kill_sigterm_trap_exit_7(ctrd, image, names):
                  "grep", "SigCgt", "/proc/1/status", check=False)
         return r.returncode == 0 and int(r.stdout.split()[1], 16) & (1 << (signal.SIGTERM - 1))
 
-    assert _wait(trapped)
+    assert poll(trapped)
     ctrd("tasks", "kill", "-s", "SIGTERM", n)
-    assert _wait(lambda: ctrd.tasks().get(n) == "STOPPED"), ctrd.tasks()
+    assert poll(lambda: ctrd.tasks().get(n) == "STOPPED"), ctrd.tasks()
     r = ctrd("tasks", "delete", n, check=False)
     assert "exit code 7" in r.stdout + r.stderr, r
     assert n not in ctrd.tasks()
@@ -480,7 +471,7 @@ def test_kill_sigterm_trap_exit_7(ctrd, image, names):
 def test_delete_stopped_task_then_container(ctrd, image, names):
     n = names("del")
     ctrd("run", "-d", *ctrd.runtime_flags(), IMAGE, n, "true")
-    assert _wait(lambda: ctrd.tasks().get(n) == "STOPPED"), ctrd.tasks()
+    assert poll(lambda: ctrd.tasks().get(n) == "STOPPED"), ctrd.tasks()
     ctrd("tasks", "delete", n)
     assert n not in ctrd.tasks()
     assert not list((ctrd.runc_root / ctrd.ns).iterdir())   # minirun-oci's state dir gone
@@ -501,7 +492,7 @@ def test_oom_kill_event(ctrd, image, names):
         r = ctrd.run(n, "sh", "-c", 'x=$(head -c 64m /dev/zero | tr "\\0" a); echo survived',
                      flags=("--memory-limit", str(16 << 20)))
         assert r.returncode == 137 and "survived" not in r.stdout, r
-        assert _wait(lambda: any("/tasks/oom" in ln and f'"container_id":"{n}"' in ln
+        assert poll(lambda: any("/tasks/oom" in ln and f'"container_id":"{n}"' in ln
                                  for ln in list(lines))), "".join(lines)
     finally:
         ev.terminate()
@@ -522,7 +513,7 @@ def test_nothing_left_behind(ctrd, image):
     """Last: every test removed its containers (the `names` fixture) -- nothing of them stays."""
     assert not ctrd("containers", "ls", "-q").stdout.strip()
     assert not ctrd.tasks()
-    assert _wait(lambda: not ctrd.shims(), timeout=10), ctrd.shims()
+    assert poll(lambda: not ctrd.shims(), timeout=10), ctrd.shims()
     assert not ctrd.reap()   # each exited shim was ours to reap, and none is running
     assert not [m for m in ctrd.mount_points() if "/rootfs" in m or "/snapshots/" in m], \
         ctrd.mount_points()

@@ -138,20 +138,33 @@ def apply(networks: list[Network], published: list[Published], table: str = TABL
           remember: str | None = None) -> bool:
     """Replace minirun's tables with the ruleset for these networks and ports. `remember`: a
     file beside the network records where the ruleset written last is kept, with the ruleset
-    generation it made and the boot it was made in (the generation counts again from zero
-    after a reboot, and the tables are gone); when all three still hold, the kernel has exactly
-    this ruleset and nothing is written (kernel/nfgen.py: ~15 ms of a bridge container's
-    start). Returns whether nft ran."""
+    generation it made, the tables' contents read back from the kernel right after, and the
+    boot it was made in (the generation counts again from zero after a reboot, and the tables
+    are gone). Nothing is written (~15 ms of a bridge container's start) when the new ruleset
+    is the one written last and the kernel still holds it: the generation has not moved, or it
+    has (someone else's change: a firewall, Docker's or podman's rules) but our tables read
+    back the same (kernel/nfgen.py). Returns whether nft ran."""
     script = ruleset(networks, published, table)
     if remember is not None:
         from ..kernel import nfgen  # lazy: only the callers that remember
 
         before = nfgen.generation()
-        if before is not None and _remembered(remember) == (before, script):
-            if trace.enabled:
-                trace.step(f"(no nft -f: tables {table} are as written at generation {before})",
-                           "nobody changed the ruleset since, and the new one is the same")
-            return False
+        memo = _remembered(remember)
+        if before is not None and memo is not None and memo[2] == script:
+            if memo[0] == before:
+                if trace.enabled:
+                    trace.step(f"(no nft -f: tables {table} are as written at generation "
+                               f"{before})", "nobody changed the ruleset since, and the new "
+                               "one is the same")
+                return False
+            held = _held(nfgen, table, before)
+            if held is not None and held == memo[1]:
+                if trace.enabled:
+                    trace.step(f"(no nft -f: the ruleset moved from generation {memo[0]} to "
+                               f"{before}, but tables {table} read back as written)",
+                               "someone else changed their own rules; ours are the same")
+                _remember(remember, before, held, script)
+                return False
     if trace.enabled:
         trace.step(f"nft -f - ({len(published)} published ports, {len(networks)} networks)",
                    f"replace tables ip and ip6 {table} in one transaction: NAT, ports, "
@@ -167,9 +180,18 @@ def apply(networks: list[Network], published: list[Published], table: str = TABL
         after = nfgen.generation()
         # Our batch is one transaction: one step. More means someone else changed the ruleset
         # meanwhile, and what the kernel holds is not known: forget, so the next call writes.
-        _remember(remember, after if before is not None and after == before + 1 else None,
-                  script)
+        held = None
+        if before is not None and after == before + 1:
+            held = _held(nfgen, table, after)
+        _remember(remember, after if held is not None else None, held or b"", script)
     return True
+
+
+def _held(nfgen, table: str, gen: int) -> bytes | None:
+    """Our tables as the kernel holds them at generation `gen`, or None if the ruleset moved
+    during the read (then what was read may be half of one and half of another)."""
+    held = nfgen.tables(table)
+    return held if held is not None and nfgen.generation() == gen else None
 
 
 def _boot() -> str:
@@ -180,16 +202,17 @@ def _boot() -> str:
         return ""
 
 
-def _remembered(path: str) -> tuple[int, str] | None:
+def _remembered(path: str) -> tuple[int, bytes, str] | None:
+    """(generation, tables read back, script) of the last write in this boot, or None."""
     try:
         with open(path) as f:
-            boot, gen, script = f.read().split("\n", 2)
-        return (int(gen), script) if boot and boot == _boot() else None
+            boot, gen, held, script = f.read().split("\n", 3)
+        return (int(gen), bytes.fromhex(held), script) if boot and boot == _boot() else None
     except (OSError, ValueError):
         return None
 
 
-def _remember(path: str, gen: int | None, script: str) -> None:
+def _remember(path: str, gen: int | None, held: bytes, script: str) -> None:
     from ..base.atomicfile import write_atomic  # lazy: see apply
 
     if gen is None:
@@ -198,7 +221,7 @@ def _remember(path: str, gen: int | None, script: str) -> None:
         except FileNotFoundError:
             pass
         return
-    write_atomic(path, f"{_boot()}\n{gen}\n{script}", mode=0o600)
+    write_atomic(path, f"{_boot()}\n{gen}\n{held.hex()}\n{script}", mode=0o600)
 
 
 def backend() -> str:

@@ -18,7 +18,7 @@ from ..errors import MinirunError
 from . import container_group, main
 from .common import attach_api as _attach_api, containers_api as _api, \
     detach_keys as _detach_keys, engine as _engine, exit_code as _exit_code, files_api as _files_api
-from .render import confirm, deleted
+from .render import confirm, deleted, each as _each
 
 
 # --- start, attach, stop, kill, restart, rm, pause, unpause, wait, rename -----------------------
@@ -139,22 +139,6 @@ def wait(obj, containers) -> None:
 def rename(obj, container: str, new_name: str) -> None:
     """Rename a container."""
     _api().rename(_engine(obj), container, new_name)
-
-
-def _each(refs, fn) -> None:
-    """Docker's multi-container verbs: do each, print what fn returns, report failures at the
-    end (exit 1 if any failed)."""
-    failed = False
-    for ref in refs:
-        try:
-            out = fn(ref)
-            if out is not None:
-                click.echo(out)
-        except MinirunError as e:
-            click.echo(f"minirun: {e}", err=True)
-            failed = True
-    if failed:
-        sys.exit(1)
 
 
 @container_group.command("prune")

@@ -5,13 +5,11 @@ The engine API (engine/api/networks.py) does the work; this module parses and re
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from ..errors import MinirunError
 from . import Group, main
-from .render import confirm, deleted, inspect_each, parse_filters, table
+from .render import confirm, deleted, each, inspect_each, label_of, parse_filters, table
 
 
 @main.group(cls=Group, table="network")
@@ -92,7 +90,7 @@ def ls(obj, quiet: bool, no_trunc: bool, filters, fmt: str) -> None:
     """List networks."""
     rows = [{"ID": n["Id"] if no_trunc else n["Id"][:12], "Name": n["Name"],
              "Driver": n["Driver"], "Scope": n["Scope"], "Internal": n["Internal"],
-             "Labels": n["Labels"], "Label": (lambda labels: lambda k: labels.get(k, ""))(n["Labels"] or {})}
+             "Labels": n["Labels"], "Label": label_of(n["Labels"] or {})}
             for n in _api().list_(obj.engine(), parse_filters(filters))]
     if quiet:
         for r in rows:
@@ -123,16 +121,7 @@ def inspect(obj, fmt: str, names) -> None:
 def rm(obj, names) -> None:
     """Remove networks (not while a container is on them)."""
     api, eng = _api(), obj.engine()
-    failed = False
-    for name in names:
-        try:
-            api.remove(eng, name)
-            click.echo(name)
-        except MinirunError as e:
-            click.echo(f"minirun: {e}", err=True)
-            failed = True
-    if failed:
-        sys.exit(1)
+    each(names, lambda name: (api.remove(eng, name), name)[1])
 
 
 network.add_command(rm, "remove")

@@ -76,6 +76,28 @@ def inspect_each(names, fetch: Callable[[str], dict], fmt: str, type_name: str |
         sys.exit(1)
 
 
+def each(refs, fn: Callable) -> None:
+    """Docker's multi-object verbs (start, rm, network rm, volume rm, ...): do fn(ref) for each,
+    print what it returns (nothing for None), report failures at the end (exit 1 if any
+    failed)."""
+    failed = False
+    for ref in refs:
+        try:
+            out = fn(ref)
+            if out is not None:
+                click.echo(out)
+        except MinirunError as e:
+            click.echo(f"minirun: {e}", err=True)
+            failed = True
+    if failed:
+        sys.exit(1)
+
+
+def label_of(labels: dict[str, str]):
+    """docker's {{.Label "KEY"}} of a listing's row: one label's value, "" without it."""
+    return lambda key: labels.get(key, "")
+
+
 def confirm(force: bool, warning: str) -> None:
     """Ask before removing, as Docker does: only at a terminal, and not with --force."""
     if not force and os.isatty(0):

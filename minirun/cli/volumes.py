@@ -5,13 +5,11 @@ The engine API (engine/api/volumes.py) does the work; this module parses and ren
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from ..errors import MinirunError, NotFound
+from ..errors import NotFound
 from . import Group, main
-from .render import confirm, deleted, inspect_each, parse_filters, table
+from .render import confirm, deleted, each, inspect_each, label_of, parse_filters, table
 
 
 @main.group(cls=Group, table="volume")
@@ -52,15 +50,10 @@ def ls(obj, quiet: bool, filters, fmt: str) -> None:
         return
     rows = [{"Driver": v["Driver"], "Name": v["Name"], "Mountpoint": v["Mountpoint"],
              "Scope": v["Scope"], "Labels": ",".join(f"{k}={x}" for k, x in v["Labels"].items()),
-             "CreatedAt": v["CreatedAt"], "Label": _label_of(v["Labels"])} for v in vs]
+             "CreatedAt": v["CreatedAt"], "Label": label_of(v["Labels"])} for v in vs]
     default = "table {{.Driver}}\t{{.Name}}"
     click.echo(table(fmt, default, {"Driver": "DRIVER", "Name": "VOLUME NAME"}, rows,
                      type_name="*formatter.volumeContext"), nl=False)
-
-
-def _label_of(labels: dict[str, str]):
-    """docker's {{.Label "KEY"}} of a listing's row: one label's value, "" without it."""
-    return lambda key: labels.get(key, "")
 
 
 volume.add_command(ls, "list")
@@ -83,18 +76,17 @@ def inspect(obj, fmt: str, names) -> None:
 def rm(obj, force: bool, names) -> None:
     """Remove volumes (not while a container uses them)."""
     api, eng = _api(), obj.engine()
-    failed = False
-    for n in names:
+
+    def one(n: str) -> str | None:
         try:
             api.remove(eng, n)
-            click.echo(n)
-        except MinirunError as e:
-            if force and isinstance(e, NotFound):
-                continue  # -f: a missing volume is no error, and not removed either
-            click.echo(f"minirun: {e}", err=True)
-            failed = True
-    if failed:
-        sys.exit(1)
+        except NotFound:
+            if force:
+                return None  # -f: a missing volume is no error, and not removed either
+            raise
+        return n
+
+    each(names, one)
 
 
 volume.add_command(rm, "remove")

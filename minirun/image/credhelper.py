@@ -51,12 +51,9 @@ class Helper:
 
     def get(self, server: str) -> tuple[str, str] | None:
         """(user, secret) the helper keeps for `server`, or None on its "not found"."""
-        code, out = self._call("get", server)
-        if code != 0:
-            if NOT_FOUND in out:
-                return None
-            raise RegistryError(f"credential helper {self.program} get {server}: "
-                                f"{_first_line(out)}")
+        out = self._answer("get", server)
+        if out is None:
+            return None
         try:
             answer = json.loads(out)
             user, secret = answer["Username"], answer["Secret"]
@@ -76,13 +73,18 @@ class Helper:
 
     def erase(self, server: str) -> bool:
         """Forget `server`; False if the helper had nothing for it."""
-        code, out = self._call("erase", server)
+        return self._answer("erase", server) is not None
+
+    def _answer(self, verb: str, server: str) -> str | None:
+        """What the helper says to `verb server` (get, erase), None on its "not found"; any
+        other failure is an error."""
+        code, out = self._call(verb, server)
         if code != 0:
             if NOT_FOUND in out:
-                return False
-            raise RegistryError(f"credential helper {self.program} erase {server}: "
+                return None
+            raise RegistryError(f"credential helper {self.program} {verb} {server}: "
                                 f"{_first_line(out)}")
-        return True
+        return out
 
 
 def _first_line(text: str) -> str:

@@ -23,6 +23,8 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 
+from .subnets import OverlapError, checked  # noqa: F401 (OverlapError: check raises it)
+
 FALLBACK_GLOBAL_ID = "6d72756e00"  # "mrun": no /etc/machine-id
 
 
@@ -73,18 +75,7 @@ def check(name: str, subnet: str, gateway: str | None,
     not overlapping `others` ((network name, its IPv6 subnet) pairs), a gateway inside it that is
     not its Subnet-Router anycast address (RFC 4291 2.6.1: the all-zero host part). Raises
     ValueError with the one-line reason (the caller names the error class)."""
-    try:
-        net = ipaddress.ip_network(subnet)
-    except ValueError:
-        raise ValueError(f"network {name}: invalid IPv6 subnet {subnet!r} (use CIDR: "
-                         "fd00:1::/64)") from None
-    if net.version != 6 or net.prefixlen > 126:
-        raise ValueError(f"network {name}: subnet {subnet}: an IPv6 network of /126 or larger "
-                         "is needed")
-    for other, theirs in others:
-        if theirs and ipaddress.ip_network(theirs).overlaps(net):
-            raise OverlapError(f"network {name}: Pool overlaps with other one on this address "
-                               f"space: {subnet} and network {other} ({theirs})")
+    net = checked(name, subnet, 6, others)
     if gateway is None:
         gw = net.network_address + 1
     else:
@@ -98,10 +89,6 @@ def check(name: str, subnet: str, gateway: str | None,
             raise ValueError(f"network {name}: gateway {gateway} is not a host address of "
                              f"subnet {net}")
     return str(net), str(gw)
-
-
-class OverlapError(ValueError):
-    """An IPv6 subnet that another network has (a part of) already."""
 
 
 def normal(address: str) -> str:

@@ -276,19 +276,14 @@ class Networks:
              mtu=0, options=None, driver="bridge", v6=None) -> Network:
         import ipaddress  # (~1 ms: see the imports)
 
+        from . import subnets  # (imports ipaddress: see the imports)
+
         try:
-            net = ipaddress.ip_network(subnet)
-        except ValueError:
-            raise InvalidNetwork(f"network {name}: invalid subnet {subnet!r} (use CIDR: "
-                                 "10.10.0.0/24)") from None
-        if net.version != 4 or net.prefixlen > 30:
-            raise InvalidNetwork(f"network {name}: subnet {subnet}: an IPv4 network of /30 or "
-                                 "larger is needed")
-        for other in self._records():
-            if ipaddress.ip_network(other.Subnet).overlaps(net):
-                raise NetworkConflict(f"network {name}: Pool overlaps with other one on this "
-                                      f"address space: {subnet} and network {other.Name} "
-                                      f"({other.Subnet})")
+            net = subnets.checked(name, subnet, 4, ((o.Name, o.Subnet) for o in self._records()))
+        except subnets.OverlapError as e:
+            raise NetworkConflict(str(e)) from None
+        except ValueError as e:
+            raise InvalidNetwork(str(e)) from None
         gw = gateway or str(next(net.hosts()))
         try:
             gw_in = ipaddress.ip_address(gw) in net

@@ -159,7 +159,8 @@ def _load(root: str, cid: str) -> dict:
 
 
 def start_time(pid: int) -> "int | None":
-    """kernel/process.py start_time: field 22 of /proc/PID/stat, None if gone or a zombie."""
+    """kernel/process.py start_time, copied (only built-in modules here, see the module's
+    docstring): field 22 of /proc/PID/stat, None if gone or a zombie."""
     try:
         data = _read(f"/proc/{pid}/stat")
     except OSError:
@@ -346,6 +347,8 @@ def _delete(g: dict, root: str, cid: str) -> int:
 # -- cgroups: kernel/cgroups/ (Cgroup.populated, V2.populated, Cgroup.remove) ----------------------
 
 def _populated(version: int, dirs: dict) -> bool:
+    """V2.populated (v2) and Cgroup.populated (v1) of kernel/cgroups/, copied: this module may
+    use only the interpreter's built-in modules (see its docstring), not kernel/cgroups."""
     if version == 2:
         try:
             return b"populated 1" in _read(f"{next(iter(dirs.values()))}/cgroup.events")

@@ -470,7 +470,9 @@ def stage(instr: Instruction) -> tuple[str, str | None]:
 
 
 def _parse_words(rest: str, escape: str) -> list[str]:
-    """Docker's parseWords: blank-separated words, quotes and escapes kept for ProcessWord."""
+    """Docker's parseWords: blank-separated words, quotes and escapes kept for ProcessWord.
+    Its loop looks like _split_flags's (extractBuilderFlags) but means other things, as in
+    Docker: quotes and escapes stay, the escape directive's character counts, "--" is a word."""
     words: list[str] = []
     word: list[str] = []
     phase, quote, blank_ok = "spaces", "", False

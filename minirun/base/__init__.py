@@ -13,4 +13,7 @@ only the front ends, which render --format, load it.)
     names.py            container, volume and network names; runtime IDs; hex IDs
     times.py            RFC 3339 times as Docker prints them: now, format, parse
     units.py            go-units: human sizes and durations (docker images, ps, stats)
+    tree.py             rm -rf of a directory tree by fds, without shutil
+    detachkeys.py       --detach-keys: Docker's key sequence that detaches a terminal
+    table.py            the docker CLI's default tables, without the template engine
 """

@@ -13,6 +13,12 @@
     volumes.py       named and anonymous volumes under <root>/volumes, seeded from the image
     networking.py    a container's place on its networks: addresses, veths, ports, names
     monitor.py       the per-container monitor: owns stdio, writes logs, records the exit, restarts
+    monitorhandle.py a monitor started ahead of time, and the handle the CLI keeps on it
+    early.py         `minirun run`'s monitor started before the CLI imports click
+    nethelper.py     the monitor's short-lived child that plugs a container into its networks
+    limits.py        resource values (-m, --cpus, ...) checked as Docker checks them
+    devices.py       --device and the device cgroup: which nodes a container has and may open
+    logconfig.py     --log-driver and --log-opt, as HostConfig.LogConfig
     attach.py        the framed stream between the monitor and `run`/`attach` (stdio, resize, exit)
     logs.py          json-file logs: one JSON line per chunk, like Docker's default driver
     events.py        the event journal under --root: what happened, in Docker's event shape

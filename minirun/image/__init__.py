@@ -7,6 +7,7 @@
   reference.py   what the user typed -> a canonical name (docker.io/library/alpine:latest)
   platform.py    this host's os/arch/variant, --platform, the index entry to take
   auth.py        `minirun login` credentials (Docker's config.json format)
+  credhelper.py  Docker's credential helpers (docker-credential-<name> programs)
   registry.py    the distribution API client: manifests, blobs (streamed, verified), uploads
   pull.py        reference -> manifest -> verified blobs -> unpacked layers -> image record
   push.py        an image in the store -> the blobs the registry lacks -> its manifest under a tag

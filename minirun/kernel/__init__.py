@@ -18,6 +18,10 @@ Every system call these modules make goes through `libc`, the single ctypes seam
     syscall_table.py  syscall numbers per architecture, for the seccomp compiler
     terminal.py       pseudo-terminals, the console socket, the foreground proxy
     netlink.py        rtnetlink: links, addresses and routes without ip(8)
+    loopback.py       `lo` up in a new network namespace, with one ioctl
+    nfgen.py          the nftables ruleset generation, and our tables read back
+    resolve.py        paths inside a root, looked up by the kernel (openat2 RESOLVE_IN_ROOT)
+    capnames.py       capability names and their bit numbers (linux/capability.h)
 
 Records are `minirun.record`'s `@dataclass`, not the standard module's: the runtime's
 short-lived verbs and the monitor import this layer (start-up budget).

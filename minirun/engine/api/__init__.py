@@ -17,6 +17,8 @@ One module per verb family, as podman-py's domain/containers_*.py:
     system.py      info, df, prune (Docker's /info, /system/df, /system/prune)
     version.py     version (Docker's /version), apart so `minirun version` loads no engine code
     events.py      Docker's event feed: the journal (engine/events.py) with since, until, filters
+    boot.py        after a reboot: restart policies applied as dockerd applies them at its start
+    names.py       names only, read cheaply, for shell completion
 
 The functions take an `Engine` (engine/lifecycle.py: where containers live), or for images the
 image `Store` (image/store.py), and plain data -- a container's name or ID, flags as Docker's

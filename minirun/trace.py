@@ -13,6 +13,7 @@ terminal after the container's stdio has been redirected to a pty, and are never
 from __future__ import annotations
 
 import os
+import time
 
 enabled = False
 _fd = 2
@@ -26,8 +27,6 @@ def enable(who: str = "oci", fd: int | None = None, t0: float | None = None) -> 
     stderr this way, engine/monitorhandle.py). `t0`: the clock to count from (the CLI's, so
     that the monitor's lines continue its timeline; CLOCK_MONOTONIC is the machine's)."""
     global enabled, _fd, _who, _t0
-    import time
-
     enabled = True
     _who = who
     _t0 = time.monotonic() if t0 is None else t0
@@ -86,6 +85,4 @@ def note(text: str) -> None:
 
 def _ms() -> str:
     """Milliseconds since tracing began in this command (inherited across fork)."""
-    import time
-
     return f"+{(time.monotonic() - _t0) * 1000:.1f}ms"

@@ -44,7 +44,7 @@ from typing import NoReturn
 import click
 
 from .. import __version__
-from ..errors import MinirunError
+from ..errors import CommandError, MinirunError
 
 DEFAULT_ROOT = "/var/lib/minirun"
 DEFAULT_RUNROOT = "/run/minirun"
@@ -63,7 +63,7 @@ class Context:
     def store(self):
         """The image store under --root (created on first use)."""
         if self._store is None:
-            from ..image.store import Store
+            from ..image.store import Store  # lazy: dataclasses (start-up of `ps`, --help)
 
             self._store = Store(os.path.join(self.root, "image"))
         return self._store
@@ -71,14 +71,14 @@ class Context:
     def engine(self):
         """Containers and volumes under --root, runtime state under --runroot."""
         if self._engine is None:
-            from ..engine.lifecycle import Engine
+            from ..engine.lifecycle import Engine  # lazy: ~17 modules (start-up of --help)
 
             self._engine = Engine(self.root, self.runroot, self.store)
         return self._engine
 
     @property
     def auth_path(self) -> str:
-        from ..image.auth import default_path
+        from ..image.auth import default_path  # lazy: json, base64 (registry commands only)
 
         return default_path(self.root)
 
@@ -151,8 +151,6 @@ class Group(click.Group):
             if _debug():
                 raise
             click.echo(f"minirun: {e}", err=True)
-            from ..errors import CommandError
-
             if isinstance(e, CommandError):  # the container's command: 127 not found, 126 not runnable
                 sys.exit(e.command_code)
             if getattr(e, "docker_status", False):  # the status docker gives it (templates: 1, 64)
@@ -238,7 +236,7 @@ class MainGroup(Group):
         # every other command pays one environment lookup (cli/completion.py).
         var = complete_var or f"_{prog_name}_COMPLETE".replace("-", "_").upper()
         if os.environ.get(var):
-            from .completion import install
+            from .completion import install  # lazy: only when a shell asks (see above)
 
             install(self)
         return super()._main_shell_completion(ctx_args, prog_name, complete_var)

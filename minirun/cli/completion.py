@@ -64,7 +64,7 @@ def _names():
 
 
 def _items(names: list[str], incomplete: str):
-    from click.shell_completion import CompletionItem
+    from click.shell_completion import CompletionItem  # lazy: only a <Tab> (~0.3 ms)
 
     return [CompletionItem(n) for n in names if n.startswith(incomplete)]
 

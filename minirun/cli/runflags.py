@@ -13,7 +13,9 @@ minirun verifies no signatures, which is what the flag asks for (and Docker's de
 
 from __future__ import annotations
 
+import io
 import os
+import sys
 
 import click
 
@@ -183,13 +185,8 @@ class quiet:
 
     def __enter__(self) -> None:
         if self.on:
-            import io
-            import sys
-
             self.saved, sys.stderr = sys.stderr, io.StringIO()
 
     def __exit__(self, *exc) -> None:
         if self.saved is not None:
-            import sys
-
             sys.stderr = self.saved

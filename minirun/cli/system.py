@@ -188,7 +188,7 @@ def df_verbose(d: dict) -> str:
           for v in d["Volumes"]]
     build = d.get("BuildCache") or []
 
-    from ..base.gotemplate import tabwrite
+    from ..base.gotemplate import tabwrite  # lazy: the templates, ~2 ms (see the top)
 
     def table(header: list[str], rows: list[list[str]]) -> str:
         return tabwrite(["\t".join(header), *("\t".join(r) for r in rows)])

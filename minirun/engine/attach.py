@@ -76,9 +76,9 @@ def listen(cdir: str, raw: bool = False):
     """The listening socket. `raw`: a bare _socket.socket (accept with _accept(): the
     connection's fd), for the monitor, which does without the socket module."""
     if raw:
-        import _socket as socket
+        import _socket as socket  # lazy: see the note at the top (the monitor's memory)
     else:
-        import socket
+        import socket  # lazy: see the note at the top (the monitor's memory)
 
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -93,7 +93,7 @@ def listen(cdir: str, raw: bool = False):
 
 def connect(cdir: str, timeout: float = 10.0) -> socket.socket:
     """Connect to a monitor's attach socket (retrying while it is being set up)."""
-    import socket
+    import socket  # lazy: see the note at the top (the monitor's memory)
 
     deadline = time.monotonic() + timeout
     while True:

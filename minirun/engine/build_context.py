@@ -123,7 +123,7 @@ def copy_into(src: str, name: str, root: str | int, dest: str, uid: int, gid: in
                 tree.close()
             return
         if extract and _is_archive(src):
-            import tarfile
+            import tarfile  # lazy: ~1.2 ms, only ADD of a local archive
 
             base = make_dirs(rfd, dest)
             try:
@@ -404,7 +404,7 @@ def _copy_xattrs(sdfd: int, name: str, dst: int) -> None:
 
 
 def _is_archive(path: str) -> bool:
-    import tarfile
+    import tarfile  # lazy: ~1.2 ms, only ADD of a local file
 
     try:
         return tarfile.is_tarfile(path)

@@ -32,10 +32,10 @@ def start(argv: list[str]) -> None:
         return
     root, runroot, rest = parsed
     if tracing(argv, os.environ):  # `minirun --trace run`: narrate from here on (docs/trace.md)
-        from .. import trace
+        from .. import trace  # lazy: only --trace (every command imports this module)
 
         trace.enable("cli")
-    from .monitorhandle import MonitorHandle, plugs_links
+    from .monitorhandle import MonitorHandle, plugs_links  # lazy: only `run` (start-up budget)
 
     class Where:  # what MonitorHandle reads of an Engine
         pass
@@ -48,7 +48,7 @@ def start(argv: list[str]) -> None:
         _handle = None  # the CLI starts one later, and reports what is wrong
         return
     if _handle.tracing:
-        from .. import trace
+        from .. import trace  # lazy: only --trace (every command imports this module)
 
         trace.step(f"posix_spawn(monitor) = {_handle.pid}",
                    "start the container's monitor now, before click is imported: its start-up "

@@ -29,7 +29,7 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def set_rlimits(rlimits: list[tuple[str, int, int]]) -> None:
-    from . import libc
+    from . import libc  # lazy: see the note at the top (start-up budget)
 
     for name, soft, hard in rlimits:
         libc.setrlimit(RLIMITS[name], name, soft, hard, "process.rlimits: limits survive execve()")
@@ -154,7 +154,7 @@ def run_as_init(exe: str, args: list[str], env: dict[str, str], _signal, keep_op
     """
     for name in ("SIGPIPE", "SIGXFSZ"):
         _signal.signal(getattr(_signal, name), _signal.SIG_DFL)
-    from . import libc
+    from . import libc  # lazy: see the note at the top (loaded before pivot_root)
 
     set_cmdline(["minirun-init", "--", *args])
     forwarded = [getattr(_signal, n) for n in FORWARDED if hasattr(_signal, n)]
@@ -210,7 +210,7 @@ def set_cmdline(argv: list[str]) -> None:
     size = end - start
     if size <= 1:
         return
-    from . import libc
+    from . import libc  # lazy: see the note at the top (start-up budget)
 
     data = "\0".join(argv).encode()[:size - 1]
     libc.write_memory(start, data + b"\0" * (size - len(data)))

@@ -107,7 +107,7 @@ def ensure(net: Network, runroot: str) -> None:
     """The network's bridge, up with its gateway address (made now if missing)."""
     if exists(net.Bridge):
         return
-    from ..kernel.netlink import Netlink
+    from ..kernel.netlink import Netlink  # lazy: pyroute2, ~100 ms (see the top)
 
     with Netlink() as nl:
         try:
@@ -182,7 +182,7 @@ def remove(net: Network, runroot: str, all_bridges: list[str]) -> None:
     """Delete the network's bridge; the last minirun bridge out puts ip_forward back, the
     last dual-stack one IPv6 forwarding (if a dual-stack network turned it on)."""
     if exists(net.Bridge):
-        from ..kernel.netlink import Netlink
+        from ..kernel.netlink import Netlink  # lazy: pyroute2, ~100 ms (see the top)
 
         with Netlink() as nl:
             nl.delete_link(net.Bridge, "the network is gone (or unused): its bridge goes too")
@@ -268,7 +268,7 @@ def detach(cid: str, net: Network) -> None:
     """Unplug a running container from net: deleting the host end deletes its peer too."""
     name = veth_name(cid, net)
     if exists(name):
-        from ..kernel.netlink import Netlink
+        from ..kernel.netlink import Netlink  # lazy: pyroute2, ~100 ms (see the top)
 
         with Netlink() as nl:
             nl.delete_link(name, "disconnect: one end of a veth goes, and the other with it")

@@ -173,7 +173,7 @@ def main(argv: list[str]) -> None:
 
 
 def _tcp_handler(ip: str, port: int):
-    import asyncio
+    import asyncio  # here: only the proxy process needs it
 
     async def pipe(reader, writer, other) -> None:
         try:

@@ -78,11 +78,11 @@ def create(o: CreateOptions) -> st.State:
     # What only some specs need is imported only for them, and here, before the fork below (an
     # import after fork() pays a copy-on-write fault for each page it writes): ~0.07 ms each.
     if spec.hooks:
-        from . import hooks
+        from . import hooks  # lazy: see above
     if spec.linux.ns("mount") is None:
-        from ..kernel import host_mountns
+        from ..kernel import host_mountns  # lazy: see above
     if flt is not None and flt.notify:
-        from .seccomp_listener import forward as forward_seccomp_listener
+        from .seccomp_listener import forward as forward_seccomp_listener  # lazy: see above
 
     os.makedirs(o.root_dir, mode=0o711, exist_ok=True)
     sdir = os.path.join(o.root_dir, o.cid)

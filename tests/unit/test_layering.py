@@ -22,6 +22,8 @@ one removes it here in the same commit.
 from __future__ import annotations
 
 import ast
+import io
+import tokenize
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -285,3 +287,107 @@ def test_the_checker_resolves_every_form_of_import() -> None:
                               "other)")
     imp = Import(PACKAGE / "trace.py", 7, "minirun.trace", "minirun.errors")
     assert violation(imp) is None  # base modules may import each other
+
+
+# -- function-level imports say why ------------------------------------------------------------
+# Issue 13: an import goes at the top of its module, unless the start-up budget (or an optional
+# dependency, or a cycle) needs it inside a function; then a short comment says so, e.g.
+#     from ..kernel import cgroups  # lazy: only create and the cgroup verbs (~0.7 ms)
+
+
+def uncommented_imports(path: Path, text: str | None = None) -> list[int]:
+    """The lines of the function-level imports in one file that no comment explains.
+
+    An import is explained by a `#` comment on one of its own lines, or in the run of import,
+    comment and blank lines directly above it (one comment may cover a group of imports), or on
+    the line that closes that run (the `if` or statement the import sits under, when its own
+    comment says why), or by a docstring closing right above the run (a function whose
+    docstring says why). `text` stands in for the file's contents (the self-test)."""
+    text = path.read_text() if text is None else text
+    lines = text.splitlines()
+    tree = ast.parse(text, str(path))
+    import_lines: set[int] = set()  # every line of every import statement (continuations too)
+    docstring_ends: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            import_lines.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+        elif isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = node.body[0] if node.body else None
+            if (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+                    and isinstance(first.value.value, str)):
+                docstring_ends.add(first.end_lineno or first.lineno)
+    comments = {tok.start[0] for tok in tokenize.generate_tokens(io.StringIO(text).readline)
+                if tok.type == tokenize.COMMENT}  # not a `#` inside a string
+
+    def explained(node: ast.stmt) -> bool:
+        if comments & set(range(node.lineno, (node.end_lineno or node.lineno) + 1)):
+            return True
+        n = node.lineno - 1
+        while n >= 1 and (n in import_lines or not lines[n - 1].strip()
+                          or lines[n - 1].lstrip().startswith("#")):
+            if n in comments:
+                return True
+            n -= 1
+        return n in comments or n in docstring_ends
+
+    found: list[int] = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if in_function and isinstance(child, (ast.Import, ast.ImportFrom)) \
+                    and not explained(child):
+                found.append(child.lineno)
+            visit(child, in_function or isinstance(child, (ast.FunctionDef,
+                                                           ast.AsyncFunctionDef)))
+
+    visit(tree, False)
+    return sorted(found)
+
+
+def test_function_level_imports_say_why() -> None:
+    """Every import inside a function has a comment saying why it is not at the top."""
+    bad = [f"{p.relative_to(REPO)}:{line}" for p in all_modules().values()
+           for line in uncommented_imports(p)]
+    assert not bad, (
+        "function-level imports without a comment (issue 13): move each to the top of its "
+        "module, or, if the start-up budget, an optional dependency or a cycle needs it "
+        "there, say so in a short comment on the line or just above it (`# lazy: ...`):\n"
+        + "\n".join(bad))
+
+
+def test_the_import_comment_rule_reads_as_documented() -> None:
+    """Which function-level imports count as explained, on made-up code."""
+    code = (
+        "import os\n"                                        # 1: top level: no rule
+        "def a():\n"
+        "    import json\n"                                   # 3: no comment: reported
+        "def b():\n"
+        "    import json  # lazy: ~1 ms\n"                    # 5: on its line
+        "def c():\n"
+        "    # lazy: only c needs them\n"
+        "    import json\n"                                   # 8: comment above
+        "\n"
+        "    from . import (spec,\n"
+        "                   state)\n"                         # 10-11: the run covers it
+        "def d():\n"
+        "    from . import (spec,\n"
+        "                   state)  # lazy: on its last line\n"  # 13
+        "def e():\n"
+        "    \"\"\"Imports json lazily: only e needs it.\"\"\"\n"
+        "    import json\n"                                   # 17: docstring right above
+        "def f(x):\n"
+        "    if x:  # only with x: json, lazily\n"
+        "        import json\n"                               # 20: the `if` says why
+        "    y = 1\n"
+        "    import json\n"                                   # 22: reported
+        "    s = '''\n"
+        "    # not a comment'''\n"
+        "    import json\n"                                   # 25: reported
+        "class C:\n"
+        "    import json\n"                                   # 27: class level: no rule
+        "    def g(self):\n"
+        "        try:\n"
+        "            import yaml\n"                           # 30: reported
+        "        except ImportError:\n"
+        "            pass\n")
+    assert uncommented_imports(PACKAGE / "made_up.py", code) == [3, 22, 25, 30]

@@ -239,7 +239,7 @@ def update(eng: Engine, ref: str, config: dict) -> dict:
         except bundle.BundleError as e:
             raise cannot(str(e)) from None
         resources.pop("devices", None)
-        from ...kernel.cgroups.resources import ResourceError
+        from ...kernel.cgroups.resources import ResourceError  # (cgroup code: only update)
         from ...oci import control  # (start-up: see above)
 
         try:

@@ -430,7 +430,7 @@ def _report(rec: dict, runner: subprocess.Popen, tmp: str, client: socket.socket
     writes it). The exit code is recorded before the client reads EOF: it asks for it then."""
     code, message = _finish(rec, runner, tmp)
     if message:
-        from .. import attach as frames
+        from .. import attach as frames  # lazy: the API service only (not `minirun exec`)
 
         text = f"OCI runtime exec failed: {message}\r\n".encode()
         try:

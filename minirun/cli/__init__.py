@@ -5,8 +5,13 @@ kernel itself. One module per command family registers its commands on `main`, a
 only when one of its commands runs: cli/registry.py names each command's module and one-line
 help, so `--help` and the start of `minirun ps` import none of the others (Group.get_command):
 
-  containers.py  run, create, start, attach, stop, kill, restart, rm, pause, unpause, wait,
-                 rename, cp, diff, export, container prune; the `container` group
+  containers.py  start, attach, stop, kill, restart, rm, pause, unpause, wait, rename, cp,
+                 diff, export, container prune; the `container` group
+  run.py         run (create, start, attach or -d), with the flags below
+  create.py      create (run's flags, not started)
+  runflags.py    run's and create's flags for the process, logs, sharing and resources
+  common.py      what the container commands share: the engine and its API modules
+  manifest.py    manifest inspect (what a registry holds, nothing pulled)
   listing.py     ps, inspect, logs, top, port
   exec.py        exec
   stats.py       stats
@@ -23,6 +28,7 @@ help, so `--help` and the start of `minirun ps` import none of the others (Group
   render.py      what several families print or ask alike: filters, inspect, prune
   registry.py    the command table: name -> module and short help, for every group
   progress.py    the progress of pull and push
+  manpage.py     man pages from the click definitions (scripts/gen-man)
 
 click is imported here only: the OCI runtime's hot path (minirun-oci) stays lean.
 

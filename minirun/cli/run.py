@@ -264,6 +264,7 @@ def run(obj, image: str, command: tuple[str, ...], detach: bool, sig_proxy: bool
     if not detach and not kw["tty"] and not kw["interactive"] and not kw["attach"] and \
             os.isatty(0) and os.isatty(1):
         kw["tty"] = kw["interactive"] = True  # what a person at a terminal means (module doc)
+    # lazy: only run starts a monitor (create does not), and this module is loaded for both
     from ..engine import early
     from ..engine.monitorhandle import MonitorHandle, plugs_links
 

@@ -451,7 +451,7 @@ class Engine:
                                                        c.host_config["GroupAdd"])
             wd = c.config.get("WorkingDir")
             if wd:  # Docker creates a missing WORKDIR (mkdirat + O_NOFOLLOW per component)
-                from .build_context import make_dirs
+                from .build_context import make_dirs  # lazy: build_context imports this module
 
                 os.close(make_dirs(rfd, wd))
             if seed and any(m.get("Seed") for m in c.mounts):

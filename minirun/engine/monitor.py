@@ -821,7 +821,7 @@ def _make(root: str, runroot: str, stdio: Stdio, req: int, res: int) -> None:
         trace.stage("runtime")  # (the runtime's own label, as minirun-oci --trace)
     elif os.environ.get("MINIRUN_TRACE", "") not in ("", "0"):
         trace.enable("runtime")  # (a monitor not started by a tracing CLI): in monitor.log
-    from ..oci import container as oci
+    from ..oci import container as oci  # in the maker only: the monitor never loads the runtime
 
     if not answer(nethelper.outcome(lambda: _create(runroot, a, stdio))):
         return

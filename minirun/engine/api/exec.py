@@ -337,7 +337,7 @@ def join(eng: Engine, exec_id: str, client: socket.socket,
                 ours.append(master)
                 rec["_console"] = master
                 if rec.get("_size"):  # a resize came while the pty was being made
-                    from ...kernel import terminal
+                    from ...kernel import terminal  # lazy: only an exec -t resized early
 
                     terminal.set_size(master, *rec.pop("_size"))
             _pump(client, {master: "stdout"}, master if want_stdin else -1, pidfd, tty, ours)

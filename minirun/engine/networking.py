@@ -28,6 +28,7 @@ from ..errors import Conflict, InvalidArgument, MinirunError
 # and macvlan (socket, ctypes: ~2 ms) too: `run --network none` creates through this module.
 from ..network import networks as netmod
 from ..network.networks import DEFAULT, Network, NetworkConflict, Networks
+from .records import RUNNING
 
 
 class PortError(MinirunError):
@@ -225,15 +226,19 @@ class Networking:
         nets = [n for n in every if bridge.exists(n.Bridge)]
         direct = {n.Id for n in every if n.Driver in macvlan.DRIVERS}
         published = []
-        for c in store.all():
-            if not (c.state.running or (also_running is not None and c.id == also_running.id)):
+        # Records read raw (store.raw: a start pays this scan of every container); in ID
+        # order, so that the same containers always give the same ruleset (nat.apply's skip).
+        for d in store.raw():
+            if also_running is not None and d.get("id") == also_running.id:
+                networks, host_config = also_running.networks, also_running.host_config
+            elif (d.get("state") or {}).get("status") in RUNNING:
+                networks, host_config = d.get("networks") or {}, d.get("host_config") or {}
+            else:
                 continue
-            if also_running is not None and c.id == also_running.id:
-                c = also_running
-            ep = next(iter(c.networks.values()), None)
+            ep = next(iter(networks.values()), None)
             if ep is None or ep.get("NetworkID") in direct:
                 continue  # (macvlan/ipvlan: the address is on the wire, nothing to publish)
-            for key, binds in (c.host_config.get("PortBindings") or {}).items():
+            for key, binds in (host_config.get("PortBindings") or {}).items():
                 port, _, proto = key.partition("/")
                 for b in binds:
                     published.append(nat.Published(proto=proto, host_ip=b.get("HostIp", ""),

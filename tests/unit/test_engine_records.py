@@ -177,6 +177,21 @@ def test_unreadable_record_is_a_minirun_error_not_a_traceback(store):
     assert store.all() == []
 
 
+def test_raw_reads_what_all_reads_as_json_in_id_order(store):
+    """raw() is all() without the Containers: the same records, the same order (the NAT's
+    ruleset is built from it and must come out the same each time), the unreadable skipped."""
+    put(store, "b" * 64, "second")
+    put(store, "a" * 64, "first")
+    bad = put(store, "c" * 64, "broken")
+    with open(store.path(bad.id, "container.json"), "w") as f:
+        f.write("{not json")
+    os.mkdir(store.path("d" * 64))  # a directory being made: no record yet
+    assert [(d["id"], d["name"]) for d in store.raw()] == [(c.id, c.name) for c in store.all()]
+    assert [d["name"] for d in store.raw()] == ["first", "second"]
+    assert store.raw()[0]["state"]["status"] == "created"
+    assert records.RUNNING == ("running", "paused", "restarting")
+
+
 def test_records_ids_names_and_lookup(tmp_path):
     cs = Containers(str(tmp_path))
     a = cs.new(Container(id="", name="", image="i", image_id="x", created="t"))

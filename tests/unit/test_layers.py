@@ -349,7 +349,7 @@ ENTRIES = [D("etc"), E("etc/os-release", data=b"ID=test\n" * 1000), SYM("etc/mta
 
 
 @pytest.mark.parametrize("compress", [None, "gzip", "bzip2", "xz"])
-def test_compressions_are_detected_by_magic(tmp_path, compress):
+def test_compressions_are_detected_by_magic(tmp_path, compress, gzip_module):
     raw = make_tar(ENTRIES)
     blob = make_tar(ENTRIES, compress=compress)
     # the media type says plain tar: the magic bytes decide, as in Docker
@@ -405,7 +405,24 @@ def test_path_source_and_unseekable_stream(tmp_path):
     assert a == b
 
 
-def test_multi_member_gzip_and_trailing_padding(tmp_path):
+@pytest.fixture(params=["isal", "zlib"])
+def gzip_module(request, monkeypatch):
+    """Run the test with ISA-L's inflate and with zlib's (layers.GZIP_MODULE): the same bytes
+    out, the same errors, the same bounded memory. isal is in the test extra; skip without it."""
+    if request.param == "isal":
+        pytest.importorskip("isal", reason="isal is not installed (pip install 'minirun[isal]')")
+    monkeypatch.setattr(layers, "GZIP_MODULE", request.param)
+    return request.param
+
+
+def test_gzip_goes_through_the_module_asked_for(monkeypatch, gzip_module):
+    import zlib
+
+    mod = layers._gzip_module()
+    assert (mod is zlib) == (gzip_module == "zlib")
+
+
+def test_multi_member_gzip_and_trailing_padding(tmp_path, gzip_module):
     raw = make_tar(ENTRIES)
     half = len(raw) // 2
     blob = gzip.compress(raw[:half]) + gzip.compress(raw[half:]) + b"\x00" * 512
@@ -413,13 +430,13 @@ def test_multi_member_gzip_and_trailing_padding(tmp_path):
     assert info.diff_id == "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def test_diff_id_covers_the_whole_uncompressed_tar(tmp_path):
+def test_diff_id_covers_the_whole_uncompressed_tar(tmp_path, gzip_module):
     raw = make_tar(ENTRIES) + b"\x00" * 10240  # extra blocking after the end-of-archive marker
     info = apply_layer(io.BytesIO(gzip.compress(raw)), str(tmp_path / "l"))
     assert info.diff_id == "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def test_empty_layer(tmp_path):
+def test_empty_layer(tmp_path, gzip_module):
     raw = make_tar([])
     info = apply_layer(io.BytesIO(gzip.compress(raw)), str(tmp_path / "l"))
     assert info == LayerInfo("sha256:" + hashlib.sha256(raw).hexdigest(), 0, 0)
@@ -432,7 +449,7 @@ def test_empty_layer(tmp_path):
     (b"\x1f\x8b\x08\x00garbage garbage garbage", "cannot be read"),
     (make_tar(ENTRIES)[:1500], "unexpected end of data"),
 ])
-def test_corrupt_layers(tmp_path, blob, rule):
+def test_corrupt_layers(tmp_path, blob, rule, gzip_module):
     with pytest.raises(LayerError, match=rule) as err:
         apply_layer(io.BytesIO(blob), str(tmp_path / "l"))
     assert "\n" not in str(err.value) and not (tmp_path / "l").exists()
@@ -501,7 +518,7 @@ def test_memory_stays_flat(tmp_path):
     assert peak < 12 << 20, f"peak {peak >> 20} MiB for a {size >> 20} MiB layer"
 
 
-def test_gzip_bomb_is_decompressed_in_bounded_chunks(tmp_path):
+def test_gzip_bomb_is_decompressed_in_bounded_chunks(tmp_path, gzip_module):
     size = 48 << 20
     raw = Zeros(size)
     comp = io.BytesIO()

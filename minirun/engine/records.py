@@ -235,6 +235,14 @@ class Containers:
             raise NoSuchContainer(ref)
         if len(ref) == 64 and os.path.exists(self.path(ref, "container.json")):
             return self.load(ref)
+        holder = self._holder(ref.lstrip("/"))
+        if holder is not None:  # the names index, checked against the record it points to
+            try:
+                c = self.load(holder)
+            except NoSuchContainer:
+                c = None
+            if c is not None and c.name == ref.lstrip("/"):
+                return c
         everyone = self.all()
         for c in everyone:
             if c.name == ref.lstrip("/"):
@@ -250,17 +258,18 @@ class Containers:
     def new(self, c: Container) -> Container:
         """Claim an ID and a name, and write the first record (atomically, under the lock)."""
         with self.names_lock():
-            taken = {x.get("name"): x.get("id") for x in self.raw()}
+            self._index_checked()
             if c.name:
                 if not valid_name(c.name):
                     raise InvalidName(f"Invalid container name ({c.name}), only "
                                    "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
-                if c.name in taken:
+                holder = self._holder(c.name)
+                if holder is not None:
                     raise Conflict(f'Conflict. The container name "/{c.name}" is already in use '
-                                   f'by container "{taken[c.name]}". You have to remove (or '
+                                   f'by container "{holder}". You have to remove (or '
                                    "rename) that container to be able to reuse that name.")
             else:
-                c.name = _free_name(set(taken))
+                c.name = _free_name(lambda name: self._holder(name) is not None)
             while True:
                 c.id = new_id()
                 try:
@@ -270,6 +279,7 @@ class Containers:
                     break
                 except FileExistsError:
                     continue
+            os.symlink(c.id, self._index_entry(c.name))
             self.save(c)
         return c
 
@@ -278,15 +288,18 @@ class Containers:
             if not valid_name(new_name):
                 raise InvalidName(f"Invalid container name ({new_name}), only "
                                "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
-            for x in self.all():
-                if x.name == new_name:
-                    raise Conflict(f'Conflict. The container name "/{new_name}" is already in '
-                                   f'use by container "{x.id}". You have to remove (or rename) '
-                                   "that container to be able to reuse that name.")
+            self._index_checked()
+            holder = self._holder(new_name)
+            if holder is not None:
+                raise Conflict(f'Conflict. The container name "/{new_name}" is already in '
+                               f'use by container "{holder}". You have to remove (or rename) '
+                               "that container to be able to reuse that name.")
             with self.lock(cid):
                 c = self.load(cid)
-                c.name = new_name
+                old, c.name = c.name, new_name
+                os.symlink(cid, self._index_entry(new_name))
                 self.save(c)
+                self._unindex(old, cid)
 
     def update(self, cid: str, change) -> Container:
         """Apply change(container) to the record under its lock and save it."""
@@ -304,10 +317,73 @@ class Containers:
             d = self.path(cid)
             junk = f"{d}.removing"
             try:
+                with open(os.path.join(d, "container.json"), "rb") as f:
+                    name = fastjson.loads(f.read()).get("name")
+            except (OSError, ValueError):
+                name = None  # (the index's count check finds the entry left, if any)
+            try:
                 os.rename(d, junk)  # one step: nobody sees a half-removed record
             except FileNotFoundError:
                 return
+            if name:
+                self._unindex(name, cid)
         remove_tree(junk, ignore_errors=True)
+
+    # -- the names index -----------------------------------------------------------------------
+    # containers/.names/<name> is a symlink to the ID of the container that has the name, so
+    # that claiming a name (every create) and finding a container by name (every command given
+    # one) is one readlink, not a read of every record: at 100 containers, 3.5 ms of each
+    # `run`. The records stay the truth: the index is made from them when it is missing or
+    # does not add up (.names/.count: how many container directories have no name entry, as
+    # one a crash left between mkdir and its first record), and find() checks the record an
+    # entry points to. Changed only under names_lock, by new, rename and remove_dir.
+
+    def _index_entry(self, name: str) -> str:
+        return os.path.join(self.dir, ".names", name)
+
+    def _holder(self, name: str) -> str | None:
+        """The ID the index gives for this name, or None."""
+        if not valid_name(name):
+            return None
+        try:
+            return os.readlink(self._index_entry(name))
+        except OSError:
+            return None
+
+    def _unindex(self, name: str, cid: str) -> None:
+        if self._holder(name) == cid:
+            try:
+                os.unlink(self._index_entry(name))
+            except FileNotFoundError:
+                pass
+
+    def _index_checked(self) -> None:
+        """Make the index again if it is missing or its entries and the container directories
+        do not add up (an older minirun made or removed a container, or a crash came between
+        two steps). Under names_lock."""
+        index = os.path.join(self.dir, ".names")
+        try:
+            entries = len(os.listdir(index)) - 1  # less .count
+            with open(os.path.join(index, ".count"), "rb") as f:
+                nameless = int(f.read())
+        except (OSError, ValueError):
+            entries, nameless = -1, 0
+        dirs = sum(1 for n in os.listdir(self.dir) if len(n) == 64)
+        if entries >= 0 and dirs == entries + nameless:
+            return
+        from ..base.tree import remove_tree  # lazy: only when the index is made again
+
+        remove_tree(index, ignore_errors=True)
+        os.makedirs(index, mode=0o700, exist_ok=True)
+        named = 0
+        for d in self.raw():
+            if d.get("name") and d.get("id"):
+                try:
+                    os.symlink(d["id"], self._index_entry(d["name"]))
+                    named += 1
+                except (FileExistsError, ValueError):
+                    pass  # two records with one name: the first in ID order keeps it
+        write_atomic(os.path.join(index, ".count"), str(dirs - named), mode=0o600)
 
 
 def _root_gid(maps: dict | None) -> int | None:
@@ -319,7 +395,8 @@ def _root_gid(maps: dict | None) -> int | None:
     return None
 
 
-def _free_name(taken: set[str]) -> str:
+def _free_name(taken) -> str:
+    """A free adjective_surname name; taken(name) says whether one is in use."""
     import random  # lazily: the monitor imports this module (its start-up budget)
 
     rng = random.Random()
@@ -327,6 +404,6 @@ def _free_name(taken: set[str]) -> str:
         name = f"{rng.choice(_ADJECTIVES)}_{rng.choice(_NAMES)}"
         if attempt > 100:
             name += str(rng.randint(1, 99))
-        if name not in taken:
+        if not taken(name):
             return name
     return "ctr_" + os.urandom(4).hex()

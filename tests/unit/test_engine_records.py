@@ -50,7 +50,7 @@ def test_new_without_a_name_generates_adjective_underscore_surname(store):
 
 def test_generated_names_avoid_taken_ones():
     taken = {f"{a}_{n}" for a in records._ADJECTIVES for n in records._NAMES}
-    name = records._free_name(taken)
+    name = records._free_name(taken.__contains__)
     assert name not in taken and records.valid_name(name)
 
 
@@ -131,7 +131,8 @@ def test_remove_dir_forgets_the_container(store):
     c = store.new(blank("web"))
     store.remove_dir(c.id)
     assert not os.path.exists(store.path(c.id))
-    assert store.ids() == [] and os.listdir(store.dir) == [".lock"]
+    assert store.ids() == [] and sorted(os.listdir(store.dir)) == [".lock", ".names"]
+    assert os.listdir(os.path.join(store.dir, ".names")) == [".count"]  # its name went too
     with pytest.raises(NoSuchContainer):
         store.find("web")
     store.remove_dir(c.id)  # a second time is a no-op
@@ -175,6 +176,50 @@ def test_unreadable_record_is_a_minirun_error_not_a_traceback(store):
     with pytest.raises(records.MinirunError, match="unreadable record"):
         store.load(c.id)
     assert store.all() == []
+
+
+def test_the_names_index_follows_new_rename_and_remove(store):
+    """containers/.names/<name> -> ID: what a name claim and a find by name read instead of
+    every record."""
+    a = store.new(blank("web"))
+    b = store.new(blank(""))
+    index = os.path.join(store.dir, ".names")
+    assert os.readlink(os.path.join(index, "web")) == a.id
+    assert os.readlink(os.path.join(index, b.name)) == b.id
+    store.rename(a.id, "api")
+    assert not os.path.lexists(os.path.join(index, "web"))
+    assert store.find("api").id == a.id and os.readlink(os.path.join(index, "api")) == a.id
+    store.new(blank("web"))  # the old name is free again
+    store.remove_dir(a.id)
+    assert not os.path.lexists(os.path.join(index, "api"))
+    with pytest.raises(NoSuchContainer):
+        store.find("api")
+
+
+def test_the_names_index_is_made_again_from_the_records(store):
+    """Records the index does not know (an older minirun's, or written by hand as put() does)
+    and entries it should not have (a crash): the counts do not add up, and the index is made
+    from the records before the next claim, so a taken name stays taken."""
+    put(store, "a" * 64, "old")  # no index entry
+    with pytest.raises(Conflict, match='"/old" is already in use by container "aaaa'):
+        store.new(blank("old"))
+    os.symlink("b" * 64, os.path.join(store.dir, ".names", "ghost"))  # a crash's leftover
+    c = store.new(blank("ghost"))
+    assert store.find("ghost").id == c.id
+    # An entry pointing at another container's record is not believed by find.
+    os.unlink(os.path.join(store.dir, ".names", "ghost"))
+    os.symlink("a" * 64, os.path.join(store.dir, ".names", "ghost"))
+    assert store.find("ghost").id == c.id
+
+
+def test_a_directory_without_a_record_does_not_remake_the_index_each_time(store, monkeypatch):
+    os.mkdir(store.path("e" * 64))  # mkdir done, first record never written (a crash)
+    store.new(blank("one"))
+    made = []
+    real = records.Containers.raw
+    monkeypatch.setattr(records.Containers, "raw", lambda self: made.append(1) or real(self))
+    store.new(blank("two"))
+    assert made == []
 
 
 def test_raw_reads_what_all_reads_as_json_in_id_order(store):

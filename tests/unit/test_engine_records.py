@@ -237,6 +237,21 @@ def test_raw_reads_what_all_reads_as_json_in_id_order(store):
     assert records.RUNNING == ("running", "paused", "restarting")
 
 
+def test_raw_leaves_out_the_records_marked_by_skip(store):
+    """What refresh() asks: only records with a published port are parsed. A label whose value
+    reads like the marker does not hide a record: its quotes are escaped in the JSON."""
+    plain = put(store, "a" * 64, "plain")
+    plain.host_config = {"PortBindings": {}}
+    store.save(plain)
+    ports = put(store, "b" * 64, "ports")
+    ports.host_config = {"PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}}
+    ports.config = {"Labels": {"x": '"PortBindings": {}'}}
+    store.save(ports)
+    skip = (b'"PortBindings": {}', b'"PortBindings": null')
+    assert [d["name"] for d in store.raw(skip=skip)] == ["ports"]
+    assert [d["name"] for d in store.raw()] == ["plain", "ports"]
+
+
 def test_records_ids_names_and_lookup(tmp_path):
     cs = Containers(str(tmp_path))
     a = cs.new(Container(id="", name="", image="i", image_id="x", created="t"))

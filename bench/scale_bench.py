@@ -2,14 +2,17 @@
 """100 containers on two cores: issue 18's "Scale" targets, on a private root.
 
     sudo .venv/bin/python bench/scale_bench.py [--count 100] [--parallel 50] [--no-bridge]
-                                               [--json FILE]
+                                               [--cycles 3] [--json FILE]
 
 Everything on a private --root/--runroot in a temp dir (MINIRUN_ROOT, MINIRUN_RUNROOT), busybox
 loaded from a `minirun save busybox` of the default root (or scripts/build-image if the default
 root lacks it). In order:
 
-  1. `run -d --network none busybox sleep 3600` --count times in sequence: each call's time,
-     median of the first 10 vs the last 10 (target: the last no slower than the first, 10%)
+  1. `run -d --network none busybox sleep 3600` --count times in sequence, --cycles times
+     (all but the last sequence removed again): each call's time; the median of every
+     sequence's first 10 against that of every sequence's last 10 (target: the last no slower
+     than the first, 10%). One sequence alone measures this VM's drift as much as the 100th
+     container: its speed moves by 10-15% over the 7-12 s one takes.
   2. with --count running: `ps` and `ps -a`, 20 calls each after one untimed (target <= 40 ms)
   3. memory per running container: every process that appeared with the containers and is
      not in a container's own PID namespace (the monitor, and anything else a container
@@ -19,7 +22,7 @@ root lacks it). In order:
      succeed; the first error line), wall time
   5. `rm -f` of the --count in one call (as `docker rm -f $(docker ps -aq)`), wall time
      (target <= 2 s); then `rm -f` of the --parallel ones
-  6. (unless --no-bridge) step 1 and 5 again on the default bridge network
+  6. (unless --no-bridge) steps 1 and 5 again on the default bridge network
 
 Every call's exit code is checked (benchlib.Caller, or the pool's own checks). Everything is
 removed at the end whatever happens (errors, Ctrl-C, SIGTERM): containers (`rm -f` of `ps -aq`),
@@ -115,17 +118,41 @@ def run_sequence(st: State, call: Caller, n: int, net: list[str]) -> tuple[list[
     return ids, ms
 
 
-def report_sequence(label: str, ms: list[float], res: dict) -> None:
-    first, last = statistics.median(ms[:10]), statistics.median(ms[-10:])
+def run_cycles(st: State, call: Caller, n: int, net: list[str], cycles: int
+               ) -> tuple[list[str], list[list[float]]]:
+    """`cycles` sequences of n `run -d`, each but the last removed again (untimed): the IDs
+    of the last, and every sequence's times."""
+    seqs = []
+    for k in range(cycles):
+        ids, ms = run_sequence(st, call, n, net)
+        seqs.append(ms)
+        if k < cycles - 1:
+            call.run(st.mr("rm", "-f", *ids), st.env)
+    return ids, seqs
+
+
+def report_sequence(label: str, seqs: list[list[float]], res: dict) -> None:
+    """The last sequence's times, each cycle's first-10 and last-10 medians, and the verdict on
+    all cycles' firsts and lasts pooled: one sequence of 100 takes 7-12 s, and this VM's speed
+    drifts by 10-15% over such spans, so one sequence's ratio says as much about the drift as
+    about the 100th container (one evening's single runs: 1.01x to 1.19x)."""
+    ms = seqs[-1]
+    firsts = [x for s in seqs for x in s[:10]]
+    lasts = [x for s in seqs for x in s[-10:]]
+    first, last = statistics.median(firsts), statistics.median(lasts)
     ratio = last / first
-    res.update(run_ms=ms, first10_median=first, last10_median=last, ratio=ratio,
-               all=stats(ms))
-    print(f"{label}: {len(ms)} x `run -d ... sleep 3600` in sequence, total "
-          f"{sum(ms) / 1000:.1f} s")
+    res.update(run_ms=seqs, first10_median=first, last10_median=last, ratio=ratio,
+               cycle_ratios=[statistics.median(s[-10:]) / statistics.median(s[:10])
+                             for s in seqs], all=stats(ms))
+    print(f"{label}: {len(ms)} x `run -d ... sleep 3600` in sequence, {len(seqs)} time(s); "
+          f"the last took {sum(ms) / 1000:.1f} s")
     for i in range(0, len(ms), 10):
         print(f"  #{i + 1:>3}-{min(i + 10, len(ms)):>3}: "
               + " ".join(f"{x:6.0f}" for x in ms[i:i + 10]) + " ms")
-    print(f"  median first 10 {first:.1f} ms, last 10 {last:.1f} ms: {ratio:.2f}x   "
+    print("  each sequence, last 10 / first 10: "
+          + ", ".join(f"{r:.2f}x" for r in res["cycle_ratios"]))
+    print(f"  median of the {len(firsts)} first, {first:.1f} ms; of the {len(lasts)} last, "
+          f"{last:.1f} ms: {ratio:.2f}x   "
           f"[{ok(ratio <= TARGETS['run_ratio'])}] target <= {TARGETS['run_ratio']:.2f}x")
 
 
@@ -278,8 +305,8 @@ def bench(args, st: State, res: dict) -> None:
     n = args.count
     before = procs()
 
-    ids, ms = run_sequence(st, call, n, ["--network", "none"])
-    report_sequence("1. --network none", ms, res.setdefault("seq_none", {}))
+    ids, seqs = run_cycles(st, call, n, ["--network", "none"], args.cycles)
+    report_sequence("1. --network none", seqs, res.setdefault("seq_none", {}))
     print()
     for argv, key in ((["ps"], "ps"), (["ps", "-a"], "ps_a")):
         s = timed_calls(st, call, st.mr(*argv), 20)
@@ -303,8 +330,8 @@ def bench(args, st: State, res: dict) -> None:
         print("\n6. bridge batch skipped (--no-bridge)")
         return
     print()
-    ids, ms = run_sequence(st, call, n, [])
-    report_sequence("6. default bridge", ms, res.setdefault("seq_bridge", {}))
+    ids, seqs = run_cycles(st, call, n, [], args.cycles)
+    report_sequence("6. default bridge", seqs, res.setdefault("seq_bridge", {}))
     s = timed_calls(st, call, st.mr("ps"), 20)
     res["ps_bridge"] = s
     print(f"   `ps` with {n} running (bridge), 20 calls: median {s['median']:.1f} ms   "
@@ -318,13 +345,16 @@ def main() -> int:
     ap.add_argument("--count", type=int, default=100)
     ap.add_argument("--parallel", type=int, default=50)
     ap.add_argument("--no-bridge", action="store_true", help="skip the bridge batch")
+    ap.add_argument("--cycles", type=int, default=3,
+                    help="sequences of --count for steps 1 and 6, pooled (default 3)")
     ap.add_argument("--json", metavar="FILE")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("scale_bench: run as root", file=sys.stderr)
         return 1
-    if args.count < 20 or args.parallel < 1:
-        print("scale_bench: --count must be >= 20, --parallel >= 1", file=sys.stderr)
+    if args.count < 20 or args.parallel < 1 or args.cycles < 1:
+        print("scale_bench: --count must be >= 20, --parallel and --cycles >= 1",
+              file=sys.stderr)
         return 1
     host_before = host_state()
     tmp = Path(tempfile.gettempdir()) / f"scale-bench-{secrets.token_hex(4)}"

@@ -141,12 +141,15 @@ class Containers:
         return FileLock(self.path(cid, "lock"))
 
     # -- records -------------------------------------------------------------------------------
-    def ids(self) -> list[str]:
+    def _dirs(self) -> list[str]:
+        """The names of the container directories, in ID order (a record or not yet)."""
         try:
-            return sorted(n for n in os.listdir(self.dir)
-                          if len(n) == 64 and os.path.exists(self.path(n, "container.json")))
+            return sorted(n for n in os.listdir(self.dir) if len(n) == 64)
         except FileNotFoundError:
             return []
+
+    def ids(self) -> list[str]:
+        return [n for n in self._dirs() if os.path.exists(self.path(n, "container.json"))]
 
     def raw(self, skip: tuple[bytes, ...] = ()) -> list[dict]:
         """Every record as its JSON says it, in ID order, without making Containers of them:
@@ -156,12 +159,8 @@ class Containers:
         the caller has no use for (`"PortBindings": {}`), left unparsed: a string value in a
         record is JSON-escaped, so only a real key can match, and a record in any other format
         is parsed as usual. An unreadable record is skipped, as all() skips it."""
-        try:
-            entries = sorted(n for n in os.listdir(self.dir) if len(n) == 64)
-        except FileNotFoundError:
-            return []
         out = []
-        for cid in entries:
+        for cid in self._dirs():
             try:
                 with open(self.path(cid, "container.json"), "rb") as f:
                     data = f.read()
@@ -225,7 +224,7 @@ class Containers:
 
     def all(self) -> list[Container]:
         out = []
-        for cid in self.ids():
+        for cid in self._dirs():  # (not ids(): load() finds a directory without a record itself)
             try:
                 out.append(self.load(cid))
             except MinirunError:
@@ -371,7 +370,7 @@ class Containers:
                 nameless = int(f.read())
         except (OSError, ValueError):
             entries, nameless = -1, 0
-        dirs = sum(1 for n in os.listdir(self.dir) if len(n) == 64)
+        dirs = len(self._dirs())
         if entries >= 0 and dirs == entries + nameless:
             return
         from ..base.tree import remove_tree  # lazy: only when the index is made again

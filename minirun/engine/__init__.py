@@ -39,6 +39,7 @@ OCI runtime (minirun.oci) in-process; the runtime never knows about images, name
 On disk, under --root (default /var/lib/minirun), like /var/lib/docker:
 
   containers/<id>/container.json   the record (atomic writes, flock on containers/<id>/lock)
+  containers/.names/<name>         -> <id>: the names index (records.py; the records rule)
   containers/<id>/config.json      the OCI bundle's config; the directory is the bundle
   containers/<id>/rootfs/          overlayfs: upper/ over the image's layers, while it runs
   containers/<id>/upper/, work/    the container's writable layer (kept until `rm`)

@@ -25,7 +25,8 @@ def test_run_prints_the_output_and_returns_the_exit_code(mr):
 def test_rm_leaves_nothing_behind(mr):
     assert mr.ok("run", "--rm", "busybox", "true") == ""
     assert mr.ok("ps", "-aq") == ""
-    assert os.listdir(mr.root / "containers") == [".lock"]
+    assert sorted(os.listdir(mr.root / "containers")) == [".lock", ".names"]
+    assert os.listdir(mr.root / "containers" / ".names") == [".count"]  # no name left
     assert mount_points_under(mr.root) == []
     assert not [d for d in os.listdir(mr.runroot) if len(d) == 64]  # no runtime state
 

@@ -281,8 +281,16 @@ class Containers:
                     break
                 except FileExistsError:
                     continue
-            os.symlink(c.id, self._index_entry(c.name))
-            self.save(c)
+            try:
+                os.symlink(c.id, self._index_entry(c.name))
+                self.save(c)
+            except BaseException:  # nothing half-made: no name claimed, no empty directory
+                self._unindex(c.name, c.id)
+                try:
+                    os.rmdir(self.path(c.id))
+                except OSError:
+                    pass
+                raise
         return c
 
     def rename(self, cid: str, new_name: str) -> None:

@@ -312,3 +312,15 @@ def test_refresh_on_a_stale_read_leaves_the_monitors_last_word(tmp_path):
     eng.refresh(stale)
     after = eng.containers.load(c.id).state
     assert (after.status, after.exit_code) == ("exited", 0)
+
+
+def test_a_failed_first_save_claims_no_name_and_leaves_no_directory(store, monkeypatch):
+    def fail(c):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store, "save", fail)
+    with pytest.raises(OSError):
+        store.new(blank("web"))
+    monkeypatch.undo()
+    assert store.ids() == [] and [n for n in os.listdir(store.dir) if len(n) == 64] == []
+    assert store.new(blank("web")).name == "web"

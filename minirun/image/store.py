@@ -51,7 +51,8 @@ from .. import fastjson
 from ..base.atomicfile import AtomicFile, fsync_dir, write_atomic
 from ..base.filelock import FileLock, same_file
 from ..base.times import now
-from ..errors import DigestError, ImageError, InvalidArgument, NotFound, ReferenceError
+from ..errors import DigestError, ImageError, InvalidArgument, KernelError, NotFound, \
+    ReferenceError
 from ..record import asdict, dataclass, field, field_names
 from . import reference
 
@@ -370,7 +371,7 @@ class Store:
                     # the files' data must be on disk before the rename makes them a layer: one
                     # syncfs() of the store's filesystem, not a fsync per file, nor a sync() of
                     # every filesystem of the host
-                    _syncfs(fd)
+                    _syncfs(fd, tmp)
                 final = os.path.join(self.layers_dir, name)
                 if os.path.lexists(final):  # a directory without its record: junk from tampering
                     self._discard(final)
@@ -720,22 +721,16 @@ def _ref_name(ref: str | reference.Reference, *, want: str) -> str:
     return r.name
 
 
-def _syncfs(fd: int) -> None:
-    """syncfs(2) of the filesystem holding fd: its dirty data and metadata reach the disk before
-    this returns (what sync(2) does for every filesystem). os has no syncfs: libc's, by ctypes."""
-    global _libc_syncfs
-    if _libc_syncfs is None:
-        try:
-            import ctypes  # (~3 ms: only a layer commit needs it)
+def _syncfs(fd: int, shown: str) -> None:
+    """syncfs(2) of the filesystem holding fd, through the kernel layer's seam (--trace shows
+    it); a sync() of every filesystem if that fails (the same guarantee, and more)."""
+    from ..kernel import libc  # lazy: ctypes (~3 ms), only a layer commit needs it
 
-            _libc_syncfs = ctypes.CDLL(None, use_errno=True).syncfs
-        except (ImportError, OSError, AttributeError):
-            _libc_syncfs = False
-    if _libc_syncfs is False or _libc_syncfs(fd) != 0:
-        os.sync()  # no syncfs (or it failed): the same guarantee, for every filesystem
-
-
-_libc_syncfs = None
+    try:
+        libc.syncfs(fd, shown, "the layer's files on disk before the rename makes them a "
+                    "layer: one syncfs of the store's filesystem, not an fsync per file")
+    except (KernelError, AttributeError, OSError):  # (AttributeError: a libc without syncfs)
+        os.sync()
 
 
 def _copy(src: BinaryIO, dst: BlobWriter) -> None:

@@ -201,6 +201,9 @@ class Kernel:
     def umount2(self, target: str, flags: int) -> None:
         self._check(self._libc.umount2(target.encode(), flags), "umount", target)
 
+    def syncfs(self, fd: int, what: str) -> None:
+        self._check(self._libc.syncfs(fd), "syncfs", what)
+
     def pivot_root(self, new_root: str, put_old: str) -> None:
         lib = self._libc
         rc = lib.syscall(self._nr["pivot_root"], new_root.encode(), put_old.encode())
@@ -738,6 +741,14 @@ def mount_setattr_recursive(fd: int, attr_set: int, attr_clr: int, shown: str, w
     k = kernel()
     k.mount_setattr(shown if isinstance(k, Recorder) else fd,  # tests read names, not fds
                     AT_RECURSIVE, attr_set, 0, shown, attr_clr)
+
+
+def syncfs(fd: int, shown: str, why: str) -> None:
+    """Write the dirty data and metadata of the filesystem that holds fd to its disk, and wait
+    (sync(2) for one filesystem). os has none."""
+    if trace.enabled:
+        trace.step(f'syncfs(open("{shown}"))', why)
+    kernel().syncfs(fd, shown)
 
 
 def move_mount(fd: int, target: str | int, why: str, shown: str | None = None) -> None:

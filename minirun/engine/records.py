@@ -308,7 +308,11 @@ class Containers:
                 c = self.load(cid)
                 old, c.name = c.name, new_name
                 os.symlink(cid, self._index_entry(new_name))
-                self.save(c)
+                try:
+                    self.save(c)
+                except BaseException:  # the record keeps its old name: so does the index
+                    self._unindex(new_name, cid)
+                    raise
                 self._unindex(old, cid)
 
     def update(self, cid: str, change) -> Container:

@@ -324,3 +324,18 @@ def test_a_failed_first_save_claims_no_name_and_leaves_no_directory(store, monke
     monkeypatch.undo()
     assert store.ids() == [] and [n for n in os.listdir(store.dir) if len(n) == 64] == []
     assert store.new(blank("web")).name == "web"
+
+
+def test_a_failed_rename_leaves_the_index_as_the_record(store, monkeypatch):
+    c = store.new(blank("web"))
+
+    def fail(x):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store, "save", fail)
+    with pytest.raises(OSError):
+        store.rename(c.id, "api")
+    monkeypatch.undo()
+    index = os.path.join(store.dir, ".names")
+    assert sorted(os.listdir(index)) == [".count", "web"]
+    assert store.find("web").id == c.id
